@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Installs and configures everything rvbuild and its test suite need on a Debian 12 machine:
+# apt packages (bookworm + bookworm-backports for QEMU/OpenSBI), Nix (single-user, sandbox off
+# for the host provider), binfmt registrations for riscv64/aarch64 qemu-user, and the Rust tools.
+# Idempotent: safe to run on every CI run and on a developer machine.
+set -euo pipefail
+
+log() { printf '[setup] %s\n' "$*"; }
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+
+# --- apt sources: bookworm-backports, from the same mirror the machine already uses -----------
+mirror=""
+if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+  mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+fi
+if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
+  mirror=$(awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list)
+fi
+if [ -z "$mirror" ]; then
+  echo "setup: cannot find the Debian mirror in /etc/apt/sources.list(.d); add bookworm-backports by hand" >&2
+  exit 1
+fi
+bp=/etc/apt/sources.list.d/rvbuild-backports.sources
+if [ ! -f "$bp" ]; then
+  log "adding bookworm-backports ($mirror)"
+  $SUDO tee "$bp" >/dev/null <<SRC
+Types: deb
+URIs: $mirror
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+
+stamp=/var/lib/rvbuild-setup.stamp
+want_version=3
+if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
+  log "apt-get update"
+  for i in 1 2 3; do $SUDO apt-get update -qq && break; sleep 5; done
+  log "installing packages"
+  $SUDO apt-get install -y -qq --no-install-recommends \
+    nix-bin \
+    gcc-riscv64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-riscv64-cross libc6-dev-arm64-cross \
+    linux-source-6.12 flex bison bc libssl-dev libelf-dev cpio xz-utils kmod \
+    u-boot-qemu fdisk e2fsprogs mtools dosfstools \
+    qemu-user-static binfmt-support \
+    openssh-server openssh-client lrzsz socat iproute2 util-linux \
+    binutils file ca-certificates build-essential pkg-config make >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
+    qemu-system-misc qemu-system-arm qemu-system-data opensbi >/dev/null
+  echo "$want_version" | $SUDO tee "$stamp" >/dev/null
+fi
+
+# --- binfmt: qemu-user for riscv64 and aarch64 ------------------------------------------------
+if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+  $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+fi
+for a in riscv64 aarch64; do
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-$a ]; then
+    $SUDO update-binfmts --enable qemu-$a 2>/dev/null || \
+      $SUDO update-binfmts --import qemu-$a 2>/dev/null || true
+  fi
+done
+
+# --- Nix: single-user as root, no sandbox (the host provider uses host toolchains) -------------
+$SUDO mkdir -p /etc/nix
+conf=/etc/nix/nix.conf
+touch_conf() {
+  local key=$1 value=$2
+  if grep -qE "^[[:space:]]*$key[[:space:]]*=" "$conf" 2>/dev/null; then
+    $SUDO sed -i -E "s|^[[:space:]]*$key[[:space:]]*=.*|$key = $value|" "$conf"
+  else
+    echo "$key = $value" | $SUDO tee -a "$conf" >/dev/null
+  fi
+}
+touch_conf sandbox false
+touch_conf substituters ""
+touch_conf build-users-group nixbld
+touch_conf experimental-features nix-command
+touch_conf max-jobs auto
+touch_conf cores 0
+# Debian's nix-bin creates the nixbld users through its postinst; make sure the store exists.
+$SUDO mkdir -p /nix/store /nix/var/nix/gcroots /nix/var/nix/profiles
+if ! getent group nixbld >/dev/null; then
+  $SUDO groupadd --system nixbld
+fi
+for i in $(seq 1 8); do
+  if ! id "nixbld$i" >/dev/null 2>&1; then
+    $SUDO useradd --system --no-create-home --home-dir /var/empty --shell /usr/sbin/nologin \
+      -g nixbld -G nixbld "nixbld$i"
+  fi
+done
+# nixbld users must read the kernel source tarball and host toolchains (they do by default).
+
+# --- Rust tooling --------------------------------------------------------------------------------
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  log "installing cargo-nextest"
+  cargo install --locked cargo-nextest >/dev/null
+fi
+
+log "done: nix $(nix-store --version | awk '{print $NF}'), $(qemu-system-riscv64 --version | head -1)"

@@ -1,0 +1,21 @@
+//! `rvbuild plan`: per-component strategy and schedule (lands with the plan/schedule issue).
+
+use crate::{Error, Result};
+
+use super::Context;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The board to plan.
+    pub board: String,
+    /// Build profile name or file.
+    #[arg(long, default_value = "dev")]
+    pub profile: String,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(_ctx: &Context, _args: Args) -> Result<()> {
+    Err(Error::not_implemented("rvbuild plan"))
+}

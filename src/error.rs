@@ -1,0 +1,178 @@
+//! The crate-wide error: a diagnostic plus the failure class that picks the process exit code.
+
+use std::fmt;
+
+use miette::Diagnostic;
+
+/// Failure classes. Each maps to one documented process exit code (see README "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    /// A bug or an unexpected condition inside rvbuild.
+    Internal,
+    /// Bad command line, bad board/profile file, bad input file.
+    Config,
+    /// A derivation failed to build.
+    Build,
+    /// A builder could not be reached or lost its connection.
+    Builder,
+    /// Verification of the outputs found a mismatch.
+    Verify,
+    /// Flashing over serial failed.
+    Flash,
+    /// The QEMU boot test did not reach the marker.
+    Boot,
+    /// A tool or file rvbuild needs on this machine is missing (run `rvbuild doctor`).
+    Prerequisite,
+    /// The subcommand exists but its capability has not landed yet.
+    NotImplemented,
+    /// Stopped by Ctrl-C or SIGTERM.
+    Interrupted,
+}
+
+impl ErrorKind {
+    /// The process exit code of this class.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::Internal => 1,
+            ErrorKind::Config => 2,
+            ErrorKind::Build => 3,
+            ErrorKind::Builder => 4,
+            ErrorKind::Verify => 5,
+            ErrorKind::Flash => 6,
+            ErrorKind::Boot => 7,
+            ErrorKind::Prerequisite => 8,
+            ErrorKind::NotImplemented => 9,
+            ErrorKind::Interrupted => 130,
+        }
+    }
+
+    /// Every class with its code and meaning, for `--help` and the README.
+    pub const TABLE: &'static [(ErrorKind, &'static str)] = &[
+        (
+            ErrorKind::Internal,
+            "internal error (a bug: please report it)",
+        ),
+        (
+            ErrorKind::Config,
+            "usage or configuration error (command line, board/profile YAML, input files)",
+        ),
+        (ErrorKind::Build, "a build failed"),
+        (ErrorKind::Builder, "a builder was unreachable or lost"),
+        (ErrorKind::Verify, "verification of the outputs failed"),
+        (ErrorKind::Flash, "flashing failed"),
+        (ErrorKind::Boot, "the boot test failed"),
+        (
+            ErrorKind::Prerequisite,
+            "a tool or file this machine needs is missing (see `rvbuild doctor`)",
+        ),
+        (
+            ErrorKind::NotImplemented,
+            "the capability has not landed yet",
+        ),
+        (ErrorKind::Interrupted, "interrupted (Ctrl-C / SIGTERM)"),
+    ];
+}
+
+/// An error with its class and a rich diagnostic (message, help, source snippet).
+pub struct Error {
+    kind: ErrorKind,
+    inner: Box<dyn Diagnostic + Send + Sync + 'static>,
+}
+
+/// A plain diagnostic: a message and an optional help line.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+pub struct Plain {
+    message: String,
+    #[help]
+    help: Option<String>,
+}
+
+impl Error {
+    /// Wraps any diagnostic with a failure class.
+    pub fn new(kind: ErrorKind, diag: impl Diagnostic + Send + Sync + 'static) -> Self {
+        Error {
+            kind,
+            inner: Box::new(diag),
+        }
+    }
+
+    /// A message without help.
+    pub fn msg(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error::new(
+            kind,
+            Plain {
+                message: message.into(),
+                help: None,
+            },
+        )
+    }
+
+    /// A message with a help line saying what to do.
+    pub fn with_help(kind: ErrorKind, message: impl Into<String>, help: impl Into<String>) -> Self {
+        Error::new(
+            kind,
+            Plain {
+                message: message.into(),
+                help: Some(help.into()),
+            },
+        )
+    }
+
+    /// A capability whose issue has not landed yet.
+    pub fn not_implemented(what: &str) -> Self {
+        Error::with_help(
+            ErrorKind::NotImplemented,
+            format!("`{what}` is not implemented yet"),
+            "this subcommand exists so scripts can rely on its name; its capability lands in a later release",
+        )
+    }
+
+    /// An I/O error on a named file or device.
+    pub fn io(kind: ErrorKind, what: impl fmt::Display, err: std::io::Error) -> Self {
+        Error::msg(kind, format!("{what}: {err}"))
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn diagnostic(&self) -> &(dyn Diagnostic + Send + Sync + 'static) {
+        self.inner.as_ref()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.inner)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.inner, f)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Diagnostic for Error {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.inner.code()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.inner.help()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.inner.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.inner.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        self.inner.related()
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! Board and build profiles: model, loading with source locations, validation, merging.

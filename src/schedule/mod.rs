@@ -1,0 +1,1 @@
+//! Scheduling of the derivation DAG over builders. Lands with the plan/schedule issue.

@@ -1,0 +1,1 @@
+//! ELF / ABI / image checks of build outputs. Lands with the verify issue.
