@@ -2,6 +2,7 @@
 //! with Nix, checks the outputs and flashes them. The stages follow the data flow of DESIGN.md:
 //! profile -> plan -> nix -> schedule -> build -> verify -> flash -> qemu, with events to report.
 
+pub mod board_build;
 pub mod builders;
 pub mod cli;
 pub mod error;

@@ -1,18 +1,77 @@
-//! `rvbuild board`: build a board's complete image.
+//! `rvbuild board`: build a board's complete image (kernel, drivers, initramfs, firmware, disk
+//! image) into an output directory with a manifest.
 
-use crate::{Error, Result};
+use std::path::PathBuf;
+
+use crate::Result;
+use crate::board_build::{self, Request};
+use crate::profile::Provider;
+use crate::report::Plain;
 
 use super::Context;
 
-#[derive(Debug, clap::Args)]
-pub struct Args {
-    /// The board name (boards/NAME.yaml) or a path to a board file.
-    pub board: String,
-    /// Build profile name (profiles/NAME.yaml) or file.
-    #[arg(long, default_value = "dev")]
-    pub profile: String,
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ProviderArg {
+    Host,
+    Nixpkgs,
 }
 
-pub fn run(_ctx: &Context, _args: Args) -> Result<()> {
-    Err(Error::not_implemented("rvbuild board"))
+impl From<ProviderArg> for Provider {
+    fn from(p: ProviderArg) -> Provider {
+        match p {
+            ProviderArg::Host => Provider::Host,
+            ProviderArg::Nixpkgs => Provider::Nixpkgs,
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The board: a name from `rvbuild boards` or a path to a board file.
+    pub board: String,
+    /// Build profile: a name from profiles/ or a path.
+    #[arg(long, default_value = "dev")]
+    pub profile: String,
+    /// Toolchain provider (default: the profile's).
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderArg>,
+    /// Output directory (default: ./result-BOARD).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Write and check the Nix expression only; build nothing.
+    #[arg(long)]
+    pub expr_only: bool,
+    /// Local build slots (0 = one per CPU).
+    #[arg(long, short, default_value_t = 0)]
+    pub jobs: usize,
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let reporter = Plain::new(ctx.verbose);
+    let req = Request {
+        project: ctx.project_dir(),
+        board: args.board,
+        profile: args.profile,
+        provider: args.provider.map(Into::into),
+        out_dir: args.out,
+        expr_only: args.expr_only,
+        jobs: args.jobs,
+    };
+    let (out, manifest) = board_build::build(&req, &reporter)?;
+    if args.expr_only {
+        println!("{}", out.join("board.nix").display());
+        return Ok(());
+    }
+    println!(
+        "{}: built {} components into {}",
+        manifest.board,
+        manifest.components.len(),
+        out.display()
+    );
+    for key in ["disk.img", "Image", "Image.gz", "initramfs.cpio.gz"] {
+        if let Some(p) = manifest.artifacts.get(key) {
+            println!("  {key:<18} {p}");
+        }
+    }
+    Ok(())
 }

@@ -1,1 +1,277 @@
-//! QEMU boot smoke test: launch a board image, watch the console for the init marker, enforce a hard timeout.
+//! QEMU boot smoke test: launches a board's built image in qemu-system, reads the serial console,
+//! and succeeds when init prints the board's marker after every out-of-tree module loaded. A hard
+//! timeout ends a guest that hangs (a U-Boot with nothing to boot waits forever).
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::board_build::Manifest;
+use crate::profile::board::{Board, Qemu};
+use crate::report::{Event, Reporter};
+use crate::{Error, ErrorKind, Result};
+
+/// The outcome of a successful boot.
+#[derive(Debug, Clone)]
+pub struct BootOutcome {
+    pub seconds: f64,
+    pub log: PathBuf,
+    pub modules_loaded: Vec<String>,
+}
+
+/// The qemu-system command line for a board's build.
+pub fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
+    let exe = format!("qemu-system-{}", q.system);
+    let mut cmd = Command::new(&exe);
+    cmd.args(["-M", &q.machine]);
+    if let Some(cpu) = &q.cpu {
+        cmd.args(["-cpu", cpu]);
+    }
+    cmd.args(["-m", &q.memory, "-smp", &q.smp.to_string()]);
+    cmd.args([
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ]);
+    match q.boot.as_str() {
+        "direct" => {
+            if let Some(sbi) = &board.firmware.opensbi {
+                cmd.arg("-bios").arg(m.artifact(&sbi.file.name.value)?);
+            }
+            cmd.arg("-kernel")
+                .arg(m.artifact(&board.kernel.image.value)?);
+            cmd.arg("-initrd").arg(m.artifact("initramfs.cpio.gz")?);
+            cmd.arg("-append").arg(&board.kernel.cmdline);
+        }
+        _ => {
+            if let Some(b) = &q.bios {
+                cmd.arg("-bios").arg(m.artifact(&b.value)?);
+            }
+            if let Some(k) = &q.kernel {
+                cmd.arg("-kernel").arg(m.artifact(&k.value)?);
+            }
+            let disk = m.artifact("disk.img")?;
+            // snapshot=on: the image in the store is read-only and must stay unchanged.
+            cmd.arg("-drive").arg(format!(
+                "file={},format=raw,if=none,id=hd0,snapshot=on",
+                disk.display()
+            ));
+            cmd.args(["-device", "virtio-blk-device,drive=hd0"]);
+        }
+    }
+    cmd.args(&q.extra_args);
+    Ok(cmd)
+}
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Boots and waits for the marker. `log_dir` receives `boot.log`.
+pub fn boot(
+    board: &Board,
+    m: &Manifest,
+    log_dir: &Path,
+    timeout: Option<Duration>,
+    reporter: &dyn Reporter,
+) -> Result<BootOutcome> {
+    let q = board.qemu.as_ref().ok_or_else(|| {
+        Error::with_help(
+            ErrorKind::Config,
+            format!("board {} has no qemu section", m.board),
+            "only boards with a `qemu:` section can be booted in QEMU",
+        )
+    })?;
+    let timeout = timeout.unwrap_or(Duration::from_secs(q.timeout));
+    let mut cmd = command(board, q, m)?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let exe = format!("qemu-system-{}", q.system);
+    reporter.event(&Event::Stage {
+        name: "boot".into(),
+        detail: format!("{exe} ({} boot), timeout {} s", q.boot, timeout.as_secs()),
+    });
+    let start = Instant::now();
+    let mut child = Guard(cmd.spawn().map_err(|e| {
+        Error::with_help(
+            ErrorKind::Prerequisite,
+            format!("cannot start {exe}: {e}"),
+            "install qemu-system-misc (riscv64) / qemu-system-arm (aarch64) from bookworm-backports (scripts/setup-host.sh)",
+        )
+    })?);
+    fs::create_dir_all(log_dir).map_err(|e| Error::io(ErrorKind::Config, log_dir.display(), e))?;
+    let log_path = log_dir.join("boot.log");
+    let mut log = fs::File::create(&log_path)
+        .map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;
+
+    let (tx, rx) = mpsc::channel::<Option<String>>();
+    let mut readers = Vec::new();
+    for stream in [
+        child
+            .0
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child
+            .0
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let mut line = Vec::new();
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        for &b in &buf[..n] {
+                            if b == b'\n' {
+                                let _ = tx.send(Some(
+                                    String::from_utf8_lossy(&line)
+                                        .trim_end_matches('\r')
+                                        .to_string(),
+                                ));
+                                line.clear();
+                            } else {
+                                line.push(b);
+                            }
+                        }
+                    }
+                }
+            }
+            if !line.is_empty() {
+                let _ = tx.send(Some(String::from_utf8_lossy(&line).to_string()));
+            }
+            let _ = tx.send(None);
+        }));
+    }
+    drop(tx);
+
+    let wanted: Vec<String> = board
+        .drivers
+        .out_of_tree
+        .iter()
+        .filter(|d| d.load)
+        .map(|d| format!("{}.ko", d.name.value))
+        .collect();
+    let mut loaded = Vec::new();
+    let mut lines: Vec<String> = Vec::new();
+    let mut open_streams = readers.len();
+    let mut marker_seen = false;
+    let mut failure: Option<String> = None;
+    while open_streams > 0 {
+        let left = timeout.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        match rx.recv_timeout(left) {
+            Ok(Some(l)) => {
+                let _ = writeln!(log, "{l}");
+                reporter.event(&Event::Log {
+                    source: "console".into(),
+                    line: l.clone(),
+                });
+                if let Some(rest) = l.strip_prefix("rvbuild-init: loaded ") {
+                    loaded.push(rest.rsplit('/').next().unwrap_or(rest).to_string());
+                }
+                if l.trim() == m.marker {
+                    marker_seen = true;
+                }
+                if l.contains("Kernel panic") || l.contains("failed to load, no marker") {
+                    failure.get_or_insert_with(|| l.clone());
+                }
+                lines.push(l);
+                if marker_seen {
+                    // The guest powers off after the marker; give it a moment, then stop it.
+                    let _ = child.0.wait_timeout_or_kill(Duration::from_secs(10));
+                }
+            }
+            Ok(None) => open_streams -= 1,
+            Err(_) => break,
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    drop(child);
+    let missing: Vec<&String> = wanted.iter().filter(|w| !loaded.contains(w)).collect();
+    let ok = marker_seen && missing.is_empty();
+    let detail = if ok {
+        format!(
+            "marker `{}` seen, modules loaded: {}",
+            m.marker,
+            loaded.join(", ")
+        )
+    } else if let Some(f) = &failure {
+        f.clone()
+    } else if !marker_seen && start.elapsed() >= timeout {
+        format!("no marker within {} s", timeout.as_secs())
+    } else if !marker_seen {
+        "the guest stopped without printing the marker".to_string()
+    } else {
+        format!(
+            "modules not loaded: {}",
+            missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    reporter.event(&Event::Boot {
+        board: m.board.clone(),
+        ok,
+        seconds,
+        detail: detail.clone(),
+    });
+    if ok {
+        return Ok(BootOutcome {
+            seconds,
+            log: log_path,
+            modules_loaded: loaded,
+        });
+    }
+    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+    Err(Error::with_help(
+        ErrorKind::Boot,
+        format!(
+            "boot test of {} failed: {detail}\nlast console lines:\n{tail}",
+            m.board
+        ),
+        format!("full console log: {}", log_path.display()),
+    ))
+}
+
+trait WaitTimeout {
+    fn wait_timeout_or_kill(&mut self, t: Duration) -> std::io::Result<()>;
+}
+
+impl WaitTimeout for Child {
+    fn wait_timeout_or_kill(&mut self, t: Duration) -> std::io::Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < t {
+            if self.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill()
+    }
+}

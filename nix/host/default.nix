@@ -1,0 +1,87 @@
+# rvbuild's `host` toolchain provider: derivations that use the build host's Debian cross
+# toolchains, kernel source and firmware packages (impure: needs `sandbox = false`). Each
+# derivation records the identity of the host tools it uses (`toolchainId`) so that a toolchain
+# upgrade changes its hash. Called by the expression rvbuild generates per board.
+{ }:
+let
+  common = ./builders/common.sh;
+  hostPath = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  mk = { name, script, system ? "x86_64-linux", ... }@args:
+    derivation ((builtins.removeAttrs args [ "script" ]) // {
+      inherit name system common hostPath;
+      builder = "/bin/bash";
+      args = [ "-e" script ];
+    });
+  lines = xs: builtins.concatStringsSep "\n" xs;
+  # Only cross builds run on the host provider; a target-system request is refused at
+  # evaluation time with the component's name (the planner decides this before instantiation).
+  checkStrategy = component: strategy:
+    if strategy == "cross" then true
+    else throw "rvbuild host provider: component '${component}' asks for strategy '${strategy}', but only 'cross' is available with the host provider";
+in rec {
+  kernel = { board, arch, karch, crossPrefix, src, baseConfig, options, dtbs, toolchainId, strategy ? "cross" }:
+    assert checkStrategy "kernel" strategy;
+    mk {
+      name = "rvbuild-${board}-kernel";
+      script = ./builders/kernel.sh;
+      outputs = [ "out" "dev" ];
+      inherit src baseConfig karch crossPrefix toolchainId;
+      options = lines options;
+      dtbs = builtins.concatStringsSep " " dtbs;
+    };
+
+  module = { board, name, src, kernelDrv, karch, crossPrefix, toolchainId, strategy ? "cross" }:
+    assert checkStrategy "module-${name}" strategy;
+    mk {
+      name = "rvbuild-${board}-module-${name}";
+      script = ./builders/module.sh;
+      kernelDev = kernelDrv.dev;
+      inherit src karch crossPrefix toolchainId;
+    };
+
+  init = { board, crossPrefix, cflags, marker, toolchainId, strategy ? "cross" }:
+    assert checkStrategy "init" strategy;
+    mk {
+      name = "rvbuild-${board}-init";
+      script = ./builders/init.sh;
+      src = ./src/init.c;
+      inherit board crossPrefix cflags marker toolchainId;
+    };
+
+  initramfs = { board, kernelDrv, initDrv, moduleDrvs }:
+    mk {
+      name = "rvbuild-${board}-initramfs";
+      script = ./builders/initramfs.sh;
+      kernelDev = kernelDrv.dev;
+      init = initDrv;
+      modules = moduleDrvs;
+    };
+
+  bootfiles = { board, kernelDrv, initramfsDrv, kernelFile, fdtFile, extraDtbs, cmdline }:
+    mk {
+      name = "rvbuild-${board}-bootfiles";
+      script = ./builders/bootfiles.sh;
+      kernel = kernelDrv;
+      initramfs = initramfsDrv;
+      inherit board kernelFile fdtFile cmdline;
+      extraDtbs = builtins.concatStringsSep " " extraDtbs;
+    };
+
+  firmware = { board, files, toolchainId }:
+    mk {
+      name = "rvbuild-${board}-firmware";
+      script = ./builders/firmware.sh;
+      files = lines (map (f: "${f.name}=${f.source}") files);
+      inherit toolchainId;
+    };
+
+  # partitions: [{ index, start, size, fs, label, content (a path in the store or a derivation) }]
+  diskImage = { board, sizeBytes, table, partitions, fsUuid, toolchainId }:
+    mk {
+      name = "rvbuild-${board}-disk-image";
+      script = ./builders/diskimage.sh;
+      layout = builtins.toFile "rvbuild-${board}-sfdisk" table;
+      parts = lines (map (p: "${toString p.index}:${toString p.start}:${toString p.size}:${p.fs}:${p.content}:${p.label}") partitions);
+      inherit sizeBytes fsUuid toolchainId;
+    };
+}

@@ -1,0 +1,318 @@
+//! Building one board end to end: load and validate the board and profile, resolve them into a
+//! build spec, generate the provider's Nix expression, instantiate it, build the components and
+//! write the output directory (expression, per-component links and logs, manifest.json).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::nix::{host_expr, instantiate, local_build, nixpkgs_expr, spec};
+use crate::profile::{self, Provider};
+use crate::report::{Event, Reporter};
+use crate::{Error, ErrorKind, Result};
+
+/// What a board build was asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub project: PathBuf,
+    pub board: String,
+    pub profile: String,
+    pub provider: Option<Provider>,
+    pub out_dir: Option<PathBuf>,
+    /// Write and check the expression, build nothing.
+    pub expr_only: bool,
+    /// Local build slots (0 = number of CPUs).
+    pub jobs: usize,
+}
+
+/// One component in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentRecord {
+    pub drv: String,
+    pub outputs: Vec<String>,
+    pub strategy: String,
+    pub host: String,
+    pub seconds: f64,
+    pub cached: bool,
+    pub log: String,
+}
+
+/// `manifest.json` in the output directory: every component's store paths and the artefacts
+/// later stages (verify, flash, qemu) use, by file name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub rvbuild: String,
+    pub board: String,
+    pub profile: String,
+    pub provider: String,
+    pub arch: String,
+    pub abi: String,
+    pub marker: String,
+    pub kernel_release: Option<String>,
+    pub expression: String,
+    pub components: BTreeMap<String, ComponentRecord>,
+    pub artifacts: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    pub fn load(out_dir: &Path) -> Result<Manifest> {
+        let p = out_dir.join("manifest.json");
+        let text = fs::read_to_string(&p).map_err(|e| {
+            Error::with_help(
+                ErrorKind::Config,
+                format!("cannot read {}: {e}", p.display()),
+                "build the board first with `rvbuild board BOARD`",
+            )
+        })?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::msg(
+                ErrorKind::Config,
+                format!("{}: not an rvbuild manifest: {e}", p.display()),
+            )
+        })
+    }
+
+    /// The store path of an artefact, checked to exist.
+    pub fn artifact(&self, name: &str) -> Result<PathBuf> {
+        let p = self.artifacts.get(name).map(PathBuf::from).ok_or_else(|| {
+            Error::msg(
+                ErrorKind::Config,
+                format!("the build of {} has no artefact `{name}`", self.board),
+            )
+        })?;
+        if !p.exists() {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!("artefact {} is gone (garbage-collected?)", p.display()),
+                "rebuild with `rvbuild board`",
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// The default output directory of a board: `./result-<board>`.
+pub fn default_out_dir(board: &str) -> PathBuf {
+    PathBuf::from(format!("result-{board}"))
+}
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    fs::write(path, text).map_err(|e| Error::io(ErrorKind::Config, path.display(), e))
+}
+
+fn link(target: &str, at: &Path) {
+    let _ = fs::remove_file(at);
+    let _ = std::os::unix::fs::symlink(target, at);
+}
+
+/// Files of an output directory, recursively, as (relative name, absolute path).
+fn files_below(root: &Path) -> Vec<(String, PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(p),
+                Ok(t) if t.is_file() => {
+                    if let Ok(rel) = p.strip_prefix(root) {
+                        out.push((rel.to_string_lossy().into_owned(), p.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Runs the whole board build. Returns the manifest (also written to the output directory).
+pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifest)> {
+    let board = profile::load_board(&req.project, &req.board)?;
+    let prof = profile::load_profile(&req.project, &req.profile)?;
+    let provider = req.provider.unwrap_or(prof.value.provider);
+    let name = board.value.name.value.clone();
+    reporter.event(&Event::Stage {
+        name: "resolve".into(),
+        detail: format!(
+            "board {name}, profile {}, provider {}",
+            prof.value.name.value,
+            provider.as_str()
+        ),
+    });
+    let spec = spec::resolve(&board, &prof, provider)?;
+
+    let out_dir = req
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| default_out_dir(&name));
+    fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
+    let out_dir = out_dir
+        .canonicalize()
+        .map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
+    let share = profile::shipped::materialize(&profile::cache_dir())?;
+    let nix_lib = share.join("nix");
+    let expr = match provider {
+        Provider::Host => host_expr::render(&spec, &nix_lib),
+        Provider::Nixpkgs => nixpkgs_expr::render(&spec, &nix_lib),
+    };
+    let expr_path = out_dir.join("board.nix");
+    write(&expr_path, &expr)?;
+    reporter.event(&Event::Stage {
+        name: "generate".into(),
+        detail: format!(
+            "{} ({} components)",
+            expr_path.display(),
+            spec.components().len()
+        ),
+    });
+    instantiate::parse_check(&expr_path)?;
+    if req.expr_only {
+        return Ok((out_dir, manifest_skeleton(&spec, provider, &expr_path)));
+    }
+    if provider == Provider::Nixpkgs && !nixpkgs_available() {
+        return Err(Error::with_help(
+            ErrorKind::Prerequisite,
+            format!(
+                "the nixpkgs provider needs nixpkgs, and <nixpkgs> is not on NIX_PATH here; the expression was written to {} and parses",
+                expr_path.display()
+            ),
+            "set NIX_PATH=nixpkgs=/path/to/nixpkgs, or use `--provider host`",
+        ));
+    }
+
+    let components = spec.components();
+    reporter.event(&Event::Stage {
+        name: "instantiate".into(),
+        detail: format!("nix-instantiate {}", expr_path.display()),
+    });
+    let inst = instantiate::instantiate(&expr_path, &components)?;
+    let strategies: BTreeMap<String, String> = components
+        .iter()
+        .map(|c| (c.clone(), spec.strategy(c).as_str().to_string()))
+        .collect();
+    let slots = if req.jobs == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        req.jobs
+    };
+    let mut nix_options = Vec::new();
+    if provider == Provider::Host {
+        // Host-provider derivations are never in a binary cache; asking one costs seconds offline.
+        nix_options.push(("substituters".to_string(), String::new()));
+    }
+    reporter.event(&Event::Stage {
+        name: "build".into(),
+        detail: format!("{} derivations, {slots} local slots", inst.drvs.len()),
+    });
+    let built = local_build::build(
+        &inst,
+        &local_build::Options {
+            out_dir: &out_dir,
+            slots,
+            nix_options,
+            strategies: strategies.clone(),
+        },
+        reporter,
+    )?;
+
+    let mut manifest = manifest_skeleton(&spec, provider, &expr_path);
+    for (c, b) in &built {
+        manifest.components.insert(
+            c.clone(),
+            ComponentRecord {
+                drv: b.drv.clone(),
+                outputs: b.outputs.clone(),
+                strategy: strategies.get(c).cloned().unwrap_or_default(),
+                host: b.host.clone(),
+                seconds: b.seconds,
+                cached: b.cached,
+                log: b.log.to_string_lossy().into_owned(),
+            },
+        );
+        for (i, o) in b.outputs.iter().enumerate() {
+            let link_name = if i == 0 {
+                c.clone()
+            } else {
+                format!("{c}-{}", o.rsplit('-').next().unwrap_or("out"))
+            };
+            link(o, &out_dir.join(link_name));
+        }
+    }
+    collect_artifacts(&mut manifest);
+    write(
+        &out_dir.join("manifest.json"),
+        &serde_json::to_string_pretty(&manifest)
+            .map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,
+    )?;
+    Ok((out_dir, manifest))
+}
+
+fn manifest_skeleton(spec: &spec::BuildSpec, provider: Provider, expr: &Path) -> Manifest {
+    Manifest {
+        rvbuild: env!("CARGO_PKG_VERSION").to_string(),
+        board: spec.board.clone(),
+        profile: spec.profile.clone(),
+        provider: provider.as_str().to_string(),
+        arch: spec.arch.as_str().to_string(),
+        abi: spec.abi.clone(),
+        marker: spec.marker.clone(),
+        kernel_release: None,
+        expression: expr.to_string_lossy().into_owned(),
+        components: BTreeMap::new(),
+        artifacts: BTreeMap::new(),
+    }
+}
+
+/// Names the artefacts later stages use: the disk image, boot files, firmware files, modules.
+fn collect_artifacts(m: &mut Manifest) {
+    let pick = |m: &Manifest, comp: &str| {
+        m.components
+            .get(comp)
+            .and_then(|c| c.outputs.first())
+            .map(PathBuf::from)
+    };
+    let mut arts = BTreeMap::new();
+    for comp in ["image", "bootfiles", "firmware"] {
+        if let Some(root) = pick(m, comp) {
+            for (rel, abs) in files_below(&root) {
+                arts.insert(rel, abs.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for (c, rec) in &m.components {
+        if c.starts_with("module-")
+            && let Some(root) = rec.outputs.first()
+        {
+            for (rel, abs) in files_below(Path::new(root)) {
+                if rel.ends_with(".ko") {
+                    arts.insert(rel, abs.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    if let Some(k) = pick(m, "kernel") {
+        m.kernel_release = fs::read_to_string(k.join("kernel.release"))
+            .ok()
+            .map(|s| s.trim().to_string());
+        arts.insert(
+            "kernel.config".into(),
+            k.join("config").to_string_lossy().into_owned(),
+        );
+    }
+    m.artifacts = arts;
+}
+
+fn nixpkgs_available() -> bool {
+    std::process::Command::new("nix-instantiate")
+        .args(["--eval", "-E", "builtins.pathExists <nixpkgs>"])
+        .output()
+        .map(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == "true")
+        .unwrap_or(false)
+}

@@ -1,0 +1,118 @@
+//! Running `nix-instantiate` on a generated expression: one `.drv` per component, and the
+//! component-level dependency graph read back from the store.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use crate::{Error, ErrorKind, Result};
+
+use super::store_path_ok;
+
+/// Instantiated components: name -> .drv path, and name -> names it depends on.
+#[derive(Debug, Clone, Default)]
+pub struct Instantiated {
+    pub drvs: BTreeMap<String, String>,
+    pub deps: BTreeMap<String, Vec<String>>,
+}
+
+fn nix_missing(tool: &str, e: std::io::Error) -> Error {
+    Error::with_help(
+        ErrorKind::Prerequisite,
+        format!("cannot run {tool}: {e}"),
+        "install Nix (Debian: nix-bin; scripts/setup-host.sh does it) and make sure it is on PATH",
+    )
+}
+
+/// Checks that an expression parses (`nix-instantiate --parse`), for providers that cannot be
+/// evaluated here.
+pub fn parse_check(file: &Path) -> Result<()> {
+    let out = Command::new("nix-instantiate")
+        .arg("--parse")
+        .arg(file)
+        .output()
+        .map_err(|e| nix_missing("nix-instantiate", e))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::msg(
+            ErrorKind::Internal,
+            format!(
+                "generated expression {} does not parse: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ))
+    }
+}
+
+/// Instantiates the listed attributes of `file` and reads each .drv's references to find which
+/// components depend on which.
+pub fn instantiate(file: &Path, components: &[String]) -> Result<Instantiated> {
+    let mut cmd = Command::new("nix-instantiate");
+    cmd.arg(file);
+    for c in components {
+        cmd.arg("-A").arg(c);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| nix_missing("nix-instantiate", e))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let msg: Vec<&str> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("warning:"))
+            .collect();
+        return Err(Error::with_help(
+            ErrorKind::Config,
+            format!(
+                "nix-instantiate {} failed:\n{}",
+                file.display(),
+                msg.join("\n")
+            ),
+            "the message above comes from evaluating the board's generated expression",
+        ));
+    }
+    let paths: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if paths.len() != components.len() {
+        return Err(Error::msg(
+            ErrorKind::Internal,
+            format!(
+                "nix-instantiate printed {} paths for {} attributes",
+                paths.len(),
+                components.len()
+            ),
+        ));
+    }
+    let mut inst = Instantiated::default();
+    for (c, p) in components.iter().zip(paths) {
+        if !store_path_ok(&p) || !p.ends_with(".drv") {
+            return Err(Error::msg(
+                ErrorKind::Internal,
+                format!("nix-instantiate printed `{p}`, which is not a .drv store path"),
+            ));
+        }
+        inst.drvs.insert(c.clone(), p);
+    }
+    let by_drv: BTreeMap<String, String> = inst
+        .drvs
+        .iter()
+        .map(|(c, d)| (d.clone(), c.clone()))
+        .collect();
+    for (c, d) in &inst.drvs {
+        let refs = Command::new("nix-store")
+            .args(["--query", "--references", d])
+            .output()
+            .map_err(|e| nix_missing("nix-store", e))?;
+        let deps = String::from_utf8_lossy(&refs.stdout)
+            .lines()
+            .filter_map(|r| by_drv.get(r.trim()).cloned())
+            .collect();
+        inst.deps.insert(c.clone(), deps);
+    }
+    Ok(inst)
+}

@@ -1,0 +1,463 @@
+//! The resolved build of one board: the board profile merged with the build profile, every path
+//! made absolute and checked, every component with its strategy. Both toolchain providers
+//! render their Nix expression from this; nothing here runs Nix.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+use crate::profile::board::{Board, FirmwareFile, TableKind};
+use crate::profile::build::{BuildProfile, Provider, Strategy};
+use crate::profile::{Arch, Loaded};
+use crate::{Error, ErrorKind, Result};
+
+/// A firmware file with the place it is taken from.
+#[derive(Debug, Clone)]
+pub struct FirmwareSpec {
+    pub name: String,
+    /// On the build host (host provider).
+    pub path: Option<PathBuf>,
+    /// nixpkgs attribute/file (nixpkgs provider).
+    pub nixpkgs: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModuleSpec {
+    pub name: String,
+    pub source: PathBuf,
+    pub load: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PartitionSpec {
+    pub index: usize,
+    pub name: String,
+    pub start_sector: u64,
+    pub size_sectors: u64,
+    pub part_type: String,
+    pub fs: String,
+    /// `bootfiles`, `firmware:<name>` or `empty`.
+    pub content: String,
+    pub bootable: bool,
+}
+
+/// Everything a provider needs to write the board's expression.
+#[derive(Debug, Clone)]
+pub struct BuildSpec {
+    pub board: String,
+    pub profile: String,
+    pub provider: Provider,
+    pub arch: Arch,
+    pub isa: String,
+    pub abi: String,
+    pub kernel_version: String,
+    pub kernel_tarball: Option<PathBuf>,
+    pub kernel_nixpkgs: Option<String>,
+    pub kernel_base_config: String,
+    /// `CONFIG_X=v` lines: board config, in-tree drivers, profile overlays (in that order of precedence).
+    pub kernel_options: Vec<String>,
+    pub kernel_file: String,
+    pub cmdline: String,
+    pub dtbs: Vec<String>,
+    pub default_dtb: Option<String>,
+    pub modules: Vec<ModuleSpec>,
+    pub firmware: Vec<FirmwareSpec>,
+    pub table: TableKind,
+    pub image_size: u64,
+    pub partitions: Vec<PartitionSpec>,
+    pub marker: String,
+    /// Strategy per component name.
+    pub strategies: BTreeMap<String, Strategy>,
+    /// Identity of the host tools (compiler and package versions): part of every hash.
+    pub toolchain_id: String,
+    /// Deterministic identifiers derived from the board name.
+    pub disk_id: String,
+    pub fs_uuid: String,
+}
+
+impl BuildSpec {
+    /// Component names in build order.
+    pub fn components(&self) -> Vec<String> {
+        let mut v = vec!["kernel".to_string()];
+        v.extend(self.modules.iter().map(|m| format!("module-{}", m.name)));
+        v.extend(["init", "initramfs", "bootfiles", "firmware", "image"].map(String::from));
+        v
+    }
+
+    pub fn strategy(&self, component: &str) -> Strategy {
+        self.strategies
+            .get(component)
+            .copied()
+            .unwrap_or(Strategy::Cross)
+    }
+
+    /// Compiler flags for userland programs of this board.
+    pub fn cflags(&self) -> String {
+        match self.arch {
+            Arch::Riscv64 => {
+                // GCC 12 wants the base ISA letters; drop extension suffixes it may not know.
+                let march = self.isa.split('_').next().unwrap_or("rv64gc");
+                format!("-march={march} -mabi={}", self.abi)
+            }
+            Arch::Aarch64 => "-march=armv8-a".to_string(),
+        }
+    }
+}
+
+fn hex_digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A GUID-formatted identifier derived from text (stable across builds).
+pub fn stable_guid(parts: &[&str]) -> String {
+    let d = hex_digest(parts);
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &d[0..8],
+        &d[8..12],
+        &d[13..16],
+        &d[17..20],
+        &d[20..32]
+    )
+    .to_uppercase()
+}
+
+fn run_text(cmd: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(cmd).args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The identity of the build host's tools for this arch, checked to exist (host provider).
+pub fn host_toolchain_id(arch: Arch, firmware_packages: &[String]) -> Result<String> {
+    let gcc = format!("{}gcc", arch.cross_prefix());
+    let version = run_text(&gcc, &["--version"]).ok_or_else(|| {
+        let pkg = match arch {
+            Arch::Riscv64 => "gcc-riscv64-linux-gnu",
+            Arch::Aarch64 => "gcc-aarch64-linux-gnu",
+        };
+        Error::with_help(
+            ErrorKind::Prerequisite,
+            format!("the cross compiler {gcc} is not installed"),
+            format!("install the Debian package {pkg} (scripts/setup-host.sh does), or use the nixpkgs provider"),
+        )
+    })?;
+    let mut id = version.lines().next().unwrap_or_default().to_string();
+    let mut pkgs: Vec<&str> = firmware_packages.iter().map(String::as_str).collect();
+    pkgs.extend([
+        "linux-source-6.12",
+        "e2fsprogs",
+        "fdisk",
+        "dosfstools",
+        "mtools",
+    ]);
+    pkgs.sort();
+    pkgs.dedup();
+    for p in pkgs {
+        if let Some(v) = run_text("dpkg-query", &["-W", "-f", "${Version}", p]) {
+            id.push_str(&format!("; {p} {v}"));
+        }
+    }
+    Ok(id)
+}
+
+fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result<FirmwareSpec> {
+    let name = f.name.value.clone();
+    let mut path = None;
+    if provider == Provider::Host {
+        let candidates: Vec<PathBuf> = [
+            f.path.as_ref().map(|p| PathBuf::from(&p.value)),
+            Some(base.join("firmware").join(&name)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        path = candidates.iter().find(|p| p.is_file()).cloned();
+        if path.is_none() {
+            let mut help = String::new();
+            if let (Some(p), Some(pkg)) = (&f.path, &f.package) {
+                help.push_str(&format!(
+                    "install the Debian package {pkg} (it provides {}); ",
+                    p.value
+                ));
+            }
+            if let Some(how) = &f.how_to_get {
+                help.push_str(&format!("{how}; "));
+            }
+            help.push_str(&format!(
+                "or put the file at {}",
+                base.join("firmware").join(&name).display()
+            ));
+            return Err(Error::with_help(
+                ErrorKind::Prerequisite,
+                format!(
+                    "firmware file `{name}` is missing (looked at {})",
+                    candidates
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                help,
+            ));
+        }
+    }
+    Ok(FirmwareSpec {
+        name,
+        path,
+        nixpkgs: f.nixpkgs.clone(),
+    })
+}
+
+/// Resolves board + profile into a build spec. Checks files on the build host (host provider)
+/// before anything is built, so a missing tarball or firmware file fails in a second, not after
+/// the kernel.
+pub fn resolve(
+    board: &Loaded<Board>,
+    profile: &Loaded<BuildProfile>,
+    provider: Provider,
+) -> Result<BuildSpec> {
+    let b = &board.value;
+    let p = &profile.value;
+    let base = board.base_dir()?;
+    let name = b.name.value.clone();
+
+    let mut opts: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &b.kernel.config {
+        opts.insert(k.clone(), v.value.clone());
+    }
+    for (k, v) in &b.drivers.in_tree {
+        opts.insert(k.clone(), v.value.clone());
+    }
+    for (k, v) in &p.overlays.kernel_config {
+        opts.insert(k.clone(), v.value.clone());
+    }
+    for frag in &b.kernel.fragments {
+        let path = base.join(&frag.value);
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::with_help(
+                ErrorKind::Config,
+                format!(
+                    "{}: kernel fragment {}: {e}",
+                    board.source.name,
+                    path.display()
+                ),
+                "fix the path in kernel.fragments",
+            )
+        })?;
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let Some((k, v)) = line.strip_prefix("CONFIG_").and_then(|l| l.split_once('=')) else {
+                return Err(Error::with_help(
+                    ErrorKind::Config,
+                    format!("{}: `{line}` is not a CONFIG_X=value line", path.display()),
+                    "fragments hold lines like CONFIG_SERIAL_8250=y",
+                ));
+            };
+            opts.insert(k.to_string(), v.to_string());
+        }
+    }
+    if !b.kernel.patches.is_empty() && provider == Provider::Host {
+        return Err(Error::with_help(
+            ErrorKind::Config,
+            format!(
+                "{}: kernel.patches are not applied by the host provider yet",
+                board.source.name
+            ),
+            "remove the patches or use the nixpkgs provider",
+        ));
+    }
+    let kernel_options = opts
+        .iter()
+        .map(|(k, v)| format!("CONFIG_{k}={v}"))
+        .collect();
+
+    let kernel_tarball = b.kernel.source.tarball.as_ref().map(PathBuf::from);
+    if provider == Provider::Host {
+        match &kernel_tarball {
+            Some(t) if t.is_file() => {}
+            Some(t) => {
+                return Err(Error::with_help(
+                    ErrorKind::Prerequisite,
+                    format!("kernel source {} is missing", t.display()),
+                    "install Debian's linux-source-6.12 package (scripts/setup-host.sh does)",
+                ));
+            }
+            None => {
+                return Err(Error::with_help(
+                    ErrorKind::Config,
+                    format!(
+                        "{}: kernel.source.tarball is needed by the host provider",
+                        board.source.name
+                    ),
+                    "set kernel.source.tarball or use the nixpkgs provider",
+                ));
+            }
+        }
+    }
+
+    let mut modules = Vec::new();
+    for d in &b.drivers.out_of_tree {
+        let src = base.join(&d.source.value);
+        if !src.is_dir() {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!(
+                    "{}:{}:{}: driver `{}`: source directory {} does not exist",
+                    board.source.name,
+                    d.source.referenced.line(),
+                    d.source.referenced.column(),
+                    d.name.value,
+                    src.display()
+                ),
+                "driver sources are looked up relative to the project directory",
+            ));
+        }
+        modules.push(ModuleSpec {
+            name: d.name.value.clone(),
+            source: src,
+            load: d.load,
+        });
+    }
+
+    let mut fw_files: Vec<&FirmwareFile> = Vec::new();
+    if let Some(o) = &b.firmware.opensbi {
+        fw_files.push(&o.file);
+    }
+    if let Some(u) = &b.firmware.u_boot {
+        fw_files.extend(u.files.iter());
+    }
+    fw_files.extend(b.firmware.files.iter());
+    let firmware = fw_files
+        .iter()
+        .map(|f| resolve_firmware(f, &base, provider))
+        .collect::<Result<Vec<_>>>()?;
+    let packages: Vec<String> = fw_files.iter().filter_map(|f| f.package.clone()).collect();
+
+    let dtbs: Vec<String> = b
+        .device_trees
+        .iter()
+        .map(|d| d.name.value.clone())
+        .collect();
+    let default_dtb = b
+        .device_trees
+        .iter()
+        .find(|d| d.default)
+        .or(b.device_trees.first())
+        .map(|d| d.name.value.clone());
+
+    let partitions = b
+        .image
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, part)| PartitionSpec {
+            index: i + 1,
+            name: part.name.value.clone(),
+            start_sector: part.start.value.0 / 512,
+            size_sectors: part.size.value.0 / 512,
+            part_type: part.part_type.value.clone(),
+            fs: part.fs.value.clone(),
+            content: part.content.value.clone(),
+            bootable: part.bootable,
+        })
+        .collect();
+
+    let mut strategies = BTreeMap::new();
+    for (comp, s) in &p.strategy.overrides {
+        strategies.insert(comp.clone(), s.value);
+    }
+
+    let toolchain_id = match provider {
+        Provider::Host => host_toolchain_id(b.arch.value, &packages)?,
+        Provider::Nixpkgs => "nixpkgs".to_string(),
+    };
+    let mut cmdline = b.kernel.cmdline.clone();
+    if let Some(extra) = &p.overlays.cmdline {
+        cmdline = format!("{cmdline} {extra}");
+    }
+
+    Ok(BuildSpec {
+        disk_id: hex_digest(&["disk", &name])[..8].to_string(),
+        fs_uuid: stable_guid(&["fs", &name]).to_lowercase(),
+        board: name,
+        profile: p.name.value.clone(),
+        provider,
+        arch: b.arch.value,
+        isa: b.isa.value.clone(),
+        abi: b.abi.value.clone(),
+        kernel_version: b.kernel.source.version.clone(),
+        kernel_tarball,
+        kernel_nixpkgs: b.kernel.source.nixpkgs.clone(),
+        kernel_base_config: b.kernel.defconfig.value.clone(),
+        kernel_options,
+        kernel_file: b.kernel.image.value.clone(),
+        cmdline,
+        dtbs,
+        default_dtb,
+        modules,
+        firmware,
+        table: b.image.table,
+        image_size: b.image.size.value.0,
+        partitions,
+        marker: b.marker.clone(),
+        strategies,
+        toolchain_id,
+    })
+}
+
+/// The sfdisk script of the image's partition table.
+pub fn sfdisk_script(spec: &BuildSpec) -> String {
+    let mut s = String::new();
+    match spec.table {
+        TableKind::Dos => {
+            s.push_str(&format!(
+                "label: dos\nlabel-id: 0x{}\nunit: sectors\n\n",
+                spec.disk_id
+            ));
+            for p in &spec.partitions {
+                s.push_str(&format!(
+                    "start={}, size={}, type={}{}\n",
+                    p.start_sector,
+                    p.size_sectors,
+                    p.part_type,
+                    if p.bootable { ", bootable" } else { "" }
+                ));
+            }
+        }
+        TableKind::Gpt => {
+            s.push_str(&format!(
+                "label: gpt\nlabel-id: {}\nunit: sectors\nfirst-lba: 34\n\n",
+                stable_guid(&["gpt", &spec.board])
+            ));
+            for p in &spec.partitions {
+                s.push_str(&format!(
+                    "start={}, size={}, type={}, uuid={}, name=\"{}\"{}\n",
+                    p.start_sector,
+                    p.size_sectors,
+                    p.part_type,
+                    stable_guid(&["part", &spec.board, &p.name]),
+                    p.name,
+                    if p.bootable {
+                        ", attrs=\"LegacyBIOSBootable\""
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+    }
+    s
+}

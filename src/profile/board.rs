@@ -1,0 +1,368 @@
+//! The board profile model (boards/*.yaml): SoC, arch and ABI, kernel, drivers, device trees,
+//! firmware, image layout, flash plan and QEMU settings. Field names are kebab-case in YAML;
+//! unknown keys are rejected. `Sp<T>` fields keep their source location for validation messages.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::units::{Addr, Size};
+
+/// A value with the YAML location it came from.
+pub type Sp<T> = serde_saphyr::Spanned<T>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Riscv64,
+    Aarch64,
+}
+
+impl Arch {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Riscv64 => "riscv64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+    /// Nix system string of the target.
+    pub fn nix_system(self) -> &'static str {
+        match self {
+            Arch::Riscv64 => "riscv64-linux",
+            Arch::Aarch64 => "aarch64-linux",
+        }
+    }
+    /// The kernel's ARCH= name.
+    pub fn karch(self) -> &'static str {
+        match self {
+            Arch::Riscv64 => "riscv",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+    /// Debian's cross toolchain prefix.
+    pub fn cross_prefix(self) -> &'static str {
+        match self {
+            Arch::Riscv64 => "riscv64-linux-gnu-",
+            Arch::Aarch64 => "aarch64-linux-gnu-",
+        }
+    }
+    /// ABIs valid for this arch.
+    pub fn valid_abis(self) -> &'static [&'static str] {
+        match self {
+            Arch::Riscv64 => &["lp64", "lp64f", "lp64d"],
+            Arch::Aarch64 => &["lp64"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Board {
+    pub name: Sp<String>,
+    #[serde(default)]
+    pub description: String,
+    pub soc: String,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    pub arch: Sp<Arch>,
+    pub isa: Sp<String>,
+    pub abi: Sp<String>,
+    /// The dynamic loader userland programs use (checked by `verify`).
+    #[serde(default)]
+    pub interpreter: Option<String>,
+    pub kernel: Kernel,
+    #[serde(default)]
+    pub drivers: Drivers,
+    #[serde(default)]
+    pub device_trees: Vec<DeviceTree>,
+    pub firmware: Firmware,
+    pub image: Image,
+    pub flash: Flash,
+    #[serde(default)]
+    pub qemu: Option<Qemu>,
+    /// The line init prints when the board is up (the boot test waits for it).
+    #[serde(default = "default_marker")]
+    pub marker: String,
+}
+
+pub fn default_marker() -> String {
+    "RVBUILD-BOOT-OK".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Kernel {
+    /// Name other parts of the profile use to refer to this kernel (drivers' `kernel:`).
+    #[serde(default = "default_kernel_name")]
+    pub name: String,
+    pub source: KernelSource,
+    /// Base configuration target: `tinyconfig`, `defconfig`, `allnoconfig`, or a `*_defconfig`.
+    pub defconfig: Sp<String>,
+    /// Kernel options beyond the base config: SYMBOL (without CONFIG_) -> y | m | n | value.
+    #[serde(default)]
+    pub config: BTreeMap<String, Sp<String>>,
+    /// Files of `CONFIG_X=y` lines, relative to the board file's project directory.
+    #[serde(default)]
+    pub fragments: Vec<Sp<String>>,
+    #[serde(default)]
+    pub patches: Vec<Sp<String>>,
+    pub cmdline: String,
+    /// The boot image file: `Image` or `Image.gz`.
+    #[serde(default = "default_kernel_image")]
+    pub image: Sp<String>,
+}
+
+pub fn default_kernel_name() -> String {
+    "main".to_string()
+}
+fn default_kernel_image() -> Sp<String> {
+    Sp::new(
+        "Image".to_string(),
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KernelSource {
+    /// Upstream version, e.g. "6.12".
+    pub version: String,
+    /// Host provider: a source tarball on the build host.
+    #[serde(default)]
+    pub tarball: Option<String>,
+    /// nixpkgs provider: the kernel package attribute, e.g. `linux_6_12`.
+    #[serde(default)]
+    pub nixpkgs: Option<String>,
+    /// Alternatively a git repository and revision (nixpkgs provider, fetched with fetchgit).
+    #[serde(default)]
+    pub git: Option<GitSource>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct GitSource {
+    pub url: String,
+    pub rev: String,
+    #[serde(default)]
+    pub sha256: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Drivers {
+    /// In-tree drivers: kernel symbol -> y (built in) or m (module).
+    #[serde(default)]
+    pub in_tree: BTreeMap<String, Sp<String>>,
+    #[serde(default)]
+    pub out_of_tree: Vec<OutOfTreeDriver>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OutOfTreeDriver {
+    pub name: Sp<String>,
+    /// Directory with the module's sources and Kbuild file, relative to the project directory.
+    pub source: Sp<String>,
+    /// The kernel it is built against (the board's `kernel.name`).
+    #[serde(default = "default_driver_kernel")]
+    pub kernel: Sp<String>,
+    /// Load it from the initramfs at boot.
+    #[serde(default = "yes")]
+    pub load: bool,
+}
+
+fn default_driver_kernel() -> Sp<String> {
+    Sp::new(
+        default_kernel_name(),
+        serde_saphyr::Location::UNKNOWN,
+        serde_saphyr::Location::UNKNOWN,
+    )
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DeviceTree {
+    /// Path below arch/<arch>/boot/dts, e.g. starfive/jh7110-starfive-visionfive-2-v1.3b.dtb.
+    pub name: Sp<String>,
+    /// The compatible string the board's DT must carry (checked by `verify`).
+    #[serde(default)]
+    pub compatible: Option<String>,
+    /// The DT that extlinux.conf names.
+    #[serde(default)]
+    pub default: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Firmware {
+    #[serde(default)]
+    pub opensbi: Option<OpenSbi>,
+    #[serde(default)]
+    pub u_boot: Option<UBoot>,
+    /// Other files the board boots from (GPU firmware, recovery loaders, ...).
+    #[serde(default)]
+    pub files: Vec<FirmwareFile>,
+    /// Load addresses of the firmware environment (kernel_addr_r, fdt_addr_r, ...).
+    #[serde(default)]
+    pub load_addresses: BTreeMap<String, Sp<Addr>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OpenSbi {
+    pub platform: String,
+    /// fw_jump | fw_dynamic | fw_payload
+    pub variant: String,
+    pub file: FirmwareFile,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct UBoot {
+    pub defconfig: String,
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Files of the U-Boot build the board uses (u-boot.bin, SPL, FIT, ...).
+    pub files: Vec<FirmwareFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FirmwareFile {
+    /// The name in the firmware output directory.
+    pub name: Sp<String>,
+    /// The file on the build host (host provider), e.g. from a Debian package.
+    #[serde(default)]
+    pub path: Option<Sp<String>>,
+    /// The Debian package that provides `path` (named in the error when it is missing).
+    #[serde(default)]
+    pub package: Option<String>,
+    /// nixpkgs attribute and file inside it (nixpkgs provider), e.g. `ubootQemuRiscv64Smode/u-boot.bin`.
+    #[serde(default)]
+    pub nixpkgs: Option<String>,
+    /// How a user supplies the file when no package provides it.
+    #[serde(default)]
+    pub how_to_get: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Dos,
+    Gpt,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Image {
+    pub table: TableKind,
+    pub size: Sp<Size>,
+    pub partitions: Vec<Partition>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Partition {
+    pub name: Sp<String>,
+    /// Byte offset in the image (a multiple of 512).
+    pub start: Sp<Addr>,
+    pub size: Sp<Size>,
+    /// MBR type byte (e.g. "83", "c") or GPT type GUID.
+    #[serde(rename = "type")]
+    pub part_type: Sp<String>,
+    /// ext4 | vfat | raw
+    pub fs: Sp<String>,
+    /// What goes in: `bootfiles` (kernel, initramfs, DTBs, extlinux) or `firmware:<file>`.
+    pub content: Sp<String>,
+    #[serde(default)]
+    pub bootable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FlashMethod {
+    /// U-Boot `virtio write` (QEMU boards).
+    UbootVirtio,
+    /// U-Boot `sf` commands to SPI NOR.
+    UbootSpiNor,
+    /// U-Boot `mmc write` to an SD card or eMMC.
+    UbootMmc,
+    /// Nothing to flash over serial: copy the image to an SD card.
+    SdCard,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Flash {
+    pub method: FlashMethod,
+    #[serde(default = "default_baud")]
+    pub baud: u32,
+    /// Boot-ROM recovery path, e.g. `jh7110-uart`.
+    #[serde(default)]
+    pub recovery: Option<String>,
+    /// Size of the flash device, when the method writes one.
+    #[serde(default)]
+    pub device_size: Option<Sp<Size>>,
+    #[serde(default)]
+    pub regions: Vec<FlashRegion>,
+}
+
+fn default_baud() -> u32 {
+    115_200
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct FlashRegion {
+    pub name: Sp<String>,
+    pub offset: Sp<Addr>,
+    pub size: Sp<Size>,
+    /// `disk.img` or a firmware file name.
+    pub file: Sp<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Qemu {
+    /// qemu-system-<binary>, e.g. riscv64 or aarch64.
+    pub system: String,
+    pub machine: String,
+    #[serde(default)]
+    pub cpu: Option<String>,
+    #[serde(default = "default_memory")]
+    pub memory: String,
+    #[serde(default = "default_smp")]
+    pub smp: u32,
+    /// Firmware file passed with -bios (a name from the firmware section).
+    #[serde(default)]
+    pub bios: Option<Sp<String>>,
+    /// Firmware file passed with -kernel (U-Boot on riscv64).
+    #[serde(default)]
+    pub kernel: Option<Sp<String>>,
+    /// `firmware` boots through OpenSBI/U-Boot and the disk image; `direct` passes the board's
+    /// kernel and initramfs with -kernel/-initrd (for boards QEMU has no model of).
+    #[serde(default = "default_boot")]
+    pub boot: String,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    /// Seconds before the boot test gives up.
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+}
+
+fn default_memory() -> String {
+    "256M".to_string()
+}
+fn default_smp() -> u32 {
+    1
+}
+fn default_boot() -> String {
+    "firmware".to_string()
+}
+fn default_timeout() -> u64 {
+    180
+}

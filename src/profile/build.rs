@@ -1,0 +1,176 @@
+//! The build profile model (profiles/*.yaml): toolchain provider, builder pool, strategy policy,
+//! parallelism and config overlays applied on top of a board.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::board::Sp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Debian's cross toolchains and sources on the build host (works offline).
+    Host,
+    /// nixpkgs' cross and native package sets (needs nixpkgs on NIX_PATH).
+    Nixpkgs,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Host => "host",
+            Provider::Nixpkgs => "nixpkgs",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyPolicy {
+    Auto,
+    PreferCross,
+    PreferNative,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Cross compile on an x86_64 builder.
+    Cross,
+    /// Build as a target-system derivation on a native target host.
+    Native,
+    /// Build as a target-system derivation on a host emulating the target (binfmt qemu-user).
+    Emulated,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Cross => "cross",
+            Strategy::Native => "native",
+            Strategy::Emulated => "emulated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildProfile {
+    pub name: Sp<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "default_provider")]
+    pub provider: Provider,
+    #[serde(default)]
+    pub builders: Builders,
+    #[serde(default)]
+    pub strategy: StrategyConfig,
+    #[serde(default)]
+    pub parallelism: Parallelism,
+    #[serde(default)]
+    pub overlays: Overlays,
+    /// Keep build logs of every derivation in the output directory.
+    #[serde(default = "yes")]
+    pub keep_logs: bool,
+}
+
+fn default_provider() -> Provider {
+    Provider::Host
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Builders {
+    /// Use /etc/nix/machines and nix.conf `builders` as well.
+    #[serde(default)]
+    pub use_nix_machines: bool,
+    /// Machines-file lines (`ssh://host system key maxJobs speed features mandatory hostkey`).
+    #[serde(default)]
+    pub machines: Vec<Sp<String>>,
+    /// Build slots on the local machine; `auto` = number of cores, 0 = none.
+    #[serde(default)]
+    pub local_jobs: Option<Sp<LocalJobs>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LocalJobs {
+    Auto,
+    Count(u32),
+}
+
+impl<'de> Deserialize<'de> for LocalJobs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = LocalJobs;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`auto` or a number of build slots")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<LocalJobs, E> {
+                u32::try_from(v)
+                    .map(LocalJobs::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<LocalJobs, E> {
+                Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LocalJobs, E> {
+                if v == "auto" {
+                    Ok(LocalJobs::Auto)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StrategyConfig {
+    #[serde(default = "default_policy")]
+    pub policy: StrategyPolicy,
+    /// Per-component overrides: component name (kernel, init, module-NAME, ...) -> strategy.
+    #[serde(default)]
+    pub overrides: BTreeMap<String, Sp<Strategy>>,
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        StrategyConfig {
+            policy: default_policy(),
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+fn default_policy() -> StrategyPolicy {
+    StrategyPolicy::Auto
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Parallelism {
+    /// Derivations built at once locally (Nix max-jobs); 0 = Nix's default.
+    #[serde(default)]
+    pub max_jobs: u32,
+    /// Cores per derivation (Nix `cores`); 0 = all.
+    #[serde(default)]
+    pub cores: u32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Overlays {
+    /// Extra kernel options applied to every board built with this profile.
+    #[serde(default)]
+    pub kernel_config: BTreeMap<String, Sp<String>>,
+    /// Extra kernel command line words.
+    #[serde(default)]
+    pub cmdline: Option<String>,
+}
