@@ -19,10 +19,12 @@ let
     if strategy == "cross" then true
     else throw "rvbuild host provider: component '${component}' asks for strategy '${strategy}', but only 'cross' is available with the host provider";
 in rec {
-  kernel = { board, arch, karch, crossPrefix, src, baseConfig, options, dtbs, toolchainId, strategy ? "cross" }:
+  # The kernel and modules are named by what they contain, not by board, so boards with the
+  # same kernel configuration (the three JH7110 boards) share one build.
+  kernel = { board, arch, karch, crossPrefix, src, baseConfig, options, dtbs, toolchainId, version ? "6.12", strategy ? "cross" }:
     assert checkStrategy "kernel" strategy;
     mk {
-      name = "rvbuild-${board}-kernel";
+      name = "rvbuild-linux-${version}-${arch}";
       script = ./builders/kernel.sh;
       outputs = [ "out" "dev" ];
       inherit src baseConfig karch crossPrefix toolchainId;
@@ -33,7 +35,7 @@ in rec {
   module = { board, name, src, kernelDrv, karch, crossPrefix, toolchainId, strategy ? "cross" }:
     assert checkStrategy "module-${name}" strategy;
     mk {
-      name = "rvbuild-${board}-module-${name}";
+      name = "rvbuild-module-${name}-${karch}";
       script = ./builders/module.sh;
       kernelDev = kernelDrv.dev;
       inherit src karch crossPrefix toolchainId;

@@ -42,6 +42,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     );
     let _ = writeln!(e, "  board = {b};");
     let _ = writeln!(e, "  toolchainId = {tc};");
+    let _ = writeln!(e, "  toolsId = {};", string(&spec.tools_id));
     let _ = writeln!(e, "  kernel = host.kernel {{");
     let _ = writeln!(e, "    inherit board toolchainId;");
     let _ = writeln!(
@@ -58,6 +59,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
             .unwrap_or_else(|| "linux-source.tar.xz".into());
         let _ = writeln!(e, "    src = {};", path_literal(t, &fname));
     }
+    let _ = writeln!(e, "    version = {};", string(&spec.kernel_version));
     let _ = writeln!(e, "    baseConfig = {};", string(&spec.kernel_base_config));
     let _ = writeln!(e, "    options = {};", string_list(&spec.kernel_options));
     let _ = writeln!(e, "    dtbs = {};", string_list(&spec.dtbs));
@@ -146,7 +148,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     );
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "  firmware = host.firmware {{");
-    let _ = writeln!(e, "    inherit board toolchainId;");
+    let _ = writeln!(e, "    inherit board; toolchainId = toolsId;");
     let _ = writeln!(e, "    files = [");
     for f in &spec.firmware {
         let src = f
@@ -164,7 +166,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    ];");
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "  image = host.diskImage {{");
-    let _ = writeln!(e, "    inherit board toolchainId;");
+    let _ = writeln!(e, "    inherit board; toolchainId = toolsId;");
     let _ = writeln!(
         e,
         "    sizeBytes = {}; fsUuid = {};",

@@ -70,8 +70,10 @@ pub struct BuildSpec {
     pub marker: String,
     /// Strategy per component name.
     pub strategies: BTreeMap<String, Strategy>,
-    /// Identity of the host tools (compiler and package versions): part of every hash.
+    /// Identity of the host compiler and kernel source (part of the hash of compiled components).
     pub toolchain_id: String,
+    /// Identity of the host packages firmware and image steps use.
+    pub tools_id: String,
     /// Deterministic identifiers derived from the board name.
     pub disk_id: String,
     pub fs_uuid: String,
@@ -137,8 +139,28 @@ fn run_text(cmd: &str, args: &[&str]) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// The identity of the build host's tools for this arch, checked to exist (host provider).
-pub fn host_toolchain_id(arch: Arch, firmware_packages: &[String]) -> Result<String> {
+fn package_versions(pkgs: &[&str]) -> String {
+    let mut pkgs = pkgs.to_vec();
+    pkgs.sort();
+    pkgs.dedup();
+    let mut id = String::new();
+    for p in pkgs {
+        if let Some(v) = run_text("dpkg-query", &["-W", "-f", "${Version}", p]) {
+            id.push_str(&format!("{p} {v}; "));
+        }
+    }
+    id
+}
+
+/// The identity of the host packages firmware and image steps use.
+pub fn host_tools_id(firmware_packages: &[String]) -> String {
+    let mut pkgs: Vec<&str> = firmware_packages.iter().map(String::as_str).collect();
+    pkgs.extend(["e2fsprogs", "fdisk", "dosfstools", "mtools"]);
+    package_versions(&pkgs)
+}
+
+/// The identity of the build host's compiler for this arch, checked to exist (host provider).
+pub fn host_toolchain_id(arch: Arch) -> Result<String> {
     let gcc = format!("{}gcc", arch.cross_prefix());
     let version = run_text(&gcc, &["--version"]).ok_or_else(|| {
         let pkg = match arch {
@@ -151,23 +173,11 @@ pub fn host_toolchain_id(arch: Arch, firmware_packages: &[String]) -> Result<Str
             format!("install the Debian package {pkg} (scripts/setup-host.sh does), or use the nixpkgs provider"),
         )
     })?;
-    let mut id = version.lines().next().unwrap_or_default().to_string();
-    let mut pkgs: Vec<&str> = firmware_packages.iter().map(String::as_str).collect();
-    pkgs.extend([
-        "linux-source-6.12",
-        "e2fsprogs",
-        "fdisk",
-        "dosfstools",
-        "mtools",
-    ]);
-    pkgs.sort();
-    pkgs.dedup();
-    for p in pkgs {
-        if let Some(v) = run_text("dpkg-query", &["-W", "-f", "${Version}", p]) {
-            id.push_str(&format!("; {p} {v}"));
-        }
-    }
-    Ok(id)
+    let first = version.lines().next().unwrap_or_default();
+    Ok(format!(
+        "{first}; {}",
+        package_versions(&["linux-source-6.12"])
+    ))
 }
 
 fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result<FirmwareSpec> {
@@ -380,9 +390,9 @@ pub fn resolve(
         strategies.insert(comp.clone(), s.value);
     }
 
-    let toolchain_id = match provider {
-        Provider::Host => host_toolchain_id(b.arch.value, &packages)?,
-        Provider::Nixpkgs => "nixpkgs".to_string(),
+    let (toolchain_id, tools_id) = match provider {
+        Provider::Host => (host_toolchain_id(b.arch.value)?, host_tools_id(&packages)),
+        Provider::Nixpkgs => ("nixpkgs".to_string(), "nixpkgs".to_string()),
     };
     let mut cmdline = b.kernel.cmdline.clone();
     if let Some(extra) = &p.overlays.cmdline {
@@ -415,6 +425,7 @@ pub fn resolve(
         marker: b.marker.clone(),
         strategies,
         toolchain_id,
+        tools_id,
     })
 }
 

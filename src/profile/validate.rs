@@ -89,12 +89,13 @@ impl Checker<'_> {
         }
     }
 
-    fn regions_overlap(&mut self, what: &str, regions: &[(&Sp<String>, u64, u64)]) {
+    fn regions_overlap(&mut self, what: &str, regions: &[(&Sp<String>, &Sp<Addr>, u64, u64)]) {
         for (i, a) in regions.iter().enumerate() {
             for b in &regions[i + 1..] {
+                let (a, b) = ((a.0, a.2, a.3, a.1), (b.0, b.2, b.3, b.1));
                 if a.1 < b.1 + b.2 && b.1 < a.1 + a.2 {
                     self.err(
-                        b.0,
+                        b.3,
                         format!(
                             "{what} `{}` ({:#x}..{:#x}) overlaps `{}` ({:#x}..{:#x})",
                             b.0.value,
@@ -163,7 +164,8 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             },
         );
     }
-    if arch == Arch::Riscv64
+    if isa_ok
+        && arch == Arch::Riscv64
         && b.abi.value == "lp64d"
         && !(b.isa.value.contains('d') || b.isa.value.starts_with("rv64g"))
     {
@@ -284,7 +286,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     if wants_modules && !modules_on {
         let at = b.drivers.out_of_tree.first().map(|d| &d.name);
         let msg = "the board builds kernel modules, but the kernel config does not enable MODULES";
-        match at {
+        match k.config.get("MODULES").or(at) {
             Some(at) => c.err(at, msg, "add `MODULES: y` to kernel.config"),
             None => c.err(&k.defconfig, msg, "add `MODULES: y` to kernel.config"),
         }
@@ -480,7 +482,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
                 "use bootfiles, firmware:<file> or empty",
             );
         }
-        parts.push((&p.name, start, size));
+        parts.push((&p.name, &p.start, start, size));
     }
     c.regions_overlap("partition", &parts);
     if !img
@@ -565,7 +567,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
                 "use disk.img or a firmware file name",
             );
         }
-        regions.push((&r.name, off, size));
+        regions.push((&r.name, &r.offset, off, size));
     }
     c.regions_overlap("flash region", &regions);
 
