@@ -53,6 +53,50 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
   echo "$want_version" | $SUDO tee "$stamp" >/dev/null
 fi
 
+# --- firmware from packages of other architectures/suites -------------------------------------
+# Debian 13's u-boot-starfive (riscv64), Debian 12's u-boot-rpi (arm64) and raspi-firmware
+# (non-free-firmware) are fetched with a private apt configuration (own sources list and state
+# directory) and unpacked below $fwroot, which rvbuild searches as a prefix of the firmware paths
+# in board profiles. The machine's own dpkg architectures and apt state are never touched.
+fwroot=${RVBUILD_FIRMWARE_ROOT:-/var/lib/rvbuild/firmware-root}
+fetch_foreign() { # arch suite components package...
+  local arch=$1 suite=$2 comps=$3; shift 3
+  local d; d=$(mktemp -d)
+  mkdir -p "$d/etc/apt/sources.list.d" "$d/etc/apt/preferences.d" "$d/lists/partial" \
+           "$d/cache/archives/partial" "$d/debs"
+  : > "$d/status"
+  echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite $comps" \
+    > "$d/etc/apt/sources.list"
+  local opts=(-o "Dir::Etc=$d/etc/apt" -o "Dir::State::Lists=$d/lists" -o "Dir::State::status=$d/status"
+              -o "Dir::Cache=$d/cache" -o "APT::Architecture=$arch" -o "APT::Architectures::=$arch"
+              -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+  local ok=0
+  for i in 1 2 3; do
+    if apt-get -qq "${opts[@]}" update && (cd "$d/debs" && apt-get -qq "${opts[@]}" download "$@"); then ok=1; break; fi
+    sleep 5
+  done
+  if [ "$ok" = 1 ]; then
+    for deb in "$d"/debs/*.deb; do
+      $SUDO dpkg-deb -x "$deb" "$fwroot"
+      dpkg-deb -f "$deb" Package Version Architecture | tr '\n' ' ' | $SUDO tee -a "$fwroot/.rvbuild-packages" >/dev/null
+      echo | $SUDO tee -a "$fwroot/.rvbuild-packages" >/dev/null
+    done
+    log "firmware: unpacked $* ($arch, $suite) into $fwroot"
+  else
+    echo "setup: could not fetch $* ($arch, $suite); boards that need them will say which file is missing" >&2
+  fi
+  rm -rf "$d"
+}
+$SUDO mkdir -p "$fwroot"
+fwstamp="$fwroot/.rvbuild-stamp"
+fw_version=2
+if [ "$(cat "$fwstamp" 2>/dev/null || true)" != "$fw_version" ]; then
+  $SUDO rm -f "$fwroot/.rvbuild-packages"
+  fetch_foreign riscv64 stable main u-boot-starfive
+  fetch_foreign arm64 bookworm "main non-free-firmware" u-boot-rpi raspi-firmware
+  echo "$fw_version" | $SUDO tee "$fwstamp" >/dev/null
+fi
+
 # --- binfmt: qemu-user for riscv64 and aarch64 ------------------------------------------------
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true

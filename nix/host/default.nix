@@ -21,7 +21,7 @@ let
 in rec {
   # The kernel and modules are named by what they contain, not by board, so boards with the
   # same kernel configuration (the three JH7110 boards) share one build.
-  kernel = { board, arch, karch, crossPrefix, src, baseConfig, options, dtbs, toolchainId, version ? "6.12", strategy ? "cross" }:
+  kernel = { board, arch, karch, crossPrefix, src, baseConfig, options, buildDtbs, toolchainId, version ? "6.12", strategy ? "cross" }:
     assert checkStrategy "kernel" strategy;
     mk {
       name = "rvbuild-linux-${version}-${arch}";
@@ -29,7 +29,7 @@ in rec {
       outputs = [ "out" "dev" ];
       inherit src baseConfig karch crossPrefix toolchainId;
       options = lines options;
-      dtbs = builtins.concatStringsSep " " dtbs;
+      buildDtbs = if buildDtbs then "1" else "0";
     };
 
   module = { board, name, src, kernelDrv, karch, crossPrefix, toolchainId, strategy ? "cross" }:
@@ -54,20 +54,27 @@ in rec {
     mk {
       name = "rvbuild-${board}-initramfs";
       script = ./builders/initramfs.sh;
+      kernel = kernelDrv;
       kernelDev = kernelDrv.dev;
       init = initDrv;
       modules = moduleDrvs;
     };
 
-  bootfiles = { board, kernelDrv, initramfsDrv, kernelFile, fdtFile, extraDtbs, cmdline }:
-    mk {
+  # firmwareFiles: names from firmwareDrv copied to the partition root; extraFiles: name -> text.
+  bootfiles = { board, kernelDrv, initramfsDrv, kernelFile, fdtFile, extraDtbs, cmdline,
+                firmwareDrv ? null, firmwareFiles ? [ ], dtbsAtRoot ? false, extraFiles ? { } }:
+    mk ({
       name = "rvbuild-${board}-bootfiles";
       script = ./builders/bootfiles.sh;
       kernel = kernelDrv;
       initramfs = initramfsDrv;
       inherit board kernelFile fdtFile cmdline;
       extraDtbs = builtins.concatStringsSep " " extraDtbs;
-    };
+      firmwareFiles = builtins.concatStringsSep " " firmwareFiles;
+      dtbsAtRoot = if dtbsAtRoot then "1" else "0";
+      extraFileNames = builtins.concatStringsSep " " (builtins.attrNames extraFiles);
+    } // (if firmwareDrv == null then { } else { firmware = firmwareDrv; })
+      // builtins.listToAttrs (map (n: { name = "extraFile_${builtins.replaceStrings [ "." "-" ] [ "_" "_" ] n}"; value = extraFiles.${n}; }) (builtins.attrNames extraFiles)));
 
   firmware = { board, files, toolchainId }:
     mk {

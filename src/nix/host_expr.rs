@@ -62,7 +62,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    version = {};", string(&spec.kernel_version));
     let _ = writeln!(e, "    baseConfig = {};", string(&spec.kernel_base_config));
     let _ = writeln!(e, "    options = {};", string_list(&spec.kernel_options));
-    let _ = writeln!(e, "    dtbs = {};", string_list(&spec.dtbs));
+    let _ = writeln!(e, "    buildDtbs = {};", !spec.dtbs.is_empty());
     let _ = writeln!(
         e,
         "    strategy = {};",

@@ -153,6 +153,15 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    cp ${{initramfs}}/initrd $out/initramfs.cpio.gz");
     for d in &spec.dtbs {
         let _ = writeln!(e, "    install -D ${{kernel}}/dtbs/{d} $out/dtbs/{d}");
+        if spec.dtbs_at_root {
+            let _ = writeln!(e, "    cp ${{kernel}}/dtbs/{d} $out/");
+        }
+    }
+    for f in &spec.boot_firmware {
+        let _ = writeln!(e, "    cp ${{firmware}}/{f} $out/");
+    }
+    for (name, text) in &spec.boot_extra_files {
+        let _ = writeln!(e, "    cp ${{builtins.toFile {} {}}} $out/{name}", string(name), string(text));
     }
     let fdt = spec
         .default_dtb

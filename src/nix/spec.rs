@@ -68,6 +68,11 @@ pub struct BuildSpec {
     pub image_size: u64,
     pub partitions: Vec<PartitionSpec>,
     pub marker: String,
+    /// Firmware files copied to the boot partition root.
+    pub boot_firmware: Vec<String>,
+    pub dtbs_at_root: bool,
+    /// Generated boot-partition files: name -> contents.
+    pub boot_extra_files: BTreeMap<String, String>,
     /// Strategy per component name.
     pub strategies: BTreeMap<String, Strategy>,
     /// Identity of the host compiler and kernel source (part of the hash of compiled components).
@@ -156,7 +161,14 @@ fn package_versions(pkgs: &[&str]) -> String {
 pub fn host_tools_id(firmware_packages: &[String]) -> String {
     let mut pkgs: Vec<&str> = firmware_packages.iter().map(String::as_str).collect();
     pkgs.extend(["e2fsprogs", "fdisk", "dosfstools", "mtools"]);
-    package_versions(&pkgs)
+    let mut id = package_versions(&pkgs);
+    // Packages unpacked by the setup script are not in dpkg's database: they list themselves.
+    for root in firmware_roots() {
+        if let Ok(t) = std::fs::read_to_string(root.join(".rvbuild-packages")) {
+            id.push_str(&t.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
+    id
 }
 
 /// The identity of the build host's compiler for this arch, checked to exist (host provider).
@@ -180,16 +192,29 @@ pub fn host_toolchain_id(arch: Arch) -> Result<String> {
     ))
 }
 
+/// Directories searched as prefixes of firmware paths: packages of other architectures or
+/// suites are unpacked there by scripts/setup-host.sh (`RVBUILD_FIRMWARE_ROOTS`, colon-separated).
+pub fn firmware_roots() -> Vec<PathBuf> {
+    match std::env::var_os("RVBUILD_FIRMWARE_ROOTS") {
+        Some(v) => std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect(),
+        None => vec![PathBuf::from("/var/lib/rvbuild/firmware-root")],
+    }
+}
+
 fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result<FirmwareSpec> {
     let name = f.name.value.clone();
     let mut path = None;
     if provider == Provider::Host {
+        let rooted = f.path.as_ref().map(|p| {
+            firmware_roots().into_iter().map(|r| r.join(p.value.trim_start_matches('/'))).collect::<Vec<_>>()
+        });
         let candidates: Vec<PathBuf> = [
             f.path.as_ref().map(|p| PathBuf::from(&p.value)),
             Some(base.join("firmware").join(&name)),
         ]
         .into_iter()
         .flatten()
+        .chain(rooted.unwrap_or_default())
         .collect();
         path = candidates.iter().find(|p| p.is_file()).cloned();
         if path.is_none() {
@@ -423,6 +448,9 @@ pub fn resolve(
         image_size: b.image.size.value.0,
         partitions,
         marker: b.marker.clone(),
+        boot_firmware: b.boot_files.firmware.iter().map(|f| f.value.clone()).collect(),
+        dtbs_at_root: b.boot_files.dtbs_at_root,
+        boot_extra_files: b.boot_files.files.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
         strategies,
         toolchain_id,
         tools_id,

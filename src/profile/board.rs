@@ -76,6 +76,9 @@ pub struct Board {
     #[serde(default)]
     pub device_trees: Vec<DeviceTree>,
     pub firmware: Firmware,
+    /// Extra contents of the boot partition (firmware files, generated files).
+    #[serde(default)]
+    pub boot_files: BootFiles,
     pub image: Image,
     pub flash: Flash,
     #[serde(default)]
@@ -247,6 +250,21 @@ pub struct FirmwareFile {
     /// How a user supplies the file when no package provides it.
     #[serde(default)]
     pub how_to_get: Option<String>,
+}
+
+/// What the boot partition holds besides the kernel, initramfs, DTBs and extlinux.conf.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BootFiles {
+    /// Firmware files copied to the partition root (e.g. the Pi's start4.elf, U-Boot).
+    #[serde(default)]
+    pub firmware: Vec<Sp<String>>,
+    /// Put the DTBs at the root too (the Pi's GPU firmware loads them from there).
+    #[serde(default)]
+    pub dtbs_at_root: bool,
+    /// Generated files: name -> contents (e.g. config.txt).
+    #[serde(default)]
+    pub files: BTreeMap<String, Sp<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -367,6 +367,18 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         }
     }
 
+    // boot partition extras
+    for f in &b.boot_files.firmware {
+        if !fw_names.contains(&f.value) {
+            c.err(f, format!("boot-files names firmware file `{}`, which the firmware section does not list", f.value), "add it to firmware or fix the name");
+        }
+    }
+    for (name, v) in &b.boot_files.files {
+        if !is_safe_name(name) {
+            c.err(v, format!("`{name}` is not a valid file name for the boot partition"), "a plain file name such as config.txt");
+        }
+    }
+
     // image
     let img = &b.image;
     let img_size = img.size.value.0;

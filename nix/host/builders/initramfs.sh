@@ -19,11 +19,19 @@ list="$TMPDIR/initramfs.list"
       echo "file /lib/modules/$release/extra/$(basename "$ko") $ko 0644 0 0"
     done
   done
+  # In-tree modules the kernel built (drivers the board wants as =m).
+  if [ -d "$kernel/lib/modules/$release/kernel" ]; then
+    (cd "$kernel/lib/modules/$release" && find kernel -type d | sort | while read -r d; do echo "dir /lib/modules/$release/$d 0755 0 0"; done)
+    (cd "$kernel/lib/modules/$release" && find kernel -name '*.ko' | sort | while read -r k; do echo "file /lib/modules/$release/$k $kernel/lib/modules/$release/$k 0644 0 0"; done)
+  fi
   # Module load order for init: one name per line.
   echo "file /etc/modules $TMPDIR/modules.order 0644 0 0"
   echo "dir /etc 0755 0 0"
 } > "$list.unsorted"
 : > "$TMPDIR/modules.order"
+if [ -d "$kernel/lib/modules/$release/kernel" ]; then
+  (cd "$kernel/lib/modules/$release" && find kernel -name '*.ko' | sort | sed "s|^|/lib/modules/$release/|") >> "$TMPDIR/modules.order"
+fi
 for m in $modules; do
   for ko in "$m"/lib/modules/"$release"/extra/*.ko; do
     echo "/lib/modules/$release/extra/$(basename "$ko")" >> "$TMPDIR/modules.order"

@@ -26,10 +26,10 @@ if [ -n "$missing" ]; then
   log "kernel options dropped by olddefconfig (missing dependencies?):$missing"
   exit 1
 fi
-log "building Image${dtbs:+, dtbs} and modules with $jobs jobs"
 targets="Image"
 if grep -q '^CONFIG_MODULES=y' .config; then targets="$targets modules"; fi
-if [ -n "$dtbs" ]; then targets="$targets dtbs"; fi
+if [ "$buildDtbs" = 1 ]; then targets="$targets dtbs"; fi
+log "building $targets with $jobs jobs"
 mk -j"$jobs" $targets
 release=$(mk kernelrelease)
 mkdir -p "$out" "$dev"
@@ -39,10 +39,11 @@ cp .config "$out/config"
 cp System.map "$out/System.map"
 echo "$release" > "$out/kernel.release"
 if [ -f Module.symvers ]; then cp Module.symvers "$out/Module.symvers"; fi
-for d in $dtbs; do
-  mkdir -p "$out/dtbs/$(dirname "$d")"
-  cp "arch/$karch/boot/dts/$d" "$out/dtbs/$d"
-done
+# Every DTB the config enables: boards of one SoC family share this kernel and pick theirs.
+if [ "$buildDtbs" = 1 ]; then
+  (cd "arch/$karch/boot/dts" && find . -name '*.dtb' -print0 | sort -z | while IFS= read -r -d '' d; do
+    mkdir -p "$out/dtbs/$(dirname "$d")"; cp "$d" "$out/dtbs/$d"; done)
+fi
 if grep -q '^CONFIG_MODULES=y' .config; then
   mk INSTALL_MOD_PATH="$out" INSTALL_MOD_STRIP=1 DEPMOD=true modules_install >/dev/null
   rm -f "$out"/lib/modules/*/build "$out"/lib/modules/*/source
