@@ -133,6 +133,32 @@ impl Derivation {
     }
 }
 
+/// A derivation as BuildDerivation sends it: no input derivations, and input sources that
+/// already include the outputs the derivation uses from its inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicDerivation {
+    pub outputs: BTreeMap<String, DerivationOutput>,
+    pub input_srcs: BTreeSet<StorePath>,
+    pub platform: String,
+    pub builder: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+}
+
+impl BasicDerivation {
+    /// `input_srcs` replaces the derivation's own: its sources plus the input outputs.
+    pub fn new(drv: &Derivation, input_srcs: BTreeSet<StorePath>) -> Self {
+        BasicDerivation {
+            outputs: drv.outputs.clone(),
+            input_srcs,
+            platform: drv.platform.clone(),
+            builder: drv.builder.clone(),
+            args: drv.args.clone(),
+            env: drv.env.clone(),
+        }
+    }
+}
+
 fn comma(s: &mut String, i: usize) {
     if i > 0 {
         s.push(',');
