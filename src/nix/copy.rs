@@ -1,0 +1,179 @@
+//! Moving store paths between two serve sessions, and one remote build step.
+//!
+//! Copying is the same in both directions: "upload inputs to a builder" copies from a session
+//! on the local store (`nix-store --serve --write`, [`crate::transport::LocalTransport`]) to
+//! the builder's; "fetch outputs back" copies from the builder to the local one. Each NAR
+//! streams from the source's DumpStorePath straight into the destination's AddToStoreNar, so
+//! nothing is held in memory or on disk, and the receiving Nix checks narHash and registers
+//! references and deriver itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::dag::Dag;
+use super::serve::{BuildOptions, BuildResult, PathInfo, ServeClient, check_hash};
+use super::store_path::StorePath;
+use crate::{Error, ErrorKind, Result};
+
+/// What a copy did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyStats {
+    /// Paths copied, in the order they were sent (dependencies first).
+    pub copied: Vec<StorePath>,
+    /// Paths of the closure the destination already had.
+    pub already_valid: usize,
+    /// NAR bytes sent.
+    pub bytes: u64,
+}
+
+/// The closure of `paths` on `src`, with path infos.
+pub async fn closure_infos(
+    src: &mut ServeClient,
+    paths: &[StorePath],
+) -> Result<BTreeMap<StorePath, PathInfo>> {
+    let mut infos: BTreeMap<StorePath, PathInfo> = BTreeMap::new();
+    let mut todo: BTreeSet<StorePath> = paths.iter().cloned().collect();
+    while !todo.is_empty() {
+        let batch: Vec<StorePath> = std::mem::take(&mut todo).into_iter().collect();
+        let got = src.query_path_infos(&batch).await?;
+        for p in &batch {
+            let info = got.get(p).ok_or_else(|| {
+                Error::with_help(
+                    ErrorKind::Build,
+                    format!("{} is not valid on {}", p, src.label()),
+                    "build or fetch it there first (or run nix-store --realise)",
+                )
+            })?;
+            for r in &info.references {
+                if !infos.contains_key(r) && !got.contains_key(r) && !batch.contains(r) {
+                    todo.insert(r.clone());
+                }
+            }
+        }
+        infos.extend(got);
+    }
+    Ok(infos)
+}
+
+/// Orders `paths` so that each comes after the references it has within the set.
+fn dependency_order(
+    paths: &BTreeSet<StorePath>,
+    infos: &BTreeMap<StorePath, PathInfo>,
+) -> Result<Vec<StorePath>> {
+    let mut done: BTreeSet<StorePath> = BTreeSet::new();
+    let mut order = Vec::with_capacity(paths.len());
+    while order.len() < paths.len() {
+        let before = order.len();
+        for p in paths {
+            if done.contains(p) {
+                continue;
+            }
+            let ready = infos.get(p).is_none_or(|i| {
+                i.references
+                    .iter()
+                    .all(|r| r == p || !paths.contains(r) || done.contains(r))
+            });
+            if ready {
+                done.insert(p.clone());
+                order.push(p.clone());
+            }
+        }
+        if order.len() == before {
+            return Err(Error::msg(
+                ErrorKind::Build,
+                "store paths reference each other in a cycle; cannot order the copy",
+            ));
+        }
+    }
+    Ok(order)
+}
+
+/// Copies `paths` and everything they reference from `src` to `dst`, skipping paths `dst`
+/// already has. Each NAR's hash is checked against the one `src` announced.
+pub async fn copy_closure(
+    src: &mut ServeClient,
+    dst: &mut ServeClient,
+    paths: &[StorePath],
+) -> Result<CopyStats> {
+    if !dst.supports_add_to_store_nar() {
+        let (major, minor) = dst.protocol_version();
+        return Err(Error::with_help(
+            ErrorKind::Builder,
+            format!(
+                "{} speaks serve protocol {major}.{minor}, which has no AddToStoreNar",
+                dst.label()
+            ),
+            "upgrade Nix on that machine to 2.1 or later",
+        ));
+    }
+    let infos = closure_infos(src, paths).await?;
+    let all: Vec<StorePath> = infos.keys().cloned().collect();
+    let valid = dst.query_valid_paths(&all, false, false).await?;
+    let missing: BTreeSet<StorePath> = all
+        .iter()
+        .filter(|p| !valid.contains(*p))
+        .cloned()
+        .collect();
+    let mut stats = CopyStats {
+        already_valid: valid.len(),
+        ..CopyStats::default()
+    };
+    for path in dependency_order(&missing, &infos)? {
+        let Some(info) = infos.get(&path) else {
+            continue;
+        };
+        copy_one(src, dst, info).await?;
+        stats.bytes += info.nar_size;
+        stats.copied.push(path);
+    }
+    Ok(stats)
+}
+
+/// Streams one NAR from `src` into `dst` through an in-memory pipe.
+async fn copy_one(src: &mut ServeClient, dst: &mut ServeClient, info: &PathInfo) -> Result<()> {
+    let (mut pipe_in, mut pipe_out) = tokio::io::duplex(64 * 1024);
+    let dump = async {
+        let r = src
+            .dump_store_path(&info.path, info.nar_size, &mut pipe_in)
+            .await;
+        drop(pipe_in);
+        r
+    };
+    let (dumped, added) = tokio::join!(dump, dst.add_to_store_nar(info, &mut pipe_out));
+    // The source error explains a destination error (a short NAR), so report it first.
+    let hash = dumped?;
+    added?;
+    check_hash(info, hash, src.label())
+}
+
+/// One remote build step for node `i` of `dag`: uploads its inputs' closure from `local` to
+/// `builder`, runs BuildDerivation there and, on success, fetches the outputs back into
+/// `local`. Returns the build result (a failed build is a result, not an error).
+pub async fn build_remote(
+    local: &mut ServeClient,
+    builder: &mut ServeClient,
+    dag: &Dag,
+    i: usize,
+    opts: &BuildOptions,
+) -> Result<BuildResult> {
+    let node = dag.node(i);
+    let inputs: Vec<StorePath> = dag.input_paths(i)?.into_iter().collect();
+    copy_closure(local, builder, &inputs).await?;
+    let basic = dag.basic_derivation(i)?;
+    let result = builder
+        .build_derivation(&node.drv_path, &basic, opts)
+        .await?;
+    if result.is_success() {
+        let mut outputs = Vec::new();
+        for (name, out) in &node.drv.outputs {
+            let p = StorePath::parse(&out.path).map_err(|_| {
+                Error::msg(
+                    ErrorKind::Build,
+                    format!("output {name:?} of {} has no fixed path (content-addressed derivations are not supported yet)", node.drv_path),
+                )
+            })?;
+            outputs.push(p);
+        }
+        copy_closure(builder, local, &outputs).await?;
+    }
+    Ok(result)
+}
