@@ -136,7 +136,8 @@ pub struct BuildResult {
     /// Unix seconds, 0 when the server does not send them.
     pub start_time: u64,
     pub stop_time: u64,
-    /// Output name → path, from protocol 2.6 on (empty before).
+    /// Output name → path, from protocol 2.6 on (empty before). Newer Nix servers may send
+    /// an empty map to 2.7 clients, so callers take output paths from the derivation.
     pub built_outputs: BTreeMap<String, StorePath>,
 }
 
@@ -724,18 +725,7 @@ impl ServeClient {
             wire::write_u64(w, OP_BUILD_DERIVATION).await?;
             wire::write_bytes(w, drv_path.as_str().as_bytes()).await?;
             write_basic_derivation(w, drv).await?;
-            wire::write_u64(w, u64::from(opts.max_silent_time_secs)).await?;
-            wire::write_u64(w, u64::from(opts.build_timeout_secs)).await?;
-            if minor >= 2 {
-                wire::write_u64(w, opts.max_log_size).await?;
-            }
-            if minor >= 3 {
-                wire::write_u64(w, 0).await?; // nrRepeats: servers reject anything else
-                wire::write_bool(w, false).await?; // enforceDeterminism
-            }
-            if minor >= 7 {
-                wire::write_bool(w, opts.keep_failed).await?;
-            }
+            write_build_options(w, opts, minor).await?;
             w.flush().await
         }
         .await;
@@ -772,6 +762,26 @@ pub fn check_hash(info: &PathInfo, got: NarHash, from: &str) -> Result<()> {
         )),
         _ => Ok(()),
     }
+}
+
+async fn write_build_options<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    opts: &BuildOptions,
+    minor: u64,
+) -> io::Result<()> {
+    wire::write_u64(w, u64::from(opts.max_silent_time_secs)).await?;
+    wire::write_u64(w, u64::from(opts.build_timeout_secs)).await?;
+    if minor >= 2 {
+        wire::write_u64(w, opts.max_log_size).await?;
+    }
+    if minor >= 3 {
+        wire::write_u64(w, 0).await?; // nrRepeats: servers reject anything else
+        wire::write_bool(w, false).await?; // enforceDeterminism
+    }
+    if minor >= 7 {
+        wire::write_bool(w, opts.keep_failed).await?;
+    }
+    Ok(())
 }
 
 async fn write_basic_derivation<W: AsyncWrite + Unpin>(
@@ -819,7 +829,27 @@ async fn read_build_result<R: AsyncRead + Unpin>(
         res.start_time = wire::read_u64(r).await?;
         res.stop_time = wire::read_u64(r).await?;
     }
-    if minor >= 6 {
+    if minor >= 8 {
+        // Output name → (full store path, signatures).
+        let n = wire::read_u64(r).await?;
+        if n > wire::MAX_LIST {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{n} built outputs"),
+            ));
+        }
+        for _ in 0..n {
+            let name = wire::read_string(r, MAX_PATH).await?;
+            let path = wire::read_string(r, MAX_PATH).await?;
+            let _sigs = wire::read_strings(r, MAX_PATH).await?;
+            match StorePath::parse(&path) {
+                Ok(p) => {
+                    res.built_outputs.insert(name, p);
+                }
+                Err(e) => return Ok(Err(format!("built output {name:?}: {e}"))),
+            }
+        }
+    } else if minor >= 6 {
         let n = wire::read_u64(r).await?;
         if n > wire::MAX_LIST {
             return Err(io::Error::new(
@@ -944,5 +974,128 @@ impl AsyncWrite for ChannelWriter {
         _: &mut std::task::Context<'_>,
     ) -> std::task::Poll<io::Result<()>> {
         std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OUT: &str = "/nix/store/7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a";
+
+    async fn result_bytes(minor: u64, outputs: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = Vec::new();
+        wire::write_u64(&mut b, 0).await.expect("w");
+        wire::write_bytes(&mut b, b"").await.expect("w");
+        if minor >= 3 {
+            for v in [1, 0, 100, 105] {
+                wire::write_u64(&mut b, v).await.expect("w");
+            }
+        }
+        if minor >= 6 {
+            wire::write_u64(&mut b, outputs.len() as u64)
+                .await
+                .expect("w");
+            for (k, v) in outputs {
+                wire::write_bytes(&mut b, k.as_bytes()).await.expect("w");
+                if minor >= 8 {
+                    wire::write_bytes(&mut b, v.as_bytes()).await.expect("w");
+                    wire::write_strings(&mut b, ["sig:1"]).await.expect("w");
+                } else {
+                    wire::write_bytes(&mut b, v.as_bytes()).await.expect("w");
+                }
+            }
+        }
+        b
+    }
+
+    #[tokio::test]
+    async fn build_result_encodings() {
+        let json = r#"{"dependentRealisations":{},"id":"sha256:00!out","outPath":"7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a","signatures":[]}"#;
+        for (minor, outputs) in [
+            (2u64, vec![]),
+            (5, vec![]),
+            (7, vec![("sha256:abcd!out", json)]),
+            (8, vec![("out", OUT)]),
+        ] {
+            let bytes = result_bytes(minor, &outputs).await;
+            let mut r = bytes.as_slice();
+            let res = read_build_result(&mut r, minor)
+                .await
+                .expect("io")
+                .expect("valid");
+            assert!(r.is_empty(), "2.{minor}: all bytes consumed");
+            assert_eq!(res.status, BuildStatus::Built);
+            assert_eq!(res.times_built, if minor >= 3 { 1 } else { 0 });
+            assert_eq!(res.stop_time, if minor >= 3 { 105 } else { 0 });
+            assert_eq!(
+                res.built_outputs.get("out").map(StorePath::as_str),
+                (minor >= 6).then_some(OUT)
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_built_outputs_are_rejected() {
+        for (k, v) in [
+            (
+                "no-bang",
+                r#"{"outPath":"7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a"}"#,
+            ),
+            ("x!out", "not json"),
+            ("x!out", r#"{"outPath":"../../etc/passwd"}"#),
+            ("x!out", r#"{"id":"x"}"#),
+        ] {
+            let bytes = result_bytes(7, &[(k, v)]).await;
+            let res = read_build_result(&mut bytes.as_slice(), 7)
+                .await
+                .expect("io");
+            assert!(res.is_err(), "{k} {v}");
+        }
+        let bytes = result_bytes(8, &[("out", "/tmp/evil")]).await;
+        assert!(
+            read_build_result(&mut bytes.as_slice(), 8)
+                .await
+                .expect("io")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn statuses() {
+        assert!(BuildStatus::from_code(0).is_success());
+        assert!(BuildStatus::from_code(13).is_success());
+        assert_eq!(BuildStatus::from_code(8), BuildStatus::TimedOut);
+        assert!(!BuildStatus::from_code(14).is_success());
+        assert_eq!(BuildStatus::from_code(99), BuildStatus::Unknown(99));
+        assert!(!BuildStatus::Unknown(99).is_success());
+    }
+
+    #[tokio::test]
+    async fn build_options_at_2_7_are_six_words() {
+        let opts = BuildOptions {
+            max_silent_time_secs: 5,
+            build_timeout_secs: 7,
+            max_log_size: 9,
+            keep_failed: true,
+        };
+        let mut b = Vec::new();
+        write_build_options(&mut b, &opts, 7).await.expect("w");
+        let words: Vec<u64> = b
+            .chunks(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+            .collect();
+        assert_eq!(words, [5, 7, 9, 0, 0, 1]);
+        let mut old = Vec::new();
+        write_build_options(&mut old, &opts, 1).await.expect("w");
+        assert_eq!(old.len(), 16);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn build_result_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300), minor in 0u64..10) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let _ = rt.block_on(read_build_result(&mut bytes.as_slice(), minor));
+        }
     }
 }
