@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rvbuild::nix::copy::{build_remote, copy_closure};
+use rvbuild::nix::copy::{add_path_from_fs, build_remote, copy_closure};
 use rvbuild::nix::dag::load_closure;
 use rvbuild::nix::drv::Derivation;
 use rvbuild::nix::nar;
@@ -668,4 +668,25 @@ async fn nixbuild_serve_build_remote_step() {
     }
     let last = &dag.node(dag.roots()[0]).drv.outputs["out"].path;
     assert_eq!(numbers(last), "0\n1\n");
+}
+
+#[tokio::test]
+async fn nixbuild_serve_upload_from_filesystem_nar() {
+    let n = nonce();
+    let out = realise(&instantiate(&chain_expr(&n, 1)));
+    let root = tempfile::tempdir().expect("tempdir");
+    let ch = LocalTransport::with_store(format!("local?root={}", root.path().display()))
+        .open_serve()
+        .await
+        .expect("spawn");
+    let mut other = ServeClient::connect(ch, None).await.expect("handshake");
+    let info = add_path_from_fs(&mut other, &sp(&out), None, BTreeSet::new())
+        .await
+        .expect("upload");
+    let there = other.query_path_infos(&[sp(&out)]).await.expect("infos");
+    assert_eq!(there[&sp(&out)].nar_hash, info.nar_hash);
+    let mut local = local_client().await;
+    let here = local.query_path_infos(&[sp(&out)]).await.expect("infos");
+    assert_eq!(here[&sp(&out)].nar_hash, info.nar_hash);
+    assert_eq!(here[&sp(&out)].nar_size, info.nar_size);
 }

@@ -177,3 +177,40 @@ pub async fn build_remote(
     }
     Ok(result)
 }
+
+/// Uploads a path from this machine's filesystem: the NAR is written by rvbuild, narHash and
+/// narSize come from a first hashing pass. For when no serve session on the source store is
+/// at hand; `references` must already be valid on `dst`.
+pub async fn add_path_from_fs(
+    dst: &mut ServeClient,
+    path: &StorePath,
+    deriver: Option<StorePath>,
+    references: BTreeSet<StorePath>,
+) -> Result<PathInfo> {
+    let fs_path = std::path::PathBuf::from(path.as_str());
+    let hashed = {
+        let p = fs_path.clone();
+        tokio::task::spawn_blocking(move || super::nar::hash_path(&p))
+            .await
+            .map_err(|e| {
+                Error::msg(
+                    ErrorKind::Internal,
+                    format!("NAR hashing thread failed: {e}"),
+                )
+            })?
+    };
+    let (hash, size) =
+        hashed.map_err(|e| Error::msg(ErrorKind::Build, format!("reading {path}: {e}")))?;
+    let info = PathInfo {
+        path: path.clone(),
+        deriver,
+        references,
+        nar_size: size,
+        nar_hash: Some(hash),
+        ca: String::new(),
+        sigs: Vec::new(),
+    };
+    let mut nar = super::nar_stream::spawn_dump(fs_path);
+    dst.add_to_store_nar(&info, &mut nar).await?;
+    Ok(info)
+}

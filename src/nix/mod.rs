@@ -4,6 +4,7 @@ pub mod copy;
 pub mod dag;
 pub mod drv;
 pub mod nar;
+pub mod nar_stream;
 pub mod nix32;
 pub mod serve;
 pub mod store_path;

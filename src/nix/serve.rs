@@ -17,7 +17,7 @@ use tokio::io::{
 use tokio::sync::mpsc;
 
 use super::drv::BasicDerivation;
-use super::nar;
+use super::nar_stream;
 use super::store_path::{NarHash, StorePath};
 use super::wire::{self, MAX_PATH, MAX_STRING};
 use crate::transport::ServeChannel;
@@ -511,21 +511,7 @@ impl ServeClient {
     /// DumpStorePath restored into a new directory `dest` on this machine (file contents
     /// stream in chunks through a blocking restorer thread).
     pub async fn dump_store_path_to_dir(&mut self, info: &PathInfo, dest: &Path) -> Result<()> {
-        let (tx, rx) = mpsc::channel::<Vec<u8>>(8);
-        let dest_owned = dest.to_path_buf();
-        let restorer = tokio::task::spawn_blocking(move || {
-            let mut reader = ChannelReader {
-                rx,
-                buf: Vec::new(),
-                pos: 0,
-            };
-            let size = nar::restore(&mut reader, &dest_owned)?;
-            Ok::<u64, nar::NarError>(size)
-        });
-        let mut sink = ChannelWriter {
-            tx: Some(tx),
-            pending: None,
-        };
+        let (mut sink, restorer) = nar_stream::spawn_restore(dest.to_path_buf());
         let dumped = self
             .dump_store_path(&info.path, info.nar_size, &mut sink)
             .await;
@@ -892,89 +878,6 @@ fn parse_realisation(key: &str, json: &str) -> std::result::Result<(String, Stor
     }
     .map_err(|e| format!("built output {name:?}: {e}"))?;
     Ok((name.to_string(), path))
-}
-
-/// Feeds chunks from an async task to a blocking reader.
-struct ChannelReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl io::Read for ChannelReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.buf.len() {
-            match self.rx.blocking_recv() {
-                Some(chunk) => {
-                    self.buf = chunk;
-                    self.pos = 0;
-                }
-                None => return Ok(0),
-            }
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// An AsyncWrite that sends each write as a chunk to a channel. If the receiver is gone
-/// (the restorer failed), writes are discarded so the protocol stream is still drained.
-struct ChannelWriter {
-    tx: Option<mpsc::Sender<Vec<u8>>>,
-    /// The capacity request in flight; kept across polls so its waker stays registered.
-    pending: Option<Pin<Box<PermitFuture>>>,
-}
-
-type PermitFuture = dyn std::future::Future<
-        Output = std::result::Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>>,
-    > + Send;
-
-impl AsyncWrite for ChannelWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<io::Result<usize>> {
-        use std::task::Poll;
-        if self.pending.is_none() {
-            let Some(tx) = self.tx.clone() else {
-                return Poll::Ready(Ok(buf.len()));
-            };
-            self.pending = Some(Box::pin(tx.reserve_owned()));
-        }
-        let Some(fut) = self.pending.as_mut() else {
-            return Poll::Ready(Ok(buf.len()));
-        };
-        match fut.as_mut().poll(cx) {
-            Poll::Ready(Ok(permit)) => {
-                self.pending = None;
-                permit.send(buf.to_vec());
-                Poll::Ready(Ok(buf.len()))
-            }
-            Poll::Ready(Err(_)) => {
-                self.pending = None;
-                self.tx = None;
-                Poll::Ready(Ok(buf.len()))
-            }
-            Poll::Pending => Poll::Pending,
-        }
-    }
-
-    fn poll_flush(
-        self: Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 #[cfg(test)]
