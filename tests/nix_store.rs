@@ -690,3 +690,47 @@ async fn nixbuild_serve_upload_from_filesystem_nar() {
     assert_eq!(here[&sp(&out)].nar_hash, info.nar_hash);
     assert_eq!(here[&sp(&out)].nar_size, info.nar_size);
 }
+
+/// Whether a process whose command line contains `marker` is running.
+fn process_running(marker: &str) -> bool {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return false;
+    };
+    dir.flatten().any(|e| {
+        fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(marker))
+            .unwrap_or(false)
+    })
+}
+
+#[tokio::test]
+async fn nixbuild_serve_dropping_the_session_stops_the_build() {
+    let n = nonce();
+    // A sleep with a unique duration, so its process can be found.
+    let secs = format!("60.{}", n.replace('-', ""));
+    let drv = instantiate(&format!(
+        "{}mk \"sleeper\" \"/bin/sleep {secs}\" {{}}",
+        mk_prelude(&n)
+    ));
+    let dag = load_closure(std::slice::from_ref(&drv)).expect("load");
+    let mut c = local_client().await;
+    let basic = dag.basic_derivation(0).expect("basic");
+    let (path, opts) = (sp(&drv), BuildOptions::default());
+    let build = c.build_derivation(&path, &basic, &opts);
+    // Let the build start, then abandon it.
+    let started = tokio::time::timeout(std::time::Duration::from_secs(3), build).await;
+    assert!(started.is_err(), "the build should still be running");
+    assert!(
+        process_running(&secs),
+        "the builder process should be running"
+    );
+    drop(c);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while process_running(&secs) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build kept running after the session was dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}

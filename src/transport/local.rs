@@ -1,8 +1,11 @@
 //! The local machine as a builder: `nix-store --serve --write` as a child process whose
-//! stdin/stdout/stderr form the serve channel. The child is killed when the channel drops.
+//! stdin/stdout/stderr form the serve channel. When the channel drops, the child sees its
+//! stdin close (which also interrupts a running build cleanly) and is killed if it has not
+//! exited a few seconds later.
 
 use std::ffi::OsString;
 use std::process::Stdio;
+use std::time::Duration;
 
 use super::{BoxFuture, ServeChannel, Transport};
 use crate::{Error, ErrorKind, Result};
@@ -68,7 +71,7 @@ impl LocalTransport {
             from_builder: Box::pin(from_builder),
             to_builder: Box::pin(to_builder),
             stderr: Box::pin(stderr),
-            keepalive: Box::new(child),
+            keepalive: Box::new(ChildGuard(Some(child))),
             label: self.label(),
         })
     }
@@ -84,5 +87,35 @@ impl Transport for LocalTransport {
 
     fn open_serve(&self) -> BoxFuture<'_, Result<ServeChannel>> {
         Box::pin(async move { self.spawn() })
+    }
+}
+
+/// How long a child may take to exit after its stdin closed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Owns the child process. Dropped after the channel's streams (so stdin is already closed):
+/// waits in the background for a clean exit, then kills.
+struct ChildGuard(Option<tokio::process::Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if tokio::time::timeout(EXIT_GRACE, child.wait())
+                        .await
+                        .is_err()
+                    {
+                        let _ = child.kill().await;
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = child.start_kill();
+            }
+        }
     }
 }
