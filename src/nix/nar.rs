@@ -621,6 +621,56 @@ mod tests {
         assert_eq!(r, b"TRAILER");
     }
 
+    /// A 1 GiB file streams through in bounded chunks: the parser never holds it.
+    #[test]
+    fn one_gib_file_streams_in_chunks() {
+        const SIZE: u64 = 1 << 30;
+        let mut head = Vec::new();
+        for t in [MAGIC, b"(", b"type", b"regular", b"contents"] {
+            tok(&mut head, t);
+        }
+        head.extend_from_slice(&SIZE.to_le_bytes());
+        let mut tail = Vec::new();
+        tok(&mut tail, b")");
+        let mut input = head
+            .as_slice()
+            .chain(io::repeat(0x5a).take(SIZE))
+            .chain(tail.as_slice());
+
+        struct Count {
+            max_chunk: usize,
+            total: u64,
+        }
+        impl NarVisitor for Count {
+            fn directory(&mut self, _: &Path) -> Result<(), NarError> {
+                Ok(())
+            }
+            fn file_start(&mut self, _: &Path, _: bool, size: u64) -> Result<(), NarError> {
+                assert_eq!(size, SIZE);
+                Ok(())
+            }
+            fn file_chunk(&mut self, data: &[u8]) -> Result<(), NarError> {
+                self.max_chunk = self.max_chunk.max(data.len());
+                self.total += data.len() as u64;
+                Ok(())
+            }
+            fn file_end(&mut self) -> Result<(), NarError> {
+                Ok(())
+            }
+            fn symlink(&mut self, _: &Path, _: &[u8]) -> Result<(), NarError> {
+                Ok(())
+            }
+        }
+        let mut count = Count {
+            max_chunk: 0,
+            total: 0,
+        };
+        let size = parse(&mut input, &mut count).expect("parse");
+        assert_eq!(count.total, SIZE);
+        assert!(count.max_chunk <= CHUNK);
+        assert_eq!(size, head.len() as u64 + SIZE + tail.len() as u64);
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics_on_mutated_nars(pos in 0usize..400, byte in proptest::num::u8::ANY) {
