@@ -9,13 +9,33 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rvbuild::nix::copy::{add_path_from_fs, build_remote, copy_closure};
+use rvbuild::nix::copy::{
+    CopyMethod, add_path_from_fs, build_remote, copy_closure, copy_closure_with,
+};
 use rvbuild::nix::dag::load_closure;
 use rvbuild::nix::drv::Derivation;
 use rvbuild::nix::nar;
-use rvbuild::nix::serve::{BuildOptions, BuildStatus, ServeClient};
+use rvbuild::nix::serve::{
+    BuildOptions, BuildStatus, FsNarSource, NarSource, NarStream, PathInfo, ServeClient,
+};
 use rvbuild::nix::store_path::{NarHash, StorePath};
+use rvbuild::transport::BoxFuture;
 use rvbuild::transport::{LocalTransport, Transport};
+
+/// NARs from memory, for ImportPaths.
+struct MemNar(Vec<u8>);
+
+impl NarSource for MemNar {
+    fn open_nar<'s>(
+        &'s mut self,
+        _: &'s PathInfo,
+    ) -> BoxFuture<'s, rvbuild::Result<NarStream<'s>>> {
+        Box::pin(async move {
+            let s: NarStream<'s> = Box::pin(self.0.as_slice());
+            Ok(s)
+        })
+    }
+}
 
 /// A string that makes every test run's derivations new to the store.
 fn nonce() -> String {
@@ -395,17 +415,9 @@ async fn nixbuild_serve_add_to_store_nar_and_import_paths_after_delete() {
                 .is_empty()
         );
         if use_import {
-            let bytes = nar_bytes.clone();
-            c.import_paths(std::slice::from_ref(&info), move |_| {
-                let bytes = bytes.clone();
-                Box::pin(async move {
-                    let r: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>> =
-                        Box::pin(std::io::Cursor::new(bytes));
-                    Ok(r)
-                })
-            })
-            .await
-            .expect("ImportPaths");
+            c.import_paths(std::slice::from_ref(&info), &mut MemNar(nar_bytes.clone()))
+                .await
+                .expect("ImportPaths");
         } else {
             c.add_to_store_nar(&info, &mut nar_bytes.as_slice())
                 .await
@@ -689,6 +701,20 @@ async fn nixbuild_serve_upload_from_filesystem_nar() {
     let here = local.query_path_infos(&[sp(&out)]).await.expect("infos");
     assert_eq!(here[&sp(&out)].nar_hash, info.nar_hash);
     assert_eq!(here[&sp(&out)].nar_size, info.nar_size);
+
+    // The same NAR through ImportPaths into a third store.
+    let root2 = tempfile::tempdir().expect("tempdir");
+    let ch = LocalTransport::with_store(format!("local?root={}", root2.path().display()))
+        .open_serve()
+        .await
+        .expect("spawn");
+    let mut third = ServeClient::connect(ch, None).await.expect("handshake");
+    third
+        .import_paths(std::slice::from_ref(&info), &mut FsNarSource)
+        .await
+        .expect("import");
+    let got = third.query_path_infos(&[sp(&out)]).await.expect("infos");
+    assert_eq!(got[&sp(&out)].nar_hash, info.nar_hash);
 }
 
 /// Whether a process whose command line contains `marker` is running.
@@ -733,4 +759,34 @@ async fn nixbuild_serve_dropping_the_session_stops_the_build() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn nixbuild_serve_copy_with_import_paths() {
+    let n = nonce();
+    let out = realise(&instantiate(&chain_expr(&n, 3)));
+    let root = tempfile::tempdir().expect("tempdir");
+    let ch = LocalTransport::with_store(format!("local?root={}", root.path().display()))
+        .open_serve()
+        .await
+        .expect("spawn");
+    let mut other = ServeClient::connect(ch, None).await.expect("handshake");
+    let mut local = local_client().await;
+    let stats = copy_closure_with(&mut local, &mut other, &[sp(&out)], CopyMethod::ImportPaths)
+        .await
+        .expect("import");
+    assert_eq!(stats.copied.len(), 3);
+    let there = other.query_path_infos(&[sp(&out)]).await.expect("infos");
+    let here = local.query_path_infos(&[sp(&out)]).await.expect("infos");
+    assert_eq!(there[&sp(&out)].nar_hash, here[&sp(&out)].nar_hash);
+    assert_eq!(there[&sp(&out)].references, here[&sp(&out)].references);
+    // Both sessions are still in step.
+    assert_eq!(
+        local
+            .query_valid_paths(&[sp(&out)], false, false)
+            .await
+            .expect("q")
+            .len(),
+        1
+    );
 }

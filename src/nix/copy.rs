@@ -87,6 +87,17 @@ fn dependency_order(
     Ok(order)
 }
 
+/// How NARs are sent to the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyMethod {
+    /// AddToStoreNar when the destination speaks 2.5, else ImportPaths.
+    Auto,
+    /// One AddToStoreNar per path; narHash checked by both sides.
+    AddToStoreNar,
+    /// One ImportPaths export stream for all paths (servers below 2.5).
+    ImportPaths,
+}
+
 /// Copies `paths` and everything they reference from `src` to `dst`, skipping paths `dst`
 /// already has. Each NAR's hash is checked against the one `src` announced.
 pub async fn copy_closure(
@@ -94,17 +105,21 @@ pub async fn copy_closure(
     dst: &mut ServeClient,
     paths: &[StorePath],
 ) -> Result<CopyStats> {
-    if !dst.supports_add_to_store_nar() {
-        let (major, minor) = dst.protocol_version();
-        return Err(Error::with_help(
-            ErrorKind::Builder,
-            format!(
-                "{} speaks serve protocol {major}.{minor}, which has no AddToStoreNar",
-                dst.label()
-            ),
-            "upgrade Nix on that machine to 2.1 or later",
-        ));
-    }
+    copy_closure_with(src, dst, paths, CopyMethod::Auto).await
+}
+
+/// [`copy_closure`] with a chosen upload method.
+pub async fn copy_closure_with(
+    src: &mut ServeClient,
+    dst: &mut ServeClient,
+    paths: &[StorePath],
+    method: CopyMethod,
+) -> Result<CopyStats> {
+    let use_import = match method {
+        CopyMethod::Auto => !dst.supports_add_to_store_nar(),
+        CopyMethod::AddToStoreNar => false,
+        CopyMethod::ImportPaths => true,
+    };
     let infos = closure_infos(src, paths).await?;
     let all: Vec<StorePath> = infos.keys().cloned().collect();
     let valid = dst.query_valid_paths(&all, false, false).await?;
@@ -117,7 +132,17 @@ pub async fn copy_closure(
         already_valid: valid.len(),
         ..CopyStats::default()
     };
-    for path in dependency_order(&missing, &infos)? {
+    let order = dependency_order(&missing, &infos)?;
+    if use_import {
+        let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.get(p).cloned()).collect();
+        if !ordered.is_empty() {
+            dst.import_paths(&ordered, src).await?;
+        }
+        stats.bytes = ordered.iter().map(|i| i.nar_size).sum();
+        stats.copied = order;
+        return Ok(stats);
+    }
+    for path in order {
         let Some(info) = infos.get(&path) else {
             continue;
         };

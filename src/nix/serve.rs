@@ -20,7 +20,7 @@ use super::drv::BasicDerivation;
 use super::nar_stream;
 use super::store_path::{NarHash, StorePath};
 use super::wire::{self, MAX_PATH, MAX_STRING};
-use crate::transport::ServeChannel;
+use crate::transport::{BoxFuture, ServeChannel};
 use crate::{Error, ErrorKind, Result};
 
 const CLIENT_MAGIC: u64 = 0x390c_9deb;
@@ -646,10 +646,10 @@ impl ServeClient {
 
     /// ImportPaths (export stream): the upload for servers below 2.5. `paths` must be in
     /// dependency order; each NAR is read from `nars` (exactly its narSize bytes).
-    pub async fn import_paths<'a>(
+    pub async fn import_paths(
         &mut self,
         paths: &[PathInfo],
-        mut nars: impl FnMut(&PathInfo) -> BoxNarReader<'a>,
+        nars: &mut dyn NarSource,
     ) -> Result<()> {
         self.check_usable()?;
         let r = wire::write_u64(&mut self.writer, OP_IMPORT_PATHS).await;
@@ -657,8 +657,9 @@ impl ServeClient {
         for info in paths {
             let r = wire::write_u64(&mut self.writer, 1).await;
             self.io("ImportPaths", r).await?;
-            let mut nar = nars(info).await?;
+            let mut nar = nars.open_nar(info).await?;
             self.send_nar(info, &mut nar).await?;
+            drop(nar);
             let w = &mut self.writer;
             let sent = async {
                 wire::write_u64(w, EXPORT_MAGIC).await?;
@@ -732,9 +733,93 @@ impl ServeClient {
     }
 }
 
-/// A NAR source for [`ServeClient::import_paths`].
-pub type BoxNarReader<'a> =
-    crate::transport::BoxFuture<'a, Result<Pin<Box<dyn AsyncRead + Send + 'a>>>>;
+/// A NAR stream borrowed from its source.
+pub type NarStream<'s> = Pin<Box<dyn AsyncRead + Send + 's>>;
+
+/// Where [`ServeClient::import_paths`] gets each path's NAR (exactly `info.nar_size` bytes).
+pub trait NarSource: Send {
+    fn open_nar<'s>(&'s mut self, info: &'s PathInfo) -> BoxFuture<'s, Result<NarStream<'s>>>;
+}
+
+/// Another serve session: each NAR is a DumpStorePath read straight from its stream.
+impl NarSource for ServeClient {
+    fn open_nar<'s>(&'s mut self, info: &'s PathInfo) -> BoxFuture<'s, Result<NarStream<'s>>> {
+        Box::pin(async move {
+            self.check_usable()?;
+            let w = &mut self.writer;
+            let sent = async {
+                wire::write_u64(w, OP_DUMP_STORE_PATH).await?;
+                wire::write_bytes(w, info.path.as_str().as_bytes()).await?;
+                w.flush().await
+            }
+            .await;
+            self.io("DumpStorePath", sent).await?;
+            // Broken until the whole NAR has been read.
+            self.broken = info.nar_size > 0;
+            let s: NarStream<'s> = Box::pin(DumpReader {
+                client: self,
+                left: info.nar_size,
+            });
+            Ok(s)
+        })
+    }
+}
+
+/// Reads exactly the announced NAR size from a session, then marks it usable again.
+struct DumpReader<'s> {
+    client: &'s mut ServeClient,
+    left: u64,
+}
+
+impl AsyncRead for DumpReader<'_> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        use std::task::Poll;
+        if self.left == 0 || buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let want = (buf.remaining() as u64).min(self.left) as usize;
+        let mut limited = tokio::io::ReadBuf::new(buf.initialize_unfilled_to(want));
+        match Pin::new(&mut self.client.reader).poll_read(cx, &mut limited) {
+            Poll::Ready(Ok(())) => {
+                let n = limited.filled().len();
+                if n == 0 {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!(
+                            "{} closed the connection in the middle of a NAR",
+                            self.client.label
+                        ),
+                    )));
+                }
+                buf.advance(n);
+                self.left -= n as u64;
+                if self.left == 0 {
+                    self.client.broken = false;
+                }
+                Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
+}
+
+/// Store paths read from this machine's filesystem (the NAR written by rvbuild).
+pub struct FsNarSource;
+
+impl NarSource for FsNarSource {
+    fn open_nar<'s>(&'s mut self, info: &'s PathInfo) -> BoxFuture<'s, Result<NarStream<'s>>> {
+        Box::pin(async move {
+            let s: NarStream<'s> = Box::pin(super::nar_stream::spawn_dump(
+                std::path::PathBuf::from(info.path.as_str()),
+            ));
+            Ok(s)
+        })
+    }
+}
 
 /// Checks a streamed NAR's hash against the advertised one.
 pub fn check_hash(info: &PathInfo, got: NarHash, from: &str) -> Result<()> {
