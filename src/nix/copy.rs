@@ -239,3 +239,62 @@ pub async fn add_path_from_fs(
     dst.add_to_store_nar(&info, &mut nar).await?;
     Ok(info)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scheduler runs these on spawned tasks, so their futures must be Send.
+    #[test]
+    fn futures_are_send() {
+        fn is_send<T: Send>(_: &T) {}
+        #[allow(dead_code)]
+        fn check(a: &mut ServeClient, b: &mut ServeClient, dag: &Dag, p: &[StorePath]) {
+            is_send(&build_remote(a, b, dag, 0, &BuildOptions::default()));
+            is_send(&copy_closure(a, b, p));
+        }
+        fn client_is_send<T: Send + 'static>() {}
+        client_is_send::<ServeClient>();
+    }
+
+    fn info(path: &StorePath, refs: &[&StorePath]) -> PathInfo {
+        PathInfo {
+            path: path.clone(),
+            deriver: None,
+            references: refs.iter().map(|r| (*r).clone()).collect(),
+            nar_size: 8,
+            nar_hash: None,
+            ca: String::new(),
+            sigs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn dependency_order_puts_references_first() {
+        let p = |i: usize| StorePath::parse(&format!("/nix/store/{i:032}-p{i}")).expect("path");
+        let (a, b, c) = (p(1), p(2), p(3));
+        // c → b → a, and c → a; a refers to itself (allowed in Nix).
+        let infos: BTreeMap<StorePath, PathInfo> = [
+            (a.clone(), info(&a, &[&a])),
+            (b.clone(), info(&b, &[&a])),
+            (c.clone(), info(&c, &[&b, &a])),
+        ]
+        .into();
+        let all: BTreeSet<StorePath> = infos.keys().cloned().collect();
+        assert_eq!(
+            dependency_order(&all, &infos).expect("order"),
+            vec![a.clone(), b.clone(), c.clone()]
+        );
+        // Only b and c missing: a is not in the set and does not block.
+        let some: BTreeSet<StorePath> = [b.clone(), c.clone()].into();
+        assert_eq!(
+            dependency_order(&some, &infos).expect("order"),
+            vec![b.clone(), c.clone()]
+        );
+        // A cycle between distinct paths is an error, not a hang.
+        let cyc: BTreeMap<StorePath, PathInfo> =
+            [(a.clone(), info(&a, &[&b])), (b.clone(), info(&b, &[&a]))].into();
+        let set: BTreeSet<StorePath> = cyc.keys().cloned().collect();
+        assert!(dependency_order(&set, &cyc).is_err());
+    }
+}
