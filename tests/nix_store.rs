@@ -574,6 +574,23 @@ async fn nixbuild_serve_errors_name_the_cause() {
         "{err}"
     );
 
+    // A short banner, then the peer exits: still shown as a mismatch.
+    let short = script(dir.path(), "short", "printf 'hi'");
+    let ch = LocalTransport::new()
+        .with_program(&short)
+        .open_serve()
+        .await
+        .expect("spawn");
+    let err = ServeClient::connect(ch, None)
+        .await
+        .err()
+        .expect("mismatch")
+        .to_string();
+    assert!(
+        err.contains("protocol mismatch") && err.contains("\"hi\""),
+        "{err}"
+    );
+
     // The peer dies: EOF, with its stderr in the message.
     let dies = script(
         dir.path(),

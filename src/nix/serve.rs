@@ -230,20 +230,33 @@ impl ServeClient {
         if let Err(e) = sent {
             return Err(self.fail(e, "the handshake").await);
         }
+        // Read the magic by hand: a short banner followed by EOF must still be shown.
         let mut first = [0u8; 8];
-        if let Err(e) = self.reader.read_exact(&mut first).await {
+        let mut have = 0;
+        while have < first.len() {
+            match self.reader.read(&mut first[have..]).await {
+                Ok(0) => break,
+                Ok(n) => have += n,
+                Err(e) => return Err(self.fail(e, "the handshake").await),
+            }
+        }
+        if have == 0 {
+            let e = io::Error::from(io::ErrorKind::UnexpectedEof);
             return Err(self.fail(e, "the handshake").await);
         }
-        if u64::from_le_bytes(first) != SERVER_MAGIC {
+        if have < first.len() || u64::from_le_bytes(first) != SERVER_MAGIC {
             // Show what arrived instead: usually a login banner or shell output.
-            let mut more = vec![0u8; 120];
-            let n = tokio::time::timeout(Duration::from_millis(300), self.reader.read(&mut more))
-                .await
-                .ok()
-                .and_then(|r| r.ok())
-                .unwrap_or(0);
-            let mut got = first.to_vec();
-            got.extend_from_slice(&more[..n]);
+            let mut got = first[..have].to_vec();
+            if have == first.len() {
+                let mut more = vec![0u8; 120];
+                let n =
+                    tokio::time::timeout(Duration::from_millis(300), self.reader.read(&mut more))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok())
+                        .unwrap_or(0);
+                got.extend_from_slice(&more[..n]);
+            }
             self.broken = true;
             return Err(Error::with_help(
                 ErrorKind::Builder,
@@ -474,6 +487,13 @@ impl ServeClient {
         out: &mut (dyn AsyncWrite + Send + Unpin),
     ) -> Result<NarHash> {
         self.check_usable()?;
+        if nar_size == 0 {
+            // Every NAR is at least ~100 bytes; 0 means the size is unknown.
+            return Err(Error::msg(
+                ErrorKind::Internal,
+                format!("DumpStorePath of {path} needs its narSize (from QueryPathInfos)"),
+            ));
+        }
         let w = &mut self.writer;
         let sent = async {
             wire::write_u64(w, OP_DUMP_STORE_PATH).await?;
