@@ -879,3 +879,41 @@ proptest::proptest! {
         proptest::prop_assert!(again == ours);
     }
 }
+
+#[tokio::test]
+async fn nixbuild_serve_copy_fails_cleanly_when_the_destination_dies() {
+    // A path bigger than every pipe buffer on the way.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let big = dir.path().join(format!("big-{}", nonce()));
+    fs::write(&big, vec![0x33u8; 2 << 20]).expect("write");
+    let path = run(Command::new("nix-store").arg("--add").arg(&big))
+        .trim()
+        .to_string();
+    // A fake builder: handshake, "nothing is valid", then it reads a little and dies.
+    let fake = script(
+        dir.path(),
+        "fake",
+        r"printf '\313\356\122\124\0\0\0\0\7\2\0\0\0\0\0\0'; printf '\0\0\0\0\0\0\0\0'; head -c 4096 >/dev/null; echo 'error: disk full' >&2; exit 1",
+    );
+    let ch = LocalTransport::new()
+        .with_program(&fake)
+        .open_serve()
+        .await
+        .expect("spawn");
+    let mut dst = ServeClient::connect(ch, None).await.expect("handshake");
+    let mut src = local_client().await;
+    let res = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        copy_closure(&mut src, &mut dst, &[sp(&path)]),
+    )
+    .await
+    .expect("no deadlock");
+    let err = res.expect_err("the destination died").to_string();
+    assert!(err.contains("disk full"), "{err}");
+    // Best-effort cleanup: the source session may still hold a temporary GC root.
+    drop(src);
+    let _ = Command::new("nix-store")
+        .arg("--delete")
+        .arg(&path)
+        .output();
+}

@@ -156,18 +156,29 @@ pub async fn copy_closure_with(
 /// Streams one NAR from `src` into `dst` through an in-memory pipe.
 async fn copy_one(src: &mut ServeClient, dst: &mut ServeClient, info: &PathInfo) -> Result<()> {
     let (mut pipe_in, mut pipe_out) = tokio::io::duplex(64 * 1024);
-    let dump = async {
+    // Each side drops its pipe end when it stops, so the other side sees EOF or a broken
+    // pipe instead of waiting forever.
+    let dump = async move {
         let r = src
             .dump_store_path(&info.path, info.nar_size, &mut pipe_in)
             .await;
         drop(pipe_in);
+        r.map(|hash| (hash, src.label().to_string()))
+    };
+    let add = async move {
+        let r = dst.add_to_store_nar(info, &mut pipe_out).await;
+        drop(pipe_out);
         r
     };
-    let (dumped, added) = tokio::join!(dump, dst.add_to_store_nar(info, &mut pipe_out));
-    // The source error explains a destination error (a short NAR), so report it first.
-    let hash = dumped?;
-    added?;
-    check_hash(info, hash, src.label())
+    match tokio::join!(dump, add) {
+        (Ok((hash, from)), Ok(())) => check_hash(info, hash, &from),
+        (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
+        // One failure causes the other; show both, the reader can tell which came first.
+        (Err(d), Err(a)) => Err(Error::msg(
+            ErrorKind::Builder,
+            format!("copying {} failed on both sides:\n{d}\n{a}", info.path),
+        )),
+    }
 }
 
 /// One remote build step for node `i` of `dag`: uploads its inputs' closure from `local` to
