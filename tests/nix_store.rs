@@ -624,6 +624,7 @@ async fn nixbuild_serve_errors_name_the_cause() {
         err.contains("closed the connection") && err.contains("bogus"),
         "{err}"
     );
+    assert!(!c.is_usable());
     assert!(
         c.query_valid_paths(&[], false, false).await.is_err(),
         "a broken session is not reused"

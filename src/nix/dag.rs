@@ -98,12 +98,8 @@ impl Dag {
                 "instantiate the expression again (nix-instantiate); the .drv may have been garbage-collected",
             )
         })?;
-        let drv = Derivation::parse(&text).map_err(|e| {
-            Error::msg(
-                ErrorKind::Build,
-                format!("derivation {path} is malformed: {e}"),
-            )
-        })?;
+        let drv = Derivation::parse(&text)
+            .map_err(|e| Error::new(ErrorKind::Build, e.into_diagnostic(path.as_str(), text)))?;
         let i = self.nodes.len();
         self.nodes.push(DagNode {
             drv_path: path.clone(),

@@ -57,6 +57,31 @@ impl fmt::Display for DrvParseError {
 
 impl std::error::Error for DrvParseError {}
 
+impl DrvParseError {
+    /// A diagnostic that shows the spot in the file.
+    pub fn into_diagnostic(self, file: &str, text: String) -> DrvDiagnostic {
+        let at = self.offset.min(text.len());
+        DrvDiagnostic {
+            message: format!("derivation {file} is malformed: {self}"),
+            expected: format!("expected {}", self.expected),
+            span: (at, usize::from(at < text.len())).into(),
+            src: miette::NamedSource::new(file, text),
+        }
+    }
+}
+
+/// A `.drv` parse error with the file's text, for rendering with a pointer.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+pub struct DrvDiagnostic {
+    message: String,
+    expected: String,
+    #[label("{expected}")]
+    span: miette::SourceSpan,
+    #[source_code]
+    src: miette::NamedSource<String>,
+}
+
 impl Derivation {
     /// Parses the text of a `.drv` file.
     pub fn parse(text: &str) -> Result<Derivation, DrvParseError> {
@@ -497,6 +522,16 @@ mod tests {
             assert_eq!(err.offset, *offset, "{text}: {err}");
             assert!(err.to_string().contains(expected), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn diagnostic_points_at_the_offset() {
+        let text = "Derive([],[],[],\"p\",\"b\",[\"x\" ],[])";
+        let err = Derivation::parse(text).expect_err("bad");
+        let d = err.into_diagnostic("/nix/store/x.drv", text.to_string());
+        let labels: Vec<_> = miette::Diagnostic::labels(&d).expect("labels").collect();
+        assert_eq!(labels[0].offset(), 28);
+        assert!(d.to_string().contains("/nix/store/x.drv"));
     }
 
     #[test]

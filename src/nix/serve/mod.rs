@@ -215,6 +215,11 @@ impl ServeClient {
         &self.label
     }
 
+    /// False once an error left the stream out of step; open a new session then.
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
     /// The last lines the builder wrote to stderr.
     pub fn stderr_tail(&self) -> String {
         self.stderr.text()
