@@ -33,6 +33,12 @@ pub struct ServeChannel {
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A way to reach one builder.
+///
+/// An SSH implementation maps an exec channel running `nix-store --serve --write` onto
+/// [`ServeChannel`]: channel data is `from_builder`, the channel writer is `to_builder`,
+/// extended data stream 1 is `stderr`, and the channel (plus the shared connection handle)
+/// is the `keepalive`. Closing `to_builder` must send EOF so the remote Nix interrupts a
+/// running build.
 pub trait Transport: Send + Sync {
     /// A short name for messages.
     fn label(&self) -> String;
