@@ -918,3 +918,53 @@ async fn nixbuild_serve_copy_fails_cleanly_when_the_destination_dies() {
         .arg(&path)
         .output();
 }
+
+#[tokio::test]
+async fn nixbuild_serve_build_options_reach_the_builder() {
+    let n = nonce();
+    let prelude = mk_prelude(&n);
+    let slow = instantiate(&format!("{prelude}mk \"slow\" \"/bin/sleep 30\" {{}}"));
+    let chatty = instantiate(&format!(
+        "{prelude}mk \"chatty\" \"i=0; while [ $i -lt 2000 ]; do echo line-$i-padding-padding-padding; i=$((i+1)); done; echo > $out\" {{}}"
+    ));
+    let mut c = local_client().await;
+    let cases = [
+        (
+            &slow,
+            BuildOptions {
+                build_timeout_secs: 1,
+                ..BuildOptions::default()
+            },
+            BuildStatus::TimedOut,
+        ),
+        (
+            &slow,
+            BuildOptions {
+                max_silent_time_secs: 1,
+                ..BuildOptions::default()
+            },
+            BuildStatus::TimedOut,
+        ),
+        (
+            &chatty,
+            BuildOptions {
+                max_log_size: 1000,
+                ..BuildOptions::default()
+            },
+            BuildStatus::LogLimitExceeded,
+        ),
+    ];
+    for (drv, opts, want) in cases {
+        let dag = load_closure(std::slice::from_ref(drv)).expect("load");
+        let started = std::time::Instant::now();
+        let res = c
+            .build_derivation(&sp(drv), &dag.basic_derivation(0).expect("basic"), &opts)
+            .await
+            .expect("reply");
+        assert_eq!(res.status, want, "{opts:?}: {}", res.error_msg);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the limit stopped the build"
+        );
+    }
+}
