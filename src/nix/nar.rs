@@ -1,0 +1,685 @@
+//! NAR ("Nix ARchive"): the streaming writer of a filesystem path, the streaming parser and
+//! restorer (constant memory: file contents move in chunks), and the hashing sink that gives a
+//! NAR's `narHash` and `narSize` while it streams.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::store_path::NarHash;
+
+const MAGIC: &[u8] = b"nix-archive-1";
+const CHUNK: usize = 64 * 1024;
+/// Deeper trees are rejected instead of recursing without bound.
+const MAX_DEPTH: usize = 512;
+const MAX_NAME: usize = 255;
+const MAX_TARGET: usize = 4096;
+
+/// A NAR could not be written, read or restored.
+#[derive(Debug, thiserror::Error)]
+pub enum NarError {
+    /// A file or directory on this machine could not be read or created.
+    #[error("{}: {source}", path.display())]
+    Fs { path: PathBuf, source: io::Error },
+    /// The stream the NAR comes from or goes to failed.
+    #[error("NAR stream at byte {offset}: {source}")]
+    Stream { offset: u64, source: io::Error },
+    /// The bytes are not a valid NAR.
+    #[error("invalid NAR at byte {offset}: {msg}")]
+    Format { offset: u64, msg: String },
+}
+
+fn fs_err(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
+    move |source| NarError::Fs {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+// ---------------------------------------------------------------- writer
+
+/// Writes the NAR of `path` (file, directory or symlink, not followed) to `out`.
+pub fn dump_path(path: &Path, out: &mut impl Write) -> Result<(), NarError> {
+    let mut w = TokenWriter { out, offset: 0 };
+    w.bytes(MAGIC)?;
+    dump_node(&mut w, path, 0)
+}
+
+struct TokenWriter<'a, W: Write> {
+    out: &'a mut W,
+    offset: u64,
+}
+
+impl<W: Write> TokenWriter<'_, W> {
+    fn raw(&mut self, b: &[u8]) -> Result<(), NarError> {
+        let offset = self.offset;
+        self.out
+            .write_all(b)
+            .map_err(|source| NarError::Stream { offset, source })?;
+        self.offset += b.len() as u64;
+        Ok(())
+    }
+
+    fn u64(&mut self, v: u64) -> Result<(), NarError> {
+        self.raw(&v.to_le_bytes())
+    }
+
+    fn pad(&mut self, len: u64) -> Result<(), NarError> {
+        let pad = padding(len);
+        self.raw(&[0u8; 8][..pad])
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> Result<(), NarError> {
+        self.u64(b.len() as u64)?;
+        self.raw(b)?;
+        self.pad(b.len() as u64)
+    }
+}
+
+fn padding(len: u64) -> usize {
+    ((8 - len % 8) % 8) as usize
+}
+
+fn dump_node<W: Write>(
+    w: &mut TokenWriter<'_, W>,
+    path: &Path,
+    depth: usize,
+) -> Result<(), NarError> {
+    if depth > MAX_DEPTH {
+        return Err(NarError::Fs {
+            path: path.to_path_buf(),
+            source: io::Error::other(format!("directory tree deeper than {MAX_DEPTH} levels")),
+        });
+    }
+    let meta = fs::symlink_metadata(path).map_err(fs_err(path))?;
+    w.bytes(b"(")?;
+    w.bytes(b"type")?;
+    let ft = meta.file_type();
+    if ft.is_file() {
+        w.bytes(b"regular")?;
+        if meta.permissions().mode() & 0o100 != 0 {
+            w.bytes(b"executable")?;
+            w.bytes(b"")?;
+        }
+        w.bytes(b"contents")?;
+        let len = meta.len();
+        w.u64(len)?;
+        let file = fs::File::open(path).map_err(fs_err(path))?;
+        let mut limited = file.take(len);
+        let mut buf = vec![0u8; CHUNK];
+        let mut copied = 0u64;
+        loop {
+            let n = limited.read(&mut buf).map_err(fs_err(path))?;
+            if n == 0 {
+                break;
+            }
+            w.raw(&buf[..n])?;
+            copied += n as u64;
+        }
+        if copied != len {
+            return Err(NarError::Fs {
+                path: path.to_path_buf(),
+                source: io::Error::other(format!(
+                    "file shrank from {len} to {copied} bytes while it was archived"
+                )),
+            });
+        }
+        w.pad(len)?;
+    } else if ft.is_symlink() {
+        w.bytes(b"symlink")?;
+        w.bytes(b"target")?;
+        let target = fs::read_link(path).map_err(fs_err(path))?;
+        w.bytes(target.as_os_str().as_bytes())?;
+    } else if ft.is_dir() {
+        w.bytes(b"directory")?;
+        let mut names = Vec::new();
+        for entry in fs::read_dir(path).map_err(fs_err(path))? {
+            names.push(entry.map_err(fs_err(path))?.file_name());
+        }
+        names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+        for name in names {
+            w.bytes(b"entry")?;
+            w.bytes(b"(")?;
+            w.bytes(b"name")?;
+            w.bytes(name.as_bytes())?;
+            w.bytes(b"node")?;
+            dump_node(w, &path.join(&name), depth + 1)?;
+            w.bytes(b")")?;
+        }
+    } else {
+        return Err(NarError::Fs {
+            path: path.to_path_buf(),
+            source: io::Error::other(
+                "not a regular file, directory or symlink; a NAR cannot hold it",
+            ),
+        });
+    }
+    w.bytes(b")")
+}
+
+// ---------------------------------------------------------------- hashing
+
+/// A `Write` that hashes (SHA-256) and counts everything passing through to `inner`.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
+    }
+
+    /// The inner writer, the hash and the byte count.
+    pub fn finish(self) -> (W, NarHash, u64) {
+        let digest = self.hasher.finalize();
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&digest);
+        (self.inner, NarHash(hash), self.size)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `narHash` and `narSize` of a filesystem path, without keeping the NAR.
+pub fn hash_path(path: &Path) -> Result<(NarHash, u64), NarError> {
+    let mut sink = HashingWriter::new(io::sink());
+    dump_path(path, &mut sink)?;
+    let (_, hash, size) = sink.finish();
+    Ok((hash, size))
+}
+
+// ---------------------------------------------------------------- parser
+
+/// Receives the parts of a NAR in order. Paths are relative to the root; the root itself is
+/// the empty path. Names have been validated (no `/`, `.`, `..`, NUL, strictly sorted).
+pub trait NarVisitor {
+    fn directory(&mut self, rel: &Path) -> Result<(), NarError>;
+    fn file_start(&mut self, rel: &Path, executable: bool, size: u64) -> Result<(), NarError>;
+    fn file_chunk(&mut self, data: &[u8]) -> Result<(), NarError>;
+    fn file_end(&mut self) -> Result<(), NarError>;
+    fn symlink(&mut self, rel: &Path, target: &[u8]) -> Result<(), NarError>;
+}
+
+/// Parses one NAR from `input`, reading exactly its bytes and nothing after it, and returns
+/// its size.
+pub fn parse(input: &mut impl Read, visitor: &mut impl NarVisitor) -> Result<u64, NarError> {
+    let mut r = TokenReader { input, offset: 0 };
+    r.expect(MAGIC, "the NAR magic \"nix-archive-1\"")?;
+    let mut rel = PathBuf::new();
+    parse_node(&mut r, visitor, &mut rel, 0)?;
+    Ok(r.offset)
+}
+
+/// Parses one NAR and checks its structure without keeping anything. Returns its size.
+pub fn validate(input: &mut impl Read) -> Result<u64, NarError> {
+    struct Nothing;
+    impl NarVisitor for Nothing {
+        fn directory(&mut self, _: &Path) -> Result<(), NarError> {
+            Ok(())
+        }
+        fn file_start(&mut self, _: &Path, _: bool, _: u64) -> Result<(), NarError> {
+            Ok(())
+        }
+        fn file_chunk(&mut self, _: &[u8]) -> Result<(), NarError> {
+            Ok(())
+        }
+        fn file_end(&mut self) -> Result<(), NarError> {
+            Ok(())
+        }
+        fn symlink(&mut self, _: &Path, _: &[u8]) -> Result<(), NarError> {
+            Ok(())
+        }
+    }
+    parse(input, &mut Nothing)
+}
+
+struct TokenReader<'a, R: Read> {
+    input: &'a mut R,
+    offset: u64,
+}
+
+impl<R: Read> TokenReader<'_, R> {
+    fn fill(&mut self, buf: &mut [u8]) -> Result<(), NarError> {
+        let offset = self.offset;
+        self.input.read_exact(buf).map_err(|source| {
+            if source.kind() == io::ErrorKind::UnexpectedEof {
+                NarError::Format {
+                    offset,
+                    msg: "the stream ended in the middle of the NAR".into(),
+                }
+            } else {
+                NarError::Stream { offset, source }
+            }
+        })?;
+        self.offset += buf.len() as u64;
+        Ok(())
+    }
+
+    fn format(&self, msg: impl Into<String>) -> NarError {
+        NarError::Format {
+            offset: self.offset,
+            msg: msg.into(),
+        }
+    }
+
+    fn u64(&mut self) -> Result<u64, NarError> {
+        let mut b = [0u8; 8];
+        self.fill(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn pad(&mut self, len: u64) -> Result<(), NarError> {
+        let n = padding(len);
+        let mut b = [0u8; 8];
+        self.fill(&mut b[..n])?;
+        if b.iter().any(|&x| x != 0) {
+            return Err(self.format("non-zero padding"));
+        }
+        Ok(())
+    }
+
+    /// A string of at most `max` bytes.
+    fn bytes(&mut self, max: usize, what: &str) -> Result<Vec<u8>, NarError> {
+        let at = self.offset;
+        let len = self.u64()?;
+        if len > max as u64 {
+            return Err(NarError::Format {
+                offset: at,
+                msg: format!("{what} is {len} bytes long, more than the limit of {max}"),
+            });
+        }
+        let mut v = vec![0u8; len as usize];
+        self.fill(&mut v)?;
+        self.pad(len)?;
+        Ok(v)
+    }
+
+    fn token(&mut self) -> Result<Vec<u8>, NarError> {
+        self.bytes(16, "a NAR keyword")
+    }
+
+    fn expect(&mut self, token: &[u8], what: &str) -> Result<(), NarError> {
+        let at = self.offset;
+        let got = self.bytes(MAX_NAME.max(token.len()), what)?;
+        if got != token {
+            return Err(NarError::Format {
+                offset: at,
+                msg: format!("expected {what}, found {:?}", String::from_utf8_lossy(&got)),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn parse_node<R: Read>(
+    r: &mut TokenReader<'_, R>,
+    v: &mut impl NarVisitor,
+    rel: &mut PathBuf,
+    depth: usize,
+) -> Result<(), NarError> {
+    if depth > MAX_DEPTH {
+        return Err(r.format(format!("directories nested deeper than {MAX_DEPTH} levels")));
+    }
+    r.expect(b"(", "\"(\"")?;
+    r.expect(b"type", "\"type\"")?;
+    let at = r.offset;
+    let kind = r.token()?;
+    match kind.as_slice() {
+        b"regular" => {
+            let mut tok = r.token()?;
+            let mut executable = false;
+            if tok == b"executable" {
+                executable = true;
+                r.expect(b"", "an empty string after \"executable\"")?;
+                tok = r.token()?;
+            }
+            if tok != b"contents" {
+                return Err(r.format("expected \"contents\" (or \"executable\") in a regular file"));
+            }
+            let size = r.u64()?;
+            v.file_start(rel, executable, size)?;
+            let mut buf = vec![0u8; CHUNK];
+            let mut left = size;
+            while left > 0 {
+                let n = left.min(CHUNK as u64) as usize;
+                r.fill(&mut buf[..n])?;
+                v.file_chunk(&buf[..n])?;
+                left -= n as u64;
+            }
+            r.pad(size)?;
+            v.file_end()?;
+            r.expect(b")", "\")\" after the file contents")?;
+        }
+        b"symlink" => {
+            r.expect(b"target", "\"target\"")?;
+            let target_at = r.offset;
+            let target = r.bytes(MAX_TARGET, "a symlink target")?;
+            if target.is_empty() || target.contains(&0) {
+                return Err(NarError::Format {
+                    offset: target_at,
+                    msg: "a symlink target is empty or contains NUL".into(),
+                });
+            }
+            v.symlink(rel, &target)?;
+            r.expect(b")", "\")\" after the symlink target")?;
+        }
+        b"directory" => {
+            v.directory(rel)?;
+            let mut prev: Option<Vec<u8>> = None;
+            loop {
+                let at = r.offset;
+                let tok = r.token()?;
+                if tok == b")" {
+                    break;
+                }
+                if tok != b"entry" {
+                    return Err(NarError::Format {
+                        offset: at,
+                        msg: "expected \"entry\" or \")\" in a directory".into(),
+                    });
+                }
+                r.expect(b"(", "\"(\" after \"entry\"")?;
+                r.expect(b"name", "\"name\"")?;
+                let name_at = r.offset;
+                let name = r.bytes(MAX_NAME, "an entry name")?;
+                check_name(&name).map_err(|msg| NarError::Format {
+                    offset: name_at,
+                    msg,
+                })?;
+                if prev.as_ref().is_some_and(|p| *p >= name) {
+                    return Err(NarError::Format {
+                        offset: name_at,
+                        msg: format!(
+                            "entry {:?} is not sorted after the previous one (duplicate or out of order)",
+                            String::from_utf8_lossy(&name)
+                        ),
+                    });
+                }
+                r.expect(b"node", "\"node\"")?;
+                rel.push(OsStr::from_bytes(&name));
+                parse_node(r, v, rel, depth + 1)?;
+                rel.pop();
+                r.expect(b")", "\")\" after a directory entry")?;
+                prev = Some(name);
+            }
+        }
+        other => {
+            return Err(NarError::Format {
+                offset: at,
+                msg: format!("unknown node type {:?}", String::from_utf8_lossy(other)),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_name(name: &[u8]) -> Result<(), String> {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+    {
+        return Err(format!(
+            "entry name {:?} is not allowed (empty, '.', '..', or containing '/' or NUL)",
+            String::from_utf8_lossy(name)
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- restorer
+
+/// Restores one NAR from `input` at `dest`, which must not exist yet. Returns the NAR size.
+pub fn restore(input: &mut impl Read, dest: &Path) -> Result<u64, NarError> {
+    let mut sink = Restorer {
+        root: dest.to_path_buf(),
+        file: None,
+    };
+    parse(input, &mut sink)
+}
+
+struct Restorer {
+    root: PathBuf,
+    file: Option<(io::BufWriter<fs::File>, PathBuf)>,
+}
+
+impl Restorer {
+    fn target(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+}
+
+impl NarVisitor for Restorer {
+    fn directory(&mut self, rel: &Path) -> Result<(), NarError> {
+        let p = self.target(rel);
+        fs::create_dir(&p).map_err(fs_err(&p))
+    }
+
+    fn file_start(&mut self, rel: &Path, executable: bool, _size: u64) -> Result<(), NarError> {
+        let p = self.target(rel);
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(if executable { 0o755 } else { 0o644 })
+            .open(&p)
+            .map_err(fs_err(&p))?;
+        self.file = Some((io::BufWriter::with_capacity(CHUNK, file), p));
+        Ok(())
+    }
+
+    fn file_chunk(&mut self, data: &[u8]) -> Result<(), NarError> {
+        if let Some((f, p)) = self.file.as_mut() {
+            f.write_all(data).map_err(fs_err(p))?;
+        }
+        Ok(())
+    }
+
+    fn file_end(&mut self) -> Result<(), NarError> {
+        if let Some((mut f, p)) = self.file.take() {
+            f.flush().map_err(fs_err(&p))?;
+        }
+        Ok(())
+    }
+
+    fn symlink(&mut self, rel: &Path, target: &[u8]) -> Result<(), NarError> {
+        let p = self.target(rel);
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).map_err(fs_err(&p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nar_of_file(contents: &[u8]) -> Vec<u8> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("f");
+        fs::write(&f, contents).expect("write");
+        let mut out = Vec::new();
+        dump_path(&f, &mut out).expect("dump");
+        out
+    }
+
+    #[test]
+    fn regular_file_matches_reference_bytes_and_hash() {
+        let nar = nar_of_file(b"hi\n");
+        assert_eq!(nar.len(), 120);
+        let mut h = HashingWriter::new(io::sink());
+        h.write_all(&nar).expect("hash");
+        let (_, hash, size) = h.finish();
+        assert_eq!(size, 120);
+        assert_eq!(
+            hash.to_nix32_string(),
+            "sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h"
+        );
+    }
+
+    fn tok(out: &mut Vec<u8>, s: &[u8]) {
+        out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+        out.extend_from_slice(s);
+        out.extend(std::iter::repeat_n(0u8, padding(s.len() as u64)));
+    }
+
+    fn dir_nar(names: &[&[u8]]) -> Vec<u8> {
+        let mut n = Vec::new();
+        for t in [MAGIC, b"(", b"type", b"directory"] {
+            tok(&mut n, t);
+        }
+        for name in names {
+            for t in [
+                b"entry".as_slice(),
+                b"(",
+                b"name",
+                name,
+                b"node",
+                b"(",
+                b"type",
+                b"symlink",
+                b"target",
+                b"x",
+                b")",
+                b")",
+            ] {
+                tok(&mut n, t);
+            }
+        }
+        tok(&mut n, b")");
+        n
+    }
+
+    #[test]
+    fn rejects_bad_names_and_order() {
+        assert!(validate(&mut dir_nar(&[b"a", b"b"]).as_slice()).is_ok());
+        for names in [
+            vec![b"b".as_slice(), b"a"],
+            vec![b"a", b"a"],
+            vec![b"."],
+            vec![b".."],
+            vec![b""],
+            vec![b"a/b"],
+            vec![b"a\0"],
+        ] {
+            let err = validate(&mut dir_nar(&names).as_slice()).expect_err("must fail");
+            assert!(matches!(err, NarError::Format { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn rejects_truncation_padding_and_garbage() {
+        let nar = nar_of_file(b"hello");
+        for cut in [0, 7, 20, nar.len() - 1] {
+            assert!(validate(&mut &nar[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut bad_pad = nar.clone();
+        // The contents "hello" sit at bytes 96..101 of 120; bytes 101..104 are padding.
+        bad_pad[101] = 1;
+        assert!(
+            validate(&mut bad_pad.as_slice())
+                .unwrap_err()
+                .to_string()
+                .contains("padding")
+        );
+        let mut bad_magic = nar.clone();
+        bad_magic[8] = b'X';
+        assert!(validate(&mut bad_magic.as_slice()).is_err());
+        // A huge length prefix is rejected before any allocation.
+        let mut huge = Vec::new();
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(validate(&mut huge.as_slice()).is_err());
+    }
+
+    #[test]
+    fn parse_reads_exactly_one_nar() {
+        let mut nar = nar_of_file(b"abc");
+        let len = nar.len() as u64;
+        nar.extend_from_slice(b"TRAILER");
+        let mut r = nar.as_slice();
+        assert_eq!(validate(&mut r).expect("valid"), len);
+        assert_eq!(r, b"TRAILER");
+    }
+
+    /// A 1 GiB file streams through in bounded chunks: the parser never holds it.
+    #[test]
+    fn one_gib_file_streams_in_chunks() {
+        const SIZE: u64 = 1 << 30;
+        let mut head = Vec::new();
+        for t in [MAGIC, b"(", b"type", b"regular", b"contents"] {
+            tok(&mut head, t);
+        }
+        head.extend_from_slice(&SIZE.to_le_bytes());
+        let mut tail = Vec::new();
+        tok(&mut tail, b")");
+        let mut input = head
+            .as_slice()
+            .chain(io::repeat(0x5a).take(SIZE))
+            .chain(tail.as_slice());
+
+        struct Count {
+            max_chunk: usize,
+            total: u64,
+        }
+        impl NarVisitor for Count {
+            fn directory(&mut self, _: &Path) -> Result<(), NarError> {
+                Ok(())
+            }
+            fn file_start(&mut self, _: &Path, _: bool, size: u64) -> Result<(), NarError> {
+                assert_eq!(size, SIZE);
+                Ok(())
+            }
+            fn file_chunk(&mut self, data: &[u8]) -> Result<(), NarError> {
+                self.max_chunk = self.max_chunk.max(data.len());
+                self.total += data.len() as u64;
+                Ok(())
+            }
+            fn file_end(&mut self) -> Result<(), NarError> {
+                Ok(())
+            }
+            fn symlink(&mut self, _: &Path, _: &[u8]) -> Result<(), NarError> {
+                Ok(())
+            }
+        }
+        let mut count = Count {
+            max_chunk: 0,
+            total: 0,
+        };
+        let size = parse(&mut input, &mut count).expect("parse");
+        assert_eq!(count.total, SIZE);
+        assert!(count.max_chunk <= CHUNK);
+        assert_eq!(size, head.len() as u64 + SIZE + tail.len() as u64);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics_on_mutated_nars(pos in 0usize..400, byte in proptest::num::u8::ANY) {
+            let mut nar = dir_nar(&[b"a", b"bc"]);
+            let p = pos % nar.len();
+            nar[p] = byte;
+            let _ = validate(&mut nar.as_slice());
+            let dir = tempfile::tempdir().expect("tempdir");
+            let _ = restore(&mut nar.as_slice(), &dir.path().join("out"));
+        }
+    }
+}

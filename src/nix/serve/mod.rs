@@ -1,0 +1,680 @@
+//! The client side of Nix's serve protocol (`nix-store --serve --write`): handshake, path
+//! queries, NAR download and upload, BuildDerivation with typed results. It runs over any
+//! [`ServeChannel`]; every store path the builder sends back is validated.
+
+mod messages;
+mod nar_source;
+
+use std::any::Any;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::io::{
+    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
+};
+use tokio::sync::mpsc;
+
+use super::drv::BasicDerivation;
+use super::nar_stream;
+use super::store_path::{NarHash, StorePath};
+use super::wire::{self, MAX_PATH};
+use crate::transport::ServeChannel;
+use crate::{Error, ErrorKind, Result};
+
+pub use messages::{BuildOptions, BuildResult, BuildStatus, PathInfo};
+use messages::{read_build_result, write_basic_derivation, write_build_options};
+pub use nar_source::{FsNarSource, NarSource, NarStream};
+
+const CLIENT_MAGIC: u64 = 0x390c_9deb;
+const SERVER_MAGIC: u64 = 0x5452_eecb;
+/// The version rvbuild offers: 2.7, what Nix 2.4 to 2.34 speak and newer servers fall back to.
+/// (2.8 changes only the `builtOutputs` encoding, which rvbuild does not need: output paths
+/// come from the derivation. The 2.8 reader exists for when this is raised.)
+pub const CLIENT_VERSION: u64 = 0x207;
+/// The oldest server accepted: 2.4 (what Nix 2.0 sends), the first with narHash in PathInfo.
+pub const MIN_SERVER_VERSION: u64 = 0x204;
+
+const OP_QUERY_VALID_PATHS: u64 = 1;
+const OP_QUERY_PATH_INFOS: u64 = 2;
+const OP_DUMP_STORE_PATH: u64 = 3;
+const OP_IMPORT_PATHS: u64 = 4;
+const OP_BUILD_DERIVATION: u64 = 8;
+const OP_ADD_TO_STORE_NAR: u64 = 9;
+const EXPORT_MAGIC: u64 = 0x4558_494e;
+
+/// Lines of builder stderr kept for error messages.
+const STDERR_TAIL_LINES: usize = 40;
+const CHUNK: usize = 64 * 1024;
+
+/// Where builder stderr lines (build logs) go, besides the tail kept for errors.
+pub type LogSink = mpsc::UnboundedSender<String>;
+
+/// The last lines of the builder's stderr, filled by a background task.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<VecDeque<String>>>);
+
+impl StderrTail {
+    fn push(&self, line: String) {
+        if let Ok(mut q) = self.0.lock() {
+            if q.len() == STDERR_TAIL_LINES {
+                q.pop_front();
+            }
+            q.push_back(line);
+        }
+    }
+
+    fn text(&self) -> String {
+        match self.0.lock() {
+            Ok(q) => q.iter().cloned().collect::<Vec<_>>().join("\n"),
+            Err(_) => String::new(),
+        }
+    }
+}
+
+/// One open serve session. Requests are strictly sequential (one request, one reply).
+pub struct ServeClient {
+    reader: BufReader<Pin<Box<dyn AsyncRead + Send>>>,
+    writer: BufWriter<Pin<Box<dyn AsyncWrite + Send>>>,
+    version: u64,
+    label: String,
+    stderr: StderrTail,
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+    /// Set once the stream may be out of step (an error mid-message); later requests fail.
+    broken: bool,
+    _keepalive: Box<dyn Any + Send>,
+}
+
+impl ServeClient {
+    /// Performs the handshake on a fresh channel. Builder stderr lines go to `log` if given.
+    pub async fn connect(channel: ServeChannel, log: Option<LogSink>) -> Result<ServeClient> {
+        let tail = StderrTail::default();
+        let task_tail = tail.clone();
+        let mut stderr = BufReader::new(channel.stderr);
+        let stderr_task = tokio::spawn(async move {
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match stderr.read_until(b'\n', &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches(['\n', '\r'])
+                            .to_string();
+                        if let Some(log) = &log {
+                            let _ = log.send(line.clone());
+                        }
+                        task_tail.push(line);
+                    }
+                }
+            }
+        });
+        let mut client = ServeClient {
+            reader: BufReader::with_capacity(CHUNK, channel.from_builder),
+            writer: BufWriter::with_capacity(CHUNK, channel.to_builder),
+            version: 0,
+            label: channel.label,
+            stderr: tail,
+            stderr_task: Some(stderr_task),
+            broken: false,
+            _keepalive: channel.keepalive,
+        };
+        client.handshake().await?;
+        Ok(client)
+    }
+
+    async fn handshake(&mut self) -> Result<()> {
+        let sent = async {
+            wire::write_u64(&mut self.writer, CLIENT_MAGIC).await?;
+            wire::write_u64(&mut self.writer, CLIENT_VERSION).await?;
+            self.writer.flush().await
+        }
+        .await;
+        if let Err(e) = sent {
+            return Err(self.fail(e, "the handshake").await);
+        }
+        // Read the magic by hand: a short banner followed by EOF must still be shown.
+        let mut first = [0u8; 8];
+        let mut have = 0;
+        while have < first.len() {
+            match self.reader.read(&mut first[have..]).await {
+                Ok(0) => break,
+                Ok(n) => have += n,
+                Err(e) => return Err(self.fail(e, "the handshake").await),
+            }
+        }
+        if have == 0 {
+            let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+            return Err(self.fail(e, "the handshake").await);
+        }
+        if have < first.len() || u64::from_le_bytes(first) != SERVER_MAGIC {
+            // Show what arrived instead: usually a login banner or shell output.
+            let mut got = first[..have].to_vec();
+            if have == first.len() {
+                let mut more = vec![0u8; 120];
+                let n =
+                    tokio::time::timeout(Duration::from_millis(300), self.reader.read(&mut more))
+                        .await
+                        .ok()
+                        .and_then(|r| r.ok())
+                        .unwrap_or(0);
+                got.extend_from_slice(&more[..n]);
+            }
+            self.broken = true;
+            return Err(Error::with_help(
+                ErrorKind::Builder,
+                format!(
+                    "{}: protocol mismatch: expected the Nix serve protocol magic, got {:?}",
+                    self.label,
+                    String::from_utf8_lossy(&got)
+                ),
+                "something printed text before nix-store started (a login banner, motd or .bashrc output); make the remote shell print nothing for non-interactive commands",
+            ));
+        }
+        let version = match wire::read_u64(&mut self.reader).await {
+            Ok(v) => v,
+            Err(e) => return Err(self.fail(e, "the handshake").await),
+        };
+        if version >> 8 != 2 || version < MIN_SERVER_VERSION {
+            self.broken = true;
+            return Err(Error::with_help(
+                ErrorKind::Builder,
+                format!(
+                    "{}: serve protocol version {}.{} is not supported (need 2.{} or later)",
+                    self.label,
+                    version >> 8,
+                    version & 0xff,
+                    MIN_SERVER_VERSION & 0xff
+                ),
+                "upgrade Nix on the builder",
+            ));
+        }
+        self.version = version.min(CLIENT_VERSION);
+        Ok(())
+    }
+
+    /// The negotiated protocol version as (major, minor).
+    pub fn protocol_version(&self) -> (u8, u8) {
+        ((self.version >> 8) as u8, (self.version & 0xff) as u8)
+    }
+
+    fn minor(&self) -> u64 {
+        self.version & 0xff
+    }
+
+    /// Whether AddToStoreNar is available (protocol 2.5); otherwise use ImportPaths.
+    pub fn supports_add_to_store_nar(&self) -> bool {
+        self.minor() >= 5
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// False once an error left the stream out of step; open a new session then.
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    /// The last lines the builder wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Turns an I/O error into a builder error, with the builder's stderr when it hung up.
+    async fn fail(&mut self, e: io::Error, during: &str) -> Error {
+        self.broken = true;
+        match e.kind() {
+            io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::ConnectionReset => {
+                // Give the stderr reader a moment to collect the builder's last words.
+                if let Some(task) = self.stderr_task.take() {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+                }
+                let tail = self.stderr.text();
+                let tail = if tail.is_empty() {
+                    "(nothing on stderr)".to_string()
+                } else {
+                    tail
+                };
+                Error::with_help(
+                    ErrorKind::Builder,
+                    format!(
+                        "{}: the builder closed the connection during {during}; its stderr ends with:\n{tail}",
+                        self.label
+                    ),
+                    "check that the builder's Nix works (`nix-store --serve --write` there) and that its user may write to the store",
+                )
+            }
+            io::ErrorKind::InvalidData => Error::msg(
+                ErrorKind::Builder,
+                format!("{}: protocol error during {during}: {e}", self.label),
+            ),
+            _ => Error::msg(
+                ErrorKind::Builder,
+                format!("{}: I/O error during {during}: {e}", self.label),
+            ),
+        }
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.broken {
+            return Err(Error::msg(
+                ErrorKind::Builder,
+                format!(
+                    "{}: the serve session failed earlier and cannot be used again",
+                    self.label
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn bad_path(&mut self, what: &str, e: impl std::fmt::Display) -> Error {
+        self.broken = true;
+        Error::msg(
+            ErrorKind::Builder,
+            format!("{}: invalid store path in {what}: {e}", self.label),
+        )
+    }
+
+    async fn read_paths(&mut self, what: &str) -> Result<BTreeSet<StorePath>> {
+        let list = match wire::read_strings(&mut self.reader, MAX_PATH).await {
+            Ok(l) => l,
+            Err(e) => return Err(self.fail(e, what).await),
+        };
+        let mut out = BTreeSet::new();
+        for s in list {
+            out.insert(StorePath::parse(&s).map_err(|e| self.bad_path(what, e))?);
+        }
+        Ok(out)
+    }
+
+    /// Runs an I/O sequence, mapping its error.
+    async fn io<T>(&mut self, during: &str, r: io::Result<T>) -> Result<T> {
+        match r {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.fail(e, during).await),
+        }
+    }
+
+    /// QueryValidPaths: which of `paths` are valid on the builder.
+    pub async fn query_valid_paths(
+        &mut self,
+        paths: &[StorePath],
+        lock: bool,
+        substitute: bool,
+    ) -> Result<BTreeSet<StorePath>> {
+        self.check_usable()?;
+        let w = &mut self.writer;
+        let sent = async {
+            wire::write_u64(w, OP_QUERY_VALID_PATHS).await?;
+            wire::write_bool(w, lock).await?;
+            wire::write_bool(w, substitute).await?;
+            wire::write_strings(w, paths.iter().map(StorePath::as_str)).await?;
+            w.flush().await
+        }
+        .await;
+        self.io("QueryValidPaths", sent).await?;
+        self.read_paths("the reply to QueryValidPaths").await
+    }
+
+    /// QueryPathInfos: information about the valid ones among `paths` (invalid are left out).
+    pub async fn query_path_infos(
+        &mut self,
+        paths: &[StorePath],
+    ) -> Result<BTreeMap<StorePath, PathInfo>> {
+        self.check_usable()?;
+        let w = &mut self.writer;
+        let sent = async {
+            wire::write_u64(w, OP_QUERY_PATH_INFOS).await?;
+            wire::write_strings(w, paths.iter().map(StorePath::as_str)).await?;
+            w.flush().await
+        }
+        .await;
+        self.io("QueryPathInfos", sent).await?;
+        let what = "the reply to QueryPathInfos";
+        let mut out = BTreeMap::new();
+        loop {
+            let r = wire::read_string(&mut self.reader, MAX_PATH).await;
+            let s = self.io(what, r).await?;
+            if s.is_empty() {
+                break;
+            }
+            let path = StorePath::parse(&s).map_err(|e| self.bad_path(what, e))?;
+            let r = wire::read_string(&mut self.reader, MAX_PATH).await;
+            let deriver = self.io(what, r).await?;
+            let deriver = if deriver.is_empty() {
+                None
+            } else {
+                Some(StorePath::parse(&deriver).map_err(|e| self.bad_path(what, e))?)
+            };
+            let references = self.read_paths(what).await?;
+            let r = wire::read_u64(&mut self.reader).await;
+            let _download_size = self.io(what, r).await?;
+            let r = wire::read_u64(&mut self.reader).await;
+            let nar_size = self.io(what, r).await?;
+            let (mut nar_hash, mut ca, mut sigs) = (None, String::new(), Vec::new());
+            if self.minor() >= 4 {
+                let r = wire::read_string(&mut self.reader, 256).await;
+                let h = self.io(what, r).await?;
+                let parsed = NarHash::parse(&h).map_err(|e| {
+                    self.broken = true;
+                    Error::msg(ErrorKind::Builder, format!("{}: {what}: {e}", self.label))
+                })?;
+                nar_hash = Some(parsed);
+                let r = wire::read_string(&mut self.reader, MAX_PATH).await;
+                ca = self.io(what, r).await?;
+                let r = wire::read_strings(&mut self.reader, MAX_PATH).await;
+                sigs = self.io(what, r).await?;
+            }
+            out.insert(
+                path.clone(),
+                PathInfo {
+                    path,
+                    deriver,
+                    references,
+                    nar_size,
+                    nar_hash,
+                    ca,
+                    sigs,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// DumpStorePath: writes the NAR of `path` to `out`. The protocol does not frame the NAR,
+    /// so exactly `nar_size` bytes (from QueryPathInfos) are read. Returns the NAR's hash,
+    /// which the caller compares with the expected one.
+    pub async fn dump_store_path(
+        &mut self,
+        path: &StorePath,
+        nar_size: u64,
+        out: &mut (dyn AsyncWrite + Send + Unpin),
+    ) -> Result<NarHash> {
+        self.check_usable()?;
+        if nar_size == 0 {
+            // Every NAR is at least ~100 bytes; 0 means the size is unknown.
+            return Err(Error::msg(
+                ErrorKind::Internal,
+                format!("DumpStorePath of {path} needs its narSize (from QueryPathInfos)"),
+            ));
+        }
+        let w = &mut self.writer;
+        let sent = async {
+            wire::write_u64(w, OP_DUMP_STORE_PATH).await?;
+            wire::write_bytes(w, path.as_str().as_bytes()).await?;
+            w.flush().await
+        }
+        .await;
+        self.io("DumpStorePath", sent).await?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; CHUNK];
+        let mut left = nar_size;
+        while left > 0 {
+            let want = left.min(CHUNK as u64) as usize;
+            let r = self.reader.read(&mut buf[..want]).await;
+            let n = self.io(&format!("DumpStorePath {path}"), r).await?;
+            if n == 0 {
+                let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+                return Err(self.fail(e, &format!("DumpStorePath {path}")).await);
+            }
+            hasher.update(&buf[..n]);
+            if let Err(e) = out.write_all(&buf[..n]).await {
+                self.broken = true;
+                return Err(Error::msg(
+                    ErrorKind::Builder,
+                    format!("writing the NAR of {path} from {}: {e}", self.label),
+                ));
+            }
+            left -= n as u64;
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&hasher.finalize());
+        Ok(NarHash(hash))
+    }
+
+    /// DumpStorePath restored into a new directory `dest` on this machine (file contents
+    /// stream in chunks through a blocking restorer thread).
+    pub async fn dump_store_path_to_dir(&mut self, info: &PathInfo, dest: &Path) -> Result<()> {
+        let (mut sink, restorer) = nar_stream::spawn_restore(dest.to_path_buf());
+        let dumped = self
+            .dump_store_path(&info.path, info.nar_size, &mut sink)
+            .await;
+        drop(sink);
+        let restored = restorer.await.map_err(|e| {
+            Error::msg(
+                ErrorKind::Internal,
+                format!("NAR restorer thread failed: {e}"),
+            )
+        })?;
+        let hash = dumped?;
+        restored.map_err(|e| {
+            Error::msg(
+                ErrorKind::Builder,
+                format!(
+                    "restoring {} from {} into {}: {e}",
+                    info.path,
+                    self.label,
+                    dest.display()
+                ),
+            )
+        })?;
+        check_hash(info, hash, &self.label)
+    }
+
+    /// AddToStoreNar (protocol 2.5): makes `info.path` valid on the builder from exactly
+    /// `info.nar_size` NAR bytes read from `nar`.
+    pub async fn add_to_store_nar(
+        &mut self,
+        info: &PathInfo,
+        nar: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<()> {
+        self.check_usable()?;
+        if !self.supports_add_to_store_nar() {
+            return Err(Error::msg(
+                ErrorKind::Builder,
+                format!(
+                    "{}: protocol {}.{} has no AddToStoreNar; use ImportPaths",
+                    self.label,
+                    2,
+                    self.minor()
+                ),
+            ));
+        }
+        let hash = info.nar_hash.ok_or_else(|| {
+            Error::msg(
+                ErrorKind::Internal,
+                format!("AddToStoreNar of {} without a narHash", info.path),
+            )
+        })?;
+        if info.nar_size == 0 {
+            return Err(Error::msg(
+                ErrorKind::Internal,
+                format!("AddToStoreNar of {} with narSize 0", info.path),
+            ));
+        }
+        let w = &mut self.writer;
+        let sent = async {
+            wire::write_u64(w, OP_ADD_TO_STORE_NAR).await?;
+            wire::write_bytes(w, info.path.as_str().as_bytes()).await?;
+            wire::write_bytes(
+                w,
+                info.deriver
+                    .as_ref()
+                    .map_or("", StorePath::as_str)
+                    .as_bytes(),
+            )
+            .await?;
+            wire::write_bytes(w, hash.to_base16().as_bytes()).await?;
+            wire::write_strings(w, info.references.iter().map(StorePath::as_str)).await?;
+            wire::write_u64(w, 0).await?; // registrationTime: the server uses "now"
+            wire::write_u64(w, info.nar_size).await?;
+            wire::write_bool(w, false).await?; // ultimate
+            wire::write_strings(w, &info.sigs).await?;
+            wire::write_bytes(w, info.ca.as_bytes()).await
+        }
+        .await;
+        self.io("AddToStoreNar", sent).await?;
+        self.send_nar(info, nar).await?;
+        let r = self.writer.flush().await;
+        self.io("AddToStoreNar", r).await?;
+        let r = wire::read_u64(&mut self.reader).await;
+        let during = format!("AddToStoreNar of {}", info.path);
+        match self.io(&during, r).await? {
+            1 => Ok(()),
+            n => {
+                self.broken = true;
+                Err(Error::msg(
+                    ErrorKind::Builder,
+                    format!("{}: {during}: unexpected reply {n}", self.label),
+                ))
+            }
+        }
+    }
+
+    /// Copies exactly `info.nar_size` bytes from `nar` to the builder.
+    async fn send_nar(
+        &mut self,
+        info: &PathInfo,
+        nar: &mut (dyn AsyncRead + Send + Unpin),
+    ) -> Result<()> {
+        let mut buf = vec![0u8; CHUNK];
+        let mut left = info.nar_size;
+        while left > 0 {
+            let want = left.min(CHUNK as u64) as usize;
+            let n = match nar.read(&mut buf[..want]).await {
+                Ok(0) => {
+                    self.broken = true;
+                    return Err(Error::msg(
+                        ErrorKind::Build,
+                        format!(
+                            "the NAR of {} ended {left} bytes before its narSize",
+                            info.path
+                        ),
+                    ));
+                }
+                Ok(n) => n,
+                Err(e) => {
+                    self.broken = true;
+                    return Err(Error::msg(
+                        ErrorKind::Build,
+                        format!("reading the NAR of {}: {e}", info.path),
+                    ));
+                }
+            };
+            let r = self.writer.write_all(&buf[..n]).await;
+            self.io(&format!("uploading {}", info.path), r).await?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
+    /// ImportPaths (export stream): the upload for servers below 2.5. `paths` must be in
+    /// dependency order; each NAR is read from `nars` (exactly its narSize bytes).
+    pub async fn import_paths(
+        &mut self,
+        paths: &[PathInfo],
+        nars: &mut dyn NarSource,
+    ) -> Result<()> {
+        self.check_usable()?;
+        let r = wire::write_u64(&mut self.writer, OP_IMPORT_PATHS).await;
+        self.io("ImportPaths", r).await?;
+        for info in paths {
+            let r = wire::write_u64(&mut self.writer, 1).await;
+            self.io("ImportPaths", r).await?;
+            let mut nar = nars.open_nar(info).await?;
+            self.send_nar(info, &mut nar).await?;
+            drop(nar);
+            let w = &mut self.writer;
+            let sent = async {
+                wire::write_u64(w, EXPORT_MAGIC).await?;
+                wire::write_bytes(w, info.path.as_str().as_bytes()).await?;
+                wire::write_strings(w, info.references.iter().map(StorePath::as_str)).await?;
+                wire::write_bytes(
+                    w,
+                    info.deriver
+                        .as_ref()
+                        .map_or("", StorePath::as_str)
+                        .as_bytes(),
+                )
+                .await?;
+                wire::write_u64(w, 0).await
+            }
+            .await;
+            self.io("ImportPaths", sent).await?;
+        }
+        let sent = async {
+            wire::write_u64(&mut self.writer, 0).await?;
+            self.writer.flush().await
+        }
+        .await;
+        self.io("ImportPaths", sent).await?;
+        let r = wire::read_u64(&mut self.reader).await;
+        match self.io("ImportPaths", r).await? {
+            1 => Ok(()),
+            n => {
+                self.broken = true;
+                Err(Error::msg(
+                    ErrorKind::Builder,
+                    format!("{}: ImportPaths: unexpected reply {n}", self.label),
+                ))
+            }
+        }
+    }
+
+    /// BuildDerivation: builds `drv` (whose inputs must be valid on the builder) and returns
+    /// the typed result. Build logs stream to the log sink meanwhile.
+    pub async fn build_derivation(
+        &mut self,
+        drv_path: &StorePath,
+        drv: &BasicDerivation,
+        opts: &BuildOptions,
+    ) -> Result<BuildResult> {
+        self.check_usable()?;
+        let minor = self.minor();
+        let w = &mut self.writer;
+        let sent = async {
+            wire::write_u64(w, OP_BUILD_DERIVATION).await?;
+            wire::write_bytes(w, drv_path.as_str().as_bytes()).await?;
+            write_basic_derivation(w, drv).await?;
+            write_build_options(w, opts, minor).await?;
+            w.flush().await
+        }
+        .await;
+        let during = format!("BuildDerivation {drv_path}");
+        self.io(&during, sent).await?;
+        let r = read_build_result(&mut self.reader, minor).await;
+        match r {
+            Ok(Ok(res)) => Ok(res),
+            Ok(Err(msg)) => {
+                self.broken = true;
+                Err(Error::msg(
+                    ErrorKind::Builder,
+                    format!("{}: {during}: {msg}", self.label),
+                ))
+            }
+            Err(e) => Err(self.fail(e, &during).await),
+        }
+    }
+}
+
+/// Checks a streamed NAR's hash against the advertised one.
+pub fn check_hash(info: &PathInfo, got: NarHash, from: &str) -> Result<()> {
+    match info.nar_hash {
+        Some(want) if want != got => Err(Error::msg(
+            ErrorKind::Builder,
+            format!(
+                "{from}: the NAR of {} has hash {got}, but {want} was announced",
+                info.path
+            ),
+        )),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,121 @@
+//! The local machine as a builder: `nix-store --serve --write` as a child process whose
+//! stdin/stdout/stderr form the serve channel. When the channel drops, the child sees its
+//! stdin close (which also interrupts a running build cleanly) and is killed if it has not
+//! exited a few seconds later.
+
+use std::ffi::OsString;
+use std::process::Stdio;
+use std::time::Duration;
+
+use super::{BoxFuture, ServeChannel, Transport};
+use crate::{Error, ErrorKind, Result};
+
+/// Spawns `nix-store [--store URI] --serve --write` from PATH.
+#[derive(Debug, Clone)]
+pub struct LocalTransport {
+    program: OsString,
+    store: Option<String>,
+}
+
+impl Default for LocalTransport {
+    fn default() -> Self {
+        LocalTransport {
+            program: "nix-store".into(),
+            store: None,
+        }
+    }
+}
+
+impl LocalTransport {
+    /// The local store, through `nix-store` on PATH.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Another store on this machine, e.g. `local?root=/some/dir` (a chroot store).
+    pub fn with_store(store: impl Into<String>) -> Self {
+        LocalTransport {
+            store: Some(store.into()),
+            ..Self::default()
+        }
+    }
+
+    /// A different `nix-store` binary.
+    pub fn with_program(mut self, program: impl Into<OsString>) -> Self {
+        self.program = program.into();
+        self
+    }
+
+    fn spawn(&self) -> Result<ServeChannel> {
+        let mut cmd = tokio::process::Command::new(&self.program);
+        if let Some(store) = &self.store {
+            cmd.arg("--store").arg(store);
+        }
+        cmd.args(["--serve", "--write"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| {
+            Error::with_help(
+                ErrorKind::Prerequisite,
+                format!("cannot start {}: {e}", self.program.to_string_lossy()),
+                "install Nix and make sure nix-store is on PATH (see `rvbuild doctor`)",
+            )
+        })?;
+        let missing = || Error::msg(ErrorKind::Internal, "nix-store child has no piped stdio");
+        let to_builder = child.stdin.take().ok_or_else(missing)?;
+        let from_builder = child.stdout.take().ok_or_else(missing)?;
+        let stderr = child.stderr.take().ok_or_else(missing)?;
+        Ok(ServeChannel {
+            from_builder: Box::pin(from_builder),
+            to_builder: Box::pin(to_builder),
+            stderr: Box::pin(stderr),
+            keepalive: Box::new(ChildGuard(Some(child))),
+            label: self.label(),
+        })
+    }
+}
+
+impl Transport for LocalTransport {
+    fn label(&self) -> String {
+        match &self.store {
+            Some(s) => format!("local ({s})"),
+            None => "local".to_string(),
+        }
+    }
+
+    fn open_serve(&self) -> BoxFuture<'_, Result<ServeChannel>> {
+        Box::pin(async move { self.spawn() })
+    }
+}
+
+/// How long a child may take to exit after its stdin closed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+
+/// Owns the child process. Dropped after the channel's streams (so stdin is already closed):
+/// waits in the background for a clean exit, then kills.
+struct ChildGuard(Option<tokio::process::Child>);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let Some(mut child) = self.0.take() else {
+            return;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    if tokio::time::timeout(EXIT_GRACE, child.wait())
+                        .await
+                        .is_err()
+                    {
+                        let _ = child.kill().await;
+                    }
+                });
+            }
+            Err(_) => {
+                let _ = child.start_kill();
+            }
+        }
+    }
+}
