@@ -34,15 +34,8 @@ fn main() {
     };
     let mut text = String::from("pub static FILES: &[(&str, &[u8])] = &[\n");
     for p in &files {
-        let rel = p
-            .strip_prefix(&root)
-            .unwrap_or(p)
-            .to_string_lossy()
-            .replace('\\', "/");
-        text.push_str(&format!(
-            "    ({rel:?}, include_bytes!({:?})),\n",
-            p.to_string_lossy()
-        ));
+        let rel = p.strip_prefix(&root).unwrap_or(p).to_string_lossy().replace('\\', "/");
+        text.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", p.to_string_lossy()));
     }
     text.push_str("];\n");
     if let Err(e) = f.write_all(text.as_bytes()) {

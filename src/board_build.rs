@@ -54,6 +54,29 @@ pub struct Manifest {
     pub expression: String,
     pub components: BTreeMap<String, ComponentRecord>,
     pub artifacts: BTreeMap<String, String>,
+    /// What `rvbuild flash` writes where, from the board's flash plan.
+    #[serde(default)]
+    pub flash: Option<FlashPlan>,
+}
+
+/// The board's flash plan with each region's file resolved to its artefact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlashPlan {
+    pub method: String,
+    pub baud: u32,
+    pub recovery: Option<String>,
+    pub device_size: Option<u64>,
+    pub regions: Vec<FlashRegionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlashRegionRecord {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+    pub file: String,
+    /// The artefact's path, when the build produced it.
+    pub path: Option<String>,
 }
 
 impl Manifest {
@@ -66,21 +89,14 @@ impl Manifest {
                 "build the board first with `rvbuild board BOARD`",
             )
         })?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::msg(
-                ErrorKind::Config,
-                format!("{}: not an rvbuild manifest: {e}", p.display()),
-            )
-        })
+        serde_json::from_str(&text)
+            .map_err(|e| Error::msg(ErrorKind::Config, format!("{}: not an rvbuild manifest: {e}", p.display())))
     }
 
     /// The store path of an artefact, checked to exist.
     pub fn artifact(&self, name: &str) -> Result<PathBuf> {
         let p = self.artifacts.get(name).map(PathBuf::from).ok_or_else(|| {
-            Error::msg(
-                ErrorKind::Config,
-                format!("the build of {} has no artefact `{name}`", self.board),
-            )
+            Error::msg(ErrorKind::Config, format!("the build of {} has no artefact `{name}`", self.board))
         })?;
         if !p.exists() {
             return Err(Error::with_help(
@@ -138,22 +154,13 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     let name = board.value.name.value.clone();
     reporter.event(&Event::Stage {
         name: "resolve".into(),
-        detail: format!(
-            "board {name}, profile {}, provider {}",
-            prof.value.name.value,
-            provider.as_str()
-        ),
+        detail: format!("board {name}, profile {}, provider {}", prof.value.name.value, provider.as_str()),
     });
     let spec = spec::resolve(&board, &prof, provider)?;
 
-    let out_dir = req
-        .out_dir
-        .clone()
-        .unwrap_or_else(|| default_out_dir(&name));
+    let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
     fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
-    let out_dir = out_dir
-        .canonicalize()
-        .map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
+    let out_dir = out_dir.canonicalize().map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
     let share = profile::shipped::materialize(&profile::cache_dir())?;
     let nix_lib = share.join("nix");
     let expr = match provider {
@@ -164,11 +171,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     write(&expr_path, &expr)?;
     reporter.event(&Event::Stage {
         name: "generate".into(),
-        detail: format!(
-            "{} ({} components)",
-            expr_path.display(),
-            spec.components().len()
-        ),
+        detail: format!("{} ({} components)", expr_path.display(), spec.components().len()),
     });
     instantiate::parse_check(&expr_path)?;
     if req.expr_only {
@@ -191,17 +194,10 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         detail: format!("nix-instantiate {}", expr_path.display()),
     });
     let inst = instantiate::instantiate(&expr_path, &components)?;
-    let strategies: BTreeMap<String, String> = components
-        .iter()
-        .map(|c| (c.clone(), spec.strategy(c).as_str().to_string()))
-        .collect();
-    let slots = if req.jobs == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    } else {
-        req.jobs
-    };
+    let strategies: BTreeMap<String, String> =
+        components.iter().map(|c| (c.clone(), spec.strategy(c).as_str().to_string())).collect();
+    let slots =
+        if req.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { req.jobs };
     let mut nix_options = Vec::new();
     if provider == Provider::Host {
         // Host-provider derivations are never in a binary cache; asking one costs seconds offline.
@@ -213,12 +209,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     });
     let built = local_build::build(
         &inst,
-        &local_build::Options {
-            out_dir: &out_dir,
-            slots,
-            nix_options,
-            strategies: strategies.clone(),
-        },
+        &local_build::Options { out_dir: &out_dir, slots, nix_options, strategies: strategies.clone() },
         reporter,
     )?;
 
@@ -237,19 +228,15 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
             },
         );
         for (i, o) in b.outputs.iter().enumerate() {
-            let link_name = if i == 0 {
-                c.clone()
-            } else {
-                format!("{c}-{}", o.rsplit('-').next().unwrap_or("out"))
-            };
+            let link_name = if i == 0 { c.clone() } else { format!("{c}-{}", o.rsplit('-').next().unwrap_or("out")) };
             link(o, &out_dir.join(link_name));
         }
     }
     collect_artifacts(&mut manifest);
+    manifest.flash = Some(flash_plan(&board.value, &manifest));
     write(
         &out_dir.join("manifest.json"),
-        &serde_json::to_string_pretty(&manifest)
-            .map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,
+        &serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,
     )?;
     Ok((out_dir, manifest))
 }
@@ -267,17 +254,36 @@ fn manifest_skeleton(spec: &spec::BuildSpec, provider: Provider, expr: &Path) ->
         expression: expr.to_string_lossy().into_owned(),
         components: BTreeMap::new(),
         artifacts: BTreeMap::new(),
+        flash: None,
+    }
+}
+
+fn flash_plan(b: &crate::profile::Board, m: &Manifest) -> FlashPlan {
+    let method =
+        serde_json::to_value(b.flash.method).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    FlashPlan {
+        method,
+        baud: b.flash.baud,
+        recovery: b.flash.recovery.clone(),
+        device_size: b.flash.device_size.as_ref().map(|s| s.value.0),
+        regions: b
+            .flash
+            .regions
+            .iter()
+            .map(|r| FlashRegionRecord {
+                name: r.name.value.clone(),
+                offset: r.offset.value.0,
+                size: r.size.value.0,
+                file: r.file.value.clone(),
+                path: m.artifacts.get(&r.file.value).cloned(),
+            })
+            .collect(),
     }
 }
 
 /// Names the artefacts later stages use: the disk image, boot files, firmware files, modules.
 fn collect_artifacts(m: &mut Manifest) {
-    let pick = |m: &Manifest, comp: &str| {
-        m.components
-            .get(comp)
-            .and_then(|c| c.outputs.first())
-            .map(PathBuf::from)
-    };
+    let pick = |m: &Manifest, comp: &str| m.components.get(comp).and_then(|c| c.outputs.first()).map(PathBuf::from);
     let mut arts = BTreeMap::new();
     for comp in ["image", "bootfiles", "firmware"] {
         if let Some(root) = pick(m, comp) {
@@ -298,13 +304,10 @@ fn collect_artifacts(m: &mut Manifest) {
         }
     }
     if let Some(k) = pick(m, "kernel") {
-        m.kernel_release = fs::read_to_string(k.join("kernel.release"))
-            .ok()
-            .map(|s| s.trim().to_string());
-        arts.insert(
-            "kernel.config".into(),
-            k.join("config").to_string_lossy().into_owned(),
-        );
+        m.kernel_release = fs::read_to_string(k.join("kernel.release")).ok().map(|s| s.trim().to_string());
+        for f in ["Image", "Image.gz", "config", "System.map"] {
+            arts.insert(format!("kernel/{f}"), k.join(f).to_string_lossy().into_owned());
+        }
     }
     m.artifacts = arts;
 }

@@ -49,27 +49,15 @@ impl ErrorKind {
 
     /// Every class with its code and meaning, for `--help` and the README.
     pub const TABLE: &'static [(ErrorKind, &'static str)] = &[
-        (
-            ErrorKind::Internal,
-            "internal error (a bug: please report it)",
-        ),
-        (
-            ErrorKind::Config,
-            "usage or configuration error (command line, board/profile YAML, input files)",
-        ),
+        (ErrorKind::Internal, "internal error (a bug: please report it)"),
+        (ErrorKind::Config, "usage or configuration error (command line, board/profile YAML, input files)"),
         (ErrorKind::Build, "a build failed"),
         (ErrorKind::Builder, "a builder was unreachable or lost"),
         (ErrorKind::Verify, "verification of the outputs failed"),
         (ErrorKind::Flash, "flashing failed"),
         (ErrorKind::Boot, "the boot test failed"),
-        (
-            ErrorKind::Prerequisite,
-            "a tool or file this machine needs is missing (see `rvbuild doctor`)",
-        ),
-        (
-            ErrorKind::NotImplemented,
-            "the capability has not landed yet",
-        ),
+        (ErrorKind::Prerequisite, "a tool or file this machine needs is missing (see `rvbuild doctor`)"),
+        (ErrorKind::NotImplemented, "the capability has not landed yet"),
         (ErrorKind::Interrupted, "interrupted (Ctrl-C / SIGTERM)"),
     ];
 }
@@ -92,32 +80,17 @@ pub struct Plain {
 impl Error {
     /// Wraps any diagnostic with a failure class.
     pub fn new(kind: ErrorKind, diag: impl Diagnostic + Send + Sync + 'static) -> Self {
-        Error {
-            kind,
-            inner: Box::new(diag),
-        }
+        Error { kind, inner: Box::new(diag) }
     }
 
     /// A message without help.
     pub fn msg(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error::new(
-            kind,
-            Plain {
-                message: message.into(),
-                help: None,
-            },
-        )
+        Error::new(kind, Plain { message: message.into(), help: None })
     }
 
     /// A message with a help line saying what to do.
     pub fn with_help(kind: ErrorKind, message: impl Into<String>, help: impl Into<String>) -> Self {
-        Error::new(
-            kind,
-            Plain {
-                message: message.into(),
-                help: Some(help.into()),
-            },
-        )
+        Error::new(kind, Plain { message: message.into(), help: Some(help.into()) })
     }
 
     /// A capability whose issue has not landed yet.

@@ -6,9 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     // Long diagnostics stay on one line so `file:line:col` can be grepped and clicked.
-    let _ = miette::set_hook(Box::new(|_| {
-        Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())
-    }));
+    let _ = miette::set_hook(Box::new(|_| Box::new(miette::MietteHandlerOpts::new().wrap_lines(false).build())));
     let cli = match rvbuild::cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

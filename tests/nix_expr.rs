@@ -10,41 +10,19 @@ use support::{run, text};
 
 fn expr(board: &str, provider: &str) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = run(
-        &[
-            "board",
-            board,
-            "--provider",
-            provider,
-            "--expr-only",
-            "--out",
-            "out",
-        ],
-        dir.path(),
-    );
+    let o = run(&["board", board, "--provider", provider, "--expr-only", "--out", "out"], dir.path());
     assert!(o.status.success(), "{board}/{provider}: {}", text(&o));
     fs::read_to_string(dir.path().join("out/board.nix")).expect("board.nix")
 }
 
 #[test]
 fn nixpkgs_expressions_parse_and_use_nixpkgs_builders() {
-    for board in [
-        "qemu-riscv64",
-        "qemu-aarch64",
-        "visionfive2",
-        "star64",
-        "milkv-mars",
-        "rpi4",
-    ] {
+    for board in ["qemu-riscv64", "qemu-aarch64", "visionfive2", "star64", "milkv-mars", "rpi4"] {
         // --expr-only already ran nix-instantiate --parse on it.
         let e = expr(board, "nixpkgs");
-        for want in [
-            "buildLinux",
-            "structuredExtraConfig",
-            "kernel.moduleBuildDependencies",
-            "makeInitrdNG",
-            "glibc.static",
-        ] {
+        for want in
+            ["buildLinux", "structuredExtraConfig", "kernel.moduleBuildDependencies", "makeInitrdNG", "glibc.static"]
+        {
             assert!(e.contains(want), "{board}: nixpkgs expression lacks {want}");
         }
         let cross = if board.contains("aarch64") || board == "rpi4" {
@@ -57,9 +35,7 @@ fn nixpkgs_expressions_parse_and_use_nixpkgs_builders() {
     let vf2 = expr("visionfive2", "nixpkgs");
     assert!(vf2.contains("ARCH_STARFIVE = yes;"));
     assert!(vf2.contains("crossPkgs.ubootVisionFive2}/u-boot-spl.bin.normal.out"));
-    assert!(
-        vf2.contains("install -D ${kernel}/dtbs/starfive/jh7110-starfive-visionfive-2-v1.3b.dtb")
-    );
+    assert!(vf2.contains("install -D ${kernel}/dtbs/starfive/jh7110-starfive-visionfive-2-v1.3b.dtb"));
     assert!(vf2.contains("type=2E54B353-1271-4842-806F-E436D6AF6985"));
     let rpi = expr("rpi4", "nixpkgs");
     assert!(rpi.contains("raspberrypifw}/share/raspberrypi/boot/start4.elf"));
@@ -68,30 +44,15 @@ fn nixpkgs_expressions_parse_and_use_nixpkgs_builders() {
 #[test]
 fn host_expression_has_one_derivation_per_component_and_their_dependencies() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let o = run(
-        &["board", "qemu-riscv64", "--expr-only", "--out", "out"],
-        dir.path(),
-    );
+    let o = run(&["board", "qemu-riscv64", "--expr-only", "--out", "out"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let file = dir.path().join("out/board.nix");
     let e = fs::read_to_string(&file).expect("board.nix");
     assert!(e.contains("strategy = \"cross\""));
-    assert!(
-        e.contains("\"CONFIG_VIRTIO_BLK=y\""),
-        "in-tree drivers merge into the kernel options"
-    );
+    assert!(e.contains("\"CONFIG_VIRTIO_BLK=y\""), "in-tree drivers merge into the kernel options");
 
-    let comps = [
-        "kernel",
-        "module-rvhello",
-        "init",
-        "initramfs",
-        "bootfiles",
-        "firmware",
-        "image",
-    ];
-    let inst = rvbuild::nix::instantiate::instantiate(&file, &comps.map(String::from))
-        .expect("instantiate");
+    let comps = ["kernel", "module-rvhello", "init", "initramfs", "bootfiles", "firmware", "image"];
+    let inst = rvbuild::nix::instantiate::instantiate(&file, &comps.map(String::from)).expect("instantiate");
     assert_eq!(inst.drvs.len(), 7);
     for c in comps {
         assert!(inst.drvs[c].ends_with(".drv"), "{c}");
@@ -109,10 +70,7 @@ fn host_expression_has_one_derivation_per_component_and_their_dependencies() {
     assert_eq!(bf, vec!["initramfs", "kernel"]);
     // the drv records the toolchain identity and the target-independent kernel name
     let drv = fs::read_to_string(&inst.drvs["kernel"]).expect("drv");
-    assert!(
-        drv.contains("riscv64-linux-gnu-gcc"),
-        "toolchain identity missing from the kernel drv"
-    );
+    assert!(drv.contains("riscv64-linux-gnu-gcc"), "toolchain identity missing from the kernel drv");
     assert!(inst.drvs["kernel"].ends_with("-rvbuild-linux-6.12-riscv64.drv"));
 }
 
@@ -138,18 +96,7 @@ fn host_provider_refuses_target_system_strategy_with_the_component_name() {
         "name: emu\nprovider: nixpkgs\nstrategy:\n  overrides:\n    init: emulated\n",
     )
     .expect("write");
-    let o = run(
-        &[
-            "board",
-            "qemu-riscv64",
-            "--profile",
-            "emu",
-            "--expr-only",
-            "--out",
-            "out",
-        ],
-        dir.path(),
-    );
+    let o = run(&["board", "qemu-riscv64", "--profile", "emu", "--expr-only", "--out", "out"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let e = fs::read_to_string(dir.path().join("out/board.nix")).expect("board.nix");
     // nixpkgs provider: the init component comes from the target-system package set

@@ -9,15 +9,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rvbuild::nix::copy::{
-    CopyMethod, add_path_from_fs, build_remote, copy_closure, copy_closure_with,
-};
+use rvbuild::nix::copy::{CopyMethod, add_path_from_fs, build_remote, copy_closure, copy_closure_with};
 use rvbuild::nix::dag::load_closure;
 use rvbuild::nix::drv::Derivation;
 use rvbuild::nix::nar;
-use rvbuild::nix::serve::{
-    BuildOptions, BuildStatus, FsNarSource, NarSource, NarStream, PathInfo, ServeClient,
-};
+use rvbuild::nix::serve::{BuildOptions, BuildStatus, FsNarSource, NarSource, NarStream, PathInfo, ServeClient};
 use rvbuild::nix::store_path::{NarHash, StorePath};
 use rvbuild::transport::BoxFuture;
 use rvbuild::transport::{LocalTransport, Transport};
@@ -26,10 +22,7 @@ use rvbuild::transport::{LocalTransport, Transport};
 struct MemNar(Vec<u8>);
 
 impl NarSource for MemNar {
-    fn open_nar<'s>(
-        &'s mut self,
-        _: &'s PathInfo,
-    ) -> BoxFuture<'s, rvbuild::Result<NarStream<'s>>> {
+    fn open_nar<'s>(&'s mut self, _: &'s PathInfo) -> BoxFuture<'s, rvbuild::Result<NarStream<'s>>> {
         Box::pin(async move {
             let s: NarStream<'s> = Box::pin(self.0.as_slice());
             Ok(s)
@@ -39,20 +32,13 @@ impl NarSource for MemNar {
 
 /// A string that makes every test run's derivations new to the store.
 fn nonce() -> String {
-    let t = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     format!("{t}-{}", std::process::id())
 }
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf8")
 }
 
@@ -71,16 +57,11 @@ fn instantiate(expr: &str) -> String {
 /// The number lines of a chain output (without the trailing reference line).
 fn numbers(path: &str) -> String {
     let text = fs::read_to_string(path).expect("read output");
-    text.lines()
-        .filter(|l| !l.starts_with('/'))
-        .map(|l| format!("{l}\n"))
-        .collect()
+    text.lines().filter(|l| !l.starts_with('/')).map(|l| format!("{l}\n")).collect()
 }
 
 fn realise(drv: &str) -> String {
-    run(Command::new("nix-store").arg("--realise").arg(drv))
-        .trim()
-        .to_string()
+    run(Command::new("nix-store").arg("--realise").arg(drv)).trim().to_string()
 }
 
 fn sp(s: &str) -> StorePath {
@@ -111,10 +92,7 @@ fn chain_expr(nonce: &str, n: usize) -> String {
 }
 
 async fn local_client() -> ServeClient {
-    let ch = LocalTransport::new()
-        .open_serve()
-        .await
-        .expect("spawn nix-store --serve");
+    let ch = LocalTransport::new().open_serve().await.expect("spawn nix-store --serve");
     ServeClient::connect(ch, None).await.expect("handshake")
 }
 
@@ -146,29 +124,13 @@ fn nix_drv_round_trips_real_files() {
         let text = fs::read_to_string(node.drv_path.as_str()).expect("read drv");
         assert_eq!(node.drv.to_aterm(), text, "round trip of {}", node.drv_path);
         assert_eq!(Derivation::parse(&text).expect("parse"), node.drv);
-        saw_escapes |= node
-            .drv
-            .env
-            .get("weird")
-            .is_some_and(|v| v.contains("quote\" backslash\\ newline\n tab\t cr\r"));
+        saw_escapes |=
+            node.drv.env.get("weird").is_some_and(|v| v.contains("quote\" backslash\\ newline\n tab\t cr\r"));
         saw_multi_output |= node.drv.outputs.len() == 3;
     }
     assert!(saw_escapes && saw_multi_output);
-    let b = dag
-        .nodes()
-        .iter()
-        .find(|n| n.drv.name() == Some("b"))
-        .expect("b");
-    assert_eq!(
-        b.drv
-            .input_drvs
-            .values()
-            .next()
-            .expect("a")
-            .iter()
-            .collect::<Vec<_>>(),
-        ["dev"]
-    );
+    let b = dag.nodes().iter().find(|n| n.drv.name() == Some("b")).expect("b");
+    assert_eq!(b.drv.input_drvs.values().next().expect("a").iter().collect::<Vec<_>>(), ["dev"]);
     assert_eq!(b.drv.input_srcs.len(), 1);
 }
 
@@ -178,15 +140,8 @@ fn nix_dag_of_30_generated_derivations() {
     let mut e = mk_prelude(&n);
     e.push_str("let n0 = mk \"n0\" \"touch $out\" {}; ");
     for k in 1..30 {
-        let extra = if k > 1 {
-            format!("d = n{};", k / 2)
-        } else {
-            String::new()
-        };
-        e.push_str(&format!(
-            "n{k} = mk \"n{k}\" \"touch $out\" {{ p = n{}; {extra} }}; ",
-            k - 1
-        ));
+        let extra = if k > 1 { format!("d = n{};", k / 2) } else { String::new() };
+        e.push_str(&format!("n{k} = mk \"n{k}\" \"touch $out\" {{ p = n{}; {extra} }}; ", k - 1));
     }
     e.push_str("in n29");
     let drv = instantiate(&e);
@@ -195,26 +150,15 @@ fn nix_dag_of_30_generated_derivations() {
     assert_eq!(dag.roots(), &[dag.index_of(&drv).expect("root")]);
     let order = dag.topo_order();
     assert_eq!(order.len(), 30);
-    let pos: Vec<usize> = (0..30)
-        .map(|i| order.iter().position(|&x| x == i).expect("in order"))
-        .collect();
+    let pos: Vec<usize> = (0..30).map(|i| order.iter().position(|&x| x == i).expect("in order")).collect();
     for (i, node) in dag.nodes().iter().enumerate() {
         for &j in &node.inputs {
-            assert!(
-                pos[j] < pos[i],
-                "{} before {}",
-                dag.node(j).drv_path,
-                node.drv_path
-            );
+            assert!(pos[j] < pos[i], "{} before {}", dag.node(j).drv_path, node.drv_path);
         }
     }
     let rank = dag.upward_rank(|_| 1.0);
     let by_name = |name: &str| {
-        let i = dag
-            .nodes()
-            .iter()
-            .position(|n| n.drv.name() == Some(name))
-            .expect("node");
+        let i = dag.nodes().iter().position(|n| n.drv.name() == Some(name)).expect("node");
         rank[i]
     };
     assert_eq!(by_name("n29"), 1.0);
@@ -226,18 +170,10 @@ fn nix_dag_of_30_generated_derivations() {
 fn nix_dag_reports_missing_drv() {
     let n = nonce();
     let mut e = mk_prelude(&n);
-    e.push_str(
-        "let a = mk \"gone\" \"touch $out\" {}; in mk \"top\" \"touch $out\" { inherit a; }",
-    );
+    e.push_str("let a = mk \"gone\" \"touch $out\" {}; in mk \"top\" \"touch $out\" { inherit a; }");
     let drv = instantiate(&e);
     let dag = load_closure(std::slice::from_ref(&drv)).expect("load");
-    let input = dag
-        .nodes()
-        .iter()
-        .find(|n| n.drv.name() == Some("gone"))
-        .expect("input")
-        .drv_path
-        .clone();
+    let input = dag.nodes().iter().find(|n| n.drv.name() == Some("gone")).expect("input").drv_path.clone();
     // Nix will not delete a .drv another one references, so move the file aside and back.
     let aside = format!("{input}.aside");
     fs::rename(input.as_str(), &aside).expect("move aside");
@@ -279,35 +215,17 @@ fn nix_nar_dump_equals_nix_store_dump() {
 
     let (hash, size) = nar::hash_path(&root).expect("hash");
     assert_eq!(size, theirs.len() as u64);
-    let nix_hash = run(Command::new("nix-hash")
-        .args(["--type", "sha256", "--base32"])
-        .arg(&root));
-    assert_eq!(
-        hash.to_nix32_string(),
-        format!("sha256:{}", nix_hash.trim())
-    );
+    let nix_hash = run(Command::new("nix-hash").args(["--type", "sha256", "--base32"]).arg(&root));
+    assert_eq!(hash.to_nix32_string(), format!("sha256:{}", nix_hash.trim()));
 
     // Restore and dump again: the same bytes.
     let restored = dir.path().join("restored");
-    assert_eq!(
-        nar::restore(&mut ours.as_slice(), &restored).expect("restore"),
-        size
-    );
+    assert_eq!(nar::restore(&mut ours.as_slice(), &restored).expect("restore"), size);
     let mut again = Vec::new();
     nar::dump_path(&restored, &mut again).expect("dump");
     assert!(again == theirs);
-    assert!(
-        fs::metadata(restored.join("run.sh"))
-            .expect("meta")
-            .permissions()
-            .mode()
-            & 0o100
-            != 0
-    );
-    assert_eq!(
-        fs::read_link(restored.join("link")).expect("link"),
-        Path::new("sub/deeper/data")
-    );
+    assert!(fs::metadata(restored.join("run.sh")).expect("meta").permissions().mode() & 0o100 != 0);
+    assert_eq!(fs::read_link(restored.join("link")).expect("link"), Path::new("sub/deeper/data"));
 
     // Restoring over an existing path is refused.
     assert!(nar::restore(&mut ours.as_slice(), &restored).is_err());
@@ -318,13 +236,9 @@ fn nix_nar_hash_equals_store_registration() {
     let n = nonce();
     let drv = instantiate(&format!("{}mk \"hashme\" \"true\" {{}}", mk_prelude(&n)));
     let (hash, size) = nar::hash_path(Path::new(&drv)).expect("hash");
-    let q = run(Command::new("nix-store")
-        .args(["--query", "--hash"])
-        .arg(&drv));
+    let q = run(Command::new("nix-store").args(["--query", "--hash"]).arg(&drv));
     assert_eq!(hash, NarHash::parse(q.trim()).expect("hash"));
-    let s = run(Command::new("nix-store")
-        .args(["--query", "--size"])
-        .arg(&drv));
+    let s = run(Command::new("nix-store").args(["--query", "--size"]).arg(&drv));
     assert_eq!(size.to_string(), s.trim());
 }
 
@@ -333,57 +247,32 @@ fn nix_nar_hash_equals_store_registration() {
 #[tokio::test]
 async fn nixbuild_serve_queries_and_dump() {
     let n = nonce();
-    let drv = instantiate(&format!(
-        "{}mk \"q\" \"true\" {{ v = \"\\n\"; }}",
-        mk_prelude(&n)
-    ));
+    let drv = instantiate(&format!("{}mk \"q\" \"true\" {{ v = \"\\n\"; }}", mk_prelude(&n)));
     let mut c = local_client().await;
     assert_eq!(c.protocol_version(), (2, 7));
     let fake = sp("/nix/store/00000000000000000000000000000000-not-there");
-    let valid = c
-        .query_valid_paths(&[sp(&drv), fake.clone()], false, false)
-        .await
-        .expect("query");
+    let valid = c.query_valid_paths(&[sp(&drv), fake.clone()], false, false).await.expect("query");
     assert_eq!(valid, BTreeSet::from([sp(&drv)]));
 
     let infos = c.query_path_infos(&[sp(&drv), fake]).await.expect("infos");
     assert_eq!(infos.len(), 1);
     let info = &infos[&sp(&drv)];
-    let q = run(Command::new("nix-store")
-        .args(["--query", "--hash"])
-        .arg(&drv));
+    let q = run(Command::new("nix-store").args(["--query", "--hash"]).arg(&drv));
     assert_eq!(info.nar_hash, Some(NarHash::parse(q.trim()).expect("hash")));
     assert!(info.deriver.is_none());
 
     let mut nar_bytes = Vec::new();
-    let hash = c
-        .dump_store_path(&info.path, info.nar_size, &mut nar_bytes)
-        .await
-        .expect("dump");
+    let hash = c.dump_store_path(&info.path, info.nar_size, &mut nar_bytes).await.expect("dump");
     assert_eq!(Some(hash), info.nar_hash);
     let theirs = run_bytes(Command::new("nix-store").arg("--dump").arg(&drv));
-    assert!(
-        nar_bytes == theirs,
-        "DumpStorePath differs from nix-store --dump"
-    );
+    assert!(nar_bytes == theirs, "DumpStorePath differs from nix-store --dump");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let dest = dir.path().join("copy.drv");
-    c.dump_store_path_to_dir(info, &dest)
-        .await
-        .expect("restore");
-    assert_eq!(
-        fs::read(&dest).expect("read"),
-        fs::read(&drv).expect("read")
-    );
+    c.dump_store_path_to_dir(info, &dest).await.expect("restore");
+    assert_eq!(fs::read(&dest).expect("read"), fs::read(&drv).expect("read"));
     // The session is still in step after all that.
-    assert_eq!(
-        c.query_valid_paths(&[sp(&drv)], false, false)
-            .await
-            .expect("query")
-            .len(),
-        1
-    );
+    assert_eq!(c.query_valid_paths(&[sp(&drv)], false, false).await.expect("query").len(), 1);
 }
 
 #[tokio::test]
@@ -400,36 +289,19 @@ async fn nixbuild_serve_add_to_store_nar_and_import_paths_after_delete() {
     assert_eq!(info.references.len(), 1);
     assert!(info.deriver.is_some());
     let mut nar_bytes = Vec::new();
-    c.dump_store_path(&info.path, info.nar_size, &mut nar_bytes)
-        .await
-        .expect("dump");
+    c.dump_store_path(&info.path, info.nar_size, &mut nar_bytes).await.expect("dump");
 
     for use_import in [false, true] {
         run(Command::new("nix-store").arg("--delete").arg(&out));
         // A serve process caches path infos, so ask a fresh one after the deletion.
         let mut c = local_client().await;
-        assert!(
-            c.query_valid_paths(&[sp(&out)], false, false)
-                .await
-                .expect("query")
-                .is_empty()
-        );
+        assert!(c.query_valid_paths(&[sp(&out)], false, false).await.expect("query").is_empty());
         if use_import {
-            c.import_paths(std::slice::from_ref(&info), &mut MemNar(nar_bytes.clone()))
-                .await
-                .expect("ImportPaths");
+            c.import_paths(std::slice::from_ref(&info), &mut MemNar(nar_bytes.clone())).await.expect("ImportPaths");
         } else {
-            c.add_to_store_nar(&info, &mut nar_bytes.as_slice())
-                .await
-                .expect("AddToStoreNar");
+            c.add_to_store_nar(&info, &mut nar_bytes.as_slice()).await.expect("AddToStoreNar");
         }
-        assert_eq!(
-            c.query_valid_paths(&[sp(&out)], false, false)
-                .await
-                .expect("query")
-                .len(),
-            1
-        );
+        assert_eq!(c.query_valid_paths(&[sp(&out)], false, false).await.expect("query").len(), 1);
         run(Command::new("nix-store").arg("--verify-path").arg(&out));
         let again = c.query_path_infos(&[sp(&out)]).await.expect("infos");
         assert_eq!(again[&sp(&out)].references, info.references);
@@ -450,54 +322,24 @@ async fn nixbuild_serve_build_derivation_chain_of_5() {
     let (tx, mut logs) = tokio::sync::mpsc::unbounded_channel();
     let ch = LocalTransport::new().open_serve().await.expect("spawn");
     let mut c = ServeClient::connect(ch, Some(tx)).await.expect("handshake");
-    let opts = BuildOptions {
-        max_silent_time_secs: 60,
-        build_timeout_secs: 120,
-        max_log_size: 1 << 20,
-        keep_failed: false,
-    };
+    let opts =
+        BuildOptions { max_silent_time_secs: 60, build_timeout_secs: 120, max_log_size: 1 << 20, keep_failed: false };
     for &i in dag.topo_order() {
         let node = dag.node(i);
         let basic = dag.basic_derivation(i).expect("basic");
-        let res = c
-            .build_derivation(&node.drv_path, &basic, &opts)
-            .await
-            .expect("build");
-        assert_eq!(
-            res.status,
-            BuildStatus::Built,
-            "{}: {}",
-            node.drv_path,
-            res.error_msg
-        );
-        assert_eq!(
-            res.built_outputs.get("out").map(StorePath::as_str),
-            Some(node.drv.outputs["out"].path.as_str())
-        );
+        let res = c.build_derivation(&node.drv_path, &basic, &opts).await.expect("build");
+        assert_eq!(res.status, BuildStatus::Built, "{}: {}", node.drv_path, res.error_msg);
+        assert_eq!(res.built_outputs.get("out").map(StorePath::as_str), Some(node.drv.outputs["out"].path.as_str()));
         assert!(res.stop_time >= res.start_time && res.start_time > 0);
     }
-    let outs: Vec<StorePath> = dag
-        .nodes()
-        .iter()
-        .map(|n| sp(&n.drv.outputs["out"].path))
-        .collect();
-    assert_eq!(
-        c.query_valid_paths(&outs, false, false)
-            .await
-            .expect("query")
-            .len(),
-        5
-    );
+    let outs: Vec<StorePath> = dag.nodes().iter().map(|n| sp(&n.drv.outputs["out"].path)).collect();
+    assert_eq!(c.query_valid_paths(&outs, false, false).await.expect("query").len(), 5);
     let last = &dag.node(dag.roots()[0]).drv.outputs["out"].path;
     assert_eq!(numbers(last), "0\n1\n2\n3\n4\n");
     // Building again: already valid, still a success.
     let root = dag.roots()[0];
     let res = c
-        .build_derivation(
-            &dag.node(root).drv_path,
-            &dag.basic_derivation(root).expect("basic"),
-            &opts,
-        )
+        .build_derivation(&dag.node(root).drv_path, &dag.basic_derivation(root).expect("basic"), &opts)
         .await
         .expect("rebuild");
     assert!(res.is_success(), "{res:?}");
@@ -509,29 +351,18 @@ async fn nixbuild_serve_build_derivation_chain_of_5() {
 #[tokio::test]
 async fn nixbuild_serve_failed_build_is_a_result_with_logs() {
     let n = nonce();
-    let drv = instantiate(&format!(
-        "{}mk \"fails\" \"echo marker-{n} >&2; exit 3\" {{}}",
-        mk_prelude(&n)
-    ));
+    let drv = instantiate(&format!("{}mk \"fails\" \"echo marker-{n} >&2; exit 3\" {{}}", mk_prelude(&n)));
     let dag = load_closure(std::slice::from_ref(&drv)).expect("load");
     let (tx, mut logs) = tokio::sync::mpsc::unbounded_channel();
     let ch = LocalTransport::new().open_serve().await.expect("spawn");
     let mut c = ServeClient::connect(ch, Some(tx)).await.expect("handshake");
     let res = c
-        .build_derivation(
-            &sp(&drv),
-            &dag.basic_derivation(0).expect("basic"),
-            &BuildOptions::default(),
-        )
+        .build_derivation(&sp(&drv), &dag.basic_derivation(0).expect("basic"), &BuildOptions::default())
         .await
         .expect("a failed build is still a reply");
     assert!(!res.is_success());
     assert_eq!(res.status, BuildStatus::PermanentFailure, "{res:?}");
-    assert!(
-        res.error_msg.contains("exit code 3") || res.error_msg.contains("failed"),
-        "{}",
-        res.error_msg
-    );
+    assert!(res.error_msg.contains("exit code 3") || res.error_msg.contains("failed"), "{}", res.error_msg);
     // The session is still usable.
     assert!(c.query_valid_paths(&[sp(&drv)], false, false).await.is_ok());
     drop(c);
@@ -554,89 +385,34 @@ fn script(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
 async fn nixbuild_serve_errors_name_the_cause() {
     let dir = tempfile::tempdir().expect("tempdir");
     // A login banner before nix-store: the magic check shows the text.
-    let banner = script(
-        dir.path(),
-        "banner",
-        "echo 'Welcome to builder-7'; exec nix-store \"$@\"",
-    );
-    let ch = LocalTransport::new()
-        .with_program(&banner)
-        .open_serve()
-        .await
-        .expect("spawn");
-    let err = ServeClient::connect(ch, None)
-        .await
-        .err()
-        .expect("mismatch")
-        .to_string();
-    assert!(
-        err.contains("protocol mismatch") && err.contains("Welcome to builder-7"),
-        "{err}"
-    );
+    let banner = script(dir.path(), "banner", "echo 'Welcome to builder-7'; exec nix-store \"$@\"");
+    let ch = LocalTransport::new().with_program(&banner).open_serve().await.expect("spawn");
+    let err = ServeClient::connect(ch, None).await.err().expect("mismatch").to_string();
+    assert!(err.contains("protocol mismatch") && err.contains("Welcome to builder-7"), "{err}");
 
     // A short banner, then the peer exits: still shown as a mismatch.
     let short = script(dir.path(), "short", "printf 'hi'");
-    let ch = LocalTransport::new()
-        .with_program(&short)
-        .open_serve()
-        .await
-        .expect("spawn");
-    let err = ServeClient::connect(ch, None)
-        .await
-        .err()
-        .expect("mismatch")
-        .to_string();
-    assert!(
-        err.contains("protocol mismatch") && err.contains("\"hi\""),
-        "{err}"
-    );
+    let ch = LocalTransport::new().with_program(&short).open_serve().await.expect("spawn");
+    let err = ServeClient::connect(ch, None).await.err().expect("mismatch").to_string();
+    assert!(err.contains("protocol mismatch") && err.contains("\"hi\""), "{err}");
 
     // The peer dies: EOF, with its stderr in the message.
-    let dies = script(
-        dir.path(),
-        "dies",
-        "echo 'error: no store here' >&2; exit 1",
-    );
-    let ch = LocalTransport::new()
-        .with_program(&dies)
-        .open_serve()
-        .await
-        .expect("spawn");
-    let err = ServeClient::connect(ch, None)
-        .await
-        .err()
-        .expect("eof")
-        .to_string();
-    assert!(
-        err.contains("closed the connection") && err.contains("error: no store here"),
-        "{err}"
-    );
+    let dies = script(dir.path(), "dies", "echo 'error: no store here' >&2; exit 1");
+    let ch = LocalTransport::new().with_program(&dies).open_serve().await.expect("spawn");
+    let err = ServeClient::connect(ch, None).await.err().expect("eof").to_string();
+    assert!(err.contains("closed the connection") && err.contains("error: no store here"), "{err}");
 
     // A path the server rejects mid-session (DumpStorePath of an invalid path): EOF + stderr.
     let mut c = local_client().await;
     let bogus = sp("/nix/store/00000000000000000000000000000000-bogus");
-    let err = c
-        .dump_store_path(&bogus, 8, &mut Vec::new())
-        .await
-        .expect_err("fails")
-        .to_string();
-    assert!(
-        err.contains("closed the connection") && err.contains("bogus"),
-        "{err}"
-    );
+    let err = c.dump_store_path(&bogus, 8, &mut Vec::new()).await.expect_err("fails").to_string();
+    assert!(err.contains("closed the connection") && err.contains("bogus"), "{err}");
     assert!(!c.is_usable());
-    assert!(
-        c.query_valid_paths(&[], false, false).await.is_err(),
-        "a broken session is not reused"
-    );
+    assert!(c.query_valid_paths(&[], false, false).await.is_err(), "a broken session is not reused");
 
     // A missing program is a prerequisite error.
-    let err = LocalTransport::new()
-        .with_program(dir.path().join("nope"))
-        .open_serve()
-        .await
-        .err()
-        .expect("spawn fails");
+    let err =
+        LocalTransport::new().with_program(dir.path().join("nope")).open_serve().await.err().expect("spawn fails");
     assert_eq!(err.kind(), rvbuild::ErrorKind::Prerequisite);
 }
 
@@ -648,35 +424,23 @@ async fn nixbuild_serve_copy_closure_to_separate_store_and_back() {
     let root = tempfile::tempdir().expect("tempdir");
     let store = format!("local?root={}", root.path().display());
     let mut local = local_client().await;
-    let ch = LocalTransport::with_store(&store)
-        .open_serve()
-        .await
-        .expect("spawn");
+    let ch = LocalTransport::with_store(&store).open_serve().await.expect("spawn");
     let mut other = ServeClient::connect(ch, None).await.expect("handshake");
 
-    let stats = copy_closure(&mut local, &mut other, &[sp(&out)])
-        .await
-        .expect("copy");
+    let stats = copy_closure(&mut local, &mut other, &[sp(&out)]).await.expect("copy");
     assert_eq!(stats.copied.len(), 3, "{stats:?}");
-    assert_eq!(
-        stats.copied.last().map(StorePath::as_str),
-        Some(out.as_str())
-    );
+    assert_eq!(stats.copied.last().map(StorePath::as_str), Some(out.as_str()));
     let real = root.path().join(out.trim_start_matches('/'));
     assert_eq!(numbers(&real.to_string_lossy()), "0\n1\n2\n");
     // Again: nothing to do.
-    let again = copy_closure(&mut local, &mut other, &[sp(&out)])
-        .await
-        .expect("copy");
+    let again = copy_closure(&mut local, &mut other, &[sp(&out)]).await.expect("copy");
     assert!(again.copied.is_empty() && again.already_valid == 3);
 
     // Back: delete the top output locally, fetch it from the other store (with a fresh
     // local session: a serve process caches path infos).
     run(Command::new("nix-store").arg("--delete").arg(&out));
     let mut local = local_client().await;
-    let back = copy_closure(&mut other, &mut local, &[sp(&out)])
-        .await
-        .expect("fetch back");
+    let back = copy_closure(&mut other, &mut local, &[sp(&out)]).await.expect("fetch back");
     assert_eq!(back.copied, vec![sp(&out)]);
     run(Command::new("nix-store").arg("--verify-path").arg(&out));
     assert_eq!(numbers(&out), "0\n1\n2\n");
@@ -691,9 +455,7 @@ async fn nixbuild_serve_build_remote_step() {
     let mut local = local_client().await;
     let mut builder = local_client().await;
     for &i in dag.topo_order() {
-        let res = build_remote(&mut local, &mut builder, &dag, i, &BuildOptions::default())
-            .await
-            .expect("step");
+        let res = build_remote(&mut local, &mut builder, &dag, i, &BuildOptions::default()).await.expect("step");
         assert!(res.is_success(), "{res:?}");
     }
     let last = &dag.node(dag.roots()[0]).drv.outputs["out"].path;
@@ -705,14 +467,10 @@ async fn nixbuild_serve_upload_from_filesystem_nar() {
     let n = nonce();
     let out = realise(&instantiate(&chain_expr(&n, 1)));
     let root = tempfile::tempdir().expect("tempdir");
-    let ch = LocalTransport::with_store(format!("local?root={}", root.path().display()))
-        .open_serve()
-        .await
-        .expect("spawn");
+    let ch =
+        LocalTransport::with_store(format!("local?root={}", root.path().display())).open_serve().await.expect("spawn");
     let mut other = ServeClient::connect(ch, None).await.expect("handshake");
-    let info = add_path_from_fs(&mut other, &sp(&out), None, BTreeSet::new())
-        .await
-        .expect("upload");
+    let info = add_path_from_fs(&mut other, &sp(&out), None, BTreeSet::new()).await.expect("upload");
     let there = other.query_path_infos(&[sp(&out)]).await.expect("infos");
     assert_eq!(there[&sp(&out)].nar_hash, info.nar_hash);
     let mut local = local_client().await;
@@ -722,15 +480,10 @@ async fn nixbuild_serve_upload_from_filesystem_nar() {
 
     // The same NAR through ImportPaths into a third store.
     let root2 = tempfile::tempdir().expect("tempdir");
-    let ch = LocalTransport::with_store(format!("local?root={}", root2.path().display()))
-        .open_serve()
-        .await
-        .expect("spawn");
+    let ch =
+        LocalTransport::with_store(format!("local?root={}", root2.path().display())).open_serve().await.expect("spawn");
     let mut third = ServeClient::connect(ch, None).await.expect("handshake");
-    third
-        .import_paths(std::slice::from_ref(&info), &mut FsNarSource)
-        .await
-        .expect("import");
+    third.import_paths(std::slice::from_ref(&info), &mut FsNarSource).await.expect("import");
     let got = third.query_path_infos(&[sp(&out)]).await.expect("infos");
     assert_eq!(got[&sp(&out)].nar_hash, info.nar_hash);
 }
@@ -741,9 +494,7 @@ fn process_running(marker: &str) -> bool {
         return false;
     };
     dir.flatten().any(|e| {
-        fs::read(e.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).contains(marker))
-            .unwrap_or(false)
+        fs::read(e.path().join("cmdline")).map(|c| String::from_utf8_lossy(&c).contains(marker)).unwrap_or(false)
     })
 }
 
@@ -752,10 +503,7 @@ async fn nixbuild_serve_dropping_the_session_stops_the_build() {
     let n = nonce();
     // A sleep with a unique duration, so its process can be found.
     let secs = format!("60.{}", n.replace('-', ""));
-    let drv = instantiate(&format!(
-        "{}mk \"sleeper\" \"/bin/sleep {secs}\" {{}}",
-        mk_prelude(&n)
-    ));
+    let drv = instantiate(&format!("{}mk \"sleeper\" \"/bin/sleep {secs}\" {{}}", mk_prelude(&n)));
     let dag = load_closure(std::slice::from_ref(&drv)).expect("load");
     let mut c = local_client().await;
     let basic = dag.basic_derivation(0).expect("basic");
@@ -764,17 +512,11 @@ async fn nixbuild_serve_dropping_the_session_stops_the_build() {
     // Let the build start, then abandon it.
     let started = tokio::time::timeout(std::time::Duration::from_secs(3), build).await;
     assert!(started.is_err(), "the build should still be running");
-    assert!(
-        process_running(&secs),
-        "the builder process should be running"
-    );
+    assert!(process_running(&secs), "the builder process should be running");
     drop(c);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     while process_running(&secs) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the build kept running after the session was dropped"
-        );
+        assert!(std::time::Instant::now() < deadline, "the build kept running after the session was dropped");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
@@ -784,29 +526,18 @@ async fn nixbuild_serve_copy_with_import_paths() {
     let n = nonce();
     let out = realise(&instantiate(&chain_expr(&n, 3)));
     let root = tempfile::tempdir().expect("tempdir");
-    let ch = LocalTransport::with_store(format!("local?root={}", root.path().display()))
-        .open_serve()
-        .await
-        .expect("spawn");
+    let ch =
+        LocalTransport::with_store(format!("local?root={}", root.path().display())).open_serve().await.expect("spawn");
     let mut other = ServeClient::connect(ch, None).await.expect("handshake");
     let mut local = local_client().await;
-    let stats = copy_closure_with(&mut local, &mut other, &[sp(&out)], CopyMethod::ImportPaths)
-        .await
-        .expect("import");
+    let stats = copy_closure_with(&mut local, &mut other, &[sp(&out)], CopyMethod::ImportPaths).await.expect("import");
     assert_eq!(stats.copied.len(), 3);
     let there = other.query_path_infos(&[sp(&out)]).await.expect("infos");
     let here = local.query_path_infos(&[sp(&out)]).await.expect("infos");
     assert_eq!(there[&sp(&out)].nar_hash, here[&sp(&out)].nar_hash);
     assert_eq!(there[&sp(&out)].references, here[&sp(&out)].references);
     // Both sessions are still in step.
-    assert_eq!(
-        local
-            .query_valid_paths(&[sp(&out)], false, false)
-            .await
-            .expect("q")
-            .len(),
-        1
-    );
+    assert_eq!(local.query_valid_paths(&[sp(&out)], false, false).await.expect("q").len(), 1);
 }
 
 /// Materializes generated entries under `root`: (dir components, name, kind, contents).
@@ -820,12 +551,7 @@ fn build_random_tree(root: &Path, entries: &[(Vec<String>, String, u8, Vec<u8>)]
                 fs::create_dir(&dir).expect("mkdir");
             }
         }
-        if !dir.is_dir()
-            || dir
-                .symlink_metadata()
-                .map(|m| m.file_type().is_symlink())
-                .unwrap_or(true)
-        {
+        if !dir.is_dir() || dir.symlink_metadata().map(|m| m.file_type().is_symlink()).unwrap_or(true) {
             continue;
         }
         let p = dir.join(name);
@@ -838,11 +564,8 @@ fn build_random_tree(root: &Path, entries: &[(Vec<String>, String, u8, Vec<u8>)]
                 fs::write(&p, contents).expect("write");
                 fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).expect("chmod");
             }
-            2 => std::os::unix::fs::symlink(
-                String::from_utf8_lossy(contents).replace('\0', "") + "t",
-                &p,
-            )
-            .expect("symlink"),
+            2 => std::os::unix::fs::symlink(String::from_utf8_lossy(contents).replace('\0', "") + "t", &p)
+                .expect("symlink"),
             _ => fs::create_dir(&p).expect("mkdir"),
         }
     }
@@ -887,36 +610,24 @@ async fn nixbuild_serve_copy_fails_cleanly_when_the_destination_dies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let big = dir.path().join(format!("big-{}", nonce()));
     fs::write(&big, vec![0x33u8; 2 << 20]).expect("write");
-    let path = run(Command::new("nix-store").arg("--add").arg(&big))
-        .trim()
-        .to_string();
+    let path = run(Command::new("nix-store").arg("--add").arg(&big)).trim().to_string();
     // A fake builder: handshake, "nothing is valid", then it reads a little and dies.
     let fake = script(
         dir.path(),
         "fake",
         r"printf '\313\356\122\124\0\0\0\0\7\2\0\0\0\0\0\0'; printf '\0\0\0\0\0\0\0\0'; head -c 4096 >/dev/null; echo 'error: disk full' >&2; exit 1",
     );
-    let ch = LocalTransport::new()
-        .with_program(&fake)
-        .open_serve()
-        .await
-        .expect("spawn");
+    let ch = LocalTransport::new().with_program(&fake).open_serve().await.expect("spawn");
     let mut dst = ServeClient::connect(ch, None).await.expect("handshake");
     let mut src = local_client().await;
-    let res = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        copy_closure(&mut src, &mut dst, &[sp(&path)]),
-    )
-    .await
-    .expect("no deadlock");
+    let res = tokio::time::timeout(std::time::Duration::from_secs(20), copy_closure(&mut src, &mut dst, &[sp(&path)]))
+        .await
+        .expect("no deadlock");
     let err = res.expect_err("the destination died").to_string();
     assert!(err.contains("disk full"), "{err}");
     // Best-effort cleanup: the source session may still hold a temporary GC root.
     drop(src);
-    let _ = Command::new("nix-store")
-        .arg("--delete")
-        .arg(&path)
-        .output();
+    let _ = Command::new("nix-store").arg("--delete").arg(&path).output();
 }
 
 #[tokio::test]
@@ -929,42 +640,15 @@ async fn nixbuild_serve_build_options_reach_the_builder() {
     ));
     let mut c = local_client().await;
     let cases = [
-        (
-            &slow,
-            BuildOptions {
-                build_timeout_secs: 1,
-                ..BuildOptions::default()
-            },
-            BuildStatus::TimedOut,
-        ),
-        (
-            &slow,
-            BuildOptions {
-                max_silent_time_secs: 1,
-                ..BuildOptions::default()
-            },
-            BuildStatus::TimedOut,
-        ),
-        (
-            &chatty,
-            BuildOptions {
-                max_log_size: 1000,
-                ..BuildOptions::default()
-            },
-            BuildStatus::LogLimitExceeded,
-        ),
+        (&slow, BuildOptions { build_timeout_secs: 1, ..BuildOptions::default() }, BuildStatus::TimedOut),
+        (&slow, BuildOptions { max_silent_time_secs: 1, ..BuildOptions::default() }, BuildStatus::TimedOut),
+        (&chatty, BuildOptions { max_log_size: 1000, ..BuildOptions::default() }, BuildStatus::LogLimitExceeded),
     ];
     for (drv, opts, want) in cases {
         let dag = load_closure(std::slice::from_ref(drv)).expect("load");
         let started = std::time::Instant::now();
-        let res = c
-            .build_derivation(&sp(drv), &dag.basic_derivation(0).expect("basic"), &opts)
-            .await
-            .expect("reply");
+        let res = c.build_derivation(&sp(drv), &dag.basic_derivation(0).expect("basic"), &opts).await.expect("reply");
         assert_eq!(res.status, want, "{opts:?}: {}", res.error_msg);
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "the limit stopped the build"
-        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(20), "the limit stopped the build");
     }
 }

@@ -8,14 +8,9 @@ mod support;
 /// Replaces the first `from` in the board text with `to`; returns the text and the 1-based line
 /// on which `to` starts.
 fn mutate(base: &str, from: &str, to: &str) -> (String, usize) {
-    let at = base
-        .find(from)
-        .unwrap_or_else(|| panic!("`{from}` not in base"));
+    let at = base.find(from).unwrap_or_else(|| panic!("`{from}` not in base"));
     let line = base[..at].matches('\n').count() + 1;
-    (
-        format!("{}{}{}", &base[..at], to, &base[at + from.len()..]),
-        line,
-    )
+    (format!("{}{}{}", &base[..at], to, &base[at + from.len()..]), line)
 }
 
 fn expect_one(base_name: &str, from: &str, to: &str, needles: &[&str]) {
@@ -25,10 +20,7 @@ fn expect_one(base_name: &str, from: &str, to: &str, needles: &[&str]) {
 fn board_errors(stem: &str, text: &str) -> Vec<String> {
     match check_board_text("boards/t.yaml", stem, text) {
         Ok(_) => vec![],
-        Err(errs) => errs
-            .iter()
-            .map(|e| format!("{e}\nhelp: {}", e.help.clone().unwrap_or_default()))
-            .collect(),
+        Err(errs) => errs.iter().map(|e| format!("{e}\nhelp: {}", e.help.clone().unwrap_or_default())).collect(),
     }
 }
 
@@ -39,18 +31,11 @@ fn expect_one_at(base_name: &str, from: &str, to: &str, at: &str, needles: &[&st
     let (text, mut line) = mutate(&base, from, to);
     if !at.is_empty() {
         let start = text.find(to).unwrap_or(0);
-        let pos = start
-            + text[start..]
-                .find(at)
-                .unwrap_or_else(|| panic!("`{at}` not in mutated text"));
+        let pos = start + text[start..].find(at).unwrap_or_else(|| panic!("`{at}` not in mutated text"));
         line = text[..pos].matches('\n').count() + 1;
     }
     let errs = board_errors(base_name, &text);
-    assert_eq!(
-        errs.len(),
-        1,
-        "{from} -> {to}: expected one problem, got {errs:#?}"
-    );
+    assert_eq!(errs.len(), 1, "{from} -> {to}: expected one problem, got {errs:#?}");
     let e = &errs[0];
     assert!(
         e.starts_with(&format!("boards/t.yaml:{line}:")),
@@ -63,21 +48,12 @@ fn expect_one_at(base_name: &str, from: &str, to: &str, at: &str, needles: &[&st
 
 #[test]
 fn shipped_boards_and_profiles_are_valid() {
-    for b in [
-        "qemu-riscv64",
-        "qemu-aarch64",
-        "visionfive2",
-        "star64",
-        "milkv-mars",
-        "rpi4",
-    ] {
+    for b in ["qemu-riscv64", "qemu-aarch64", "visionfive2", "star64", "milkv-mars", "rpi4"] {
         let errs = board_errors(b, &support::board_text(b));
         assert!(errs.is_empty(), "{b}: {errs:#?}");
     }
     for p in ["dev", "ci", "release"] {
-        let path = support::repo_root()
-            .join("profiles")
-            .join(format!("{p}.yaml"));
+        let path = support::repo_root().join("profiles").join(format!("{p}.yaml"));
         let text = std::fs::read_to_string(&path).expect("profile");
         assert!(check_profile_text("p", p, &text).is_ok(), "{p}");
     }
@@ -89,22 +65,13 @@ fn unknown_key() {
         "qemu-riscv64",
         "soc: qemu-virt",
         "colour: red\nsoc: qemu-virt",
-        &[
-            "unknown field `colour`",
-            "expected one of",
-            "help: remove the key",
-        ],
+        &["unknown field `colour`", "expected one of", "help: remove the key"],
     );
 }
 
 #[test]
 fn nested_unknown_key() {
-    expect_one(
-        "qemu-riscv64",
-        "  defconfig: tinyconfig",
-        "  defconfg: tinyconfig",
-        &["unknown field `defconfg`"],
-    );
+    expect_one("qemu-riscv64", "  defconfig: tinyconfig", "  defconfg: tinyconfig", &["unknown field `defconfg`"]);
 }
 
 #[test]
@@ -134,12 +101,7 @@ fn bad_address() {
 
 #[test]
 fn negative_size() {
-    expect_one(
-        "qemu-riscv64",
-        "  size: 64MiB",
-        "  size: -5",
-        &["expected a size"],
-    );
+    expect_one("qemu-riscv64", "  size: 64MiB", "  size: -5", &["expected a size"]);
 }
 
 #[test]
@@ -148,31 +110,18 @@ fn abi_not_valid_for_arch() {
         "qemu-aarch64",
         "abi: lp64",
         "abi: lp64d",
-        &[
-            "ABI `lp64d` is not valid for aarch64",
-            "expected one of: lp64",
-        ],
+        &["ABI `lp64d` is not valid for aarch64", "expected one of: lp64"],
     );
 }
 
 #[test]
 fn isa_does_not_match_arch() {
-    expect_one(
-        "qemu-riscv64",
-        "isa: rv64gc",
-        "isa: armv8-a",
-        &["does not match arch riscv64", "starts with rv64"],
-    );
+    expect_one("qemu-riscv64", "isa: rv64gc", "isa: armv8-a", &["does not match arch riscv64", "starts with rv64"]);
 }
 
 #[test]
 fn lp64d_needs_d_extension() {
-    expect_one(
-        "qemu-riscv64",
-        "isa: rv64gc",
-        "isa: rv64imac",
-        &["needs the D extension"],
-    );
+    expect_one("qemu-riscv64", "isa: rv64gc", "isa: rv64imac", &["needs the D extension"]);
 }
 
 #[test]
@@ -207,12 +156,7 @@ fn overlapping_partitions() {
 
 #[test]
 fn partition_past_image_end() {
-    expect_one(
-        "qemu-riscv64",
-        "      size: 63MiB",
-        "      size: 64MiB",
-        &["ends past the end of the 64MiB image"],
-    );
+    expect_one("qemu-riscv64", "      size: 63MiB", "      size: 64MiB", &["ends past the end of the 64MiB image"]);
 }
 
 #[test]
@@ -238,26 +182,16 @@ fn modules_without_module_support() {
 
 #[test]
 fn bad_kconfig_value() {
-    expect_one(
-        "qemu-riscv64",
-        "    FPU: y ",
-        "    FPU: yes ",
-        &["`yes` is not a kernel config value for FPU"],
-    );
+    expect_one("qemu-riscv64", "    FPU: y ", "    FPU: yes ", &["`yes` is not a kernel config value for FPU"]);
 }
 
 #[test]
 fn config_prefix() {
-    expect_one(
-        "qemu-riscv64",
-        "    PRINTK: y",
-        "    CONFIG_PRINTK: y",
-        &["without the CONFIG_ prefix"],
-    );
+    expect_one("qemu-riscv64", "    PRINTK: y", "    CONFIG_PRINTK: y", &["without the CONFIG_ prefix"]);
 }
 
 #[test]
-fn qemu_firmware_not_in_board() {
+fn firmware_for_qemu_not_in_board() {
     expect_one(
         "qemu-riscv64",
         "  bios: fw_jump.bin",
@@ -299,12 +233,7 @@ fn two_default_device_trees() {
 
 #[test]
 fn name_differs_from_file() {
-    expect_one(
-        "qemu-riscv64",
-        "name: qemu-riscv64",
-        "name: qemu-rv",
-        &["differs from its file name"],
-    );
+    expect_one("qemu-riscv64", "name: qemu-riscv64", "name: qemu-rv", &["differs from its file name"]);
 }
 
 #[test]
@@ -341,28 +270,12 @@ fn several_problems_are_all_reported() {
 #[test]
 fn profile_problems() {
     let cases = [
-        (
-            "name: ci\nstrategy:\n  overrides:\n    kernel: native\n",
-            4,
-            "only as cross for now",
-        ),
-        (
-            "name: ci\nstrategy:\n  overrides:\n    kernal: cross\n",
-            4,
-            "unknown component `kernal`",
-        ),
-        (
-            "name: ci\nbuilders:\n  local-jobs: many\n",
-            3,
-            "`auto` or a number",
-        ),
+        ("name: ci\nstrategy:\n  overrides:\n    kernel: native\n", 4, "only as cross for now"),
+        ("name: ci\nstrategy:\n  overrides:\n    kernal: cross\n", 4, "unknown component `kernal`"),
+        ("name: ci\nbuilders:\n  local-jobs: many\n", 3, "`auto` or a number"),
         ("name: ci\nprovider: gentoo\n", 2, "gentoo"),
         ("name: other\n", 1, "differs from its file name"),
-        (
-            "name: ci\noverlays:\n  kernel-config:\n    DEBUG_KERNEL: perhaps\n",
-            4,
-            "not a kernel config value",
-        ),
+        ("name: ci\noverlays:\n  kernel-config:\n    DEBUG_KERNEL: perhaps\n", 4, "not a kernel config value"),
     ];
     for (text, line, needle) in cases {
         let errs = match check_profile_text("profiles/ci.yaml", "ci", text) {
@@ -370,10 +283,7 @@ fn profile_problems() {
             Err(e) => e,
         };
         let e = errs[0].to_string();
-        assert!(
-            e.starts_with(&format!("profiles/ci.yaml:{line}:")),
-            "{text}: {e}"
-        );
+        assert!(e.starts_with(&format!("profiles/ci.yaml:{line}:")), "{text}: {e}");
         assert!(e.contains(needle), "{text}: {e}");
     }
 }

@@ -62,12 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         println!("{}", out.join("board.nix").display());
         return Ok(());
     }
-    println!(
-        "{}: built {} components into {}",
-        manifest.board,
-        manifest.components.len(),
-        out.display()
-    );
+    println!("{}: built {} components into {}", manifest.board, manifest.components.len(), out.display());
     for key in ["disk.img", "Image", "Image.gz", "initramfs.cpio.gz"] {
         if let Some(p) = manifest.artifacts.get(key) {
             println!("  {key:<18} {p}");

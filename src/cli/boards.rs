@@ -36,10 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return Err(Error::new(
             ErrorKind::Config,
             profile::ProfileErrors {
-                summary: format!(
-                    "{} problem(s) in {n} board and profile files",
-                    problems.len()
-                ),
+                summary: format!("{} problem(s) in {n} board and profile files", problems.len()),
                 errors: problems,
             },
         ));
@@ -63,15 +60,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&rows)
-                .map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?
+            serde_json::to_string_pretty(&rows).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?
         );
         return Ok(());
     }
-    println!(
-        "{:<14} {:<18} {:<8} {:<8} {:<14} QEMU",
-        "BOARD", "SOC", "ARCH", "ABI", "FLASH"
-    );
+    println!("{:<14} {:<18} {:<8} {:<8} {:<14} QEMU", "BOARD", "SOC", "ARCH", "ABI", "FLASH");
     for r in &rows {
         println!(
             "{:<14} {:<18} {:<8} {:<8} {:<14} {}",
@@ -80,11 +73,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             r["arch"].as_str().unwrap_or_default(),
             r["abi"].as_str().unwrap_or_default(),
             r["flash"].as_str().unwrap_or_default(),
-            if r["qemu"].as_bool().unwrap_or(false) {
-                "yes"
-            } else {
-                "no"
-            }
+            if r["qemu"].as_bool().unwrap_or(false) { "yes" } else { "no" }
         );
     }
     Ok(())

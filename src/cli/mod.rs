@@ -73,10 +73,7 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Context {
-        project: cli.project.clone(),
-        verbose: cli.verbose,
-    };
+    let ctx = Context { project: cli.project.clone(), verbose: cli.verbose };
     match cli.command {
         Command::Board(a) => board::run(&ctx, a),
         Command::Boards(a) => boards::run(&ctx, a),

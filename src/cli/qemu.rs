@@ -36,10 +36,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let project = ctx.project_dir();
     let board = profile::load_board(&project, &args.board)?;
     let name = board.value.name.value.clone();
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| board_build::default_out_dir(&name));
+    let out_dir = args.out.clone().unwrap_or_else(|| board_build::default_out_dir(&name));
     let manifest = if args.no_build {
         Manifest::load(&out_dir)?
     } else {
@@ -71,13 +68,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             return Ok(());
         }
     }
-    let outcome = qemu::boot(
-        &board.value,
-        &manifest,
-        &out_dir.join("logs"),
-        args.timeout.map(Duration::from_secs),
-        &reporter,
-    )?;
+    let outcome =
+        qemu::boot(&board.value, &manifest, &out_dir.join("logs"), args.timeout.map(Duration::from_secs), &reporter)?;
     println!(
         "{name}: booted to `{}` in {:.1} s (modules: {}); console log {}",
         manifest.marker,

@@ -26,10 +26,7 @@ pub struct CopyStats {
 }
 
 /// The closure of `paths` on `src`, with path infos.
-pub async fn closure_infos(
-    src: &mut ServeClient,
-    paths: &[StorePath],
-) -> Result<BTreeMap<StorePath, PathInfo>> {
+pub async fn closure_infos(src: &mut ServeClient, paths: &[StorePath]) -> Result<BTreeMap<StorePath, PathInfo>> {
     let mut infos: BTreeMap<StorePath, PathInfo> = BTreeMap::new();
     let mut todo: BTreeSet<StorePath> = paths.iter().cloned().collect();
     while !todo.is_empty() {
@@ -55,10 +52,7 @@ pub async fn closure_infos(
 }
 
 /// Orders `paths` so that each comes after the references it has within the set.
-fn dependency_order(
-    paths: &BTreeSet<StorePath>,
-    infos: &BTreeMap<StorePath, PathInfo>,
-) -> Result<Vec<StorePath>> {
+fn dependency_order(paths: &BTreeSet<StorePath>, infos: &BTreeMap<StorePath, PathInfo>) -> Result<Vec<StorePath>> {
     let mut done: BTreeSet<StorePath> = BTreeSet::new();
     let mut order = Vec::with_capacity(paths.len());
     while order.len() < paths.len() {
@@ -67,11 +61,9 @@ fn dependency_order(
             if done.contains(p) {
                 continue;
             }
-            let ready = infos.get(p).is_none_or(|i| {
-                i.references
-                    .iter()
-                    .all(|r| r == p || !paths.contains(r) || done.contains(r))
-            });
+            let ready = infos
+                .get(p)
+                .is_none_or(|i| i.references.iter().all(|r| r == p || !paths.contains(r) || done.contains(r)));
             if ready {
                 done.insert(p.clone());
                 order.push(p.clone());
@@ -100,11 +92,7 @@ pub enum CopyMethod {
 
 /// Copies `paths` and everything they reference from `src` to `dst`, skipping paths `dst`
 /// already has. Each NAR's hash is checked against the one `src` announced.
-pub async fn copy_closure(
-    src: &mut ServeClient,
-    dst: &mut ServeClient,
-    paths: &[StorePath],
-) -> Result<CopyStats> {
+pub async fn copy_closure(src: &mut ServeClient, dst: &mut ServeClient, paths: &[StorePath]) -> Result<CopyStats> {
     copy_closure_with(src, dst, paths, CopyMethod::Auto).await
 }
 
@@ -123,15 +111,8 @@ pub async fn copy_closure_with(
     let infos = closure_infos(src, paths).await?;
     let all: Vec<StorePath> = infos.keys().cloned().collect();
     let valid = dst.query_valid_paths(&all, false, false).await?;
-    let missing: BTreeSet<StorePath> = all
-        .iter()
-        .filter(|p| !valid.contains(*p))
-        .cloned()
-        .collect();
-    let mut stats = CopyStats {
-        already_valid: valid.len(),
-        ..CopyStats::default()
-    };
+    let missing: BTreeSet<StorePath> = all.iter().filter(|p| !valid.contains(*p)).cloned().collect();
+    let mut stats = CopyStats { already_valid: valid.len(), ..CopyStats::default() };
     let order = dependency_order(&missing, &infos)?;
     if use_import {
         let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.get(p).cloned()).collect();
@@ -159,9 +140,7 @@ async fn copy_one(src: &mut ServeClient, dst: &mut ServeClient, info: &PathInfo)
     // Each side drops its pipe end when it stops, so the other side sees EOF or a broken
     // pipe instead of waiting forever.
     let dump = async move {
-        let r = src
-            .dump_store_path(&info.path, info.nar_size, &mut pipe_in)
-            .await;
+        let r = src.dump_store_path(&info.path, info.nar_size, &mut pipe_in).await;
         drop(pipe_in);
         r.map(|hash| (hash, src.label().to_string()))
     };
@@ -174,10 +153,9 @@ async fn copy_one(src: &mut ServeClient, dst: &mut ServeClient, info: &PathInfo)
         (Ok((hash, from)), Ok(())) => check_hash(info, hash, &from),
         (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
         // One failure causes the other; show both, the reader can tell which came first.
-        (Err(d), Err(a)) => Err(Error::msg(
-            ErrorKind::Builder,
-            format!("copying {} failed on both sides:\n{d}\n{a}", info.path),
-        )),
+        (Err(d), Err(a)) => {
+            Err(Error::msg(ErrorKind::Builder, format!("copying {} failed on both sides:\n{d}\n{a}", info.path)))
+        }
     }
 }
 
@@ -195,16 +173,17 @@ pub async fn build_remote(
     let inputs: Vec<StorePath> = dag.input_paths(i)?.into_iter().collect();
     copy_closure(local, builder, &inputs).await?;
     let basic = dag.basic_derivation(i)?;
-    let result = builder
-        .build_derivation(&node.drv_path, &basic, opts)
-        .await?;
+    let result = builder.build_derivation(&node.drv_path, &basic, opts).await?;
     if result.is_success() {
         let mut outputs = Vec::new();
         for (name, out) in &node.drv.outputs {
             let p = StorePath::parse(&out.path).map_err(|_| {
                 Error::msg(
                     ErrorKind::Build,
-                    format!("output {name:?} of {} has no fixed path (content-addressed derivations are not supported yet)", node.drv_path),
+                    format!(
+                        "output {name:?} of {} has no fixed path (content-addressed derivations are not supported yet)",
+                        node.drv_path
+                    ),
                 )
             })?;
             outputs.push(p);
@@ -228,15 +207,9 @@ pub async fn add_path_from_fs(
         let p = fs_path.clone();
         tokio::task::spawn_blocking(move || super::nar::hash_path(&p))
             .await
-            .map_err(|e| {
-                Error::msg(
-                    ErrorKind::Internal,
-                    format!("NAR hashing thread failed: {e}"),
-                )
-            })?
+            .map_err(|e| Error::msg(ErrorKind::Internal, format!("NAR hashing thread failed: {e}")))?
     };
-    let (hash, size) =
-        hashed.map_err(|e| Error::msg(ErrorKind::Build, format!("reading {path}: {e}")))?;
+    let (hash, size) = hashed.map_err(|e| Error::msg(ErrorKind::Build, format!("reading {path}: {e}")))?;
     let info = PathInfo {
         path: path.clone(),
         deriver,
@@ -285,26 +258,15 @@ mod tests {
         let p = |i: usize| StorePath::parse(&format!("/nix/store/{i:032}-p{i}")).expect("path");
         let (a, b, c) = (p(1), p(2), p(3));
         // c → b → a, and c → a; a refers to itself (allowed in Nix).
-        let infos: BTreeMap<StorePath, PathInfo> = [
-            (a.clone(), info(&a, &[&a])),
-            (b.clone(), info(&b, &[&a])),
-            (c.clone(), info(&c, &[&b, &a])),
-        ]
-        .into();
+        let infos: BTreeMap<StorePath, PathInfo> =
+            [(a.clone(), info(&a, &[&a])), (b.clone(), info(&b, &[&a])), (c.clone(), info(&c, &[&b, &a]))].into();
         let all: BTreeSet<StorePath> = infos.keys().cloned().collect();
-        assert_eq!(
-            dependency_order(&all, &infos).expect("order"),
-            vec![a.clone(), b.clone(), c.clone()]
-        );
+        assert_eq!(dependency_order(&all, &infos).expect("order"), vec![a.clone(), b.clone(), c.clone()]);
         // Only b and c missing: a is not in the set and does not block.
         let some: BTreeSet<StorePath> = [b.clone(), c.clone()].into();
-        assert_eq!(
-            dependency_order(&some, &infos).expect("order"),
-            vec![b.clone(), c.clone()]
-        );
+        assert_eq!(dependency_order(&some, &infos).expect("order"), vec![b.clone(), c.clone()]);
         // A cycle between distinct paths is an error, not a hang.
-        let cyc: BTreeMap<StorePath, PathInfo> =
-            [(a.clone(), info(&a, &[&b])), (b.clone(), info(&b, &[&a]))].into();
+        let cyc: BTreeMap<StorePath, PathInfo> = [(a.clone(), info(&a, &[&b])), (b.clone(), info(&b, &[&a]))].into();
         let set: BTreeSet<StorePath> = cyc.keys().cloned().collect();
         assert!(dependency_order(&set, &cyc).is_err());
     }

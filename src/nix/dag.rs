@@ -36,20 +36,13 @@ pub fn load_closure(roots: &[String]) -> Result<Dag> {
 }
 
 /// Like [`load_closure`], with the `.drv` text coming from `read` (a test store, a remote).
-pub fn load_closure_with(
-    roots: &[String],
-    mut read: impl FnMut(&StorePath) -> io::Result<String>,
-) -> Result<Dag> {
+pub fn load_closure_with(roots: &[String], mut read: impl FnMut(&StorePath) -> io::Result<String>) -> Result<Dag> {
     let mut dag = Dag::default();
     // (path, the derivation that referenced it) for error messages.
     let mut queue: VecDeque<(StorePath, Option<usize>)> = VecDeque::new();
     for r in roots {
         let p = StorePath::parse_drv(r).map_err(|e| {
-            Error::with_help(
-                ErrorKind::Config,
-                e.to_string(),
-                "pass the .drv path nix-instantiate printed",
-            )
+            Error::with_help(ErrorKind::Config, e.to_string(), "pass the .drv path nix-instantiate printed")
         })?;
         if !dag.index.contains_key(&p) {
             let i = dag.add_node(p.clone(), &mut read, None)?;
@@ -62,8 +55,7 @@ pub fn load_closure_with(
         let inputs: Vec<String> = dag.nodes[i].drv.input_drvs.keys().cloned().collect();
         for input in inputs {
             // The parser validated these as .drv store paths; parse again for the typed form.
-            let ip = StorePath::parse_drv(&input)
-                .map_err(|e| Error::msg(ErrorKind::Build, format!("{path}: {e}")))?;
+            let ip = StorePath::parse_drv(&input).map_err(|e| Error::msg(ErrorKind::Build, format!("{path}: {e}")))?;
             let j = match dag.index.get(&ip) {
                 Some(&j) => j,
                 None => {
@@ -101,12 +93,7 @@ impl Dag {
         let drv = Derivation::parse(&text)
             .map_err(|e| Error::new(ErrorKind::Build, e.into_diagnostic(path.as_str(), text)))?;
         let i = self.nodes.len();
-        self.nodes.push(DagNode {
-            drv_path: path.clone(),
-            drv,
-            inputs: Vec::new(),
-            dependents: Vec::new(),
-        });
+        self.nodes.push(DagNode { drv_path: path.clone(), drv, inputs: Vec::new(), dependents: Vec::new() });
         self.index.insert(path, i);
         Ok(i)
     }
@@ -114,8 +101,7 @@ impl Dag {
     /// Kahn's algorithm; a leftover node means a cycle, which is reported by its paths.
     fn sort(&self) -> Result<Vec<usize>> {
         let mut missing: Vec<usize> = self.nodes.iter().map(|n| n.inputs.len()).collect();
-        let mut ready: VecDeque<usize> =
-            (0..self.nodes.len()).filter(|&i| missing[i] == 0).collect();
+        let mut ready: VecDeque<usize> = (0..self.nodes.len()).filter(|&i| missing[i] == 0).collect();
         let mut order = Vec::with_capacity(self.nodes.len());
         while let Some(i) = ready.pop_front() {
             order.push(i);
@@ -136,26 +122,12 @@ impl Dag {
         while seen[cur].is_none() {
             seen[cur] = Some(path.len());
             path.push(cur);
-            cur = self.nodes[cur]
-                .inputs
-                .iter()
-                .copied()
-                .find(|&j| missing[j] > 0)
-                .unwrap_or(cur);
+            cur = self.nodes[cur].inputs.iter().copied().find(|&j| missing[j] > 0).unwrap_or(cur);
         }
         let start = seen[cur].unwrap_or(0);
-        let mut names: Vec<&str> = path[start..]
-            .iter()
-            .map(|&i| self.nodes[i].drv_path.as_str())
-            .collect();
+        let mut names: Vec<&str> = path[start..].iter().map(|&i| self.nodes[i].drv_path.as_str()).collect();
         names.push(self.nodes[cur].drv_path.as_str());
-        Err(Error::msg(
-            ErrorKind::Build,
-            format!(
-                "the derivations form a dependency cycle: {}",
-                names.join(" -> ")
-            ),
-        ))
+        Err(Error::msg(ErrorKind::Build, format!("the derivations form a dependency cycle: {}", names.join(" -> "))))
     }
 
     pub fn nodes(&self) -> &[DagNode] {
@@ -176,9 +148,7 @@ impl Dag {
 
     /// The node of a derivation path.
     pub fn index_of(&self, drv_path: &str) -> Option<usize> {
-        StorePath::parse(drv_path)
-            .ok()
-            .and_then(|p| self.index.get(&p).copied())
+        StorePath::parse(drv_path).ok().and_then(|p| self.index.get(&p).copied())
     }
 
     /// Every node, each after all its inputs.
@@ -196,11 +166,7 @@ impl Dag {
     pub fn upward_rank(&self, weight: impl Fn(usize) -> f64) -> Vec<f64> {
         let mut rank = vec![0.0; self.nodes.len()];
         for &i in self.topo.iter().rev() {
-            let after = self.nodes[i]
-                .dependents
-                .iter()
-                .map(|&d| rank[d])
-                .fold(0.0, f64::max);
+            let after = self.nodes[i].dependents.iter().map(|&d| rank[d]).fold(0.0, f64::max);
             rank[i] = weight(i) + after;
         }
         rank
@@ -212,9 +178,7 @@ impl Dag {
         let node = &self.nodes[i];
         let mut paths = BTreeSet::new();
         for src in &node.drv.input_srcs {
-            paths.insert(
-                StorePath::parse(src).map_err(|e| Error::msg(ErrorKind::Build, e.to_string()))?,
-            );
+            paths.insert(StorePath::parse(src).map_err(|e| Error::msg(ErrorKind::Build, e.to_string()))?);
         }
         for (&j, (input, outs)) in node.inputs.iter().zip(node.drv.input_drvs.iter()) {
             let dep = &self.nodes[j].drv;
@@ -222,10 +186,7 @@ impl Dag {
                 let out = dep.outputs.get(o).ok_or_else(|| {
                     Error::msg(
                         ErrorKind::Build,
-                        format!(
-                            "{} uses output {o:?} of {input}, which has no such output",
-                            node.drv_path
-                        ),
+                        format!("{} uses output {o:?} of {input}, which has no such output", node.drv_path),
                     )
                 })?;
                 let p = StorePath::parse(&out.path).map_err(|_| {
@@ -242,10 +203,7 @@ impl Dag {
 
     /// The BasicDerivation that BuildDerivation sends for node `i`.
     pub fn basic_derivation(&self, i: usize) -> Result<BasicDerivation> {
-        Ok(BasicDerivation::new(
-            &self.nodes[i].drv,
-            self.input_paths(i)?,
-        ))
+        Ok(BasicDerivation::new(&self.nodes[i].drv, self.input_paths(i)?))
     }
 }
 
@@ -266,18 +224,9 @@ mod tests {
     fn store(edges: &[&[usize]]) -> BTreeMap<String, String> {
         let mut m = BTreeMap::new();
         for (i, inputs) in edges.iter().enumerate() {
-            let mut d = Derivation {
-                platform: "x86_64-linux".into(),
-                builder: "/bin/sh".into(),
-                ..Default::default()
-            };
-            d.outputs.insert(
-                "out".into(),
-                crate::nix::drv::DerivationOutput {
-                    path: out_path(i),
-                    ..Default::default()
-                },
-            );
+            let mut d = Derivation { platform: "x86_64-linux".into(), builder: "/bin/sh".into(), ..Default::default() };
+            d.outputs
+                .insert("out".into(), crate::nix::drv::DerivationOutput { path: out_path(i), ..Default::default() });
             for &j in *inputs {
                 d.input_drvs.insert(drv_path(j), ["out".to_string()].into());
             }
@@ -303,18 +252,11 @@ mod tests {
         assert_eq!(dag.len(), 4);
         let pos = |p: usize| {
             let i = dag.index_of(&drv_path(p)).expect("node");
-            dag.topo_order()
-                .iter()
-                .position(|&x| x == i)
-                .expect("in order")
+            dag.topo_order().iter().position(|&x| x == i).expect("in order")
         };
         assert!(pos(3) < pos(1) && pos(3) < pos(2) && pos(1) < pos(0) && pos(2) < pos(0));
         let w = |i: usize| {
-            if dag.node(i).drv_path.as_str() == drv_path(2) {
-                10.0
-            } else {
-                1.0
-            }
+            if dag.node(i).drv_path.as_str() == drv_path(2) { 10.0 } else { 1.0 }
         };
         let rank = dag.upward_rank(w);
         let r = |p: usize| rank[dag.index_of(&drv_path(p)).expect("node")];
@@ -322,13 +264,8 @@ mod tests {
         assert_eq!(r(2), 11.0);
         assert_eq!(r(1), 2.0);
         assert_eq!(r(3), 12.0);
-        let inputs = dag
-            .input_paths(dag.index_of(&drv_path(0)).expect("node"))
-            .expect("inputs");
-        let want: BTreeSet<StorePath> = [1, 2]
-            .iter()
-            .map(|&i| StorePath::parse(&out_path(i)).expect("p"))
-            .collect();
+        let inputs = dag.input_paths(dag.index_of(&drv_path(0)).expect("node")).expect("inputs");
+        let want: BTreeSet<StorePath> = [1, 2].iter().map(|&i| StorePath::parse(&out_path(i)).expect("p")).collect();
         assert_eq!(inputs, want);
     }
 
@@ -347,10 +284,7 @@ mod tests {
         let mut m = store(&[&[1], &[]]);
         m.remove(&drv_path(1));
         let err = load(&m, &[0]).expect_err("missing").to_string();
-        assert!(
-            err.contains(&drv_path(1)) && err.contains(&format!("an input of {}", drv_path(0))),
-            "{err}"
-        );
+        assert!(err.contains(&drv_path(1)) && err.contains(&format!("an input of {}", drv_path(0))), "{err}");
     }
 
     #[test]

@@ -40,17 +40,9 @@ pub struct DrvParseError {
 impl fmt::Display for DrvParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.found.is_empty() {
-            write!(
-                f,
-                "at byte {}: expected {}, found the end of the file",
-                self.offset, self.expected
-            )
+            write!(f, "at byte {}: expected {}, found the end of the file", self.offset, self.expected)
         } else {
-            write!(
-                f,
-                "at byte {}: expected {}, found {:?}",
-                self.offset, self.expected, self.found
-            )
+            write!(f, "at byte {}: expected {}, found {:?}", self.offset, self.expected, self.found)
         }
     }
 }
@@ -85,11 +77,7 @@ pub struct DrvDiagnostic {
 impl Derivation {
     /// Parses the text of a `.drv` file.
     pub fn parse(text: &str) -> Result<Derivation, DrvParseError> {
-        let mut p = Parser {
-            s: text.as_bytes(),
-            text,
-            pos: 0,
-        };
+        let mut p = Parser { s: text.as_bytes(), text, pos: 0 };
         let drv = p.derivation()?;
         if p.pos != p.s.len() {
             return Err(p.error("the end of the file after the closing ')'"));
@@ -228,11 +216,7 @@ struct Parser<'a> {
 impl Parser<'_> {
     fn error(&self, expected: &str) -> DrvParseError {
         let rest = self.text.get(self.pos..).unwrap_or("");
-        DrvParseError {
-            offset: self.pos,
-            expected: expected.to_string(),
-            found: rest.chars().take(20).collect(),
-        }
+        DrvParseError { offset: self.pos, expected: expected.to_string(), found: rest.chars().take(20).collect() }
     }
 
     fn expect(&mut self, token: &str) -> Result<(), DrvParseError> {
@@ -250,9 +234,7 @@ impl Parser<'_> {
 
     fn derivation(&mut self) -> Result<Derivation, DrvParseError> {
         if self.s.starts_with(b"DrvWithVersion(") {
-            return Err(self.error(
-                "\"Derive(\" (dynamic-derivation .drv files, DrvWithVersion, are not supported)",
-            ));
+            return Err(self.error("\"Derive(\" (dynamic-derivation .drv files, DrvWithVersion, are not supported)"));
         }
         self.expect("Derive(")?;
         let mut drv = Derivation::default();
@@ -272,11 +254,7 @@ impl Parser<'_> {
             p.expect(",")?;
             let hash = p.raw_string()?;
             p.expect(")")?;
-            let out = DerivationOutput {
-                path,
-                hash_algo,
-                hash,
-            };
+            let out = DerivationOutput { path, hash_algo, hash };
             p.insert_sorted(&mut drv.outputs, name, out, start, "outputs sorted by name")
         })?;
         self.expect(",")?;
@@ -294,13 +272,7 @@ impl Parser<'_> {
                 p.insert_set(&mut outs, o, at, "output names sorted and unique")
             })?;
             p.expect(")")?;
-            p.insert_sorted(
-                &mut drv.input_drvs,
-                path,
-                outs,
-                start,
-                "input derivations sorted by path",
-            )
+            p.insert_sorted(&mut drv.input_drvs, path, outs, start, "input derivations sorted by path")
         })?;
         self.expect(",")?;
 
@@ -308,12 +280,7 @@ impl Parser<'_> {
             let at = p.pos;
             let path = p.raw_string()?;
             p.store_path(&path, at, false)?;
-            p.insert_set(
-                &mut drv.input_srcs,
-                path,
-                at,
-                "input sources sorted by path",
-            )
+            p.insert_set(&mut drv.input_srcs, path, at, "input sources sorted by path")
         })?;
         self.expect(",")?;
         drv.platform = self.raw_string()?;
@@ -340,10 +307,7 @@ impl Parser<'_> {
     }
 
     /// `[item,item,…]`.
-    fn list(
-        &mut self,
-        mut item: impl FnMut(&mut Self) -> Result<(), DrvParseError>,
-    ) -> Result<(), DrvParseError> {
+    fn list(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), DrvParseError>) -> Result<(), DrvParseError> {
         self.expect("[")?;
         if self.peek() == Some(b']') {
             self.pos += 1;
@@ -398,19 +362,13 @@ impl Parser<'_> {
         let v = self.string()?;
         if v.contains(['"', '\\', '\n', '\r', '\t']) {
             self.pos = at;
-            return Err(self.error(
-                "a string without escapes (names, paths and the platform are never escaped)",
-            ));
+            return Err(self.error("a string without escapes (names, paths and the platform are never escaped)"));
         }
         Ok(v)
     }
 
     fn store_path(&self, path: &str, at: usize, drv: bool) -> Result<(), DrvParseError> {
-        let res = if drv {
-            StorePath::parse_drv(path)
-        } else {
-            StorePath::parse(path)
-        };
+        let res = if drv { StorePath::parse_drv(path) } else { StorePath::parse(path) };
         res.map(|_| ()).map_err(|e| DrvParseError {
             offset: at,
             expected: format!("a valid store path ({e})"),
@@ -427,11 +385,7 @@ impl Parser<'_> {
         what: &str,
     ) -> Result<(), DrvParseError> {
         if map.last_key_value().is_some_and(|(last, _)| *last >= key) {
-            return Err(DrvParseError {
-                offset: at,
-                expected: what.to_string(),
-                found: key,
-            });
+            return Err(DrvParseError { offset: at, expected: what.to_string(), found: key });
         }
         map.insert(key, value);
         Ok(())
@@ -445,11 +399,7 @@ impl Parser<'_> {
         what: &str,
     ) -> Result<(), DrvParseError> {
         if set.last().is_some_and(|last| *last >= value) {
-            return Err(DrvParseError {
-                offset: at,
-                expected: what.to_string(),
-                found: value,
-            });
+            return Err(DrvParseError { offset: at, expected: what.to_string(), found: value });
         }
         set.insert(value);
         Ok(())
@@ -468,10 +418,7 @@ mod tests {
         assert_eq!(drv.platform, "x86_64-linux");
         assert_eq!(drv.args[1], "echo \"hi\\there\"\n\t\r");
         assert_eq!(drv.env["v"], "q\"b\\s\nn\tt\rr");
-        assert_eq!(
-            drv.input_drvs["/nix/store/dhwzz7y2jypm2q2zdl0f3wbrqfw0yml2-a.drv"].len(),
-            2
-        );
+        assert_eq!(drv.input_drvs["/nix/store/dhwzz7y2jypm2q2zdl0f3wbrqfw0yml2-a.drv"].len(), 2);
         assert_eq!(drv.to_aterm(), MINIMAL);
     }
 
@@ -484,10 +431,7 @@ mod tests {
             ..Default::default()
         };
         drv.env.insert("k\n".into(), "\r".into());
-        assert_eq!(
-            drv.to_aterm(),
-            r#"Derive([],[],[],"x86_64-linux","a\"b",["\\","x\ty"],[("k\n","\r")])"#
-        );
+        assert_eq!(drv.to_aterm(), r#"Derive([],[],[],"x86_64-linux","a\"b",["\\","x\ty"],[("k\n","\r")])"#);
     }
 
     #[test]
@@ -504,16 +448,8 @@ mod tests {
             ("Derive([],[],[],\"p\",\"b\",[],[]) ", 30, "end of the file"),
             ("Derive([],[],[],\"p,\"b\",[],[])", 20, "expected \",\""),
             ("Derive([],[],[],\"p\",\"b\",[\"x\" ],[])", 28, "',' or ']'"),
-            (
-                "Derive([],[],[\"/tmp/x\"],\"p\",\"b\",[],[])",
-                14,
-                "valid store path",
-            ),
-            (
-                "Derive([],[],[],\"p\",\"b\",[],[(\"b\",\"\"),(\"a\",\"\")])",
-                38,
-                "sorted",
-            ),
+            ("Derive([],[],[\"/tmp/x\"],\"p\",\"b\",[],[])", 14, "valid store path"),
+            ("Derive([],[],[],\"p\",\"b\",[],[(\"b\",\"\"),(\"a\",\"\")])", 38, "sorted"),
             ("Derive([],[],[],\"p\",\"b\\", 23, "escaped character"),
             ("DrvWithVersion(\"xp-dyn-drv\",[])", 0, "not supported"),
         ];

@@ -9,11 +9,7 @@ use super::render::{attr, string, string_list};
 use super::spec::{BuildSpec, sfdisk_script};
 
 fn path_literal(p: &Path, name: &str) -> String {
-    format!(
-        "(builtins.path {{ path = {}; name = {}; }})",
-        string(&p.to_string_lossy()),
-        string(name)
-    )
+    format!("(builtins.path {{ path = {}; name = {}; }})", string(&p.to_string_lossy()), string(name))
 }
 
 /// The expression: an attribute set from component name to derivation.
@@ -30,16 +26,9 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
         spec.board,
         spec.profile
     );
-    let _ = writeln!(
-        e,
-        "# Build one component with: nix-build THIS_FILE -A kernel"
-    );
+    let _ = writeln!(e, "# Build one component with: nix-build THIS_FILE -A kernel");
     let _ = writeln!(e, "let");
-    let _ = writeln!(
-        e,
-        "  host = import {} {{ }};",
-        string(&nix_lib.join("host").to_string_lossy())
-    );
+    let _ = writeln!(e, "  host = import {} {{ }};", string(&nix_lib.join("host").to_string_lossy()));
     let _ = writeln!(e, "  board = {b};");
     let _ = writeln!(e, "  toolchainId = {tc};");
     let _ = writeln!(e, "  toolsId = {};", string(&spec.tools_id));
@@ -53,21 +42,15 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
         string(prefix)
     );
     if let Some(t) = &spec.kernel_tarball {
-        let fname = t
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "linux-source.tar.xz".into());
+        let fname =
+            t.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "linux-source.tar.xz".into());
         let _ = writeln!(e, "    src = {};", path_literal(t, &fname));
     }
     let _ = writeln!(e, "    version = {};", string(&spec.kernel_version));
     let _ = writeln!(e, "    baseConfig = {};", string(&spec.kernel_base_config));
     let _ = writeln!(e, "    options = {};", string_list(&spec.kernel_options));
     let _ = writeln!(e, "    buildDtbs = {};", !spec.dtbs.is_empty());
-    let _ = writeln!(
-        e,
-        "    strategy = {};",
-        string(spec.strategy("kernel").as_str())
-    );
+    let _ = writeln!(e, "    strategy = {};", string(spec.strategy("kernel").as_str()));
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "  modules = {{");
     for m in &spec.modules {
@@ -80,43 +63,17 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
             string(&m.name),
             path_literal(&m.source, &format!("{}-src", m.name))
         );
-        let _ = writeln!(
-            e,
-            "      karch = {}; crossPrefix = {};",
-            string(karch),
-            string(prefix)
-        );
-        let _ = writeln!(
-            e,
-            "      strategy = {};",
-            string(spec.strategy(&comp).as_str())
-        );
+        let _ = writeln!(e, "      karch = {}; crossPrefix = {};", string(karch), string(prefix));
+        let _ = writeln!(e, "      strategy = {};", string(spec.strategy(&comp).as_str()));
         let _ = writeln!(e, "    }};");
     }
     let _ = writeln!(e, "  }};");
-    let loaded: Vec<String> = spec
-        .modules
-        .iter()
-        .filter(|m| m.load)
-        .map(|m| format!("modules.{}", attr(&m.name)))
-        .collect();
+    let loaded: Vec<String> =
+        spec.modules.iter().filter(|m| m.load).map(|m| format!("modules.{}", attr(&m.name))).collect();
     let _ = writeln!(e, "  init = host.init {{");
-    let _ = writeln!(
-        e,
-        "    inherit board toolchainId; crossPrefix = {};",
-        string(prefix)
-    );
-    let _ = writeln!(
-        e,
-        "    cflags = {}; marker = {};",
-        string(&spec.cflags()),
-        string(&spec.marker)
-    );
-    let _ = writeln!(
-        e,
-        "    strategy = {};",
-        string(spec.strategy("init").as_str())
-    );
+    let _ = writeln!(e, "    inherit board toolchainId; crossPrefix = {};", string(prefix));
+    let _ = writeln!(e, "    cflags = {}; marker = {};", string(&spec.cflags()), string(&spec.marker));
+    let _ = writeln!(e, "    strategy = {};", string(spec.strategy("init").as_str()));
     let _ = writeln!(e, "  }};");
     let _ = writeln!(
         e,
@@ -124,55 +81,28 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
         loaded.join(" ")
     );
     let _ = writeln!(e, "  bootfiles = host.bootfiles {{");
-    let _ = writeln!(
-        e,
-        "    inherit board; kernelDrv = kernel; initramfsDrv = initramfs;"
-    );
+    let _ = writeln!(e, "    inherit board; kernelDrv = kernel; initramfsDrv = initramfs;");
     let _ = writeln!(
         e,
         "    kernelFile = {}; fdtFile = {};",
         string(&spec.kernel_file),
         string(spec.default_dtb.as_deref().unwrap_or(""))
     );
-    let extra: Vec<String> = spec
-        .dtbs
-        .iter()
-        .filter(|d| Some(*d) != spec.default_dtb.as_ref())
-        .cloned()
-        .collect();
-    let _ = writeln!(
-        e,
-        "    extraDtbs = {}; cmdline = {};",
-        string_list(&extra),
-        string(&spec.cmdline)
-    );
+    let extra: Vec<String> = spec.dtbs.iter().filter(|d| Some(*d) != spec.default_dtb.as_ref()).cloned().collect();
+    let _ = writeln!(e, "    extraDtbs = {}; cmdline = {};", string_list(&extra), string(&spec.cmdline));
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "  firmware = host.firmware {{");
     let _ = writeln!(e, "    inherit board; toolchainId = toolsId;");
     let _ = writeln!(e, "    files = [");
     for f in &spec.firmware {
-        let src = f
-            .path
-            .as_ref()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let _ = writeln!(
-            e,
-            "      {{ name = {}; source = {}; }}",
-            string(&f.name),
-            string(&src)
-        );
+        let src = f.path.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = writeln!(e, "      {{ name = {}; source = {}; }}", string(&f.name), string(&src));
     }
     let _ = writeln!(e, "    ];");
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "  image = host.diskImage {{");
     let _ = writeln!(e, "    inherit board; toolchainId = toolsId;");
-    let _ = writeln!(
-        e,
-        "    sizeBytes = {}; fsUuid = {};",
-        spec.image_size,
-        string(&spec.fs_uuid)
-    );
+    let _ = writeln!(e, "    sizeBytes = {}; fsUuid = {};", spec.image_size, string(&spec.fs_uuid));
     let _ = writeln!(e, "    table = {};", string(&sfdisk_script(spec)));
     let _ = writeln!(e, "    partitions = [");
     for p in &spec.partitions {
@@ -197,17 +127,9 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    ];");
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "in {{");
-    let _ = writeln!(
-        e,
-        "  inherit kernel init initramfs bootfiles firmware image;"
-    );
+    let _ = writeln!(e, "  inherit kernel init initramfs bootfiles firmware image;");
     for m in &spec.modules {
-        let _ = writeln!(
-            e,
-            "  {} = modules.{};",
-            attr(&format!("module-{}", m.name)),
-            attr(&m.name)
-        );
+        let _ = writeln!(e, "  {} = modules.{};", attr(&format!("module-{}", m.name)), attr(&m.name));
     }
     let _ = writeln!(e, "}}");
     e

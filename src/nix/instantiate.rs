@@ -1,5 +1,5 @@
 //! Running `nix-instantiate` on a generated expression: one `.drv` per component, and the
-//! component-level dependency graph read back from the store.
+//! component-level dependency graph, from the derivation DAG parsed out of the store.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -7,6 +7,7 @@ use std::process::Command;
 
 use crate::{Error, ErrorKind, Result};
 
+use super::dag;
 use super::store_path_ok;
 
 /// Instantiated components: name -> .drv path, and name -> names it depends on.
@@ -54,38 +55,22 @@ pub fn instantiate(file: &Path, components: &[String]) -> Result<Instantiated> {
     for c in components {
         cmd.arg("-A").arg(c);
     }
-    let out = cmd
-        .output()
-        .map_err(|e| nix_missing("nix-instantiate", e))?;
+    let out = cmd.output().map_err(|e| nix_missing("nix-instantiate", e))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        let msg: Vec<&str> = stderr
-            .lines()
-            .filter(|l| !l.starts_with("warning:"))
-            .collect();
+        let msg: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
         return Err(Error::with_help(
             ErrorKind::Config,
-            format!(
-                "nix-instantiate {} failed:\n{}",
-                file.display(),
-                msg.join("\n")
-            ),
+            format!("nix-instantiate {} failed:\n{}", file.display(), msg.join("\n")),
             "the message above comes from evaluating the board's generated expression",
         ));
     }
-    let paths: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect();
+    let paths: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     if paths.len() != components.len() {
         return Err(Error::msg(
             ErrorKind::Internal,
-            format!(
-                "nix-instantiate printed {} paths for {} attributes",
-                paths.len(),
-                components.len()
-            ),
+            format!("nix-instantiate printed {} paths for {} attributes", paths.len(), components.len()),
         ));
     }
     let mut inst = Instantiated::default();
@@ -98,21 +83,38 @@ pub fn instantiate(file: &Path, components: &[String]) -> Result<Instantiated> {
         }
         inst.drvs.insert(c.clone(), p);
     }
-    let by_drv: BTreeMap<String, String> = inst
-        .drvs
-        .iter()
-        .map(|(c, d)| (d.clone(), c.clone()))
-        .collect();
-    for (c, d) in &inst.drvs {
-        let refs = Command::new("nix-store")
-            .args(["--query", "--references", d])
-            .output()
-            .map_err(|e| nix_missing("nix-store", e))?;
-        let deps = String::from_utf8_lossy(&refs.stdout)
-            .lines()
-            .filter_map(|r| by_drv.get(r.trim()).cloned())
-            .collect();
-        inst.deps.insert(c.clone(), deps);
-    }
+    inst.deps = component_deps(&inst.drvs)?;
     Ok(inst)
+}
+
+/// Which components each component needs: walks the parsed derivation graph from each
+/// component's `.drv`, through derivations that are not components (nixpkgs' toolchains), and
+/// stops at the first component on every path. Cycles and missing `.drv` files are errors.
+pub fn component_deps(drvs: &BTreeMap<String, String>) -> Result<BTreeMap<String, Vec<String>>> {
+    let roots: Vec<String> = drvs.values().cloned().collect();
+    let graph = dag::load_closure(&roots)?;
+    let comp_of: BTreeMap<usize, &String> =
+        drvs.iter().filter_map(|(c, d)| graph.index_of(d).map(|i| (i, c))).collect();
+    let mut deps = BTreeMap::new();
+    for (c, d) in drvs {
+        let Some(start) = graph.index_of(d) else {
+            return Err(Error::msg(ErrorKind::Internal, format!("{d} is missing from its own derivation graph")));
+        };
+        let mut found = std::collections::BTreeSet::new();
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack: Vec<usize> = graph.node(start).inputs.clone();
+        while let Some(i) = stack.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            match comp_of.get(&i) {
+                Some(name) => {
+                    found.insert((*name).clone());
+                }
+                None => stack.extend(graph.node(i).inputs.iter().copied()),
+            }
+        }
+        deps.insert(c.clone(), found.into_iter().collect());
+    }
+    Ok(deps)
 }

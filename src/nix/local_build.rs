@@ -83,17 +83,11 @@ fn realise_one(
     let existing = outputs_of(drv);
     let cached = !existing.is_empty() && existing.iter().all(|p| is_valid(p));
     let mut cmd = Command::new("nix-store");
-    cmd.arg("--realise")
-        .arg(drv)
-        .arg("--add-root")
-        .arg(roots.join(component))
-        .arg("--indirect");
+    cmd.arg("--realise").arg(drv).arg("--add-root").arg(roots.join(component)).arg("--indirect");
     for (k, v) in opts_nix {
         cmd.arg("--option").arg(k).arg(v);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| {
         Error::with_help(
             ErrorKind::Prerequisite,
@@ -101,41 +95,30 @@ fn realise_one(
             "install Nix (scripts/setup-host.sh)",
         )
     })?;
-    let mut log = fs::File::create(log_path)
-        .map_err(|e| Error::io(ErrorKind::Build, log_path.display(), e))?;
+    let mut log = fs::File::create(log_path).map_err(|e| Error::io(ErrorKind::Build, log_path.display(), e))?;
     if let Some(stderr) = child.stderr.take() {
         for line in BufReader::new(stderr).lines() {
             let Ok(line) = line else { break };
             let _ = writeln!(log, "{line}");
-            reporter.event(&Event::Log {
-                source: component.to_string(),
-                line,
-            });
+            reporter.event(&Event::Log { source: component.to_string(), line });
         }
     }
     let mut stdout = String::new();
     if let Some(mut out) = child.stdout.take() {
         let _ = std::io::Read::read_to_string(&mut out, &mut stdout);
     }
-    let status = child
-        .wait()
-        .map_err(|e| Error::io(ErrorKind::Build, "nix-store", e))?;
+    let status = child.wait().map_err(|e| Error::io(ErrorKind::Build, "nix-store", e))?;
     if !status.success() {
         return Err(Error::with_help(
             ErrorKind::Build,
-            format!(
-                "component `{component}` failed to build ({drv}) on local:\n{}",
-                tail(log_path, 25)
-            ),
+            format!("component `{component}` failed to build ({drv}) on local:\n{}", tail(log_path, 25)),
             format!("full log: {}", log_path.display()),
         ));
     }
     // With --add-root, nix-store prints the root symlinks; resolve them to store paths.
     let mut outputs = Vec::new();
     for l in stdout.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let p = fs::read_link(l)
-            .map(|t| t.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| l.to_string());
+        let p = fs::read_link(l).map(|t| t.to_string_lossy().into_owned()).unwrap_or_else(|_| l.to_string());
         if store_path_ok(&p) {
             outputs.push(p);
         }
@@ -147,11 +130,7 @@ fn realise_one(
 }
 
 /// Builds every component of `inst`, respecting dependencies, `slots` at a time.
-pub fn build(
-    inst: &Instantiated,
-    opts: &Options,
-    reporter: &dyn Reporter,
-) -> Result<BTreeMap<String, Built>> {
+pub fn build(inst: &Instantiated, opts: &Options, reporter: &dyn Reporter) -> Result<BTreeMap<String, Built>> {
     let logs = opts.out_dir.join("logs");
     let roots = opts.out_dir.join(".gcroots");
     for d in [&logs, &roots] {
@@ -163,21 +142,14 @@ pub fn build(
     let mut failure: Option<Error> = None;
     let (tx, rx) = mpsc::channel::<Done>();
     for (c, d) in &inst.drvs {
-        reporter.event(&Event::Queued {
-            component: c.clone(),
-            drv: d.clone(),
-        });
+        reporter.event(&Event::Queued { component: c.clone(), drv: d.clone() });
     }
     std::thread::scope(|scope| {
         loop {
             if failure.is_none() {
                 let ready: Vec<String> = pending
                     .iter()
-                    .filter(|c| {
-                        inst.deps
-                            .get(*c)
-                            .is_none_or(|ds| ds.iter().all(|d| done.contains_key(d)))
-                    })
+                    .filter(|c| inst.deps.get(*c).is_none_or(|ds| ds.iter().all(|d| done.contains_key(d))))
                     .cloned()
                     .collect();
                 for c in ready {
@@ -191,11 +163,7 @@ pub fn build(
                     let log_path = logs.join(format!("{c}.log"));
                     let roots = roots.clone();
                     let nix_opts = opts.nix_options.clone();
-                    let strategy = opts
-                        .strategies
-                        .get(&c)
-                        .cloned()
-                        .unwrap_or_else(|| "cross".into());
+                    let strategy = opts.strategies.get(&c).cloned().unwrap_or_else(|| "cross".into());
                     scope.spawn(move || {
                         let start = Instant::now();
                         reporter.event(&Event::Started {
@@ -204,14 +172,16 @@ pub fn build(
                             host: "local".into(),
                             strategy,
                         });
-                        let result = realise_one(&c, &drv, &nix_opts, &log_path, &roots, reporter)
-                            .map(|(outputs, cached)| Built {
-                                drv: drv.clone(),
-                                outputs,
-                                seconds: start.elapsed().as_secs_f64(),
-                                cached,
-                                host: "local".into(),
-                                log: log_path.clone(),
+                        let result =
+                            realise_one(&c, &drv, &nix_opts, &log_path, &roots, reporter).map(|(outputs, cached)| {
+                                Built {
+                                    drv: drv.clone(),
+                                    outputs,
+                                    seconds: start.elapsed().as_secs_f64(),
+                                    cached,
+                                    host: "local".into(),
+                                    log: log_path.clone(),
+                                }
                             });
                         reporter.event(&Event::Finished {
                             component: c.clone(),
@@ -221,10 +191,7 @@ pub fn build(
                             ok: result.is_ok(),
                             cached: result.as_ref().map(|b| b.cached).unwrap_or(false),
                         });
-                        let _ = tx.send(Done {
-                            component: c,
-                            result,
-                        });
+                        let _ = tx.send(Done { component: c, result });
                     });
                 }
             }
@@ -236,10 +203,7 @@ pub fn build(
             match msg.result {
                 Ok(b) => {
                     for p in &b.outputs {
-                        reporter.event(&Event::Output {
-                            component: msg.component.clone(),
-                            path: p.clone(),
-                        });
+                        reporter.event(&Event::Output { component: msg.component.clone(), path: p.clone() });
                     }
                     done.insert(msg.component, b);
                 }

@@ -35,10 +35,7 @@ pub enum NarError {
 }
 
 fn fs_err(path: &Path) -> impl FnOnce(io::Error) -> NarError + '_ {
-    move |source| NarError::Fs {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| NarError::Fs { path: path.to_path_buf(), source }
 }
 
 // ---------------------------------------------------------------- writer
@@ -58,9 +55,7 @@ struct TokenWriter<'a, W: Write> {
 impl<W: Write> TokenWriter<'_, W> {
     fn raw(&mut self, b: &[u8]) -> Result<(), NarError> {
         let offset = self.offset;
-        self.out
-            .write_all(b)
-            .map_err(|source| NarError::Stream { offset, source })?;
+        self.out.write_all(b).map_err(|source| NarError::Stream { offset, source })?;
         self.offset += b.len() as u64;
         Ok(())
     }
@@ -85,11 +80,7 @@ fn padding(len: u64) -> usize {
     ((8 - len % 8) % 8) as usize
 }
 
-fn dump_node<W: Write>(
-    w: &mut TokenWriter<'_, W>,
-    path: &Path,
-    depth: usize,
-) -> Result<(), NarError> {
+fn dump_node<W: Write>(w: &mut TokenWriter<'_, W>, path: &Path, depth: usize) -> Result<(), NarError> {
     if depth > MAX_DEPTH {
         return Err(NarError::Fs {
             path: path.to_path_buf(),
@@ -124,9 +115,7 @@ fn dump_node<W: Write>(
         if copied != len {
             return Err(NarError::Fs {
                 path: path.to_path_buf(),
-                source: io::Error::other(format!(
-                    "file shrank from {len} to {copied} bytes while it was archived"
-                )),
+                source: io::Error::other(format!("file shrank from {len} to {copied} bytes while it was archived")),
             });
         }
         w.pad(len)?;
@@ -154,9 +143,7 @@ fn dump_node<W: Write>(
     } else {
         return Err(NarError::Fs {
             path: path.to_path_buf(),
-            source: io::Error::other(
-                "not a regular file, directory or symlink; a NAR cannot hold it",
-            ),
+            source: io::Error::other("not a regular file, directory or symlink; a NAR cannot hold it"),
         });
     }
     w.bytes(b")")
@@ -173,11 +160,7 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
+        HashingWriter { inner, hasher: Sha256::new(), size: 0 }
     }
 
     /// The inner writer, the hash and the byte count.
@@ -265,10 +248,7 @@ impl<R: Read> TokenReader<'_, R> {
         let offset = self.offset;
         self.input.read_exact(buf).map_err(|source| {
             if source.kind() == io::ErrorKind::UnexpectedEof {
-                NarError::Format {
-                    offset,
-                    msg: "the stream ended in the middle of the NAR".into(),
-                }
+                NarError::Format { offset, msg: "the stream ended in the middle of the NAR".into() }
             } else {
                 NarError::Stream { offset, source }
             }
@@ -278,10 +258,7 @@ impl<R: Read> TokenReader<'_, R> {
     }
 
     fn format(&self, msg: impl Into<String>) -> NarError {
-        NarError::Format {
-            offset: self.offset,
-            msg: msg.into(),
-        }
+        NarError::Format { offset: self.offset, msg: msg.into() }
     }
 
     fn u64(&mut self) -> Result<u64, NarError> {
@@ -404,10 +381,7 @@ fn parse_node<R: Read>(
                 r.expect(b"name", "\"name\"")?;
                 let name_at = r.offset;
                 let name = r.bytes(MAX_NAME, "an entry name")?;
-                check_name(&name).map_err(|msg| NarError::Format {
-                    offset: name_at,
-                    msg,
-                })?;
+                check_name(&name).map_err(|msg| NarError::Format { offset: name_at, msg })?;
                 if prev.as_ref().is_some_and(|p| *p >= name) {
                     return Err(NarError::Format {
                         offset: name_at,
@@ -436,8 +410,7 @@ fn parse_node<R: Read>(
 }
 
 fn check_name(name: &[u8]) -> Result<(), String> {
-    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
-    {
+    if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
         return Err(format!(
             "entry name {:?} is not allowed (empty, '.', '..', or containing '/' or NUL)",
             String::from_utf8_lossy(name)
@@ -450,10 +423,7 @@ fn check_name(name: &[u8]) -> Result<(), String> {
 
 /// Restores one NAR from `input` at `dest`, which must not exist yet. Returns the NAR size.
 pub fn restore(input: &mut impl Read, dest: &Path) -> Result<u64, NarError> {
-    let mut sink = Restorer {
-        root: dest.to_path_buf(),
-        file: None,
-    };
+    let mut sink = Restorer { root: dest.to_path_buf(), file: None };
     parse(input, &mut sink)
 }
 
@@ -464,11 +434,7 @@ struct Restorer {
 
 impl Restorer {
     fn target(&self, rel: &Path) -> PathBuf {
-        if rel.as_os_str().is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(rel)
-        }
+        if rel.as_os_str().is_empty() { self.root.clone() } else { self.root.join(rel) }
     }
 }
 
@@ -531,10 +497,7 @@ mod tests {
         h.write_all(&nar).expect("hash");
         let (_, hash, size) = h.finish();
         assert_eq!(size, 120);
-        assert_eq!(
-            hash.to_nix32_string(),
-            "sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h"
-        );
+        assert_eq!(hash.to_nix32_string(), "sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h");
     }
 
     fn tok(out: &mut Vec<u8>, s: &[u8]) {
@@ -596,12 +559,7 @@ mod tests {
         let mut bad_pad = nar.clone();
         // The contents "hello" sit at bytes 96..101 of 120; bytes 101..104 are padding.
         bad_pad[101] = 1;
-        assert!(
-            validate(&mut bad_pad.as_slice())
-                .unwrap_err()
-                .to_string()
-                .contains("padding")
-        );
+        assert!(validate(&mut bad_pad.as_slice()).unwrap_err().to_string().contains("padding"));
         let mut bad_magic = nar.clone();
         bad_magic[8] = b'X';
         assert!(validate(&mut bad_magic.as_slice()).is_err());
@@ -632,10 +590,7 @@ mod tests {
         head.extend_from_slice(&SIZE.to_le_bytes());
         let mut tail = Vec::new();
         tok(&mut tail, b")");
-        let mut input = head
-            .as_slice()
-            .chain(io::repeat(0x5a).take(SIZE))
-            .chain(tail.as_slice());
+        let mut input = head.as_slice().chain(io::repeat(0x5a).take(SIZE)).chain(tail.as_slice());
 
         struct Count {
             max_chunk: usize,
@@ -661,10 +616,7 @@ mod tests {
                 Ok(())
             }
         }
-        let mut count = Count {
-            max_chunk: 0,
-            total: 0,
-        };
+        let mut count = Count { max_chunk: 0, total: 0 };
         let size = parse(&mut input, &mut count).expect("parse");
         assert_eq!(count.total, SIZE);
         assert!(count.max_chunk <= CHUNK);

@@ -23,24 +23,15 @@ const DEPTH: usize = 8;
 pub fn spawn_dump(path: PathBuf) -> NarReader {
     let (tx, rx) = mpsc::channel::<io::Result<Vec<u8>>>(DEPTH);
     tokio::task::spawn_blocking(move || {
-        let mut w = ChunkSender {
-            tx: tx.clone(),
-            buf: Vec::with_capacity(CHUNK),
-        };
-        let res = nar::dump_path(&path, &mut w).and_then(|()| {
-            w.flush()
-                .map_err(|source| NarError::Stream { offset: 0, source })
-        });
+        let mut w = ChunkSender { tx: tx.clone(), buf: Vec::with_capacity(CHUNK) };
+        let res = nar::dump_path(&path, &mut w)
+            .and_then(|()| w.flush().map_err(|source| NarError::Stream { offset: 0, source }));
         if let Err(e) = res {
             // The reader may be gone already; nothing else to tell then.
             let _ = tx.blocking_send(Err(io::Error::other(e.to_string())));
         }
     });
-    NarReader {
-        rx,
-        buf: Vec::new(),
-        pos: 0,
-    }
+    NarReader { rx, buf: Vec::new(), pos: 0 }
 }
 
 /// The reading end of [`spawn_dump`].
@@ -51,11 +42,7 @@ pub struct NarReader {
 }
 
 impl AsyncRead for NarReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        out: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, out: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         while self.pos == self.buf.len() {
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(Ok(chunk))) => {
@@ -107,32 +94,15 @@ impl Write for ChunkSender {
 pub fn spawn_restore(dest: PathBuf) -> (RestoreWriter, JoinHandle<Result<u64, NarError>>) {
     let (tx, rx) = mpsc::channel::<Vec<u8>>(DEPTH);
     let handle = tokio::task::spawn_blocking(move || {
-        let mut reader = ChunkReceiver {
-            rx,
-            buf: Vec::new(),
-            pos: 0,
-        };
+        let mut reader = ChunkReceiver { rx, buf: Vec::new(), pos: 0 };
         let size = nar::restore(&mut reader, &dest)?;
         let mut rest = [0u8; 1];
-        if reader.read(&mut rest).map_err(|source| NarError::Stream {
-            offset: size,
-            source,
-        })? != 0
-        {
-            return Err(NarError::Format {
-                offset: size,
-                msg: "data after the end of the NAR".into(),
-            });
+        if reader.read(&mut rest).map_err(|source| NarError::Stream { offset: size, source })? != 0 {
+            return Err(NarError::Format { offset: size, msg: "data after the end of the NAR".into() });
         }
         Ok(size)
     });
-    (
-        RestoreWriter {
-            tx: Some(tx),
-            pending: None,
-        },
-        handle,
-    )
+    (RestoreWriter { tx: Some(tx), pending: None }, handle)
 }
 
 /// The blocking side of [`spawn_restore`].
@@ -160,8 +130,8 @@ impl Read for ChunkReceiver {
     }
 }
 
-type PermitFuture = dyn std::future::Future<Output = Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>>>
-    + Send;
+type PermitFuture =
+    dyn std::future::Future<Output = Result<mpsc::OwnedPermit<Vec<u8>>, mpsc::error::SendError<()>>> + Send;
 
 /// The writing end of [`spawn_restore`].
 pub struct RestoreWriter {
@@ -171,11 +141,7 @@ pub struct RestoreWriter {
 }
 
 impl AsyncWrite for RestoreWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         if self.pending.is_none() {
             let Some(tx) = self.tx.clone() else {
                 return Poll::Ready(Ok(buf.len()));
@@ -227,10 +193,7 @@ mod tests {
         nar::dump_path(&src, &mut want).expect("dump");
 
         let mut got = Vec::new();
-        spawn_dump(src.clone())
-            .read_to_end(&mut got)
-            .await
-            .expect("read");
+        spawn_dump(src.clone()).read_to_end(&mut got).await.expect("read");
         assert!(got == want);
 
         let dest = dir.path().join("dest");
@@ -240,28 +203,16 @@ mod tests {
         }
         w.shutdown().await.expect("shutdown");
         drop(w);
-        assert_eq!(
-            handle.await.expect("join").expect("restore"),
-            want.len() as u64
-        );
-        assert_eq!(
-            std::fs::read(dest.join("big")).expect("read").len(),
-            1_000_003
-        );
+        assert_eq!(handle.await.expect("join").expect("restore"), want.len() as u64);
+        assert_eq!(std::fs::read(dest.join("big")).expect("read").len(), 1_000_003);
     }
 
     #[tokio::test]
     async fn errors_reach_the_other_side() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sink = Vec::new();
-        let err = spawn_dump(dir.path().join("missing"))
-            .read_to_end(&mut sink)
-            .await;
-        assert!(
-            err.expect_err("missing path")
-                .to_string()
-                .contains("missing")
-        );
+        let err = spawn_dump(dir.path().join("missing")).read_to_end(&mut sink).await;
+        assert!(err.expect_err("missing path").to_string().contains("missing"));
 
         let (mut w, handle) = spawn_restore(dir.path().join("out"));
         // Not a NAR: the restorer fails, the writer keeps accepting (draining) bytes.

@@ -6,11 +6,7 @@ pub const ALPHABET: &[u8; 32] = b"0123456789abcdfghijklmnpqrsvwxyz";
 
 /// The number of characters that encode `bytes` bytes (20 → 32, 32 → 52).
 pub fn encoded_len(bytes: usize) -> usize {
-    if bytes == 0 {
-        0
-    } else {
-        (bytes * 8 - 1) / 5 + 1
-    }
+    if bytes == 0 { 0 } else { (bytes * 8 - 1) / 5 + 1 }
 }
 
 /// Encodes bytes: the input is a little-endian bit string and the *last* character holds bits 0..5.
@@ -33,10 +29,7 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// The value of one nix32 character, or `None` if it is not in the alphabet.
 pub fn digit(c: u8) -> Option<u8> {
-    ALPHABET
-        .iter()
-        .position(|&a| a == c)
-        .and_then(|p| u8::try_from(p).ok())
+    ALPHABET.iter().position(|&a| a == c).and_then(|p| u8::try_from(p).ok())
 }
 
 /// Decodes a string that must encode exactly `bytes` bytes. `None` on a wrong length, a

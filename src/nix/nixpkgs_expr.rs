@@ -47,11 +47,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "  pkgs = import nixpkgs {{ }};");
     let _ = writeln!(e, "  lib = pkgs.lib;");
     let _ = writeln!(e, "  crossPkgs = pkgs.pkgsCross.{cross_attr};");
-    let _ = writeln!(
-        e,
-        "  targetPkgs = import nixpkgs {{ system = {}; }};",
-        string(spec.arch.nix_system())
-    );
+    let _ = writeln!(e, "  targetPkgs = import nixpkgs {{ system = {}; }};", string(spec.arch.nix_system()));
     let _ = writeln!(e, "  board = {};", string(&spec.board));
     let kp = pkgs_for(spec, "kernel");
     let kpkg = spec.kernel_nixpkgs.as_deref().unwrap_or("linux_6_12");
@@ -81,34 +77,22 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
             string(&m.source.to_string_lossy()),
             string(&format!("{}-src", m.name))
         );
-        let _ = writeln!(
-            e,
-            "      nativeBuildInputs = kernel.moduleBuildDependencies;"
-        );
+        let _ = writeln!(e, "      nativeBuildInputs = kernel.moduleBuildDependencies;");
         let _ = writeln!(
             e,
             "      makeFlags = kernel.makeFlags ++ [ \"-C\" \"${{kernel.dev}}/lib/modules/${{kernel.modDirVersion}}/build\" \"M=$(PWD)\" ];"
         );
         let _ = writeln!(e, "      buildFlags = [ \"modules\" ];");
         let _ = writeln!(e, "      installPhase = ''");
-        let _ = writeln!(
-            e,
-            "        mkdir -p $out/lib/modules/${{kernel.modDirVersion}}/extra"
-        );
-        let _ = writeln!(
-            e,
-            "        cp *.ko $out/lib/modules/${{kernel.modDirVersion}}/extra/"
-        );
+        let _ = writeln!(e, "        mkdir -p $out/lib/modules/${{kernel.modDirVersion}}/extra");
+        let _ = writeln!(e, "        cp *.ko $out/lib/modules/${{kernel.modDirVersion}}/extra/");
         let _ = writeln!(e, "      '';");
         let _ = writeln!(e, "    }};");
     }
     let _ = writeln!(e, "  }};");
     let ip = pkgs_for(spec, "init");
     let _ = writeln!(e, "  init = {ip}.stdenv.mkDerivation {{");
-    let _ = writeln!(
-        e,
-        "    pname = \"rvbuild-${{board}}-init\"; version = \"1\";"
-    );
+    let _ = writeln!(e, "    pname = \"rvbuild-${{board}}-init\"; version = \"1\";");
     let _ = writeln!(
         e,
         "    src = builtins.path {{ path = {}; name = \"rvbuild-init-src\"; }};",
@@ -122,34 +106,20 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     );
     let _ = writeln!(e, "    installPhase = ''install -D init $out/bin/init'';");
     let _ = writeln!(e, "  }};");
-    let loaded: Vec<String> = spec
-        .modules
-        .iter()
-        .filter(|m| m.load)
-        .map(|m| format!("modules.{}", attr(&m.name)))
-        .collect();
+    let loaded: Vec<String> =
+        spec.modules.iter().filter(|m| m.load).map(|m| format!("modules.{}", attr(&m.name))).collect();
     let _ = writeln!(e, "  initramfs = pkgs.makeInitrdNG {{");
     let _ = writeln!(e, "    compressor = \"gzip\";");
-    let _ = writeln!(
-        e,
-        "    contents = [ {{ source = \"${{init}}/bin/init\"; target = \"/init\"; }} ]"
-    );
+    let _ = writeln!(e, "    contents = [ {{ source = \"${{init}}/bin/init\"; target = \"/init\"; }} ]");
     let _ = writeln!(
         e,
         "      ++ map (m: {{ source = \"${{m}}/lib/modules\"; target = \"/lib/modules\"; }}) [ {} ];",
         loaded.join(" ")
     );
     let _ = writeln!(e, "  }};");
-    let _ = writeln!(
-        e,
-        "  bootfiles = pkgs.runCommand \"rvbuild-${{board}}-bootfiles\" {{ }} ''"
-    );
+    let _ = writeln!(e, "  bootfiles = pkgs.runCommand \"rvbuild-${{board}}-bootfiles\" {{ }} ''");
     let _ = writeln!(e, "    mkdir -p $out/extlinux");
-    let _ = writeln!(
-        e,
-        "    cp ${{kernel}}/{} $out/",
-        spec.kernel_file.replace('\'', "")
-    );
+    let _ = writeln!(e, "    cp ${{kernel}}/{} $out/", spec.kernel_file.replace('\'', ""));
     let _ = writeln!(e, "    cp ${{initramfs}}/initrd $out/initramfs.cpio.gz");
     for d in &spec.dtbs {
         let _ = writeln!(e, "    install -D ${{kernel}}/dtbs/{d} $out/dtbs/{d}");
@@ -163,11 +133,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     for (name, text) in &spec.boot_extra_files {
         let _ = writeln!(e, "    cp ${{builtins.toFile {} {}}} $out/{name}", string(name), string(text));
     }
-    let fdt = spec
-        .default_dtb
-        .as_ref()
-        .map(|d| format!("  fdt /dtbs/{d}\n"))
-        .unwrap_or_default();
+    let fdt = spec.default_dtb.as_ref().map(|d| format!("  fdt /dtbs/{d}\n")).unwrap_or_default();
     let _ = writeln!(
         e,
         "    printf 'default rvbuild\\nlabel rvbuild\\n  kernel /{}\\n  initrd /initramfs.cpio.gz\\n{}  append {}\\n' > $out/extlinux/extlinux.conf",
@@ -176,10 +142,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
         spec.cmdline.replace(['\'', '\\'], "")
     );
     let _ = writeln!(e, "  '';");
-    let _ = writeln!(
-        e,
-        "  firmware = pkgs.runCommand \"rvbuild-${{board}}-firmware\" {{ }} ''"
-    );
+    let _ = writeln!(e, "  firmware = pkgs.runCommand \"rvbuild-${{board}}-firmware\" {{ }} ''");
     let _ = writeln!(e, "    mkdir -p $out");
     for f in &spec.firmware {
         match f.nixpkgs.as_deref().and_then(|n| n.split_once('/')) {
@@ -196,14 +159,8 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
         }
     }
     let _ = writeln!(e, "  '';");
-    let _ = writeln!(
-        e,
-        "  image = pkgs.runCommand \"rvbuild-${{board}}-disk-image\" {{"
-    );
-    let _ = writeln!(
-        e,
-        "    nativeBuildInputs = with pkgs; [ util-linux e2fsprogs dosfstools mtools ];"
-    );
+    let _ = writeln!(e, "  image = pkgs.runCommand \"rvbuild-${{board}}-disk-image\" {{");
+    let _ = writeln!(e, "    nativeBuildInputs = with pkgs; [ util-linux e2fsprogs dosfstools mtools ];");
     let _ = writeln!(e, "    table = {};", string(&sfdisk_script(spec)));
     let _ = writeln!(
         e,
@@ -212,10 +169,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
             &spec
                 .partitions
                 .iter()
-                .map(|p| format!(
-                    "{}:{}:{}:{}:{}",
-                    p.index, p.start_sector, p.size_sectors, p.fs, p.content
-                ))
+                .map(|p| format!("{}:{}:{}:{}:{}", p.index, p.start_sector, p.size_sectors, p.fs, p.content))
                 .collect::<Vec<_>>()
         )
     );
@@ -223,46 +177,26 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    truncate -s {} disk.img", spec.image_size);
     let _ = writeln!(e, "    echo \"$table\" | sfdisk disk.img");
     let _ = writeln!(e, "    for p in $parts; do");
-    let _ = writeln!(
-        e,
-        "      IFS=: read -r idx start size fs content <<< \"$p\""
-    );
+    let _ = writeln!(e, "      IFS=: read -r idx start size fs content <<< \"$p\"");
     let _ = writeln!(e, "      truncate -s $((size * 512)) part.img");
     let _ = writeln!(e, "      case \"$content\" in");
     let _ = writeln!(e, "        bootfiles) src=${{bootfiles}} ;;");
-    let _ = writeln!(
-        e,
-        "        firmware:*) src=${{firmware}}/''${{content#firmware:}} ;;"
-    );
+    let _ = writeln!(e, "        firmware:*) src=${{firmware}}/''${{content#firmware:}} ;;");
     let _ = writeln!(e, "        *) mkdir -p empty; src=empty ;;");
     let _ = writeln!(e, "      esac");
     let _ = writeln!(e, "      case \"$fs\" in");
     let _ = writeln!(e, "        ext4) mkfs.ext4 -q -d \"$src\" part.img ;;");
-    let _ = writeln!(
-        e,
-        "        vfat) mkfs.vfat part.img; (cd \"$src\" && mcopy -s -i ../part.img ./* ::) ;;"
-    );
+    let _ = writeln!(e, "        vfat) mkfs.vfat part.img; (cd \"$src\" && mcopy -s -i ../part.img ./* ::) ;;");
     let _ = writeln!(e, "        raw) cp \"$src\" part.img ;;");
     let _ = writeln!(e, "      esac");
-    let _ = writeln!(
-        e,
-        "      dd if=part.img of=disk.img bs=512 seek=$start conv=notrunc status=none; rm part.img"
-    );
+    let _ = writeln!(e, "      dd if=part.img of=disk.img bs=512 seek=$start conv=notrunc status=none; rm part.img");
     let _ = writeln!(e, "    done");
     let _ = writeln!(e, "    mkdir -p $out; cp disk.img $out/");
     let _ = writeln!(e, "  '';");
     let _ = writeln!(e, "in {{");
-    let _ = writeln!(
-        e,
-        "  inherit kernel init initramfs bootfiles firmware image;"
-    );
+    let _ = writeln!(e, "  inherit kernel init initramfs bootfiles firmware image;");
     for m in &spec.modules {
-        let _ = writeln!(
-            e,
-            "  {} = modules.{};",
-            attr(&format!("module-{}", m.name)),
-            attr(&m.name)
-        );
+        let _ = writeln!(e, "  {} = modules.{};", attr(&format!("module-{}", m.name)), attr(&m.name));
     }
     let _ = writeln!(e, "}}");
     e

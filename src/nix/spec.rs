@@ -94,10 +94,7 @@ impl BuildSpec {
     }
 
     pub fn strategy(&self, component: &str) -> Strategy {
-        self.strategies
-            .get(component)
-            .copied()
-            .unwrap_or(Strategy::Cross)
+        self.strategies.get(component).copied().unwrap_or(Strategy::Cross)
     }
 
     /// Compiler flags for userland programs of this board.
@@ -125,15 +122,7 @@ fn hex_digest(parts: &[&str]) -> String {
 /// A GUID-formatted identifier derived from text (stable across builds).
 pub fn stable_guid(parts: &[&str]) -> String {
     let d = hex_digest(parts);
-    format!(
-        "{}-{}-4{}-8{}-{}",
-        &d[0..8],
-        &d[8..12],
-        &d[13..16],
-        &d[17..20],
-        &d[20..32]
-    )
-    .to_uppercase()
+    format!("{}-{}-4{}-8{}-{}", &d[0..8], &d[8..12], &d[13..16], &d[17..20], &d[20..32]).to_uppercase()
 }
 
 fn run_text(cmd: &str, args: &[&str]) -> Option<String> {
@@ -186,10 +175,84 @@ pub fn host_toolchain_id(arch: Arch) -> Result<String> {
         )
     })?;
     let first = version.lines().next().unwrap_or_default();
-    Ok(format!(
-        "{first}; {}",
-        package_versions(&["linux-source-6.12"])
-    ))
+    Ok(format!("{first}; {}", package_versions(&["linux-source-6.12"])))
+}
+
+/// The `.dts` files of a kernel source tarball, listed once and cached by path, size and mtime
+/// (listing a compressed kernel tarball takes seconds; a wrong DT name must fail before the
+/// kernel build, not after it).
+pub fn dts_index(tarball: &Path) -> Result<Vec<String>> {
+    let meta = std::fs::metadata(tarball).map_err(|e| Error::io(ErrorKind::Prerequisite, tarball.display(), e))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let key = hex_digest(&[&tarball.to_string_lossy(), &meta.len().to_string(), &mtime.to_string()]);
+    let cache = crate::profile::cache_dir().join("dts-index");
+    let file = cache.join(&key[..16]);
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return Ok(text.lines().map(str::to_string).collect());
+    }
+    let out = Command::new("tar")
+        .arg("-tf")
+        .arg(tarball)
+        .output()
+        .map_err(|e| Error::io(ErrorKind::Prerequisite, "tar", e))?;
+    if !out.status.success() {
+        return Err(Error::msg(
+            ErrorKind::Prerequisite,
+            format!("cannot list {}: {}", tarball.display(), String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    let list: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.ends_with(".dts")).map(str::to_string).collect();
+    if std::fs::create_dir_all(&cache).is_ok() {
+        let tmp = cache.join(format!("{}.tmp{}", &key[..16], std::process::id()));
+        if std::fs::write(&tmp, list.join("\n")).is_ok() {
+            let _ = std::fs::rename(&tmp, &file);
+        }
+    }
+    Ok(list)
+}
+
+/// Fails when a board's device tree has no source in the kernel tarball, naming similar ones.
+fn check_device_trees(board: &Loaded<Board>, tarball: &Path) -> Result<()> {
+    let b = &board.value;
+    let listing = dts_index(tarball)?;
+    let karch = b.arch.value.karch();
+    for dt in &b.device_trees {
+        let dts = format!("arch/{karch}/boot/dts/{}.dts", dt.name.value.trim_end_matches(".dtb"));
+        if listing.iter().any(|l| l.ends_with(&dts)) {
+            continue;
+        }
+        let dir = dt.name.value.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+        let similar: Vec<&str> = listing
+            .iter()
+            .filter_map(|l| l.split_once(&format!("arch/{karch}/boot/dts/")).map(|(_, rest)| rest))
+            .filter(|rest| rest.starts_with(dir))
+            .take(12)
+            .collect();
+        let help = if similar.is_empty() {
+            "check the name below arch/<arch>/boot/dts".to_string()
+        } else {
+            format!("device trees there include: {}", similar.join(", "))
+        };
+        return Err(Error::with_help(
+            ErrorKind::Config,
+            format!(
+                "{}:{}:{}: device tree `{}` does not exist in {} (no {dts})",
+                board.source.name,
+                dt.name.referenced.line(),
+                dt.name.referenced.column(),
+                dt.name.value,
+                tarball.display()
+            ),
+            help,
+        ));
+    }
+    Ok(())
 }
 
 /// Directories searched as prefixes of firmware paths: packages of other architectures or
@@ -205,62 +268,43 @@ fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result
     let name = f.name.value.clone();
     let mut path = None;
     if provider == Provider::Host {
-        let rooted = f.path.as_ref().map(|p| {
-            firmware_roots().into_iter().map(|r| r.join(p.value.trim_start_matches('/'))).collect::<Vec<_>>()
-        });
-        let candidates: Vec<PathBuf> = [
-            f.path.as_ref().map(|p| PathBuf::from(&p.value)),
-            Some(base.join("firmware").join(&name)),
-        ]
-        .into_iter()
-        .flatten()
-        .chain(rooted.unwrap_or_default())
-        .collect();
+        let rooted = f
+            .path
+            .as_ref()
+            .map(|p| firmware_roots().into_iter().map(|r| r.join(p.value.trim_start_matches('/'))).collect::<Vec<_>>());
+        let candidates: Vec<PathBuf> =
+            [f.path.as_ref().map(|p| PathBuf::from(&p.value)), Some(base.join("firmware").join(&name))]
+                .into_iter()
+                .flatten()
+                .chain(rooted.unwrap_or_default())
+                .collect();
         path = candidates.iter().find(|p| p.is_file()).cloned();
         if path.is_none() {
             let mut help = String::new();
             if let (Some(p), Some(pkg)) = (&f.path, &f.package) {
-                help.push_str(&format!(
-                    "install the Debian package {pkg} (it provides {}); ",
-                    p.value
-                ));
+                help.push_str(&format!("install the Debian package {pkg} (it provides {}); ", p.value));
             }
             if let Some(how) = &f.how_to_get {
                 help.push_str(&format!("{how}; "));
             }
-            help.push_str(&format!(
-                "or put the file at {}",
-                base.join("firmware").join(&name).display()
-            ));
+            help.push_str(&format!("or put the file at {}", base.join("firmware").join(&name).display()));
             return Err(Error::with_help(
                 ErrorKind::Prerequisite,
                 format!(
                     "firmware file `{name}` is missing (looked at {})",
-                    candidates
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
                 ),
                 help,
             ));
         }
     }
-    Ok(FirmwareSpec {
-        name,
-        path,
-        nixpkgs: f.nixpkgs.clone(),
-    })
+    Ok(FirmwareSpec { name, path, nixpkgs: f.nixpkgs.clone() })
 }
 
 /// Resolves board + profile into a build spec. Checks files on the build host (host provider)
 /// before anything is built, so a missing tarball or firmware file fails in a second, not after
 /// the kernel.
-pub fn resolve(
-    board: &Loaded<Board>,
-    profile: &Loaded<BuildProfile>,
-    provider: Provider,
-) -> Result<BuildSpec> {
+pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: Provider) -> Result<BuildSpec> {
     let b = &board.value;
     let p = &profile.value;
     let base = board.base_dir()?;
@@ -281,19 +325,11 @@ pub fn resolve(
         let text = std::fs::read_to_string(&path).map_err(|e| {
             Error::with_help(
                 ErrorKind::Config,
-                format!(
-                    "{}: kernel fragment {}: {e}",
-                    board.source.name,
-                    path.display()
-                ),
+                format!("{}: kernel fragment {}: {e}", board.source.name, path.display()),
                 "fix the path in kernel.fragments",
             )
         })?;
-        for line in text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        {
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let Some((k, v)) = line.strip_prefix("CONFIG_").and_then(|l| l.split_once('=')) else {
                 return Err(Error::with_help(
                     ErrorKind::Config,
@@ -307,17 +343,11 @@ pub fn resolve(
     if !b.kernel.patches.is_empty() && provider == Provider::Host {
         return Err(Error::with_help(
             ErrorKind::Config,
-            format!(
-                "{}: kernel.patches are not applied by the host provider yet",
-                board.source.name
-            ),
+            format!("{}: kernel.patches are not applied by the host provider yet", board.source.name),
             "remove the patches or use the nixpkgs provider",
         ));
     }
-    let kernel_options = opts
-        .iter()
-        .map(|(k, v)| format!("CONFIG_{k}={v}"))
-        .collect();
+    let kernel_options = opts.iter().map(|(k, v)| format!("CONFIG_{k}={v}")).collect();
 
     let kernel_tarball = b.kernel.source.tarball.as_ref().map(PathBuf::from);
     if provider == Provider::Host {
@@ -333,10 +363,7 @@ pub fn resolve(
             None => {
                 return Err(Error::with_help(
                     ErrorKind::Config,
-                    format!(
-                        "{}: kernel.source.tarball is needed by the host provider",
-                        board.source.name
-                    ),
+                    format!("{}: kernel.source.tarball is needed by the host provider", board.source.name),
                     "set kernel.source.tarball or use the nixpkgs provider",
                 ));
             }
@@ -360,11 +387,7 @@ pub fn resolve(
                 "driver sources are looked up relative to the project directory",
             ));
         }
-        modules.push(ModuleSpec {
-            name: d.name.value.clone(),
-            source: src,
-            load: d.load,
-        });
+        modules.push(ModuleSpec { name: d.name.value.clone(), source: src, load: d.load });
     }
 
     let mut fw_files: Vec<&FirmwareFile> = Vec::new();
@@ -375,23 +398,18 @@ pub fn resolve(
         fw_files.extend(u.files.iter());
     }
     fw_files.extend(b.firmware.files.iter());
-    let firmware = fw_files
-        .iter()
-        .map(|f| resolve_firmware(f, &base, provider))
-        .collect::<Result<Vec<_>>>()?;
+    let firmware = fw_files.iter().map(|f| resolve_firmware(f, &base, provider)).collect::<Result<Vec<_>>>()?;
     let packages: Vec<String> = fw_files.iter().filter_map(|f| f.package.clone()).collect();
 
-    let dtbs: Vec<String> = b
-        .device_trees
-        .iter()
-        .map(|d| d.name.value.clone())
-        .collect();
-    let default_dtb = b
-        .device_trees
-        .iter()
-        .find(|d| d.default)
-        .or(b.device_trees.first())
-        .map(|d| d.name.value.clone());
+    let dtbs: Vec<String> = b.device_trees.iter().map(|d| d.name.value.clone()).collect();
+    if provider == Provider::Host
+        && let Some(t) = &kernel_tarball
+        && !b.device_trees.is_empty()
+    {
+        check_device_trees(board, t)?;
+    }
+    let default_dtb =
+        b.device_trees.iter().find(|d| d.default).or(b.device_trees.first()).map(|d| d.name.value.clone());
 
     let partitions = b
         .image
@@ -462,10 +480,7 @@ pub fn sfdisk_script(spec: &BuildSpec) -> String {
     let mut s = String::new();
     match spec.table {
         TableKind::Dos => {
-            s.push_str(&format!(
-                "label: dos\nlabel-id: 0x{}\nunit: sectors\n\n",
-                spec.disk_id
-            ));
+            s.push_str(&format!("label: dos\nlabel-id: 0x{}\nunit: sectors\n\n", spec.disk_id));
             for p in &spec.partitions {
                 s.push_str(&format!(
                     "start={}, size={}, type={}{}\n",
@@ -489,11 +504,7 @@ pub fn sfdisk_script(spec: &BuildSpec) -> String {
                     p.part_type,
                     stable_guid(&["part", &spec.board, &p.name]),
                     p.name,
-                    if p.bootable {
-                        ", attrs=\"LegacyBIOSBootable\""
-                    } else {
-                        ""
-                    }
+                    if p.bootable { ", attrs=\"LegacyBIOSBootable\"" } else { "" }
                 ));
             }
         }

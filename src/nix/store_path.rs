@@ -30,9 +30,7 @@ pub enum StorePathError {
     NameTooLong(String),
     #[error("store path {0:?} has a name starting with '.'")]
     DotName(String),
-    #[error(
-        "store path {path:?} has the character {ch:?} in its name (allowed: A-Z a-z 0-9 + - . _ ? =)"
-    )]
+    #[error("store path {path:?} has the character {ch:?} in its name (allowed: A-Z a-z 0-9 + - . _ ? =)")]
     BadChar { path: String, ch: char },
     #[error("{0:?} is not a derivation path (a store path ending in .drv)")]
     NotDrv(String),
@@ -64,11 +62,7 @@ impl StorePath {
     /// Validates a derivation path: a store path whose name ends in `.drv`.
     pub fn parse_drv(path: &str) -> Result<StorePath, StorePathError> {
         let p = Self::parse(path)?;
-        if p.name().ends_with(".drv") {
-            Ok(p)
-        } else {
-            Err(StorePathError::NotDrv(path.to_string()))
-        }
+        if p.name().ends_with(".drv") { Ok(p) } else { Err(StorePathError::NotDrv(path.to_string())) }
     }
 
     fn check_base_name(full: &str, base: &str) -> Result<(), StorePathError> {
@@ -90,10 +84,7 @@ impl StorePath {
             return Err(StorePathError::DotName(full.to_string()));
         }
         if let Some(ch) = name.chars().find(|&c| !is_name_char(c)) {
-            return Err(StorePathError::BadChar {
-                path: full.to_string(),
-                ch,
-            });
+            return Err(StorePathError::BadChar { path: full.to_string(), ch });
         }
         Ok(())
     }
@@ -157,9 +148,7 @@ pub struct NarHash(pub [u8; 32]);
 
 /// Why a hash string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{0:?} is not a sha256 hash (expected sha256:<52 nix32 chars>, sha256:<64 hex> or <64 hex>)"
-)]
+#[error("{0:?} is not a sha256 hash (expected sha256:<52 nix32 chars>, sha256:<64 hex> or <64 hex>)")]
 pub struct HashParseError(pub String);
 
 impl NarHash {
@@ -228,11 +217,9 @@ mod tests {
         assert_eq!(p.hash_part(), "7sqpqjj28pjaqp6b2yf385gnhgbq09lz");
         assert_eq!(p.name(), "a");
         assert!(!p.is_drv());
-        let d =
-            StorePath::parse_drv("/nix/store/dhwzz7y2jypm2q2zdl0f3wbrqfw0yml2-a.drv").expect("drv");
+        let d = StorePath::parse_drv("/nix/store/dhwzz7y2jypm2q2zdl0f3wbrqfw0yml2-a.drv").expect("drv");
         assert_eq!(d.drv_name(), "a");
-        StorePath::parse("/nix/store/7sqpqjj28pjaqp6b2yf385gnhgbq09lz-A+b-c._?=1")
-            .expect("all chars");
+        StorePath::parse("/nix/store/7sqpqjj28pjaqp6b2yf385gnhgbq09lz-A+b-c._?=1").expect("all chars");
         assert_eq!(StorePath::from_base_name(p.base_name()), Ok(p));
     }
 
@@ -248,15 +235,9 @@ mod tests {
             (format!("/nix/store/{h}-a b"), "' '"),
             (format!("/nix/store/{h}-a;rm"), "';'"),
             (format!("/nix/store/{h}-{}", "x".repeat(212)), "longer"),
-            (
-                "/nix/store/esqpqjj28pjaqp6b2yf385gnhgbq09lz-a".to_string(),
-                "hash",
-            ),
+            ("/nix/store/esqpqjj28pjaqp6b2yf385gnhgbq09lz-a".to_string(), "hash"),
             ("/nix/store/short-a".to_string(), "hash"),
-            (
-                "/nix/storex/7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a".to_string(),
-                "not in",
-            ),
+            ("/nix/storex/7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a".to_string(), "not in"),
         ];
         for (path, why) in cases {
             let err = StorePath::parse(&path).expect_err(&path).to_string();
@@ -268,16 +249,12 @@ mod tests {
 
     #[test]
     fn nar_hash_forms() {
-        let h = NarHash::parse("sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h")
-            .expect("nix32");
+        let h = NarHash::parse("sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h").expect("nix32");
         let hex = h.to_base16();
         assert_eq!(hex.len(), 64);
         assert_eq!(NarHash::parse(&hex), Ok(h));
         assert_eq!(NarHash::parse(&format!("sha256:{hex}")), Ok(h));
-        assert_eq!(
-            h.to_nix32_string(),
-            "sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h"
-        );
+        assert_eq!(h.to_nix32_string(), "sha256:1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h");
         assert!(NarHash::parse("md5:abc").is_err());
         assert!(NarHash::parse("1xmr8jicvzszfzpz46g37mlpvbzjl2wpwvl2b05psipssyp1sm8h").is_err());
         assert!(NarHash::parse(&"g".repeat(64)).is_err());

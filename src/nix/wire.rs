@@ -79,9 +79,7 @@ pub async fn read_padding<R: AsyncRead + Unpin>(r: &mut R, len: u64) -> io::Resu
 pub async fn read_bytes<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> io::Result<Vec<u8>> {
     let len = read_u64(r).await?;
     if len > max as u64 {
-        return Err(invalid(format!(
-            "a string of {len} bytes is longer than the limit of {max}"
-        )));
+        return Err(invalid(format!("a string of {len} bytes is longer than the limit of {max}")));
     }
     let mut v = vec![0u8; len as usize];
     r.read_exact(&mut v).await?;
@@ -94,15 +92,10 @@ pub async fn read_string<R: AsyncRead + Unpin>(r: &mut R, max: usize) -> io::Res
     String::from_utf8(b).map_err(|e| invalid(format!("a string is not UTF-8: {e}")))
 }
 
-pub async fn read_strings<R: AsyncRead + Unpin>(
-    r: &mut R,
-    max_len: usize,
-) -> io::Result<Vec<String>> {
+pub async fn read_strings<R: AsyncRead + Unpin>(r: &mut R, max_len: usize) -> io::Result<Vec<String>> {
     let n = read_u64(r).await?;
     if n > MAX_LIST {
-        return Err(invalid(format!(
-            "a list of {n} elements is longer than the limit of {MAX_LIST}"
-        )));
+        return Err(invalid(format!("a list of {n} elements is longer than the limit of {MAX_LIST}")));
     }
     let mut v = Vec::new();
     for _ in 0..n {
@@ -120,10 +113,7 @@ mod tests {
         let mut out = Vec::new();
         write_bytes(&mut out, b"hi").await.expect("write");
         assert_eq!(out, [2, 0, 0, 0, 0, 0, 0, 0, b'h', b'i', 0, 0, 0, 0, 0, 0]);
-        assert_eq!(
-            read_string(&mut out.as_slice(), 10).await.expect("read"),
-            "hi"
-        );
+        assert_eq!(read_string(&mut out.as_slice(), 10).await.expect("read"), "hi");
     }
 
     #[tokio::test]
@@ -139,24 +129,16 @@ mod tests {
         let many = u64::MAX.to_le_bytes();
         assert!(read_strings(&mut many.as_slice(), 10).await.is_err());
         let eof: &[u8] = &[1, 0, 0];
-        assert_eq!(
-            read_u64(&mut &eof[..]).await.expect_err("eof").kind(),
-            io::ErrorKind::UnexpectedEof
-        );
+        assert_eq!(read_u64(&mut &eof[..]).await.expect_err("eof").kind(), io::ErrorKind::UnexpectedEof);
     }
 
     #[tokio::test]
     async fn lists_round_trip() {
         let mut out = Vec::new();
-        write_strings(&mut out, ["a", "bcdefghij", ""])
-            .await
-            .expect("write");
+        write_strings(&mut out, ["a", "bcdefghij", ""]).await.expect("write");
         write_bool(&mut out, true).await.expect("write");
         let mut r = out.as_slice();
-        assert_eq!(
-            read_strings(&mut r, 100).await.expect("read"),
-            ["a", "bcdefghij", ""]
-        );
+        assert_eq!(read_strings(&mut r, 100).await.expect("read"), ["a", "bcdefghij", ""]);
         assert!(read_bool(&mut r).await.expect("bool"));
         assert!(r.is_empty());
     }

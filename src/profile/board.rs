@@ -119,11 +119,7 @@ pub fn default_kernel_name() -> String {
     "main".to_string()
 }
 fn default_kernel_image() -> Sp<String> {
-    Sp::new(
-        "Image".to_string(),
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
+    Sp::new("Image".to_string(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,11 +172,7 @@ pub struct OutOfTreeDriver {
 }
 
 fn default_driver_kernel() -> Sp<String> {
-    Sp::new(
-        default_kernel_name(),
-        serde_saphyr::Location::UNKNOWN,
-        serde_saphyr::Location::UNKNOWN,
-    )
+    Sp::new(default_kernel_name(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
 }
 fn yes() -> bool {
     true

@@ -142,10 +142,7 @@ pub struct StrategyConfig {
 
 impl Default for StrategyConfig {
     fn default() -> Self {
-        StrategyConfig {
-            policy: default_policy(),
-            overrides: BTreeMap::new(),
-        }
+        StrategyConfig { policy: default_policy(), overrides: BTreeMap::new() }
     }
 }
 

@@ -57,20 +57,10 @@ impl SourceText {
     }
 
     /// A diagnostic at a line and column (0 = unknown).
-    pub fn error_at(
-        &self,
-        line: u64,
-        col: u64,
-        message: impl Into<String>,
-        help: Option<String>,
-    ) -> ProfileError {
+    pub fn error_at(&self, line: u64, col: u64, message: impl Into<String>, help: Option<String>) -> ProfileError {
         let span = self.offset(line, col).map(|o| {
             let rest = &self.text[o..];
-            let len = rest
-                .find(['\n', '#'])
-                .unwrap_or(rest.len())
-                .max(1)
-                .min(rest.len().max(1));
+            let len = rest.find(['\n', '#']).unwrap_or(rest.len()).max(1).min(rest.len().max(1));
             SourceSpan::new(o.into(), len.min(self.text.len().saturating_sub(o)))
         });
         ProfileError {
@@ -85,12 +75,7 @@ impl SourceText {
     }
 
     /// A diagnostic at a spanned value.
-    pub fn error<T>(
-        &self,
-        at: &Sp<T>,
-        message: impl Into<String>,
-        help: impl Into<String>,
-    ) -> ProfileError {
+    pub fn error<T>(&self, at: &Sp<T>, message: impl Into<String>, help: impl Into<String>) -> ProfileError {
         let help = help.into();
         self.error_at(
             at.referenced.line(),
@@ -102,10 +87,7 @@ impl SourceText {
 
     /// Converts a YAML/serde error into a diagnostic, keeping its location and its core message.
     pub fn from_yaml(&self, err: &serde_saphyr::Error) -> ProfileError {
-        let (line, col) = err
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((0, 0));
+        let (line, col) = err.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
         let text = err.to_string();
         let first = text.lines().next().unwrap_or("invalid YAML").trim();
         let first = first.strip_prefix("error: ").unwrap_or(first);

@@ -70,33 +70,16 @@ fn find(project: &Path, kind: &str, name: &str) -> Result<(SourceText, Origin, S
                 format!("give an existing file or a name from `rvbuild {kind}`"),
             )
         })?;
-        let stem = p
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         // A file in `<dir>/boards/` resolves relative paths against `<dir>`, like a project.
-        let parent = p
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+        let parent = p.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         let base = if parent.file_name().is_some_and(|n| n == kind) {
             parent.parent().map(Path::to_path_buf).unwrap_or(parent)
         } else {
             parent
         };
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
-        };
-        return Ok((
-            SourceText {
-                name: p.display().to_string(),
-                text,
-            },
-            Origin::Project(base),
-            stem,
-        ));
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        return Ok((SourceText { name: p.display().to_string(), text }, Origin::Project(base), stem));
     }
     if !validate::is_safe_name(name) {
         return Err(Error::with_help(
@@ -107,13 +90,9 @@ fn find(project: &Path, kind: &str, name: &str) -> Result<(SourceText, Origin, S
     }
     let local = project.join(kind).join(format!("{name}.yaml"));
     if local.is_file() {
-        let text = std::fs::read_to_string(&local)
-            .map_err(|e| Error::io(ErrorKind::Config, local.display(), e))?;
+        let text = std::fs::read_to_string(&local).map_err(|e| Error::io(ErrorKind::Config, local.display(), e))?;
         return Ok((
-            SourceText {
-                name: local.display().to_string(),
-                text,
-            },
+            SourceText { name: local.display().to_string(), text },
             Origin::Project(project.to_path_buf()),
             name.to_string(),
         ));
@@ -121,14 +100,7 @@ fn find(project: &Path, kind: &str, name: &str) -> Result<(SourceText, Origin, S
     let rel = format!("{kind}/{name}.yaml");
     if let Some(bytes) = shipped::get(&rel) {
         let text = String::from_utf8_lossy(bytes).into_owned();
-        return Ok((
-            SourceText {
-                name: format!("<rvbuild>/{rel}"),
-                text,
-            },
-            Origin::Shipped,
-            name.to_string(),
-        ));
+        return Ok((SourceText { name: format!("<rvbuild>/{rel}"), text }, Origin::Shipped, name.to_string()));
     }
     let mut known = list_names(project, kind);
     known.dedup();
@@ -168,11 +140,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 ) -> std::result::Result<T, Vec<ProfileError>> {
     let value: T = serde_saphyr::from_str(&src.text).map_err(|e| vec![src.from_yaml(&e)])?;
     let errs = check(&value, stem, src);
-    if errs.is_empty() {
-        Ok(value)
-    } else {
-        Err(errs)
-    }
+    if errs.is_empty() { Ok(value) } else { Err(errs) }
 }
 
 /// Turns a list of problems into one error (exit code 2).
@@ -182,13 +150,7 @@ pub fn errors_to_error(file: &str, mut errs: Vec<ProfileError>) -> Error {
     {
         return Error::new(ErrorKind::Config, e);
     }
-    Error::new(
-        ErrorKind::Config,
-        ProfileErrors {
-            summary: format!("{file}: {} problems", errs.len()),
-            errors: errs,
-        },
-    )
+    Error::new(ErrorKind::Config, ProfileErrors { summary: format!("{file}: {} problems", errs.len()), errors: errs })
 }
 
 fn load<T: serde::de::DeserializeOwned>(
@@ -199,11 +161,7 @@ fn load<T: serde::de::DeserializeOwned>(
 ) -> Result<Loaded<T>> {
     let (source, origin, stem) = find(project, kind, name)?;
     match parse(&source, &stem, check) {
-        Ok(value) => Ok(Loaded {
-            value,
-            source,
-            origin,
-        }),
+        Ok(value) => Ok(Loaded { value, source, origin }),
         Err(errs) => Err(errors_to_error(&source.name, errs)),
     }
 }
@@ -219,35 +177,13 @@ pub fn load_profile(project: &Path, name: &str) -> Result<Loaded<BuildProfile>> 
 }
 
 /// Parses and validates board text (for tests and `--check`): all problems, or the board.
-pub fn check_board_text(
-    name: &str,
-    stem: &str,
-    text: &str,
-) -> std::result::Result<Board, Vec<ProfileError>> {
-    parse(
-        &SourceText {
-            name: name.to_string(),
-            text: text.to_string(),
-        },
-        stem,
-        validate::board,
-    )
+pub fn check_board_text(name: &str, stem: &str, text: &str) -> std::result::Result<Board, Vec<ProfileError>> {
+    parse(&SourceText { name: name.to_string(), text: text.to_string() }, stem, validate::board)
 }
 
 /// Parses and validates build-profile text: all problems, or the profile.
-pub fn check_profile_text(
-    name: &str,
-    stem: &str,
-    text: &str,
-) -> std::result::Result<BuildProfile, Vec<ProfileError>> {
-    parse(
-        &SourceText {
-            name: name.to_string(),
-            text: text.to_string(),
-        },
-        stem,
-        validate::profile,
-    )
+pub fn check_profile_text(name: &str, stem: &str, text: &str) -> std::result::Result<BuildProfile, Vec<ProfileError>> {
+    parse(&SourceText { name: name.to_string(), text: text.to_string() }, stem, validate::profile)
 }
 
 /// Validates every board and profile visible from `project` (project files and shipped ones).
@@ -262,13 +198,12 @@ pub fn check_all(project: &Path) -> (usize, Vec<ProfileError>) {
             let (src, _, stem) = match found {
                 Ok(x) => x,
                 Err(e) => {
-                    problems.push(
-                        SourceText {
-                            name: format!("{kind}/{name}.yaml"),
-                            text: String::new(),
-                        }
-                        .error_at(0, 0, e.to_string(), None),
-                    );
+                    problems.push(SourceText { name: format!("{kind}/{name}.yaml"), text: String::new() }.error_at(
+                        0,
+                        0,
+                        e.to_string(),
+                        None,
+                    ));
                     continue;
                 }
             };

@@ -60,14 +60,11 @@ pub fn materialize(cache_root: &Path) -> Result<PathBuf> {
     for (rel, contents) in files() {
         let path = tmp.join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| Error::io(ErrorKind::Internal, parent.display(), e))?;
+            fs::create_dir_all(parent).map_err(|e| Error::io(ErrorKind::Internal, parent.display(), e))?;
         }
-        fs::write(&path, contents)
-            .map_err(|e| Error::io(ErrorKind::Internal, path.display(), e))?;
+        fs::write(&path, contents).map_err(|e| Error::io(ErrorKind::Internal, path.display(), e))?;
     }
-    fs::write(tmp.join(".complete"), b"")
-        .map_err(|e| Error::io(ErrorKind::Internal, tmp.display(), e))?;
+    fs::write(tmp.join(".complete"), b"").map_err(|e| Error::io(ErrorKind::Internal, tmp.display(), e))?;
     match fs::rename(&tmp, &dir) {
         Ok(()) => Ok(dir),
         // Another rvbuild process won the race: its copy is identical.

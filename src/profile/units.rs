@@ -75,15 +75,13 @@ impl Visitor<'_> for NumVisitor {
 
 impl<'de> Deserialize<'de> for Addr {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumVisitor("an address such as 0x84000000 or 1MiB"))
-            .map(Addr)
+        d.deserialize_any(NumVisitor("an address such as 0x84000000 or 1MiB")).map(Addr)
     }
 }
 
 impl<'de> Deserialize<'de> for Size {
     fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(NumVisitor("a size such as 64MiB, 0xf00000 or 4096"))
-            .map(Size)
+        d.deserialize_any(NumVisitor("a size such as 64MiB, 0xf00000 or 4096")).map(Size)
     }
 }
 

@@ -12,17 +12,12 @@ use super::units::{Addr, Size};
 const SECTOR: u64 = 512;
 
 fn is_symbol(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// A safe file or component name: it reaches shell scripts and Nix strings.
 pub fn is_safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with(['.', '-'])
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
+    !s.is_empty() && !s.starts_with(['.', '-']) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b))
 }
 
 /// A relative path inside the project: safe names separated by '/', no `..`.
@@ -38,19 +33,13 @@ fn is_kconfig_value(v: &str) -> bool {
     matches!(v, "y" | "m" | "n")
         || v.parse::<i64>().is_ok()
         || (v.starts_with("0x") && u64::from_str_radix(&v[2..], 16).is_ok())
-        || (v.len() >= 2
-            && v.starts_with('"')
-            && v.ends_with('"')
-            && !v[1..v.len() - 1].contains(['"', '\\', '\n']))
+        || (v.len() >= 2 && v.starts_with('"') && v.ends_with('"') && !v[1..v.len() - 1].contains(['"', '\\', '\n']))
 }
 
 fn is_guid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
-        && parts
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 struct Checker<'a> {
@@ -67,11 +56,7 @@ impl Checker<'_> {
     fn kconfig_map(&mut self, map: &BTreeMap<String, Sp<String>>, what: &str) {
         for (sym, val) in map {
             if sym.starts_with("CONFIG_") {
-                self.err(
-                    val,
-                    format!("{what}: write `{}` without the CONFIG_ prefix", sym),
-                    "e.g. `SERIAL_8250: y`",
-                );
+                self.err(val, format!("{what}: write `{}` without the CONFIG_ prefix", sym), "e.g. `SERIAL_8250: y`");
             } else if !is_symbol(sym) {
                 self.err(
                     val,
@@ -115,26 +100,16 @@ impl Checker<'_> {
 
 /// Checks a parsed board. `stem` is the file name without `.yaml`.
 pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
-    let mut c = Checker {
-        src,
-        errors: Vec::new(),
-    };
+    let mut c = Checker { src, errors: Vec::new() };
     if b.name.value != stem {
         c.err(
             &b.name,
-            format!(
-                "board name `{}` differs from its file name `{stem}.yaml`",
-                b.name.value
-            ),
+            format!("board name `{}` differs from its file name `{stem}.yaml`", b.name.value),
             "rename the file or the board",
         );
     }
     if !is_safe_name(&b.name.value) {
-        c.err(
-            &b.name,
-            format!("`{}` is not a valid board name", b.name.value),
-            "use letters, digits, '-', '_', '.'",
-        );
+        c.err(&b.name, format!("`{}` is not a valid board name", b.name.value), "use letters, digits, '-', '_', '.'");
     }
     let arch = b.arch.value;
     if !arch.valid_abis().contains(&b.abi.value.as_str()) {
@@ -151,15 +126,9 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     if !isa_ok {
         c.err(
             &b.isa,
-            format!(
-                "ISA `{}` does not match arch {}",
-                b.isa.value,
-                arch.as_str()
-            ),
+            format!("ISA `{}` does not match arch {}", b.isa.value, arch.as_str()),
             match arch {
-                Arch::Riscv64 => {
-                    "a riscv64 ISA string starts with rv64, e.g. rv64gc or rv64imafdc_zicsr"
-                }
+                Arch::Riscv64 => "a riscv64 ISA string starts with rv64, e.g. rv64gc or rv64imafdc_zicsr",
                 Arch::Aarch64 => "an aarch64 ISA starts with armv8 or armv9, e.g. armv8-a",
             },
         );
@@ -171,10 +140,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     {
         c.err(
             &b.isa,
-            format!(
-                "ABI lp64d needs the D extension, but ISA `{}` has none",
-                b.isa.value
-            ),
+            format!("ABI lp64d needs the D extension, but ISA `{}` has none", b.isa.value),
             "use rv64gc (which includes D) or ABI lp64",
         );
     }
@@ -182,9 +148,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     // kernel
     let k = &b.kernel;
     let dc = k.defconfig.value.as_str();
-    if !(matches!(dc, "tinyconfig" | "allnoconfig" | "defconfig")
-        || (dc.ends_with("_defconfig") && is_safe_name(dc)))
-    {
+    if !(matches!(dc, "tinyconfig" | "allnoconfig" | "defconfig") || (dc.ends_with("_defconfig") && is_safe_name(dc))) {
         c.err(
             &k.defconfig,
             format!("`{dc}` is not a kernel base configuration"),
@@ -193,18 +157,10 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     }
     c.kconfig_map(&k.config, "kernel.config");
     if !matches!(k.image.value.as_str(), "Image" | "Image.gz") {
-        c.err(
-            &k.image,
-            format!("kernel image `{}` is not supported", k.image.value),
-            "use Image or Image.gz",
-        );
+        c.err(&k.image, format!("kernel image `{}` is not supported", k.image.value), "use Image or Image.gz");
     }
     if k.source.tarball.is_none() && k.source.nixpkgs.is_none() && k.source.git.is_none() {
-        c.err(
-            &k.defconfig,
-            "kernel.source names no source",
-            "set tarball (host provider), nixpkgs or git",
-        );
+        c.err(&k.defconfig, "kernel.source names no source", "set tarball (host provider), nixpkgs or git");
     }
     if let Some(t) = &k.source.tarball
         && !is_safe_abs_path(t)
@@ -229,46 +185,23 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     c.kconfig_map(&b.drivers.in_tree, "drivers.in-tree");
     for (sym, v) in &b.drivers.in_tree {
         if !matches!(v.value.as_str(), "y" | "m") {
-            c.err(
-                v,
-                format!(
-                    "in-tree driver {sym} must be y (built in) or m (module), not `{}`",
-                    v.value
-                ),
-                "",
-            );
+            c.err(v, format!("in-tree driver {sym} must be y (built in) or m (module), not `{}`", v.value), "");
         }
     }
-    let modules_on = k
-        .config
-        .get("MODULES")
-        .map(|v| v.value == "y")
-        .unwrap_or(false);
-    let wants_modules =
-        !b.drivers.out_of_tree.is_empty() || b.drivers.in_tree.values().any(|v| v.value == "m");
+    let modules_on = k.config.get("MODULES").map(|v| v.value == "y").unwrap_or(false);
+    let wants_modules = !b.drivers.out_of_tree.is_empty() || b.drivers.in_tree.values().any(|v| v.value == "m");
     let mut seen = BTreeSet::new();
     for d in &b.drivers.out_of_tree {
         if !is_safe_name(&d.name.value) {
-            c.err(
-                &d.name,
-                format!("`{}` is not a valid driver name", d.name.value),
-                "use letters, digits, '-', '_'",
-            );
+            c.err(&d.name, format!("`{}` is not a valid driver name", d.name.value), "use letters, digits, '-', '_'");
         }
         if !seen.insert(d.name.value.clone()) {
-            c.err(
-                &d.name,
-                format!("driver `{}` is listed twice", d.name.value),
-                "",
-            );
+            c.err(&d.name, format!("driver `{}` is listed twice", d.name.value), "");
         }
         if !is_safe_rel_path(&d.source.value) {
             c.err(
                 &d.source,
-                format!(
-                    "driver source `{}` must be a relative path inside the project",
-                    d.source.value
-                ),
+                format!("driver source `{}` must be a relative path inside the project", d.source.value),
                 "e.g. drivers/rvhello",
             );
         }
@@ -298,21 +231,14 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         if !dt.name.value.ends_with(".dtb") || !is_safe_rel_path(&dt.name.value) {
             c.err(
                 &dt.name,
-                format!(
-                    "device tree `{}` must be a relative .dtb path below arch/<arch>/boot/dts",
-                    dt.name.value
-                ),
+                format!("device tree `{}` must be a relative .dtb path below arch/<arch>/boot/dts", dt.name.value),
                 "e.g. starfive/jh7110-starfive-visionfive-2-v1.3b.dtb",
             );
         }
         if dt.default {
             defaults += 1;
             if defaults > 1 {
-                c.err(
-                    &dt.name,
-                    "more than one device tree is marked `default: true`",
-                    "mark exactly one",
-                );
+                c.err(&dt.name, "more than one device tree is marked `default: true`", "mark exactly one");
             }
         }
     }
@@ -323,11 +249,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     if let Some(o) = &b.firmware.opensbi {
         all_fw.push(&o.file);
         if arch != Arch::Riscv64 {
-            c.err(
-                &o.file.name,
-                "OpenSBI is RISC-V firmware, but this board is aarch64",
-                "remove firmware.opensbi",
-            );
+            c.err(&o.file.name, "OpenSBI is RISC-V firmware, but this board is aarch64", "remove firmware.opensbi");
         }
     }
     if let Some(u) = &b.firmware.u_boot {
@@ -343,20 +265,12 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             );
         }
         if !fw_names.insert(f.name.value.clone()) {
-            c.err(
-                &f.name,
-                format!("firmware file `{}` is listed twice", f.name.value),
-                "",
-            );
+            c.err(&f.name, format!("firmware file `{}` is listed twice", f.name.value), "");
         }
         if let Some(p) = &f.path
             && !is_safe_abs_path(&p.value)
         {
-            c.err(
-                p,
-                format!("firmware path `{}` must be an absolute path", p.value),
-                "",
-            );
+            c.err(p, format!("firmware path `{}` must be an absolute path", p.value), "");
         }
         if f.path.is_none() && f.nixpkgs.is_none() && f.how_to_get.is_none() {
             c.err(
@@ -370,12 +284,20 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     // boot partition extras
     for f in &b.boot_files.firmware {
         if !fw_names.contains(&f.value) {
-            c.err(f, format!("boot-files names firmware file `{}`, which the firmware section does not list", f.value), "add it to firmware or fix the name");
+            c.err(
+                f,
+                format!("boot-files names firmware file `{}`, which the firmware section does not list", f.value),
+                "add it to firmware or fix the name",
+            );
         }
     }
     for (name, v) in &b.boot_files.files {
         if !is_safe_name(name) {
-            c.err(v, format!("`{name}` is not a valid file name for the boot partition"), "a plain file name such as config.txt");
+            c.err(
+                v,
+                format!("`{name}` is not a valid file name for the boot partition"),
+                "a plain file name such as config.txt",
+            );
         }
     }
 
@@ -383,25 +305,14 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     let img = &b.image;
     let img_size = img.size.value.0;
     if img_size == 0 || !img_size.is_multiple_of(SECTOR) {
-        c.err(
-            &img.size,
-            format!(
-                "image size {} is not a positive multiple of 512 bytes",
-                img.size.value
-            ),
-            "",
-        );
+        c.err(&img.size, format!("image size {} is not a positive multiple of 512 bytes", img.size.value), "");
     }
     let (first_usable, tail) = match img.table {
         TableKind::Dos => (SECTOR, 0),
         TableKind::Gpt => (34 * SECTOR, 33 * SECTOR),
     };
     if img.table == TableKind::Dos && img.partitions.len() > 4 {
-        c.err(
-            &img.size,
-            "an MBR (dos) table holds at most 4 primary partitions",
-            "use `table: gpt`",
-        );
+        c.err(&img.size, "an MBR (dos) table holds at most 4 primary partitions", "use `table: gpt`");
     }
     let mut parts = Vec::new();
     for p in &img.partitions {
@@ -409,20 +320,14 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         if start % SECTOR != 0 || size % SECTOR != 0 || size == 0 {
             c.err(
                 &p.start,
-                format!(
-                    "partition `{}`: start and size must be non-zero multiples of 512 bytes",
-                    p.name.value
-                ),
+                format!("partition `{}`: start and size must be non-zero multiples of 512 bytes", p.name.value),
                 "",
             );
         }
         if start < first_usable {
             c.err(
                 &p.start,
-                format!(
-                    "partition `{}` starts at {} inside the partition table",
-                    p.name.value, p.start.value
-                ),
+                format!("partition `{}` starts at {} inside the partition table", p.name.value, p.start.value),
                 format!("start at {:#x} or later (1MiB is customary)", first_usable),
             );
         }
@@ -430,18 +335,13 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             Some(end) if end <= img_size.saturating_sub(tail) => {}
             _ => c.err(
                 &p.size,
-                format!(
-                    "partition `{}` ends past the end of the {} image",
-                    p.name.value, img.size.value
-                ),
+                format!("partition `{}` ends past the end of the {} image", p.name.value, img.size.value),
                 "grow image.size or shrink the partition",
             ),
         }
         match img.table {
             TableKind::Dos => {
-                if !(p.part_type.value.len() <= 2
-                    && u8::from_str_radix(&p.part_type.value, 16).is_ok())
-                {
+                if !(p.part_type.value.len() <= 2 && u8::from_str_radix(&p.part_type.value, 16).is_ok()) {
                     c.err(
                         &p.part_type,
                         format!("`{}` is not an MBR partition type", p.part_type.value),
@@ -461,31 +361,26 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         }
         let fs = p.fs.value.as_str();
         if !matches!(fs, "ext4" | "vfat" | "raw") {
-            c.err(
-                &p.fs,
-                format!("filesystem `{fs}` is not supported"),
-                "use ext4, vfat or raw",
-            );
+            c.err(&p.fs, format!("filesystem `{fs}` is not supported"), "use ext4, vfat or raw");
         }
         let content = p.content.value.as_str();
         if content == "bootfiles" {
             if fs == "raw" {
-                c.err(
-                    &p.fs,
-                    "the bootfiles partition needs a filesystem",
-                    "use ext4 or vfat",
-                );
+                c.err(&p.fs, "the bootfiles partition needs a filesystem", "use ext4 or vfat");
             }
         } else if let Some(name) = content.strip_prefix("firmware:") {
             if !fw_names.contains(name) {
-                c.err(&p.content, format!("partition `{}` holds firmware file `{name}`, which the firmware section does not list", p.name.value), "add it to firmware or fix the name");
+                c.err(
+                    &p.content,
+                    format!(
+                        "partition `{}` holds firmware file `{name}`, which the firmware section does not list",
+                        p.name.value
+                    ),
+                    "add it to firmware or fix the name",
+                );
             }
             if fs != "raw" {
-                c.err(
-                    &p.fs,
-                    "a firmware partition is written raw",
-                    "use `fs: raw`",
-                );
+                c.err(&p.fs, "a firmware partition is written raw", "use `fs: raw`");
             }
         } else if content != "empty" {
             c.err(
@@ -497,16 +392,8 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         parts.push((&p.name, &p.start, start, size));
     }
     c.regions_overlap("partition", &parts);
-    if !img
-        .partitions
-        .iter()
-        .any(|p| p.content.value == "bootfiles")
-    {
-        c.err(
-            &img.size,
-            "no partition holds the boot files",
-            "add a partition with `content: bootfiles`",
-        );
+    if !img.partitions.iter().any(|p| p.content.value == "bootfiles") {
+        c.err(&img.size, "no partition holds the boot files", "add a partition with `content: bootfiles`");
     }
 
     // flash
@@ -516,35 +403,21 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         && dev_size.is_none()
         && let Some(r) = fl.regions.first()
     {
-        c.err(
-            &r.name,
-            "flash method uboot-spi-nor needs flash.device-size",
-            "e.g. device-size: 16MiB",
-        );
+        c.err(&r.name, "flash method uboot-spi-nor needs flash.device-size", "e.g. device-size: 16MiB");
     }
     if let Some(r) = &fl.recovery
         && r != "jh7110-uart"
         && let Some(first) = fl.regions.first()
     {
-        c.err(
-            &first.name,
-            format!("unknown recovery method `{r}`"),
-            "supported: jh7110-uart",
-        );
+        c.err(&first.name, format!("unknown recovery method `{r}`"), "supported: jh7110-uart");
     }
     let mut regions = Vec::new();
     for r in &fl.regions {
         let (off, size) = (r.offset.value.0, r.size.value.0);
         if size == 0 {
-            c.err(
-                &r.size,
-                format!("flash region `{}` has size 0", r.name.value),
-                "",
-            );
+            c.err(&r.size, format!("flash region `{}` has size 0", r.name.value), "");
         }
-        if matches!(fl.method, FlashMethod::UbootVirtio | FlashMethod::UbootMmc)
-            && off % SECTOR != 0
-        {
+        if matches!(fl.method, FlashMethod::UbootVirtio | FlashMethod::UbootMmc) && off % SECTOR != 0 {
             c.err(
                 &r.offset,
                 format!(
@@ -572,10 +445,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         if r.file.value != "disk.img" && !fw_names.contains(&r.file.value) {
             c.err(
                 &r.file,
-                format!(
-                    "flash region `{}` writes `{}`, which the board does not produce",
-                    r.name.value, r.file.value
-                ),
+                format!("flash region `{}` writes `{}`, which the board does not produce", r.name.value, r.file.value),
                 "use disk.img or a firmware file name",
             );
         }
@@ -586,15 +456,8 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     // load addresses: distinct
     let mut addrs: BTreeMap<u64, &str> = BTreeMap::new();
     for (name, a) in &b.firmware.load_addresses {
-        if !name
-            .bytes()
-            .all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'_')
-        {
-            c.err(
-                a,
-                format!("`{name}` is not a U-Boot environment variable name"),
-                "e.g. kernel_addr_r",
-            );
+        if !name.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'_') {
+            c.err(a, format!("`{name}` is not a U-Boot environment variable name"), "e.g. kernel_addr_r");
         }
         if let Some(other) = addrs.insert(a.value.0, name) {
             c.err(
@@ -616,11 +479,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         {
             c.err(
                 x,
-                format!(
-                    "qemu.system `{}` does not match arch {}",
-                    q.system,
-                    arch.as_str()
-                ),
+                format!("qemu.system `{}` does not match arch {}", q.system, arch.as_str()),
                 format!("use `system: {want}`"),
             );
         }
@@ -628,10 +487,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             if !fw_names.contains(&f.value) {
                 c.err(
                     f,
-                    format!(
-                        "qemu firmware `{}` is not a firmware file of this board",
-                        f.value
-                    ),
+                    format!("qemu firmware `{}` is not a firmware file of this board", f.value),
                     "name a file from the firmware section",
                 );
             }
@@ -639,41 +495,22 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         if !matches!(q.boot.as_str(), "firmware" | "direct")
             && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
         {
-            c.err(
-                x,
-                format!("qemu.boot `{}` is not known", q.boot),
-                "use firmware or direct",
-            );
+            c.err(x, format!("qemu.boot `{}` is not known", q.boot), "use firmware or direct");
         }
     }
-    if b.marker.is_empty()
-        || !b
-            .marker
-            .bytes()
-            .all(|x| x.is_ascii_graphic() && x != b'"' && x != b'\\')
-    {
-        c.err(
-            &b.name,
-            "marker must be printable ASCII without spaces, quotes or backslashes",
-            "",
-        );
+    if b.marker.is_empty() || !b.marker.bytes().all(|x| x.is_ascii_graphic() && x != b'"' && x != b'\\') {
+        c.err(&b.name, "marker must be printable ASCII without spaces, quotes or backslashes", "");
     }
     c.errors
 }
 
 /// Checks a parsed build profile.
 pub fn profile(p: &BuildProfile, stem: &str, src: &SourceText) -> Vec<ProfileError> {
-    let mut c = Checker {
-        src,
-        errors: Vec::new(),
-    };
+    let mut c = Checker { src, errors: Vec::new() };
     if p.name.value != stem {
         c.err(
             &p.name,
-            format!(
-                "profile name `{}` differs from its file name `{stem}.yaml`",
-                p.name.value
-            ),
+            format!("profile name `{}` differs from its file name `{stem}.yaml`", p.name.value),
             "rename the file or the profile",
         );
     }
@@ -687,10 +524,8 @@ pub fn profile(p: &BuildProfile, stem: &str, src: &SourceText) -> Vec<ProfileErr
         }
     }
     for (comp, s) in &p.strategy.overrides {
-        let known = matches!(
-            comp.as_str(),
-            "kernel" | "init" | "initramfs" | "bootfiles" | "firmware" | "image"
-        ) || comp.strip_prefix("module-").is_some_and(is_safe_name);
+        let known = matches!(comp.as_str(), "kernel" | "init" | "initramfs" | "bootfiles" | "firmware" | "image")
+            || comp.strip_prefix("module-").is_some_and(is_safe_name);
         if !known {
             c.err(
                 s,

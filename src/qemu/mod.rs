@@ -31,22 +31,14 @@ pub fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
         cmd.args(["-cpu", cpu]);
     }
     cmd.args(["-m", &q.memory, "-smp", &q.smp.to_string()]);
-    cmd.args([
-        "-display",
-        "none",
-        "-serial",
-        "stdio",
-        "-monitor",
-        "none",
-        "-no-reboot",
-    ]);
+    cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
     match q.boot.as_str() {
         "direct" => {
             if let Some(sbi) = &board.firmware.opensbi {
                 cmd.arg("-bios").arg(m.artifact(&sbi.file.name.value)?);
             }
-            cmd.arg("-kernel")
-                .arg(m.artifact(&board.kernel.image.value)?);
+            // The uncompressed Image: QEMU's riscv loader does not take Image.gz.
+            cmd.arg("-kernel").arg(m.artifact("kernel/Image")?);
             cmd.arg("-initrd").arg(m.artifact("initramfs.cpio.gz")?);
             cmd.arg("-append").arg(&board.kernel.cmdline);
         }
@@ -59,10 +51,7 @@ pub fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
             }
             let disk = m.artifact("disk.img")?;
             // snapshot=on: the image in the store is read-only and must stay unchanged.
-            cmd.arg("-drive").arg(format!(
-                "file={},format=raw,if=none,id=hd0,snapshot=on",
-                disk.display()
-            ));
+            cmd.arg("-drive").arg(format!("file={},format=raw,if=none,id=hd0,snapshot=on", disk.display()));
             cmd.args(["-device", "virtio-blk-device,drive=hd0"]);
         }
     }
@@ -96,9 +85,7 @@ pub fn boot(
     })?;
     let timeout = timeout.unwrap_or(Duration::from_secs(q.timeout));
     let mut cmd = command(board, q, m)?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let exe = format!("qemu-system-{}", q.system);
     reporter.event(&Event::Stage {
         name: "boot".into(),
@@ -114,22 +101,13 @@ pub fn boot(
     })?);
     fs::create_dir_all(log_dir).map_err(|e| Error::io(ErrorKind::Config, log_dir.display(), e))?;
     let log_path = log_dir.join("boot.log");
-    let mut log = fs::File::create(&log_path)
-        .map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;
+    let mut log = fs::File::create(&log_path).map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;
 
     let (tx, rx) = mpsc::channel::<Option<String>>();
     let mut readers = Vec::new();
     for stream in [
-        child
-            .0
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child
-            .0
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.0.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.0.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -145,11 +123,8 @@ pub fn boot(
                     Ok(n) => {
                         for &b in &buf[..n] {
                             if b == b'\n' {
-                                let _ = tx.send(Some(
-                                    String::from_utf8_lossy(&line)
-                                        .trim_end_matches('\r')
-                                        .to_string(),
-                                ));
+                                let _ =
+                                    tx.send(Some(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string()));
                                 line.clear();
                             } else {
                                 line.push(b);
@@ -166,13 +141,8 @@ pub fn boot(
     }
     drop(tx);
 
-    let wanted: Vec<String> = board
-        .drivers
-        .out_of_tree
-        .iter()
-        .filter(|d| d.load)
-        .map(|d| format!("{}.ko", d.name.value))
-        .collect();
+    let wanted: Vec<String> =
+        board.drivers.out_of_tree.iter().filter(|d| d.load).map(|d| format!("{}.ko", d.name.value)).collect();
     let mut loaded = Vec::new();
     let mut lines: Vec<String> = Vec::new();
     let mut open_streams = readers.len();
@@ -186,10 +156,7 @@ pub fn boot(
         match rx.recv_timeout(left) {
             Ok(Some(l)) => {
                 let _ = writeln!(log, "{l}");
-                reporter.event(&Event::Log {
-                    source: "console".into(),
-                    line: l.clone(),
-                });
+                reporter.event(&Event::Log { source: "console".into(), line: l.clone() });
                 if let Some(rest) = l.strip_prefix("rvbuild-init: loaded ") {
                     loaded.push(rest.rsplit('/').next().unwrap_or(rest).to_string());
                 }
@@ -214,11 +181,7 @@ pub fn boot(
     let missing: Vec<&String> = wanted.iter().filter(|w| !loaded.contains(w)).collect();
     let ok = marker_seen && missing.is_empty();
     let detail = if ok {
-        format!(
-            "marker `{}` seen, modules loaded: {}",
-            m.marker,
-            loaded.join(", ")
-        )
+        format!("marker `{}` seen, modules loaded: {}", m.marker, loaded.join(", "))
     } else if let Some(f) = &failure {
         f.clone()
     } else if !marker_seen && start.elapsed() >= timeout {
@@ -226,35 +189,16 @@ pub fn boot(
     } else if !marker_seen {
         "the guest stopped without printing the marker".to_string()
     } else {
-        format!(
-            "modules not loaded: {}",
-            missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("modules not loaded: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
     };
-    reporter.event(&Event::Boot {
-        board: m.board.clone(),
-        ok,
-        seconds,
-        detail: detail.clone(),
-    });
+    reporter.event(&Event::Boot { board: m.board.clone(), ok, seconds, detail: detail.clone() });
     if ok {
-        return Ok(BootOutcome {
-            seconds,
-            log: log_path,
-            modules_loaded: loaded,
-        });
+        return Ok(BootOutcome { seconds, log: log_path, modules_loaded: loaded });
     }
     let tail = lines[lines.len().saturating_sub(30)..].join("\n");
     Err(Error::with_help(
         ErrorKind::Boot,
-        format!(
-            "boot test of {} failed: {detail}\nlast console lines:\n{tail}",
-            m.board
-        ),
+        format!("boot test of {} failed: {detail}\nlast console lines:\n{tail}", m.board),
         format!("full console log: {}", log_path.display()),
     ))
 }

@@ -16,32 +16,15 @@ pub enum Event {
     /// A component's derivation is waiting for its inputs.
     Queued { component: String, drv: String },
     /// A component's derivation started building.
-    Started {
-        component: String,
-        drv: String,
-        host: String,
-        strategy: String,
-    },
+    Started { component: String, drv: String, host: String, strategy: String },
     /// A component's derivation finished (or was already valid).
-    Finished {
-        component: String,
-        drv: String,
-        host: String,
-        seconds: f64,
-        ok: bool,
-        cached: bool,
-    },
+    Finished { component: String, drv: String, host: String, seconds: f64, ok: bool, cached: bool },
     /// A line of a build or boot log.
     Log { source: String, line: String },
     /// A component's output in the store.
     Output { component: String, path: String },
     /// The boot test's result.
-    Boot {
-        board: String,
-        ok: bool,
-        seconds: f64,
-        detail: String,
-    },
+    Boot { board: String, ok: bool, seconds: f64, detail: String },
 }
 
 /// Receives events. Implementations must be cheap: events come from build threads.
@@ -64,18 +47,12 @@ pub struct Plain {
 
 impl Plain {
     pub fn new(verbose: bool) -> Self {
-        Plain {
-            verbose,
-            out: Mutex::new(()),
-        }
+        Plain { verbose, out: Mutex::new(()) }
     }
 }
 
 fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or(Duration::ZERO)
-        .as_secs();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
     let (h, m, s) = ((now / 3600) % 24, (now / 60) % 60, now % 60);
     format!("{h:02}:{m:02}:{s:02}")
 }
@@ -85,19 +62,8 @@ impl Reporter for Plain {
         let line = match e {
             Event::Stage { name, detail } => format!("{name}: {detail}"),
             Event::Queued { .. } => return,
-            Event::Started {
-                component,
-                host,
-                strategy,
-                ..
-            } => format!("building {component} ({strategy}) on {host}"),
-            Event::Finished {
-                component,
-                seconds,
-                ok,
-                cached,
-                ..
-            } => {
+            Event::Started { component, host, strategy, .. } => format!("building {component} ({strategy}) on {host}"),
+            Event::Finished { component, seconds, ok, cached, .. } => {
                 if *cached {
                     format!("{component}: already built")
                 } else if *ok {
@@ -118,16 +84,8 @@ impl Reporter for Plain {
                 }
                 format!("{component} -> {path}")
             }
-            Event::Boot {
-                board,
-                ok,
-                seconds,
-                detail,
-            } => {
-                format!(
-                    "boot {board}: {} in {seconds:.1} s ({detail})",
-                    if *ok { "OK" } else { "FAILED" }
-                )
+            Event::Boot { board, ok, seconds, detail } => {
+                format!("boot {board}: {} in {seconds:.1} s ({detail})", if *ok { "OK" } else { "FAILED" })
             }
         };
         let _guard = self.out.lock();

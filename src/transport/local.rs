@@ -19,10 +19,7 @@ pub struct LocalTransport {
 
 impl Default for LocalTransport {
     fn default() -> Self {
-        LocalTransport {
-            program: "nix-store".into(),
-            store: None,
-        }
+        LocalTransport { program: "nix-store".into(), store: None }
     }
 }
 
@@ -34,10 +31,7 @@ impl LocalTransport {
 
     /// Another store on this machine, e.g. `local?root=/some/dir` (a chroot store).
     pub fn with_store(store: impl Into<String>) -> Self {
-        LocalTransport {
-            store: Some(store.into()),
-            ..Self::default()
-        }
+        LocalTransport { store: Some(store.into()), ..Self::default() }
     }
 
     /// A different `nix-store` binary.
@@ -105,10 +99,7 @@ impl Drop for ChildGuard {
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
                 rt.spawn(async move {
-                    if tokio::time::timeout(EXIT_GRACE, child.wait())
-                        .await
-                        .is_err()
-                    {
+                    if tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_err() {
                         let _ = child.kill().await;
                     }
                 });

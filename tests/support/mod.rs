@@ -21,11 +21,7 @@ pub fn run(args: &[&str], cwd: &Path) -> Output {
 }
 
 pub fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 pub fn repo_root() -> PathBuf {
@@ -49,27 +45,11 @@ pub fn built(board: &str) -> PathBuf {
     let dir = shared_dir();
     fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let lock_path = dir.join(format!("{board}.lock"));
-    let lock =
-        fs::File::create(&lock_path).unwrap_or_else(|e| panic!("{}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    let lock = fs::File::create(&lock_path).unwrap_or_else(|e| panic!("{}: {e}", lock_path.display()));
+    lock.lock().unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
     let out = dir.join(board);
-    let o = run(
-        &[
-            "board",
-            board,
-            "--profile",
-            "ci",
-            "--out",
-            out.to_str().unwrap_or_default(),
-        ],
-        &dir,
-    );
-    assert!(
-        o.status.success(),
-        "rvbuild board {board} failed:\n{}",
-        text(&o)
-    );
+    let o = run(&["board", board, "--profile", "ci", "--out", out.to_str().unwrap_or_default()], &dir);
+    assert!(o.status.success(), "rvbuild board {board} failed:\n{}", text(&o));
     assert!(out.join("manifest.json").is_file());
     out
 }

@@ -131,10 +131,7 @@ pub(super) async fn write_build_options<W: AsyncWrite + Unpin>(
     Ok(())
 }
 
-pub(super) async fn write_basic_derivation<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    drv: &BasicDerivation,
-) -> io::Result<()> {
+pub(super) async fn write_basic_derivation<W: AsyncWrite + Unpin>(w: &mut W, drv: &BasicDerivation) -> io::Result<()> {
     wire::write_u64(w, drv.outputs.len() as u64).await?;
     for (name, out) in &drv.outputs {
         wire::write_bytes(w, name.as_bytes()).await?;
@@ -180,10 +177,7 @@ pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
         // Output name → (full store path, signatures).
         let n = wire::read_u64(r).await?;
         if n > wire::MAX_LIST {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{n} built outputs"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{n} built outputs")));
         }
         for _ in 0..n {
             let name = wire::read_string(r, MAX_PATH).await?;
@@ -199,10 +193,7 @@ pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
     } else if minor >= 6 {
         let n = wire::read_u64(r).await?;
         if n > wire::MAX_LIST {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{n} built outputs"),
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{n} built outputs")));
         }
         for _ in 0..n {
             let key = wire::read_string(r, MAX_PATH).await?;
@@ -226,18 +217,12 @@ fn parse_realisation(key: &str, json: &str) -> std::result::Result<(String, Stor
         .map(|(_, n)| n)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| format!("built output key {key:?} has no '!<output>'"))?;
-    let v: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| format!("built output {name:?} is not JSON: {e}"))?;
-    let out = v
-        .get("outPath")
-        .and_then(|p| p.as_str())
-        .ok_or_else(|| format!("built output {name:?} has no outPath"))?;
-    let path = if out.starts_with('/') {
-        StorePath::parse(out)
-    } else {
-        StorePath::from_base_name(out)
-    }
-    .map_err(|e| format!("built output {name:?}: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("built output {name:?} is not JSON: {e}"))?;
+    let out =
+        v.get("outPath").and_then(|p| p.as_str()).ok_or_else(|| format!("built output {name:?} has no outPath"))?;
+    let path = if out.starts_with('/') { StorePath::parse(out) } else { StorePath::from_base_name(out) }
+        .map_err(|e| format!("built output {name:?}: {e}"))?;
     Ok((name.to_string(), path))
 }
 
@@ -258,9 +243,7 @@ mod tests {
             }
         }
         if minor >= 6 {
-            wire::write_u64(&mut b, outputs.len() as u64)
-                .await
-                .expect("w");
+            wire::write_u64(&mut b, outputs.len() as u64).await.expect("w");
             for (k, v) in outputs {
                 wire::write_bytes(&mut b, k.as_bytes()).await.expect("w");
                 if minor >= 8 {
@@ -277,53 +260,34 @@ mod tests {
     #[tokio::test]
     async fn build_result_encodings() {
         let json = r#"{"dependentRealisations":{},"id":"sha256:00!out","outPath":"7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a","signatures":[]}"#;
-        for (minor, outputs) in [
-            (2u64, vec![]),
-            (5, vec![]),
-            (7, vec![("sha256:abcd!out", json)]),
-            (8, vec![("out", OUT)]),
-        ] {
+        for (minor, outputs) in
+            [(2u64, vec![]), (5, vec![]), (7, vec![("sha256:abcd!out", json)]), (8, vec![("out", OUT)])]
+        {
             let bytes = result_bytes(minor, &outputs).await;
             let mut r = bytes.as_slice();
-            let res = read_build_result(&mut r, minor)
-                .await
-                .expect("io")
-                .expect("valid");
+            let res = read_build_result(&mut r, minor).await.expect("io").expect("valid");
             assert!(r.is_empty(), "2.{minor}: all bytes consumed");
             assert_eq!(res.status, BuildStatus::Built);
             assert_eq!(res.times_built, if minor >= 3 { 1 } else { 0 });
             assert_eq!(res.stop_time, if minor >= 3 { 105 } else { 0 });
-            assert_eq!(
-                res.built_outputs.get("out").map(StorePath::as_str),
-                (minor >= 6).then_some(OUT)
-            );
+            assert_eq!(res.built_outputs.get("out").map(StorePath::as_str), (minor >= 6).then_some(OUT));
         }
     }
 
     #[tokio::test]
     async fn bad_built_outputs_are_rejected() {
         for (k, v) in [
-            (
-                "no-bang",
-                r#"{"outPath":"7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a"}"#,
-            ),
+            ("no-bang", r#"{"outPath":"7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a"}"#),
             ("x!out", "not json"),
             ("x!out", r#"{"outPath":"../../etc/passwd"}"#),
             ("x!out", r#"{"id":"x"}"#),
         ] {
             let bytes = result_bytes(7, &[(k, v)]).await;
-            let res = read_build_result(&mut bytes.as_slice(), 7)
-                .await
-                .expect("io");
+            let res = read_build_result(&mut bytes.as_slice(), 7).await.expect("io");
             assert!(res.is_err(), "{k} {v}");
         }
         let bytes = result_bytes(8, &[("out", "/tmp/evil")]).await;
-        assert!(
-            read_build_result(&mut bytes.as_slice(), 8)
-                .await
-                .expect("io")
-                .is_err()
-        );
+        assert!(read_build_result(&mut bytes.as_slice(), 8).await.expect("io").is_err());
     }
 
     #[test]
@@ -338,18 +302,10 @@ mod tests {
 
     #[tokio::test]
     async fn build_options_at_2_7_are_six_words() {
-        let opts = BuildOptions {
-            max_silent_time_secs: 5,
-            build_timeout_secs: 7,
-            max_log_size: 9,
-            keep_failed: true,
-        };
+        let opts = BuildOptions { max_silent_time_secs: 5, build_timeout_secs: 7, max_log_size: 9, keep_failed: true };
         let mut b = Vec::new();
         write_build_options(&mut b, &opts, 7).await.expect("w");
-        let words: Vec<u64> = b
-            .chunks(8)
-            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
-            .collect();
+        let words: Vec<u64> = b.chunks(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
         assert_eq!(words, [5, 7, 9, 0, 0, 1]);
         let mut old = Vec::new();
         write_build_options(&mut old, &opts, 1).await.expect("w");

@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::io::{
-    AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter,
-};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::mpsc;
 
 use super::drv::BasicDerivation;
@@ -102,9 +100,7 @@ impl ServeClient {
                 match stderr.read_until(b'\n', &mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        let line = String::from_utf8_lossy(&buf)
-                            .trim_end_matches(['\n', '\r'])
-                            .to_string();
+                        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\n', '\r']).to_string();
                         if let Some(log) = &log {
                             let _ = log.send(line.clone());
                         }
@@ -156,12 +152,11 @@ impl ServeClient {
             let mut got = first[..have].to_vec();
             if have == first.len() {
                 let mut more = vec![0u8; 120];
-                let n =
-                    tokio::time::timeout(Duration::from_millis(300), self.reader.read(&mut more))
-                        .await
-                        .ok()
-                        .and_then(|r| r.ok())
-                        .unwrap_or(0);
+                let n = tokio::time::timeout(Duration::from_millis(300), self.reader.read(&mut more))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(0);
                 got.extend_from_slice(&more[..n]);
             }
             self.broken = true;
@@ -229,19 +224,13 @@ impl ServeClient {
     async fn fail(&mut self, e: io::Error, during: &str) -> Error {
         self.broken = true;
         match e.kind() {
-            io::ErrorKind::UnexpectedEof
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::ConnectionReset => {
+            io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
                 // Give the stderr reader a moment to collect the builder's last words.
                 if let Some(task) = self.stderr_task.take() {
                     let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
                 }
                 let tail = self.stderr.text();
-                let tail = if tail.is_empty() {
-                    "(nothing on stderr)".to_string()
-                } else {
-                    tail
-                };
+                let tail = if tail.is_empty() { "(nothing on stderr)".to_string() } else { tail };
                 Error::with_help(
                     ErrorKind::Builder,
                     format!(
@@ -251,14 +240,10 @@ impl ServeClient {
                     "check that the builder's Nix works (`nix-store --serve --write` there) and that its user may write to the store",
                 )
             }
-            io::ErrorKind::InvalidData => Error::msg(
-                ErrorKind::Builder,
-                format!("{}: protocol error during {during}: {e}", self.label),
-            ),
-            _ => Error::msg(
-                ErrorKind::Builder,
-                format!("{}: I/O error during {during}: {e}", self.label),
-            ),
+            io::ErrorKind::InvalidData => {
+                Error::msg(ErrorKind::Builder, format!("{}: protocol error during {during}: {e}", self.label))
+            }
+            _ => Error::msg(ErrorKind::Builder, format!("{}: I/O error during {during}: {e}", self.label)),
         }
     }
 
@@ -266,10 +251,7 @@ impl ServeClient {
         if self.broken {
             return Err(Error::msg(
                 ErrorKind::Builder,
-                format!(
-                    "{}: the serve session failed earlier and cannot be used again",
-                    self.label
-                ),
+                format!("{}: the serve session failed earlier and cannot be used again", self.label),
             ));
         }
         Ok(())
@@ -277,10 +259,7 @@ impl ServeClient {
 
     fn bad_path(&mut self, what: &str, e: impl std::fmt::Display) -> Error {
         self.broken = true;
-        Error::msg(
-            ErrorKind::Builder,
-            format!("{}: invalid store path in {what}: {e}", self.label),
-        )
+        Error::msg(ErrorKind::Builder, format!("{}: invalid store path in {what}: {e}", self.label))
     }
 
     async fn read_paths(&mut self, what: &str) -> Result<BTreeSet<StorePath>> {
@@ -325,10 +304,7 @@ impl ServeClient {
     }
 
     /// QueryPathInfos: information about the valid ones among `paths` (invalid are left out).
-    pub async fn query_path_infos(
-        &mut self,
-        paths: &[StorePath],
-    ) -> Result<BTreeMap<StorePath, PathInfo>> {
+    pub async fn query_path_infos(&mut self, paths: &[StorePath]) -> Result<BTreeMap<StorePath, PathInfo>> {
         self.check_usable()?;
         let w = &mut self.writer;
         let sent = async {
@@ -373,18 +349,7 @@ impl ServeClient {
                 let r = wire::read_strings(&mut self.reader, MAX_PATH).await;
                 sigs = self.io(what, r).await?;
             }
-            out.insert(
-                path.clone(),
-                PathInfo {
-                    path,
-                    deriver,
-                    references,
-                    nar_size,
-                    nar_hash,
-                    ca,
-                    sigs,
-                },
-            );
+            out.insert(path.clone(), PathInfo { path, deriver, references, nar_size, nar_hash, ca, sigs });
         }
         Ok(out)
     }
@@ -444,26 +409,15 @@ impl ServeClient {
     /// stream in chunks through a blocking restorer thread).
     pub async fn dump_store_path_to_dir(&mut self, info: &PathInfo, dest: &Path) -> Result<()> {
         let (mut sink, restorer) = nar_stream::spawn_restore(dest.to_path_buf());
-        let dumped = self
-            .dump_store_path(&info.path, info.nar_size, &mut sink)
-            .await;
+        let dumped = self.dump_store_path(&info.path, info.nar_size, &mut sink).await;
         drop(sink);
-        let restored = restorer.await.map_err(|e| {
-            Error::msg(
-                ErrorKind::Internal,
-                format!("NAR restorer thread failed: {e}"),
-            )
-        })?;
+        let restored =
+            restorer.await.map_err(|e| Error::msg(ErrorKind::Internal, format!("NAR restorer thread failed: {e}")))?;
         let hash = dumped?;
         restored.map_err(|e| {
             Error::msg(
                 ErrorKind::Builder,
-                format!(
-                    "restoring {} from {} into {}: {e}",
-                    info.path,
-                    self.label,
-                    dest.display()
-                ),
+                format!("restoring {} from {} into {}: {e}", info.path, self.label, dest.display()),
             )
         })?;
         check_hash(info, hash, &self.label)
@@ -471,47 +425,25 @@ impl ServeClient {
 
     /// AddToStoreNar (protocol 2.5): makes `info.path` valid on the builder from exactly
     /// `info.nar_size` NAR bytes read from `nar`.
-    pub async fn add_to_store_nar(
-        &mut self,
-        info: &PathInfo,
-        nar: &mut (dyn AsyncRead + Send + Unpin),
-    ) -> Result<()> {
+    pub async fn add_to_store_nar(&mut self, info: &PathInfo, nar: &mut (dyn AsyncRead + Send + Unpin)) -> Result<()> {
         self.check_usable()?;
         if !self.supports_add_to_store_nar() {
             return Err(Error::msg(
                 ErrorKind::Builder,
-                format!(
-                    "{}: protocol {}.{} has no AddToStoreNar; use ImportPaths",
-                    self.label,
-                    2,
-                    self.minor()
-                ),
+                format!("{}: protocol {}.{} has no AddToStoreNar; use ImportPaths", self.label, 2, self.minor()),
             ));
         }
         let hash = info.nar_hash.ok_or_else(|| {
-            Error::msg(
-                ErrorKind::Internal,
-                format!("AddToStoreNar of {} without a narHash", info.path),
-            )
+            Error::msg(ErrorKind::Internal, format!("AddToStoreNar of {} without a narHash", info.path))
         })?;
         if info.nar_size == 0 {
-            return Err(Error::msg(
-                ErrorKind::Internal,
-                format!("AddToStoreNar of {} with narSize 0", info.path),
-            ));
+            return Err(Error::msg(ErrorKind::Internal, format!("AddToStoreNar of {} with narSize 0", info.path)));
         }
         let w = &mut self.writer;
         let sent = async {
             wire::write_u64(w, OP_ADD_TO_STORE_NAR).await?;
             wire::write_bytes(w, info.path.as_str().as_bytes()).await?;
-            wire::write_bytes(
-                w,
-                info.deriver
-                    .as_ref()
-                    .map_or("", StorePath::as_str)
-                    .as_bytes(),
-            )
-            .await?;
+            wire::write_bytes(w, info.deriver.as_ref().map_or("", StorePath::as_str).as_bytes()).await?;
             wire::write_bytes(w, hash.to_base16().as_bytes()).await?;
             wire::write_strings(w, info.references.iter().map(StorePath::as_str)).await?;
             wire::write_u64(w, 0).await?; // registrationTime: the server uses "now"
@@ -531,20 +463,13 @@ impl ServeClient {
             1 => Ok(()),
             n => {
                 self.broken = true;
-                Err(Error::msg(
-                    ErrorKind::Builder,
-                    format!("{}: {during}: unexpected reply {n}", self.label),
-                ))
+                Err(Error::msg(ErrorKind::Builder, format!("{}: {during}: unexpected reply {n}", self.label)))
             }
         }
     }
 
     /// Copies exactly `info.nar_size` bytes from `nar` to the builder.
-    async fn send_nar(
-        &mut self,
-        info: &PathInfo,
-        nar: &mut (dyn AsyncRead + Send + Unpin),
-    ) -> Result<()> {
+    async fn send_nar(&mut self, info: &PathInfo, nar: &mut (dyn AsyncRead + Send + Unpin)) -> Result<()> {
         let mut buf = vec![0u8; CHUNK];
         let mut left = info.nar_size;
         while left > 0 {
@@ -554,19 +479,13 @@ impl ServeClient {
                     self.broken = true;
                     return Err(Error::msg(
                         ErrorKind::Build,
-                        format!(
-                            "the NAR of {} ended {left} bytes before its narSize",
-                            info.path
-                        ),
+                        format!("the NAR of {} ended {left} bytes before its narSize", info.path),
                     ));
                 }
                 Ok(n) => n,
                 Err(e) => {
                     self.broken = true;
-                    return Err(Error::msg(
-                        ErrorKind::Build,
-                        format!("reading the NAR of {}: {e}", info.path),
-                    ));
+                    return Err(Error::msg(ErrorKind::Build, format!("reading the NAR of {}: {e}", info.path)));
                 }
             };
             let r = self.writer.write_all(&buf[..n]).await;
@@ -578,11 +497,7 @@ impl ServeClient {
 
     /// ImportPaths (export stream): the upload for servers below 2.5. `paths` must be in
     /// dependency order; each NAR is read from `nars` (exactly its narSize bytes).
-    pub async fn import_paths(
-        &mut self,
-        paths: &[PathInfo],
-        nars: &mut dyn NarSource,
-    ) -> Result<()> {
+    pub async fn import_paths(&mut self, paths: &[PathInfo], nars: &mut dyn NarSource) -> Result<()> {
         self.check_usable()?;
         let r = wire::write_u64(&mut self.writer, OP_IMPORT_PATHS).await;
         self.io("ImportPaths", r).await?;
@@ -597,14 +512,7 @@ impl ServeClient {
                 wire::write_u64(w, EXPORT_MAGIC).await?;
                 wire::write_bytes(w, info.path.as_str().as_bytes()).await?;
                 wire::write_strings(w, info.references.iter().map(StorePath::as_str)).await?;
-                wire::write_bytes(
-                    w,
-                    info.deriver
-                        .as_ref()
-                        .map_or("", StorePath::as_str)
-                        .as_bytes(),
-                )
-                .await?;
+                wire::write_bytes(w, info.deriver.as_ref().map_or("", StorePath::as_str).as_bytes()).await?;
                 wire::write_u64(w, 0).await
             }
             .await;
@@ -621,10 +529,7 @@ impl ServeClient {
             1 => Ok(()),
             n => {
                 self.broken = true;
-                Err(Error::msg(
-                    ErrorKind::Builder,
-                    format!("{}: ImportPaths: unexpected reply {n}", self.label),
-                ))
+                Err(Error::msg(ErrorKind::Builder, format!("{}: ImportPaths: unexpected reply {n}", self.label)))
             }
         }
     }
@@ -655,10 +560,7 @@ impl ServeClient {
             Ok(Ok(res)) => Ok(res),
             Ok(Err(msg)) => {
                 self.broken = true;
-                Err(Error::msg(
-                    ErrorKind::Builder,
-                    format!("{}: {during}: {msg}", self.label),
-                ))
+                Err(Error::msg(ErrorKind::Builder, format!("{}: {during}: {msg}", self.label)))
             }
             Err(e) => Err(self.fail(e, &during).await),
         }
@@ -670,10 +572,7 @@ pub fn check_hash(info: &PathInfo, got: NarHash, from: &str) -> Result<()> {
     match info.nar_hash {
         Some(want) if want != got => Err(Error::msg(
             ErrorKind::Builder,
-            format!(
-                "{from}: the NAR of {} has hash {got}, but {want} was announced",
-                info.path
-            ),
+            format!("{from}: the NAR of {} has hash {got}, but {want} was announced", info.path),
         )),
         _ => Ok(()),
     }

@@ -34,10 +34,7 @@ impl NarSource for ServeClient {
             self.io("DumpStorePath", sent).await?;
             // Broken until the whole NAR has been read.
             self.broken = info.nar_size > 0;
-            let s: NarStream<'s> = Box::pin(DumpReader {
-                client: self,
-                left: info.nar_size,
-            });
+            let s: NarStream<'s> = Box::pin(DumpReader { client: self, left: info.nar_size });
             Ok(s)
         })
     }
@@ -67,10 +64,7 @@ impl AsyncRead for DumpReader<'_> {
                 if n == 0 {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
-                        format!(
-                            "{} closed the connection in the middle of a NAR",
-                            self.client.label
-                        ),
+                        format!("{} closed the connection in the middle of a NAR", self.client.label),
                     )));
                 }
                 buf.advance(n);
@@ -91,9 +85,8 @@ pub struct FsNarSource;
 impl NarSource for FsNarSource {
     fn open_nar<'s>(&'s mut self, info: &'s PathInfo) -> BoxFuture<'s, Result<NarStream<'s>>> {
         Box::pin(async move {
-            let s: NarStream<'s> = Box::pin(super::nar_stream::spawn_dump(
-                std::path::PathBuf::from(info.path.as_str()),
-            ));
+            let s: NarStream<'s> =
+                Box::pin(super::nar_stream::spawn_dump(std::path::PathBuf::from(info.path.as_str())));
             Ok(s)
         })
     }
