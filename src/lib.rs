@@ -5,6 +5,7 @@
 pub mod board_build;
 pub mod builders;
 pub mod cli;
+pub mod doctor;
 pub mod error;
 pub mod flash;
 pub mod nix;

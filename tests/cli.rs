@@ -146,11 +146,28 @@ fn bad_arguments_exit_2() {
 #[test]
 fn capabilities_not_landed_say_so_and_exit_9() {
     let dir = tempfile::tempdir().expect("tempdir");
-    for args in [vec!["plan", "qemu-riscv64"], vec!["build", "x.nix"], vec!["builders"], vec!["doctor"]] {
+    for args in [vec!["plan", "qemu-riscv64"], vec!["build", "x.nix"], vec!["builders"]] {
         let o = run(&args, dir.path());
         if o.status.code() == Some(9) {
             assert!(text(&o).contains("not implemented yet"), "{args:?}: {}", text(&o));
             assert!(o.stdout.is_empty(), "{args:?} printed output: no fake results");
         }
     }
+}
+
+#[test]
+fn doctor_reports_the_setup_and_fails_with_exit_8_when_tools_are_missing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = run(&["doctor", "--json"], dir.path());
+    assert!(o.status.success(), "on a set-up machine doctor passes: {}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let checks = v.as_array().expect("array");
+    let nix = checks.iter().find(|c| c["name"] == "nix-store").expect("nix check");
+    assert_eq!(nix["status"], "ok");
+    assert!(checks.iter().any(|c| c["name"] == "qemu-riscv64" && c["area"] == "binfmt"));
+
+    let o = support::rvbuild().args(["doctor"]).env("PATH", dir.path()).current_dir(dir.path()).output().expect("run");
+    assert_eq!(o.status.code(), Some(8), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("FAIL nix") && t.contains("fix: install Nix"), "{t}");
 }

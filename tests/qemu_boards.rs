@@ -49,7 +49,8 @@ fn read_gpt(disk: &[u8]) -> Vec<GptEntry> {
         if e[0..16].iter().all(|&b| b == 0) {
             continue;
         }
-        let name: Vec<u16> = e[56..128].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&c| c != 0).collect();
+        let name: Vec<u16> =
+            e[56..128].chunks(2).map(|c| u16::from_le_bytes([c[0], c[1]])).take_while(|&c| c != 0).collect();
         out.push(GptEntry {
             type_guid: guid(&e[0..16]),
             first: u64::from_le_bytes(e[32..40].try_into().expect("8 bytes")),
@@ -118,7 +119,10 @@ fn qemu_visionfive2_sd_image_flash_plan_and_smoke_boot() {
     // The SPI-NOR flash plan the flash stage writes.
     let regions = m["flash"]["regions"].as_array().expect("flash regions");
     assert_eq!(m["flash"]["method"], "uboot-spi-nor");
-    assert_eq!((regions[0]["offset"].as_u64(), regions[0]["file"].as_str()), (Some(0), Some("u-boot-spl.bin.normal.out")));
+    assert_eq!(
+        (regions[0]["offset"].as_u64(), regions[0]["file"].as_str()),
+        (Some(0), Some("u-boot-spl.bin.normal.out"))
+    );
     assert_eq!((regions[1]["offset"].as_u64(), regions[1]["file"].as_str()), (Some(0x100000), Some("u-boot.itb")));
     assert!(regions.iter().all(|r| r["path"].is_string()));
 
@@ -136,9 +140,14 @@ fn qemu_visionfive2_sd_image_flash_plan_and_smoke_boot() {
 #[test]
 fn qemu_jh7110_boards_share_one_kernel() {
     let vf2 = manifest(&built("visionfive2"));
-    for (board, dtb) in [("star64", "starfive/jh7110-pine64-star64.dtb"), ("milkv-mars", "starfive/jh7110-milkv-mars.dtb")] {
+    for (board, dtb) in
+        [("star64", "starfive/jh7110-pine64-star64.dtb"), ("milkv-mars", "starfive/jh7110-milkv-mars.dtb")]
+    {
         let m = manifest(&built(board));
-        assert_eq!(m["components"]["kernel"]["outputs"], vf2["components"]["kernel"]["outputs"], "{board} built its own kernel");
+        assert_eq!(
+            m["components"]["kernel"]["outputs"], vf2["components"]["kernel"]["outputs"],
+            "{board} built its own kernel"
+        );
         assert_eq!(m["components"]["kernel"]["cached"], true, "{board}: the kernel was rebuilt");
         assert!(m["artifacts"].get(format!("dtbs/{dtb}")).is_some(), "{board}: {dtb} not in boot files");
         let conf = fs::read_to_string(artifact(&m, "extlinux/extlinux.conf")).expect("extlinux");

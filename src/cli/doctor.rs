@@ -1,6 +1,7 @@
-//! `rvbuild doctor`: check this machine's setup (lands with the CI/ecosystem issue).
+//! `rvbuild doctor`: check this machine's setup and say how to fix each problem.
 
-use crate::{Error, Result};
+use crate::doctor::{self, Status};
+use crate::{Error, ErrorKind, Result};
 
 use super::Context;
 
@@ -11,6 +12,31 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(_ctx: &Context, _args: Args) -> Result<()> {
-    Err(Error::not_implemented("rvbuild doctor"))
+pub fn run(_ctx: &Context, args: Args) -> Result<()> {
+    let checks = doctor::run_checks();
+    if args.json {
+        let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?;
+        println!("{text}");
+    } else {
+        for c in &checks {
+            let mark = match c.status {
+                Status::Ok => "ok  ",
+                Status::Warn => "WARN",
+                Status::Fail => "FAIL",
+            };
+            println!("{mark} {:<9} {:<24} {}", c.area, c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("     {:<9} {:<24} fix: {fix}", "", "");
+            }
+        }
+    }
+    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+    if failed > 0 {
+        return Err(Error::with_help(
+            ErrorKind::Prerequisite,
+            format!("{failed} check(s) failed"),
+            "each FAIL line above says how to fix it",
+        ));
+    }
+    Ok(())
 }

@@ -1,0 +1,247 @@
+//! `rvbuild doctor`: checks of this machine's setup (Nix, binfmt and qemu-user, cross
+//! toolchains, QEMU, kernel source, firmware packages, serial port access, SSH key and agent),
+//! each with its status and, when something is wrong, the fix.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub area: &'static str,
+    pub name: String,
+    pub status: Status,
+    pub detail: String,
+    /// What to do when the status is not ok.
+    pub fix: Option<String>,
+}
+
+fn check(
+    area: &'static str,
+    name: impl Into<String>,
+    status: Status,
+    detail: impl Into<String>,
+    fix: Option<&str>,
+) -> Check {
+    Check { area, name: name.into(), status, detail: detail.into(), fix: fix.map(str::to_string) }
+}
+
+fn first_line(cmd: &str, args: &[&str]) -> Option<String> {
+    let o = Command::new(cmd).args(args).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let text = if o.stdout.is_empty() { o.stderr } else { o.stdout };
+    String::from_utf8_lossy(&text).lines().next().map(|l| l.trim().to_string())
+}
+
+/// `key = value` settings of nix.conf (last one wins), as Nix reads them.
+fn nix_conf(path: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split('#').next())
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect()
+}
+
+fn setting(conf: &[(String, String)], key: &str) -> Option<String> {
+    conf.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+const SETUP: &str = "run scripts/setup-host.sh from the rvbuild repository (as root)";
+
+/// Runs every check. Nothing here changes the machine.
+pub fn run_checks() -> Vec<Check> {
+    let mut out = Vec::new();
+
+    // Nix
+    match first_line("nix-store", &["--version"]) {
+        Some(v) => out.push(check("nix", "nix-store", Status::Ok, v, None)),
+        None => out.push(check(
+            "nix",
+            "nix-store",
+            Status::Fail,
+            "not found on PATH",
+            Some("install Nix (Debian: apt-get install nix-bin)"),
+        )),
+    }
+    let conf = nix_conf(Path::new("/etc/nix/nix.conf"));
+    match setting(&conf, "sandbox").as_deref() {
+        Some("false") => out.push(check(
+            "nix",
+            "sandbox",
+            Status::Ok,
+            "sandbox = false (the host provider uses the host's toolchains)",
+            None,
+        )),
+        other => out.push(check(
+            "nix",
+            "sandbox",
+            Status::Warn,
+            format!("sandbox = {}", other.unwrap_or("(default: true)")),
+            Some("the host provider needs `sandbox = false` in /etc/nix/nix.conf; the nixpkgs provider does not"),
+        )),
+    }
+    if Path::new("/nix/var/nix/daemon-socket/socket").exists() {
+        out.push(check("nix", "mode", Status::Ok, "multi-user (nix-daemon socket present)", None));
+    } else {
+        let users =
+            Command::new("getent").args(["group", "nixbld"]).output().map(|o| o.status.success()).unwrap_or(false);
+        if users {
+            out.push(check("nix", "mode", Status::Ok, "single-user with build users (group nixbld)", None));
+        } else {
+            out.push(check("nix", "mode", Status::Fail, "no nix-daemon and no nixbld group", Some(SETUP)));
+        }
+    }
+    match setting(&conf, "substituters") {
+        Some(s) if s.is_empty() => {
+            out.push(check("nix", "substituters", Status::Ok, "none (offline builds do not wait on DNS)", None))
+        }
+        Some(s) => out.push(check("nix", "substituters", Status::Ok, s, None)),
+        None => out.push(check(
+            "nix",
+            "substituters",
+            Status::Warn,
+            "default (cache.nixos.org)",
+            Some("offline, every build waits seconds on DNS: set `substituters =` in /etc/nix/nix.conf"),
+        )),
+    }
+
+    // emulation
+    let binfmt = Path::new("/proc/sys/fs/binfmt_misc");
+    for arch in ["riscv64", "aarch64"] {
+        let entry = binfmt.join(format!("qemu-{arch}"));
+        match std::fs::read_to_string(&entry) {
+            Ok(t) if t.starts_with("enabled") => {
+                let interp = t.lines().find_map(|l| l.strip_prefix("interpreter ")).unwrap_or("?").to_string();
+                let exists = Path::new(&interp).exists();
+                out.push(check(
+                    "binfmt",
+                    format!("qemu-{arch}"),
+                    if exists { Status::Ok } else { Status::Fail },
+                    format!("enabled, interpreter {interp}"),
+                    if exists { None } else { Some("install qemu-user-static") },
+                ));
+            }
+            Ok(_) => out.push(check(
+                "binfmt",
+                format!("qemu-{arch}"),
+                Status::Warn,
+                "registered but disabled",
+                Some("update-binfmts --enable"),
+            )),
+            Err(_) => out.push(check(
+                "binfmt",
+                format!("qemu-{arch}"),
+                Status::Warn,
+                "not registered: this machine cannot run emulated target-system builds",
+                Some("apt-get install qemu-user-static binfmt-support; update-binfmts --enable"),
+            )),
+        }
+    }
+
+    // toolchains and tools
+    for (tool, pkg) in [
+        ("riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu"),
+        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+        ("qemu-system-riscv64", "qemu-system-misc (bookworm-backports)"),
+        ("qemu-system-aarch64", "qemu-system-arm (bookworm-backports)"),
+        ("mkfs.ext4", "e2fsprogs"),
+        ("sfdisk", "fdisk"),
+        ("mcopy", "mtools"),
+    ] {
+        match first_line(tool, &["--version"]).or_else(|| which(tool).map(|p| p.display().to_string())) {
+            Some(v) => out.push(check("tools", tool, Status::Ok, v, None)),
+            None => out.push(check("tools", tool, Status::Fail, "not found", Some(&format!("apt-get install {pkg}")))),
+        }
+    }
+    let src = Path::new("/usr/src/linux-source-6.12.tar.xz");
+    out.push(if src.is_file() {
+        check("tools", "kernel source", Status::Ok, src.display().to_string(), None)
+    } else {
+        check(
+            "tools",
+            "kernel source",
+            Status::Fail,
+            "linux-source-6.12 not installed",
+            Some("apt-get install linux-source-6.12"),
+        )
+    });
+    let roots = crate::nix::spec::firmware_roots();
+    let listed: Vec<String> = roots
+        .iter()
+        .filter_map(|r| std::fs::read_to_string(r.join(".rvbuild-packages")).ok())
+        .flat_map(|t| t.lines().filter_map(|l| l.split_whitespace().nth(1).map(str::to_string)).collect::<Vec<_>>())
+        .collect();
+    out.push(if listed.is_empty() {
+        check("firmware", "foreign packages", Status::Warn, "none unpacked (VisionFive 2 / Pi 4 firmware)", Some(SETUP))
+    } else {
+        check("firmware", "foreign packages", Status::Ok, listed.join(", "), None)
+    });
+
+    // serial
+    let ports: Vec<PathBuf> = std::fs::read_dir("/dev")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("ttyUSB") || n.starts_with("ttyACM"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if ports.is_empty() {
+        out.push(check("serial", "ports", Status::Ok, "no USB serial adapter connected", None));
+    }
+    for p in ports {
+        let ok = std::fs::OpenOptions::new().read(true).write(true).open(&p).is_ok();
+        out.push(check(
+            "serial",
+            p.display().to_string(),
+            if ok { Status::Ok } else { Status::Fail },
+            if ok { "read/write access" } else { "no read/write access" },
+            if ok {
+                None
+            } else {
+                Some("add yourself to the dialout group: sudo usermod -aG dialout $USER, then log in again")
+            },
+        ));
+    }
+
+    // ssh
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let keys: Vec<String> = ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|k| home.join(".ssh").join(k))
+        .filter(|p| p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    out.push(if keys.is_empty() {
+        check("ssh", "key", Status::Warn, "no key in ~/.ssh", Some("remote builders need one: ssh-keygen -t ed25519"))
+    } else {
+        check("ssh", "key", Status::Ok, keys.join(", "), None)
+    });
+    out.push(match std::env::var_os("SSH_AUTH_SOCK") {
+        Some(s) if Path::new(&s).exists() => check("ssh", "agent", Status::Ok, "SSH_AUTH_SOCK is set", None),
+        _ => check("ssh", "agent", Status::Ok, "no agent (keys are read from files)", None),
+    });
+    out
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|p| p.is_file()))
+}
