@@ -372,7 +372,14 @@ pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: 
 
     let mut modules = Vec::new();
     for d in &b.drivers.out_of_tree {
-        let src = base.join(&d.source.value);
+        // Like boards, driver sources are looked up in the project first, then among rvbuild's own.
+        let mut src = base.join(&d.source.value);
+        if !src.is_dir() && board.origin != crate::profile::Origin::Shipped {
+            let shipped = crate::profile::shipped::materialize(&crate::profile::cache_dir())?.join(&d.source.value);
+            if shipped.is_dir() {
+                src = shipped;
+            }
+        }
         if !src.is_dir() {
             return Err(Error::with_help(
                 ErrorKind::Config,
@@ -384,7 +391,7 @@ pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: 
                     d.name.value,
                     src.display()
                 ),
-                "driver sources are looked up relative to the project directory",
+                "driver sources are looked up relative to the project directory, then among rvbuild's own",
             ));
         }
         modules.push(ModuleSpec { name: d.name.value.clone(), source: src, load: d.load });

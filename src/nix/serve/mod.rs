@@ -130,10 +130,9 @@ impl ServeClient {
             self.writer.flush().await
         }
         .await;
-        if let Err(e) = sent {
-            return Err(self.fail(e, "the handshake").await);
-        }
-        // Read the magic by hand: a short banner followed by EOF must still be shown.
+        // Read the magic by hand: a short banner followed by EOF must still be shown. A peer
+        // that printed a banner and exited may also have broken our write: what it sent is the
+        // better explanation, so read it before reporting the write error.
         let mut first = [0u8; 8];
         let mut have = 0;
         while have < first.len() {
@@ -144,7 +143,7 @@ impl ServeClient {
             }
         }
         if have == 0 {
-            let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+            let e = sent.err().unwrap_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof));
             return Err(self.fail(e, "the handshake").await);
         }
         if have < first.len() || u64::from_le_bytes(first) != SERVER_MAGIC {
