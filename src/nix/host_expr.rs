@@ -90,6 +90,15 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     );
     let extra: Vec<String> = spec.dtbs.iter().filter(|d| Some(*d) != spec.default_dtb.as_ref()).cloned().collect();
     let _ = writeln!(e, "    extraDtbs = {}; cmdline = {};", string_list(&extra), string(&spec.cmdline));
+    if !spec.boot_firmware.is_empty() || spec.dtbs_at_root || !spec.boot_extra_files.is_empty() {
+        let _ = writeln!(e, "    firmwareDrv = firmware; firmwareFiles = {};", string_list(&spec.boot_firmware));
+        let _ = writeln!(e, "    dtbsAtRoot = {};", spec.dtbs_at_root);
+        let _ = writeln!(e, "    extraFiles = {{");
+        for (k, v) in &spec.boot_extra_files {
+            let _ = writeln!(e, "      {} = {};", attr(k), string(v));
+        }
+        let _ = writeln!(e, "    }};");
+    }
     let _ = writeln!(e, "  }};");
     let _ = writeln!(e, "  firmware = host.firmware {{");
     let _ = writeln!(e, "    inherit board; toolchainId = toolsId;");
