@@ -1,0 +1,144 @@
+//! XMODEM, XMODEM-1K and YMODEM against lrzsz over a pty pair, both directions, at the block
+//! boundary sizes and a few MiB. rvbuild's sender feeds `rx`/`rb`; `sx`/`sb` feed its receiver.
+
+mod support;
+
+use std::time::Duration;
+
+use rvbuild::flash::progress::Silent;
+use rvbuild::flash::{xmodem, ymodem};
+use support::pty;
+
+const SIZES: &[usize] = &[0, 1, 127, 128, 129, 1023, 1024, 1025, 3 * 1024 * 1024 + 77];
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn quick_timing() -> xmodem::Timing {
+    xmodem::Timing {
+        start: Duration::from_secs(15),
+        ..xmodem::Timing::default()
+    }
+}
+
+#[test]
+fn serial_ymodem_send_to_rb() {
+    for (i, &len) in SIZES.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = pty::data(len, i as u32);
+        let (mut master, slave) = pty::pair();
+        let child = pty::spawn_on(&slave, dir.path(), "rb", &["-b"]);
+        let opts = ymodem::SendOptions {
+            timing: quick_timing(),
+            ..ymodem::SendOptions::default()
+        };
+        let name = format!("f{len}.bin");
+        let stats = ymodem::send(
+            &mut master,
+            &[ymodem::Outgoing { name: &name, data: &data }],
+            &opts,
+            &mut Silent,
+        )
+        .unwrap_or_else(|e| panic!("size {len}: {e}"));
+        let (ok, err) = pty::finish(child, LIMIT);
+        assert!(ok, "rb failed for size {len}: {err}");
+        let got = std::fs::read(dir.path().join(&name)).unwrap();
+        assert_eq!(got.len(), len, "size {len}");
+        assert!(got == data, "contents differ for size {len}");
+        assert_eq!(stats.bytes, len as u64);
+        assert_eq!(stats.retransmits, 0);
+    }
+}
+
+fn xmodem_send_to_rx(block: xmodem::BlockSize) {
+    for (i, &len) in SIZES.iter().enumerate() {
+        if len == 0 {
+            continue; // XMODEM cannot say "empty": rx would keep a padded block.
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = pty::data(len, 100 + i as u32);
+        let (mut master, slave) = pty::pair();
+        let child = pty::spawn_on(&slave, dir.path(), "rx", &["-b", "-c", "out.bin"]);
+        let opts = xmodem::SendOptions {
+            block,
+            timing: quick_timing(),
+            ..xmodem::SendOptions::default()
+        };
+        xmodem::send(&mut master, &data, &opts, &mut Silent)
+            .unwrap_or_else(|e| panic!("size {len}: {e}"));
+        let (ok, err) = pty::finish(child, LIMIT);
+        assert!(ok, "rx failed for size {len}: {err}");
+        let got = std::fs::read(dir.path().join("out.bin")).unwrap();
+        assert!(got.len() >= len && got.len() < len + 1024, "size {len}: got {}", got.len());
+        assert!(got[..len] == data[..], "contents differ for size {len}");
+        assert!(got[len..].iter().all(|&b| b == xmodem::SUB), "padding for size {len}");
+    }
+}
+
+#[test]
+fn serial_xmodem_send_to_rx() {
+    xmodem_send_to_rx(xmodem::BlockSize::B128);
+}
+
+#[test]
+fn serial_xmodem_1k_send_to_rx() {
+    xmodem_send_to_rx(xmodem::BlockSize::B1024);
+}
+
+#[test]
+fn serial_ymodem_receive_from_sb() {
+    for (i, &len) in SIZES.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = pty::data(len, 200 + i as u32);
+        let name = format!("s{len}.bin");
+        std::fs::write(dir.path().join(&name), &data).unwrap();
+        let (mut master, slave) = pty::pair();
+        let child = pty::spawn_on(&slave, dir.path(), "sb", &["-b", &name]);
+        let opts = ymodem::ReceiveOptions {
+            timing: quick_timing(),
+        };
+        let files = ymodem::receive(&mut master, &opts, &mut Silent)
+            .unwrap_or_else(|e| panic!("size {len}: {e}"));
+        let (ok, err) = pty::finish(child, LIMIT);
+        assert!(ok, "sb failed for size {len}: {err}");
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].name, name);
+        assert_eq!(files[0].data.len(), len, "size {len}");
+        assert!(files[0].data == data, "contents differ for size {len}");
+    }
+}
+
+fn xmodem_receive_from_sx(extra: &[&str]) {
+    for (i, &len) in SIZES.iter().enumerate() {
+        if len == 0 {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = pty::data(len, 300 + i as u32);
+        std::fs::write(dir.path().join("in.bin"), &data).unwrap();
+        let (mut master, slave) = pty::pair();
+        let mut args = vec!["-b"];
+        args.extend_from_slice(extra);
+        args.push("in.bin");
+        let child = pty::spawn_on(&slave, dir.path(), "sx", &args);
+        let opts = xmodem::ReceiveOptions {
+            timing: quick_timing(),
+            ..xmodem::ReceiveOptions::default()
+        };
+        let got = xmodem::receive(&mut master, &opts, &mut Silent)
+            .unwrap_or_else(|e| panic!("size {len}: {e}"));
+        let (ok, err) = pty::finish(child, LIMIT);
+        assert!(ok, "sx failed for size {len}: {err}");
+        assert!(got.len() >= len && got.len() < len + 1024, "size {len}: got {}", got.len());
+        assert!(got[..len] == data[..], "contents differ for size {len}");
+        assert!(got[len..].iter().all(|&b| b == xmodem::SUB), "padding for size {len}");
+    }
+}
+
+#[test]
+fn serial_xmodem_receive_from_sx() {
+    xmodem_receive_from_sx(&[]);
+}
+
+#[test]
+fn serial_xmodem_1k_receive_from_sx() {
+    xmodem_receive_from_sx(&["-k"]);
+}
