@@ -5,8 +5,13 @@ pub mod crc;
 pub mod link;
 pub mod port;
 pub mod progress;
+pub mod recovery;
 pub mod xmodem;
 pub mod ymodem;
 
 pub use link::SerialLink;
 pub use progress::Progress;
+pub mod plan;
+pub mod uboot;
+
+pub use plan::{FlashOptions, FlashReport, FlashStep, StepReport, Target, flash};

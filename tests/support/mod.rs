@@ -1,5 +1,6 @@
 //! Test support shared by the serial and QEMU flash tests: pty pairs with a real peer process
-//! on the far end, a noisy pty proxy, and a JH7110 boot-ROM simulator.
+//! on the far end, QEMU running U-Boot, a noisy pty proxy, and a JH7110 boot-ROM simulator.
 #![allow(dead_code)]
 
 pub mod pty;
+pub mod qemu;
