@@ -96,3 +96,37 @@ fn qemu_flash_reports_board_error_without_a_disk() {
     assert_eq!(code, Some(6), "{err}");
     assert!(err.contains("U-Boot answered"), "{err}");
 }
+
+#[test]
+fn qemu_flash_survives_a_noisy_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0xEEu8; 1 << 20]).unwrap();
+    let image = pty::data(48 * 1024 + 300, 11);
+    let image_path = dir.path().join("image.bin");
+    std::fs::write(&image_path, &image).unwrap();
+
+    let mut vm = Qemu::start(Some(&disk));
+    let line = support::noisy::NoisyLine::new(&vm.pty, std::env::var("NOISE").ok().and_then(|v| v.parse().ok()).unwrap_or(3000));
+    let mut cmd = rvbuild();
+    cmd.args(["flash", "qemu-riscv64", "--port", &line.port, "--timeout", "60"])
+        .arg("--image")
+        .arg(&image_path)
+        .args(["--chunk", &(32u64 << 10).to_string()]);
+    let (code, out, err) = run_limited(cmd, Duration::from_secs(400));
+    let flips = line.flips.load(std::sync::atomic::Ordering::Relaxed);
+    drop(line);
+    vm.stop();
+    let got = std::fs::read(&disk).unwrap();
+    let exact = got[..image.len()] == image[..] && got[image.len()..].iter().all(|&b| b == 0xEE);
+    eprintln!("{flips} bytes damaged on the line\n{err}");
+    assert!(flips > 0, "the proxy damaged nothing: the test proves nothing");
+    match code {
+        // Success must mean exact bytes on the disk.
+        Some(0) => assert!(exact, "rvbuild claimed success but the disk differs"),
+        // A loud failure is allowed, but never a success with wrong data.
+        Some(6) => assert!(!out.contains("complete"), "{out}"),
+        other => panic!("unexpected exit {other:?}\n{err}"),
+    }
+    assert_eq!(code, Some(0), "the flash should get through 1-in-3000 noise\n{err}");
+}

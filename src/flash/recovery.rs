@@ -108,6 +108,7 @@ pub fn boot_from_rom(
         block: BlockSize::B1024,
         small_tail: false,
         pad: 0,
+        downshift: false,
         timing: timing.clone(),
     };
     xmodem::send(link, &spl_data, &xopts, progress).map_err(|e| {

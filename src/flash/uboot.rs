@@ -168,9 +168,11 @@ impl<'a> Console<'a> {
         Ok(out)
     }
 
-    /// Collects output until the prompt.
+    /// Collects output until the prompt. A prompt with one damaged byte counts once the line
+    /// has been quiet for a while (a noisy line must not hide the end of a command).
     fn until_prompt(&mut self, timeout: Duration, cmd: &str) -> Result<Vec<u8>> {
         let end = Instant::now() + timeout;
+        let quiet = Duration::from_millis(400);
         let mut out = Vec::new();
         loop {
             let left = end.saturating_duration_since(Instant::now());
@@ -182,12 +184,19 @@ impl<'a> Console<'a> {
                     show_bytes(&out)
                 )));
             }
-            if let Some(b) = read_byte(self.link, left).map_err(|e| line_err(self.link, e))? {
-                out.push(b);
-                if out.ends_with(b"\n=> ") {
+            match read_byte(self.link, left.min(quiet)).map_err(|e| line_err(self.link, e))? {
+                Some(b) => {
+                    out.push(b);
+                    if out.ends_with(b"\n=> ") {
+                        out.truncate(out.len() - PROMPT.len());
+                        return Ok(out);
+                    }
+                }
+                None if out.len() >= 4 && near_prompt(&out[out.len() - 4..]) => {
                     out.truncate(out.len() - PROMPT.len());
                     return Ok(out);
                 }
+                None => {}
             }
         }
     }
@@ -216,6 +225,21 @@ impl<'a> Console<'a> {
             "cannot read the answer of `{cmd}` from U-Boot on {}: {last:?}",
             self.link.name()
         )))
+    }
+
+    /// Checks that the board computes `want` over `addr..addr+len`. A differing answer is asked
+    /// again: only two equal answers that differ from `want` count as a mismatch (a noisy line
+    /// can garble the digits). Returns the board's value.
+    pub fn crc32_is(&mut self, addr: u64, len: u64, want: u32) -> Result<u32> {
+        let mut answers: Vec<u32> = Vec::new();
+        for _ in 0..4 {
+            let got = self.crc32(addr, len)?;
+            if got == want || answers.contains(&got) {
+                return Ok(got);
+            }
+            answers.push(got);
+        }
+        Ok(answers[0])
     }
 
     /// Loads `data` to `addr` with `loady` (optionally at `baud` for the transfer) and checks
@@ -324,6 +348,11 @@ impl<'a> Console<'a> {
 
 fn line_err(link: &dyn SerialLink, e: std::io::Error) -> Error {
     Error::io(ErrorKind::Flash, format!("serial line {}", link.name()), e)
+}
+
+/// Four bytes that differ from `\n=> ` in at most one place.
+fn near_prompt(tail: &[u8]) -> bool {
+    tail.iter().zip(b"\n=> ").filter(|(a, b)| a != b).count() <= 1
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

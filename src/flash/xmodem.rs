@@ -89,6 +89,9 @@ pub struct SendOptions {
     pub small_tail: bool,
     /// The byte that fills the last block.
     pub pad: u8,
+    /// In 1K mode, go on with 128-byte blocks after a 1K block failed four times (a noisy line
+    /// damages long blocks more often).
+    pub downshift: bool,
     pub timing: Timing,
 }
 
@@ -98,6 +101,7 @@ impl Default for SendOptions {
             block: BlockSize::B128,
             small_tail: true,
             pad: SUB,
+            downshift: true,
             timing: Timing::default(),
         }
     }
@@ -168,6 +172,27 @@ impl<'a> Sender<'a> {
 
     /// Sends one block until it is ACKed. `payload` is exactly 128 or 1024 bytes.
     pub fn send_block(&mut self, num: u8, payload: &[u8], progress: &mut dyn Progress) -> Result<()> {
+        let limit = self.timing.retries;
+        if self.send_block_upto(num, payload, progress, limit)? {
+            Ok(())
+        } else {
+            self.cancel();
+            Err(flash_err(format!(
+                "block {num} was not accepted after {} attempts on {}",
+                limit + 1,
+                self.link.name()
+            )))
+        }
+    }
+
+    /// Sends one block; false when it was still not ACKed after `limit` resends.
+    fn send_block_upto(
+        &mut self,
+        num: u8,
+        payload: &[u8],
+        progress: &mut dyn Progress,
+        limit: u32,
+    ) -> Result<bool> {
         let mut frame = Vec::with_capacity(payload.len() + 5);
         frame.push(if payload.len() == 1024 { STX } else { SOH });
         frame.push(num);
@@ -186,7 +211,7 @@ impl<'a> Sender<'a> {
             match self.reply()? {
                 Reply::Ack => {
                     self.stats.blocks += 1;
-                    return Ok(());
+                    return Ok(true);
                 }
                 Reply::Cancel => {
                     return Err(flash_err(format!(
@@ -198,13 +223,8 @@ impl<'a> Sender<'a> {
                     failures += 1;
                     self.stats.retransmits += 1;
                     progress.retransmit();
-                    if failures > self.timing.retries {
-                        self.cancel();
-                        return Err(flash_err(format!(
-                            "block {num} was not accepted after {} attempts on {}",
-                            failures,
-                            self.link.name()
-                        )));
+                    if failures > limit {
+                        return Ok(false);
                     }
                     drain(self.link, self.timing.settle, self.timing.reply)
                         .map_err(|e| line_err(self.link, e))?;
@@ -223,16 +243,24 @@ impl<'a> Sender<'a> {
         let mut num: u8 = 1;
         let mut off = 0;
         let mut block = vec![0u8; 1024];
+        let mut small = false;
         while off < data.len() {
             let left = data.len() - off;
             let size = match opts.block {
-                BlockSize::B1024 if !(opts.small_tail && left <= 896) => 1024,
+                BlockSize::B1024 if !small && !(opts.small_tail && left <= 896) => 1024,
                 _ => 128,
             };
             let n = left.min(size);
             block[..n].copy_from_slice(&data[off..off + n]);
             block[n..size].fill(opts.pad);
-            self.send_block(num, &block[..size], progress)?;
+            if size == 1024 && opts.downshift {
+                if !self.send_block_upto(num, &block[..size], progress, 3)? {
+                    small = true;
+                    continue;
+                }
+            } else {
+                self.send_block(num, &block[..size], progress)?;
+            }
             off += n;
             self.stats.bytes += n as u64;
             num = num.wrapping_add(1);

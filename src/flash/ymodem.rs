@@ -108,6 +108,7 @@ pub fn send(
         block: opts.block,
         small_tail: true,
         pad: xmodem::SUB,
+        downshift: true,
         timing: opts.timing.clone(),
     };
     for (i, f) in files.iter().enumerate() {

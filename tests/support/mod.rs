@@ -2,5 +2,6 @@
 //! on the far end, QEMU running U-Boot, a noisy pty proxy, and a JH7110 boot-ROM simulator.
 #![allow(dead_code)]
 
+pub mod noisy;
 pub mod pty;
 pub mod qemu;

@@ -58,8 +58,12 @@ impl Qemu {
 
     /// Stops QEMU gracefully (SIGTERM) so the disk image is complete, then waits for it.
     pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
+            .stderr(Stdio::null())
             .status();
         for _ in 0..100 {
             if let Ok(Some(_)) = self.child.try_wait() {
