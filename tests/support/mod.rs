@@ -5,3 +5,4 @@
 pub mod noisy;
 pub mod pty;
 pub mod qemu;
+pub mod rom;
