@@ -49,18 +49,35 @@ fn qemu_flash_writes_virtio_disk_byte_for_byte() {
 
     let mut vm = Qemu::start(Some(&disk));
     let mut cmd = rvbuild();
-    cmd.args(["flash", "qemu-riscv64", "--port", &vm.pty, "--timeout", "60"])
-        .arg("--image")
-        .arg(&image_path)
-        // Three chunks: each one loaded, checked, written and read back on its own.
-        .args(["--chunk", &(64u64 << 10).to_string()]);
+    cmd.args([
+        "flash",
+        "qemu-riscv64",
+        "--port",
+        &vm.pty,
+        "--timeout",
+        "60",
+    ])
+    .arg("--image")
+    .arg(&image_path)
+    // Three chunks: each one loaded, checked, written and read back on its own.
+    .args(["--chunk", &(64u64 << 10).to_string()]);
     let (code, out, err) = run_limited(cmd, Duration::from_secs(240));
     vm.stop();
-    assert_eq!(code, Some(0), "rvbuild flash failed\nstdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        code,
+        Some(0),
+        "rvbuild flash failed\nstdout:\n{out}\nstderr:\n{err}"
+    );
     assert!(out.contains("written and verified"), "{out}");
     let got = std::fs::read(&disk).unwrap();
-    assert!(got[..image.len()] == image[..], "disk contents differ from the image");
-    assert!(got[image.len()..].iter().all(|&b| b == 0xEE), "bytes past the image changed");
+    assert!(
+        got[..image.len()] == image[..],
+        "disk contents differ from the image"
+    );
+    assert!(
+        got[image.len()..].iter().all(|&b| b == 0xEE),
+        "bytes past the image changed"
+    );
 }
 
 #[test]
@@ -72,14 +89,24 @@ fn qemu_flash_refuses_image_larger_than_disk() {
     std::fs::write(&image_path, pty::data(1 << 20, 1)).unwrap();
     let mut vm = Qemu::start(Some(&disk));
     let mut cmd = rvbuild();
-    cmd.args(["flash", "qemu-riscv64", "--port", &vm.pty, "--timeout", "60"])
-        .arg("--image")
-        .arg(&image_path);
+    cmd.args([
+        "flash",
+        "qemu-riscv64",
+        "--port",
+        &vm.pty,
+        "--timeout",
+        "60",
+    ])
+    .arg("--image")
+    .arg(&image_path);
     let (code, _out, err) = run_limited(cmd, Duration::from_secs(120));
     vm.stop();
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("does not fit"), "{err}");
-    assert!(std::fs::read(&disk).unwrap().iter().all(|&b| b == 0), "disk was written");
+    assert!(
+        std::fs::read(&disk).unwrap().iter().all(|&b| b == 0),
+        "disk was written"
+    );
 }
 
 #[test]
@@ -89,9 +116,16 @@ fn qemu_flash_reports_board_error_without_a_disk() {
     std::fs::write(&image_path, pty::data(4096, 1)).unwrap();
     let _vm = Qemu::start(None);
     let mut cmd = rvbuild();
-    cmd.args(["flash", "qemu-riscv64", "--port", &_vm.pty, "--timeout", "60"])
-        .arg("--image")
-        .arg(&image_path);
+    cmd.args([
+        "flash",
+        "qemu-riscv64",
+        "--port",
+        &_vm.pty,
+        "--timeout",
+        "60",
+    ])
+    .arg("--image")
+    .arg(&image_path);
     let (code, _out, err) = run_limited(cmd, Duration::from_secs(120));
     assert_eq!(code, Some(6), "{err}");
     assert!(err.contains("U-Boot answered"), "{err}");
@@ -107,12 +141,25 @@ fn qemu_flash_survives_a_noisy_line() {
     std::fs::write(&image_path, &image).unwrap();
 
     let mut vm = Qemu::start(Some(&disk));
-    let line = support::noisy::NoisyLine::new(&vm.pty, std::env::var("NOISE").ok().and_then(|v| v.parse().ok()).unwrap_or(3000));
+    let line = support::noisy::NoisyLine::new(
+        &vm.pty,
+        std::env::var("NOISE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(3000),
+    );
     let mut cmd = rvbuild();
-    cmd.args(["flash", "qemu-riscv64", "--port", &line.port, "--timeout", "60"])
-        .arg("--image")
-        .arg(&image_path)
-        .args(["--chunk", &(32u64 << 10).to_string()]);
+    cmd.args([
+        "flash",
+        "qemu-riscv64",
+        "--port",
+        &line.port,
+        "--timeout",
+        "60",
+    ])
+    .arg("--image")
+    .arg(&image_path)
+    .args(["--chunk", &(32u64 << 10).to_string()]);
     let (code, out, err) = run_limited(cmd, Duration::from_secs(400));
     let flips = line.flips.load(std::sync::atomic::Ordering::Relaxed);
     drop(line);
@@ -120,7 +167,10 @@ fn qemu_flash_survives_a_noisy_line() {
     let got = std::fs::read(&disk).unwrap();
     let exact = got[..image.len()] == image[..] && got[image.len()..].iter().all(|&b| b == 0xEE);
     eprintln!("{flips} bytes damaged on the line\n{err}");
-    assert!(flips > 0, "the proxy damaged nothing: the test proves nothing");
+    assert!(
+        flips > 0,
+        "the proxy damaged nothing: the test proves nothing"
+    );
     match code {
         // Success must mean exact bytes on the disk.
         Some(0) => assert!(exact, "rvbuild claimed success but the disk differs"),
@@ -128,5 +178,9 @@ fn qemu_flash_survives_a_noisy_line() {
         Some(6) => assert!(!out.contains("complete"), "{out}"),
         other => panic!("unexpected exit {other:?}\n{err}"),
     }
-    assert_eq!(code, Some(0), "the flash should get through 1-in-3000 noise\n{err}");
+    assert_eq!(
+        code,
+        Some(0),
+        "the flash should get through 1-in-3000 noise\n{err}"
+    );
 }

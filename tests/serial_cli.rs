@@ -105,12 +105,20 @@ fn serial_cli_no_prompt_shows_what_was_received() {
     let image = dir.path().join("disk.img");
     std::fs::write(&image, vec![1u8; 1024]).unwrap();
     let (mut master, slave) = pty::pair();
-    let child = rvbuild(&["flash", "qemu-riscv64", "--timeout", "3", "--port", &slave, "--image"])
-        .arg(&image)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = rvbuild(&[
+        "flash",
+        "qemu-riscv64",
+        "--timeout",
+        "3",
+        "--port",
+        &slave,
+        "--image",
+    ])
+    .arg(&image)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     master.write_all(b"Linux login: ").unwrap();
     let out = child.wait_with_output().unwrap();

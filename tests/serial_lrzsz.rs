@@ -33,7 +33,10 @@ fn serial_ymodem_send_to_rb() {
         let name = format!("f{len}.bin");
         let stats = ymodem::send(
             &mut master,
-            &[ymodem::Outgoing { name: &name, data: &data }],
+            &[ymodem::Outgoing {
+                name: &name,
+                data: &data,
+            }],
             &opts,
             &mut Silent,
         )
@@ -67,9 +70,16 @@ fn xmodem_send_to_rx(block: xmodem::BlockSize) {
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "rx failed for size {len}: {err}");
         let got = std::fs::read(dir.path().join("out.bin")).unwrap();
-        assert!(got.len() >= len && got.len() < len + 1024, "size {len}: got {}", got.len());
+        assert!(
+            got.len() >= len && got.len() < len + 1024,
+            "size {len}: got {}",
+            got.len()
+        );
         assert!(got[..len] == data[..], "contents differ for size {len}");
-        assert!(got[len..].iter().all(|&b| b == xmodem::SUB), "padding for size {len}");
+        assert!(
+            got[len..].iter().all(|&b| b == xmodem::SUB),
+            "padding for size {len}"
+        );
     }
 }
 
@@ -127,9 +137,16 @@ fn xmodem_receive_from_sx(extra: &[&str]) {
             .unwrap_or_else(|e| panic!("size {len}: {e}"));
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "sx failed for size {len}: {err}");
-        assert!(got.len() >= len && got.len() < len + 1024, "size {len}: got {}", got.len());
+        assert!(
+            got.len() >= len && got.len() < len + 1024,
+            "size {len}: got {}",
+            got.len()
+        );
         assert!(got[..len] == data[..], "contents differ for size {len}");
-        assert!(got[len..].iter().all(|&b| b == xmodem::SUB), "padding for size {len}");
+        assert!(
+            got[len..].iter().all(|&b| b == xmodem::SUB),
+            "padding for size {len}"
+        );
     }
 }
 

@@ -6,7 +6,6 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use rvbuild::flash::SerialLink;
 use rvbuild::flash::progress::Silent;
 use rvbuild::flash::recovery::{RecoveryOptions, boot_from_rom, make_spl_image};
 use rvbuild::flash::uboot::{Console, ConsoleOptions};
@@ -17,7 +16,10 @@ fn serial_recovery_boots_through_rom_quirks() {
     let dir = tempfile::tempdir().unwrap();
     let spl = make_spl_image(&pty::data(5000, 3));
     let fit = pty::data(20_000, 4);
-    let (spl_path, fit_path) = (dir.path().join("spl.normal.out"), dir.path().join("u-boot.itb"));
+    let (spl_path, fit_path) = (
+        dir.path().join("spl.normal.out"),
+        dir.path().join("u-boot.itb"),
+    );
     std::fs::write(&spl_path, &spl).unwrap();
     std::fs::write(&fit_path, &fit).unwrap();
 
@@ -40,7 +42,11 @@ fn serial_recovery_boots_through_rom_quirks() {
     assert!(out.contains("U-Boot 2024.01"), "{out}");
     con.link().write_all(b"poweroff\r").unwrap();
     drop(link);
-    let got = sim.result.recv_timeout(Duration::from_secs(40)).unwrap().unwrap();
+    let got = sim
+        .result
+        .recv_timeout(Duration::from_secs(40))
+        .unwrap()
+        .unwrap();
     assert!(got.spl == spl, "the ROM got a different SPL");
     assert!(got.fit == fit, "the SPL got a different FIT");
     assert!(got.nak_bursts >= 1, "the quirk was not exercised");
@@ -52,7 +58,13 @@ fn serial_recovery_refuses_spl_without_header() {
     let raw = dir.path().join("u-boot-spl.bin");
     std::fs::write(&raw, pty::data(5000, 3)).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_rvbuild"))
-        .args(["flash", "visionfive2", "--recovery", "--port", "/dev/nonexistent-port"])
+        .args([
+            "flash",
+            "visionfive2",
+            "--recovery",
+            "--port",
+            "/dev/nonexistent-port",
+        ])
         .arg("--spl")
         .arg(&raw)
         .arg("--fit")

@@ -59,7 +59,10 @@ pub fn board_steps(board: &str, args: &Args) -> Result<Vec<FlashStep>> {
             Ok(vec![FlashStep {
                 name: "disk".into(),
                 file: image,
-                target: Target::Virtio { dev: 0, byte_offset: 0 },
+                target: Target::Virtio {
+                    dev: 0,
+                    byte_offset: 0,
+                },
             }])
         }
         "visionfive2" | "star64" | "milkv-mars" => {
@@ -75,12 +78,18 @@ pub fn board_steps(board: &str, args: &Args) -> Result<Vec<FlashStep>> {
                 FlashStep {
                     name: "spl".into(),
                     file: spl,
-                    target: Target::SpiNor { offset: 0, size_limit: 0xF_0000 },
+                    target: Target::SpiNor {
+                        offset: 0,
+                        size_limit: 0xF_0000,
+                    },
                 },
                 FlashStep {
                     name: "fit".into(),
                     file: fit,
-                    target: Target::SpiNor { offset: 0x10_0000, size_limit: 0xF0_0000 },
+                    target: Target::SpiNor {
+                        offset: 0x10_0000,
+                        size_limit: 0xF0_0000,
+                    },
                 },
             ])
         }
@@ -101,14 +110,18 @@ pub fn run(_ctx: &Context, args: Args) -> Result<()> {
     if args.recovery && !is_jh7110(&args.board) {
         return Err(Error::msg(
             ErrorKind::Config,
-            format!("--recovery is for JH7110 boards; `{}` has no ROM recovery path", args.board),
+            format!(
+                "--recovery is for JH7110 boards; `{}` has no ROM recovery path",
+                args.board
+            ),
         ));
     }
     // Preflight before touching the port: files readable, sizes fit, SPL header valid.
     crate::flash::plan::read_images(&steps)?;
     if is_jh7110(&args.board) {
         let spl = &steps[0].file;
-        let data = std::fs::read(spl).map_err(|e| Error::io(ErrorKind::Config, spl.display(), e))?;
+        let data =
+            std::fs::read(spl).map_err(|e| Error::io(ErrorKind::Config, spl.display(), e))?;
         recovery::check_spl_header(&data)
             .map_err(|why| Error::msg(ErrorKind::Config, format!("{}: {why}", spl.display())))?;
     }

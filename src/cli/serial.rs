@@ -138,7 +138,10 @@ fn send(file: &std::path::Path, line: &LineArgs) -> Result<()> {
             };
             ymodem::send(
                 &mut link,
-                &[ymodem::Outgoing { name: &name, data: &data }],
+                &[ymodem::Outgoing {
+                    name: &name,
+                    data: &data,
+                }],
                 &opts,
                 prog.as_mut(),
             )?
@@ -159,7 +162,9 @@ fn receive(dest: &std::path::Path, line: &LineArgs) -> Result<()> {
     };
     match line.protocol {
         Protocol::Ymodem => {
-            let opts = ymodem::ReceiveOptions { timing: timing(line) };
+            let opts = ymodem::ReceiveOptions {
+                timing: timing(line),
+            };
             let files = ymodem::receive(&mut link, &opts, prog.as_mut())?;
             for f in files {
                 let path = dest.join(&f.name);

@@ -108,7 +108,11 @@ pub fn read_images(steps: &[FlashStep]) -> Result<Vec<Vec<u8>>> {
         let data = std::fs::read(&s.file).map_err(|e| {
             Error::with_help(
                 ErrorKind::Config,
-                format!("cannot read image {} for `{}`: {e}", s.file.display(), s.name),
+                format!(
+                    "cannot read image {} for `{}`: {e}",
+                    s.file.display(),
+                    s.name
+                ),
                 "build the board first, or pass the file with --image",
             )
         })?;
@@ -180,10 +184,10 @@ pub fn flash_at_prompt(
 
 fn default_load_addr(con: &mut Console<'_>) -> Result<u64> {
     for var in ["loadaddr", "kernel_addr_r"] {
-        if let Some(v) = con.getenv(var)? {
-            if let Some(a) = parse_hex(&v) {
-                return Ok(a);
-            }
+        if let Some(v) = con.getenv(var)?
+            && let Some(a) = parse_hex(&v)
+        {
+            return Ok(a);
         }
     }
     Err(Error::with_help(
@@ -212,7 +216,12 @@ fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String
 }
 
 /// Selects the device and checks that the image fits it.
-fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, progress: &mut dyn Progress) -> Result<()> {
+fn prepare(
+    con: &mut Console<'_>,
+    step: &FlashStep,
+    len: u64,
+    progress: &mut dyn Progress,
+) -> Result<()> {
     match &step.target {
         Target::SpiNor { offset, .. } => {
             let out = checked(con, "sf probe", Duration::from_secs(20))?;
@@ -222,16 +231,20 @@ fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, progress: &mut dyn
                     out.trim()
                 )));
             }
-            if let Some(total) = parse_sf_total(&out) {
-                if offset + len > total {
-                    return Err(cfg_err(format!(
-                        "`{}` ends at {:#x}, past the end of the {total}-byte SPI NOR",
-                        step.name,
-                        offset + len
-                    )));
-                }
+            if let Some(total) = parse_sf_total(&out)
+                && offset + len > total
+            {
+                return Err(cfg_err(format!(
+                    "`{}` ends at {:#x}, past the end of the {total}-byte SPI NOR",
+                    step.name,
+                    offset + len
+                )));
             }
-            progress.note(out.lines().find(|l| l.contains("SF: Detected")).unwrap_or(""));
+            progress.note(
+                out.lines()
+                    .find(|l| l.contains("SF: Detected"))
+                    .unwrap_or(""),
+            );
         }
         Target::Mmc { dev, byte_offset } => {
             checked(con, &format!("mmc dev {dev}"), Duration::from_secs(20))?;
@@ -303,9 +316,12 @@ fn write_chunk(
     let long = Duration::from_secs(120 + len / 20_000);
     // A partial last sector keeps the device's bytes after the image: read that sector to the
     // load area first; loady then overwrites only the image's part of it.
-    if dev_cmd != "sf" && len % SECTOR != 0 {
+    if dev_cmd != "sf" && !len.is_multiple_of(SECTOR) {
         let last = first_block + blocks - 1;
-        let cmd = format!("{dev_cmd} read {:x} {last:x} 1", load + (blocks - 1) * SECTOR);
+        let cmd = format!(
+            "{dev_cmd} read {:x} {last:x} 1",
+            load + (blocks - 1) * SECTOR
+        );
         checked(con, &cmd, long)?;
     }
     let label = format!("{} @ {:#x}", step.name, at);
@@ -317,7 +333,9 @@ fn write_chunk(
             "{label}: the data loaded into RAM has crc32 {got:08x}, expected {want:08x}; nothing was written"
         )));
     }
-    progress.note(&format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
+    progress.note(&format!(
+        "{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"
+    ));
     match &step.target {
         Target::SpiNor { offset, .. } => {
             let off = offset + at;
@@ -355,7 +373,9 @@ mod tests {
         assert_eq!(parse_capacity_blocks(info, 0), Some(16384));
         assert_eq!(parse_capacity_blocks(info, 1), None);
         assert_eq!(
-            parse_sf_total("SF: Detected gd25lq128 with page size 256 Bytes, erase size 4 KiB, total 16 MiB"),
+            parse_sf_total(
+                "SF: Detected gd25lq128 with page size 256 Bytes, erase size 4 KiB, total 16 MiB"
+            ),
             Some(16 << 20)
         );
     }
@@ -368,7 +388,10 @@ mod tests {
         let step = FlashStep {
             name: "spl".into(),
             file: f,
-            target: Target::SpiNor { offset: 0, size_limit: 1000 },
+            target: Target::SpiNor {
+                offset: 0,
+                size_limit: 1000,
+            },
         };
         let e = read_images(&[step]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);

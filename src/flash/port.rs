@@ -62,7 +62,9 @@ fn port_info(class_entry: &Path) -> Option<PortInfo> {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_string()));
     // Legacy 8250 ports that the kernel registers without hardware report type 0.
-    if driver.as_deref() == Some("serial8250") && read_attr(class_entry, "type").as_deref() == Some("0") {
+    if driver.as_deref() == Some("serial8250")
+        && read_attr(class_entry, "type").as_deref() == Some("0")
+    {
         return None;
     }
     let usb = device
@@ -114,7 +116,10 @@ pub fn resolve(spec: Option<&str>, ports: &[PortInfo]) -> Result<String> {
             format!(
                 "--port auto: {} USB serial adapters found ({}); refusing to guess",
                 many.len(),
-                many.iter().map(|p| p.path.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|p| p.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             "name the port with --port (see `rvbuild serial list`)",
         )),
@@ -159,10 +164,12 @@ fn open_error(path: &str, e: serialport::Error) -> Error {
             format!("serial port {path} does not exist"),
             "check the cable and the port name; `rvbuild serial list` shows the ports present",
         ),
-        _ => Error::msg(ErrorKind::Flash, format!("cannot open serial port {path}: {e}")),
+        _ => Error::msg(
+            ErrorKind::Flash,
+            format!("cannot open serial port {path}: {e}"),
+        ),
     }
 }
-
 
 #[cfg(test)]
 mod tests {

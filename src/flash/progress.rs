@@ -102,7 +102,10 @@ impl Progress for Lines {
     }
     fn advance(&mut self, done: u64) {
         self.t.done = done;
-        if self.last.is_none_or(|l| l.elapsed() >= Duration::from_secs(2)) {
+        if self
+            .last
+            .is_none_or(|l| l.elapsed() >= Duration::from_secs(2))
+        {
             self.last = Some(Instant::now());
             eprintln!("{}", self.t.summary());
         }

@@ -46,7 +46,10 @@ pub fn check_spl_header(data: &[u8]) -> std::result::Result<(), String> {
         ));
     }
     if u32_at(data, 0) != 0x240 || u32_at(data, 0x28C) != 0x400 {
-        return Err("no StarFive SPL header (expected u-boot-spl.bin.normal.out, not u-boot-spl.bin)".into());
+        return Err(
+            "no StarFive SPL header (expected u-boot-spl.bin.normal.out, not u-boot-spl.bin)"
+                .into(),
+        );
     }
     let size = u32_at(data, 0x288) as usize;
     let payload = data.get(0x400..0x400 + size).ok_or_else(|| {
@@ -88,9 +91,8 @@ pub fn boot_from_rom(
     opts: &RecoveryOptions,
     progress: &mut dyn Progress,
 ) -> Result<()> {
-    let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| Error::io(ErrorKind::Config, p.display(), e))
-    };
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|e| Error::io(ErrorKind::Config, p.display(), e));
     let (spl_data, fit_data) = (read(spl)?, read(fit)?);
     check_spl_header(&spl_data)
         .map_err(|why| Error::msg(ErrorKind::Config, format!("{}: {why}", spl.display())))?;
@@ -132,7 +134,10 @@ pub fn boot_from_rom(
     };
     ymodem::send(
         link,
-        &[ymodem::Outgoing { name: &name, data: &fit_data }],
+        &[ymodem::Outgoing {
+            name: &name,
+            data: &fit_data,
+        }],
         &yopts,
         progress,
     )
@@ -160,6 +165,10 @@ mod tests {
         bad[last] ^= 1;
         assert!(check_spl_header(&bad).unwrap_err().contains("damaged"));
         assert!(check_spl_header(&img[0x400..]).is_err());
-        assert!(check_spl_header(&vec![0u8; 0x500]).unwrap_err().contains("no StarFive"));
+        assert!(
+            check_spl_header(&vec![0u8; 0x500])
+                .unwrap_err()
+                .contains("no StarFive")
+        );
     }
 }

@@ -81,7 +81,9 @@ impl<'a> Console<'a> {
                     }
                 }
                 None => {
-                    if ends_with_prompt(&seen) && quiet_since.elapsed() >= Duration::from_millis(200) {
+                    if ends_with_prompt(&seen)
+                        && quiet_since.elapsed() >= Duration::from_millis(200)
+                    {
                         return Ok(Console { link, opts });
                     }
                     if quiet_since.elapsed() >= Duration::from_millis(700) {
@@ -123,8 +125,12 @@ impl<'a> Console<'a> {
                 .map_err(|e| line_err(self.link, e))?;
             let echo = self.read_n(cmd.len(), Duration::from_secs(2))?;
             if echo == cmd.as_bytes() {
-                self.link.write_all(b"\r").map_err(|e| line_err(self.link, e))?;
-                match read_byte(self.link, Duration::from_secs(2)).map_err(|e| line_err(self.link, e))? {
+                self.link
+                    .write_all(b"\r")
+                    .map_err(|e| line_err(self.link, e))?;
+                match read_byte(self.link, Duration::from_secs(2))
+                    .map_err(|e| line_err(self.link, e))?
+                {
                     Some(b'\r') | Some(b'\n') => return Ok(()),
                     _ => {}
                 }
@@ -144,9 +150,15 @@ impl<'a> Console<'a> {
     /// Ctrl-C, then waits for a fresh prompt.
     fn cancel_line(&mut self) -> Result<()> {
         for _ in 0..5 {
-            self.link.write_all(&[CTRL_C]).map_err(|e| line_err(self.link, e))?;
-            let got = drain(self.link, Duration::from_millis(300), Duration::from_secs(3))
+            self.link
+                .write_all(&[CTRL_C])
                 .map_err(|e| line_err(self.link, e))?;
+            let got = drain(
+                self.link,
+                Duration::from_millis(300),
+                Duration::from_secs(3),
+            )
+            .map_err(|e| line_err(self.link, e))?;
             if ends_with_prompt(&got) || got.ends_with(PROMPT) {
                 return Ok(());
             }
@@ -171,9 +183,19 @@ impl<'a> Console<'a> {
     /// Collects output until the prompt. A prompt with one damaged byte counts once the line
     /// has been quiet for a while (a noisy line must not hide the end of a command).
     fn until_prompt(&mut self, timeout: Duration, cmd: &str) -> Result<Vec<u8>> {
+        self.until_prompt_after(Vec::new(), timeout, cmd)
+    }
+
+    /// [`Console::until_prompt`] with output already read.
+    fn until_prompt_after(
+        &mut self,
+        seen: Vec<u8>,
+        timeout: Duration,
+        cmd: &str,
+    ) -> Result<Vec<u8>> {
         let end = Instant::now() + timeout;
         let quiet = Duration::from_millis(400);
-        let mut out = Vec::new();
+        let mut out = seen;
         loop {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -199,6 +221,12 @@ impl<'a> Console<'a> {
                 None => {}
             }
         }
+    }
+
+    /// Waits for the prompt after something else drove the line (e.g. an external sender).
+    pub fn wait_prompt(&mut self, timeout: Duration) -> Result<String> {
+        self.until_prompt(timeout, "(waiting for the prompt)")
+            .map(|o| clean(&o))
     }
 
     /// Reads an environment variable (`None` when unset).
@@ -261,7 +289,11 @@ impl<'a> Console<'a> {
                     last = Some(e);
                     // Let U-Boot give up on its side and come back to the prompt.
                     let _ = self.link.write_all(&[0x18; 5]);
-                    let _ = drain(self.link, Duration::from_millis(500), Duration::from_secs(10));
+                    let _ = drain(
+                        self.link,
+                        Duration::from_millis(500),
+                        Duration::from_secs(10),
+                    );
                     self.cancel_line()?;
                 }
             }
@@ -292,15 +324,21 @@ impl<'a> Console<'a> {
                     show_bytes(&head)
                 )));
             }
-            if let Some(b) = read_byte(self.link, Duration::from_millis(200)).map_err(|e| line_err(self.link, e))? {
+            if let Some(b) = read_byte(self.link, Duration::from_millis(200))
+                .map_err(|e| line_err(self.link, e))?
+            {
                 head.push(b);
-                if let Some((fast, _)) = baud {
-                    if contains(&head, b"press ENTER") {
-                        std::thread::sleep(Duration::from_millis(100));
-                        self.link.set_baud(fast).map_err(|e| line_err(self.link, e))?;
-                        self.link.write_all(b"\r").map_err(|e| line_err(self.link, e))?;
-                        head.clear();
-                    }
+                if let Some((fast, _)) = baud
+                    && contains(&head, b"press ENTER")
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                    self.link
+                        .set_baud(fast)
+                        .map_err(|e| line_err(self.link, e))?;
+                    self.link
+                        .write_all(b"\r")
+                        .map_err(|e| line_err(self.link, e))?;
+                    head.clear();
                 }
             }
         }
@@ -319,25 +357,35 @@ impl<'a> Console<'a> {
             &opts,
             progress,
         );
+        let mut before = Vec::new();
         if let Some((_, slow)) = baud {
             // U-Boot asks for ESC at the old speed after the transfer.
-            let _ = drain(self.link, Duration::from_millis(300), Duration::from_secs(5));
-            self.link.set_baud(slow).map_err(|e| line_err(self.link, e))?;
+            before = drain(
+                self.link,
+                Duration::from_millis(300),
+                Duration::from_secs(5),
+            )
+            .map_err(|e| line_err(self.link, e))?;
+            self.link
+                .set_baud(slow)
+                .map_err(|e| line_err(self.link, e))?;
             std::thread::sleep(Duration::from_millis(100));
-            self.link.write_all(&[ESC]).map_err(|e| line_err(self.link, e))?;
+            self.link
+                .write_all(&[ESC])
+                .map_err(|e| line_err(self.link, e))?;
         }
         let stats = sent?;
-        let out = clean(&self.until_prompt(Duration::from_secs(20), &cmd)?);
+        let out = clean(&self.until_prompt_after(before, Duration::from_secs(20), &cmd)?);
         if out.contains("aborted") {
             return Err(err(format!("U-Boot aborted the transfer: {}", out.trim())));
         }
-        if let Some(size) = parse_total_size(&out) {
-            if size != data.len() as u64 {
-                return Err(err(format!(
-                    "U-Boot received {size} bytes instead of {}",
-                    data.len()
-                )));
-            }
+        if let Some(size) = parse_total_size(&out)
+            && size != data.len() as u64
+        {
+            return Err(err(format!(
+                "U-Boot received {size} bytes instead of {}",
+                data.len()
+            )));
         }
         if stats.retransmits > 0 {
             progress.note(&format!("{} blocks retransmitted", stats.retransmits));
@@ -365,7 +413,9 @@ fn clean(out: &[u8]) -> String {
 
 /// Parses `crc32 for 80200000 ... 8020000f ==> b1fb5457`.
 pub fn parse_crc32(out: &str) -> Option<u32> {
-    let line = out.lines().find(|l| l.to_ascii_lowercase().starts_with("crc32 for "))?;
+    let line = out
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("crc32 for "))?;
     let hex = line.rsplit("==> ").next()?.trim();
     if hex.len() != 8 {
         return None;
@@ -412,7 +462,10 @@ mod tests {
             parse_crc32("crc32 for 80200000 ... 8020000f ==> b1fb5457\n"),
             Some(0xb1fb5457)
         );
-        assert_eq!(parse_crc32("crc32 for 80200000 ... 8020000f ==> b1fb54\n"), None);
+        assert_eq!(
+            parse_crc32("crc32 for 80200000 ... 8020000f ==> b1fb54\n"),
+            None
+        );
         assert_eq!(
             parse_total_size("## Total Size      = 0x00024eb7 = 151223 Bytes\n## Start Addr"),
             Some(151223)
@@ -425,7 +478,10 @@ mod tests {
             Some(8)
         );
         assert_eq!(
-            parse_blocks_done("MMC read: dev # 0, block # 0, count 3 ... 3 blocks read: OK", "read"),
+            parse_blocks_done(
+                "MMC read: dev # 0, block # 0, count 3 ... 3 blocks read: OK",
+                "read"
+            ),
             Some(3)
         );
         assert!(board_error("Unknown command 'virtio' - try 'help'").is_some());

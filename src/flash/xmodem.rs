@@ -171,7 +171,12 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends one block until it is ACKed. `payload` is exactly 128 or 1024 bytes.
-    pub fn send_block(&mut self, num: u8, payload: &[u8], progress: &mut dyn Progress) -> Result<()> {
+    pub fn send_block(
+        &mut self,
+        num: u8,
+        payload: &[u8],
+        progress: &mut dyn Progress,
+    ) -> Result<()> {
         let limit = self.timing.retries;
         if self.send_block_upto(num, payload, progress, limit)? {
             Ok(())
@@ -246,8 +251,9 @@ impl<'a> Sender<'a> {
         let mut small = false;
         while off < data.len() {
             let left = data.len() - off;
+            let tail = opts.small_tail && left <= 896;
             let size = match opts.block {
-                BlockSize::B1024 if !small && !(opts.small_tail && left <= 896) => 1024,
+                BlockSize::B1024 if !small && !tail => 1024,
                 _ => 128,
             };
             let n = left.min(size);
@@ -381,14 +387,19 @@ pub fn send(
 ) -> Result<Stats> {
     let mut s = Sender::wait_start(link, opts.timing.clone())?;
     progress.start("xmodem", data.len() as u64);
-    let r = s.send_data(data, opts, progress).and_then(|()| s.send_eot());
+    let r = s
+        .send_data(data, opts, progress)
+        .and_then(|()| s.send_eot());
     progress.finish();
     r.map(|()| s.stats)
 }
 
 /// One packet as the receiver saw it.
 pub enum Packet {
-    Block { num: u8, data: Vec<u8> },
+    Block {
+        num: u8,
+        data: Vec<u8>,
+    },
     Eot,
     Cancel,
     /// A damaged block (bad complement, bad check, cut short).
@@ -416,7 +427,9 @@ impl<'a> Receiver<'a> {
     }
 
     pub fn send(&mut self, byte: u8) -> Result<()> {
-        self.link.write_all(&[byte]).map_err(|e| line_err(self.link, e))
+        self.link
+            .write_all(&[byte])
+            .map_err(|e| line_err(self.link, e))
     }
 
     /// The byte that asks for (more of) a transfer in the current mode.
@@ -474,8 +487,12 @@ impl<'a> Receiver<'a> {
     /// Answers a damaged packet: waits for the line to go quiet, then sends NAK.
     pub fn reject(&mut self) -> Result<()> {
         self.stats.retransmits += 1;
-        drain(self.link, self.timing.settle.max(Duration::from_millis(100)), self.timing.char_gap * 5)
-            .map_err(|e| line_err(self.link, e))?;
+        drain(
+            self.link,
+            self.timing.settle.max(Duration::from_millis(100)),
+            self.timing.char_gap * 5,
+        )
+        .map_err(|e| line_err(self.link, e))?;
         self.send(NAK)
     }
 
@@ -509,7 +526,11 @@ impl<'a> Receiver<'a> {
 
     /// Receives data blocks numbered from 1 up to the EOT; `first` is a packet already read.
     /// Returns the payload including the padding of the last block.
-    pub fn receive_data(&mut self, first: Option<Packet>, progress: &mut dyn Progress) -> Result<Vec<u8>> {
+    pub fn receive_data(
+        &mut self,
+        first: Option<Packet>,
+        progress: &mut dyn Progress,
+    ) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut expected: u8 = 1;
         let mut errors = 0;

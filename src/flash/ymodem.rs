@@ -189,7 +189,11 @@ fn wait_next_request(s: &mut Sender<'_>, timeout: Duration) -> Result<()> {
 }
 
 fn line_err(s: &Sender<'_>, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", s.link.name()), e)
+    Error::io(
+        ErrorKind::Flash,
+        format!("serial line {}", s.link.name()),
+        e,
+    )
 }
 
 /// Options of a YMODEM receive.
@@ -235,10 +239,10 @@ pub fn receive(
                 let got = r.receive_data(None, progress);
                 progress.finish();
                 let mut data = got?;
-                if let Some(size) = size {
-                    if size as usize <= data.len() {
-                        data.truncate(size as usize);
-                    }
+                if let Some(size) = size
+                    && size as usize <= data.len()
+                {
+                    data.truncate(size as usize);
                 }
                 files.push(Incoming { name, data });
             }

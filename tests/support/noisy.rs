@@ -49,7 +49,7 @@ fn pump(
             }
         };
         for b in &mut buf[..n] {
-            if rng.next() % rate == 0 {
+            if rng.next().is_multiple_of(rate) {
                 *b ^= 1 << (rng.next() % 8);
                 flips.fetch_add(1, Ordering::Relaxed);
             }

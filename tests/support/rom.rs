@@ -51,10 +51,10 @@ fn rom_receive(link: &mut TTYPort, bursts: &mut u32) -> Result<Vec<u8>, String> 
         put(link, b"(C)StarFive\r\n");
         for _ in 0..6 {
             put(link, b"C");
-            if let Some(b) = byte(link, Duration::from_millis(60)) {
-                if b == 0x01 || b == 0x02 {
-                    break 'wait b;
-                }
+            if let Some(b) = byte(link, Duration::from_millis(60))
+                && (b == 0x01 || b == 0x02)
+            {
+                break 'wait b;
             }
         }
     };
