@@ -39,6 +39,15 @@ fn run_limited(mut cmd: Command, limit: Duration) -> (Option<i32>, String, Strin
 
 #[test]
 fn qemu_flash_writes_virtio_disk_byte_for_byte() {
+    flash_and_compare("riscv64");
+}
+
+#[test]
+fn qemu_flash_aarch64_writes_virtio_disk_byte_for_byte() {
+    flash_and_compare("aarch64");
+}
+
+fn flash_and_compare(arch: &str) {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0xEEu8; 1 << 20]).unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
 pub const UBOOT: &str = "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin";
+pub const UBOOT_ARM64: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 
 pub struct Qemu {
     child: Child,
@@ -16,12 +17,21 @@ pub struct Qemu {
 }
 
 impl Qemu {
-    /// Boots U-Boot; `disk` becomes virtio block device 0.
+    /// Boots U-Boot on riscv64; `disk` becomes virtio block device 0.
     pub fn start(disk: Option<&Path>) -> Qemu {
-        let mut cmd = Command::new("qemu-system-riscv64");
+        Qemu::start_arch("riscv64", disk)
+    }
+
+    /// Boots U-Boot on `riscv64` or `aarch64`.
+    pub fn start_arch(arch: &str, disk: Option<&Path>) -> Qemu {
+        let mut cmd = Command::new(format!("qemu-system-{arch}"));
         cmd.args(["-M", "virt", "-m", "256M", "-smp", "1", "-display", "none"])
-            .args(["-monitor", "none", "-serial", "pty", "-no-reboot"])
-            .args(["-bios", OPENSBI, "-kernel", UBOOT]);
+            .args(["-monitor", "none", "-serial", "pty", "-no-reboot", "-nic", "none"]);
+        if arch == "aarch64" {
+            cmd.args(["-cpu", "cortex-a57", "-bios", UBOOT_ARM64]);
+        } else {
+            cmd.args(["-bios", OPENSBI, "-kernel", UBOOT]);
+        }
         if let Some(d) = disk {
             cmd.args([
                 "-drive",
