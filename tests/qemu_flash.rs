@@ -150,13 +150,8 @@ fn qemu_flash_survives_a_noisy_line() {
     std::fs::write(&image_path, &image).unwrap();
 
     let mut vm = Qemu::start(Some(&disk));
-    let line = support::noisy::NoisyLine::new(
-        &vm.pty,
-        std::env::var("NOISE")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(3000),
-    );
+    // 1 byte in 3,000 damaged and 1 in 20,000 lost, both directions.
+    let line = support::noisy::NoisyLine::new(&vm.pty, 3000, 20_000);
     let mut cmd = rvbuild();
     cmd.args([
         "flash",

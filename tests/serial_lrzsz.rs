@@ -159,3 +159,71 @@ fn serial_xmodem_receive_from_sx() {
 fn serial_xmodem_1k_receive_from_sx() {
     xmodem_receive_from_sx(&["-k"]);
 }
+
+/// socat gives `peer` a pty at `dir/port`; a noisy proxy sits in front of it.
+fn noisy_peer(dir: &std::path::Path, peer: &str) -> (std::process::Child, String) {
+    let link = dir.join("port");
+    let child = std::process::Command::new("socat")
+        .arg(format!("PTY,link={},rawer", link.display()))
+        .arg(format!("EXEC:{peer},pipes"))
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start socat");
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while !link.exists() {
+        assert!(std::time::Instant::now() < end, "socat made no pty");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (child, link.display().to_string())
+}
+
+#[test]
+fn serial_ymodem_both_ways_over_a_noisy_line() {
+    let data = pty::data(60_000, 77);
+    // rvbuild -> rb
+    let dir = tempfile::tempdir().unwrap();
+    let (child, dev) = noisy_peer(dir.path(), "rb -b");
+    let line = support::noisy::NoisyLine::new(&dev, 3000, 20_000);
+    let mut port = rvbuild::flash::port::open(&line.port, 115_200).unwrap();
+    let opts = ymodem::SendOptions {
+        timing: quick_timing(),
+        ..ymodem::SendOptions::default()
+    };
+    let stats = ymodem::send(
+        &mut port,
+        &[ymodem::Outgoing {
+            name: "n.bin",
+            data: &data,
+        }],
+        &opts,
+        &mut Silent,
+    )
+    .unwrap();
+    let _ = pty::finish(child, LIMIT);
+    assert!(stats.retransmits > 0, "the noise did not hit");
+    assert!(std::fs::read(dir.path().join("n.bin")).unwrap() == data);
+    drop(port);
+    drop(line);
+
+    // sb -> rvbuild
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.bin"), &data).unwrap();
+    let (child, dev) = noisy_peer(dir.path(), "sb -b m.bin");
+    let line = support::noisy::NoisyLine::new(&dev, 3000, 20_000);
+    let mut port = rvbuild::flash::port::open(&line.port, 115_200).unwrap();
+    let files = ymodem::receive(
+        &mut port,
+        &ymodem::ReceiveOptions {
+            timing: quick_timing(),
+        },
+        &mut Silent,
+    )
+    .unwrap();
+    let _ = pty::finish(child, LIMIT);
+    assert!(line.flips.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert_eq!(files.len(), 1);
+    assert!(files[0].data == data, "received data differs");
+}

@@ -98,7 +98,7 @@ impl Progress for Lines {
             ..Transfer::default()
         };
         self.last = Some(Instant::now());
-        eprintln!("{label}: sending {total} bytes");
+        eprintln!("{label}: {total} bytes to transfer");
     }
     fn advance(&mut self, done: u64) {
         self.t.done = done;

@@ -1,5 +1,5 @@
 //! A pty proxy that damages the line: every byte passing in either direction has its own
-//! chance (1 in `rate`) of one flipped bit. rvbuild talks to `port`; the far end is a device
+//! chance (1 in `rate`) of one flipped bit, and (1 in `drop_rate`) of being lost. rvbuild talks to `port`; the far end is a device
 //! (QEMU's console pty).
 
 use std::sync::Arc;
@@ -14,7 +14,7 @@ pub struct NoisyLine {
     /// The pty rvbuild opens.
     pub port: String,
     stop: Arc<AtomicBool>,
-    /// Bytes damaged so far (both directions).
+    /// Bytes damaged or lost so far (both directions).
     pub flips: Arc<AtomicU64>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -33,7 +33,7 @@ impl Rng {
 fn pump(
     mut from: TTYPort,
     mut to: TTYPort,
-    rate: u64,
+    (rate, drop_rate): (u64, u64),
     seed: u64,
     stop: Arc<AtomicBool>,
     flips: Arc<AtomicU64>,
@@ -61,8 +61,9 @@ fn pump(
 }
 
 impl NoisyLine {
-    /// Proxies between a new pty and `device`, damaging 1 byte in `rate`.
-    pub fn new(device: &str, rate: u64) -> NoisyLine {
+    /// Proxies between a new pty and `device`, damaging 1 byte in `rate` and losing 1 in
+    /// `drop_rate` (0: none lost).
+    pub fn new(device: &str, rate: u64, drop_rate: u64) -> NoisyLine {
         let (master, slave) = TTYPort::pair().expect("pty pair");
         let port = serialport::SerialPort::name(&slave).expect("pty name");
         // Keep the slave open so the master does not see a hang-up between rvbuild's opens.
@@ -79,11 +80,15 @@ impl NoisyLine {
         let threads = vec![
             {
                 let (s, f) = (stop.clone(), flips.clone());
-                std::thread::spawn(move || pump(master, dev, rate, 0x9E37_79B9_7F4A_7C15, s, f))
+                std::thread::spawn(move || {
+                    pump(master, dev, (rate, drop_rate), 0x9E37_79B9_7F4A_7C15, s, f)
+                })
             },
             {
                 let (s, f) = (stop.clone(), flips.clone());
-                std::thread::spawn(move || pump(d2, m2, rate, 0xD1B5_4A32_D192_ED03, s, f))
+                std::thread::spawn(move || {
+                    pump(d2, m2, (rate, drop_rate), 0xD1B5_4A32_D192_ED03, s, f)
+                })
             },
         ];
         NoisyLine {

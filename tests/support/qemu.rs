@@ -26,7 +26,15 @@ impl Qemu {
     pub fn start_arch(arch: &str, disk: Option<&Path>) -> Qemu {
         let mut cmd = Command::new(format!("qemu-system-{arch}"));
         cmd.args(["-M", "virt", "-m", "256M", "-smp", "1", "-display", "none"])
-            .args(["-monitor", "none", "-serial", "pty", "-no-reboot", "-nic", "none"]);
+            .args([
+                "-monitor",
+                "none",
+                "-serial",
+                "pty",
+                "-no-reboot",
+                "-nic",
+                "none",
+            ]);
         if arch == "aarch64" {
             cmd.args(["-cpu", "cortex-a57", "-bios", UBOOT_ARM64]);
         } else {
