@@ -38,9 +38,8 @@ fn serial_recovery_boots_through_rom_quirks() {
         },
     )
     .unwrap();
-    let out = con.run("version").unwrap();
-    assert!(out.contains("U-Boot 2024.01"), "{out}");
-    con.link().write_all(b"poweroff\r").unwrap();
+    let out = con.run("sf probe").unwrap();
+    assert!(out.contains("SF: Detected"), "{out}");
     drop(link);
     let got = sim
         .result
@@ -50,6 +49,56 @@ fn serial_recovery_boots_through_rom_quirks() {
     assert!(got.spl == spl, "the ROM got a different SPL");
     assert!(got.fit == fit, "the SPL got a different FIT");
     assert!(got.nak_bursts >= 1, "the quirk was not exercised");
+}
+
+#[test]
+fn serial_recovery_cli_writes_spl_and_fit_to_spi_nor() {
+    let dir = tempfile::tempdir().unwrap();
+    let spl = make_spl_image(&pty::data(7000, 8));
+    let fit = pty::data(30_001, 9);
+    let (spl_path, fit_path) = (
+        dir.path().join("spl.normal.out"),
+        dir.path().join("u-boot.itb"),
+    );
+    std::fs::write(&spl_path, &spl).unwrap();
+    std::fs::write(&fit_path, &fit).unwrap();
+    let sim = RomSim::start();
+    let out = Command::new(env!("CARGO_BIN_EXE_rvbuild"))
+        .args([
+            "flash",
+            "visionfive2",
+            "--recovery",
+            "--timeout",
+            "20",
+            "--port",
+            &sim.port,
+        ])
+        .arg("--spl")
+        .arg(&spl_path)
+        .arg("--fit")
+        .arg(&fit_path)
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let got = sim
+        .result
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap()
+        .unwrap();
+    assert!(
+        got.flash[..spl.len()] == spl[..],
+        "SPL not at 0x0 of the SPI NOR"
+    );
+    assert!(
+        got.flash[0x10_0000..0x10_0000 + fit.len()] == fit[..],
+        "FIT not at 0x100000"
+    );
+    assert!(
+        got.flash[spl.len()..0x10_0000].iter().all(|&b| b == 0xFF),
+        "flash between changed"
+    );
 }
 
 #[test]

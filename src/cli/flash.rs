@@ -118,8 +118,11 @@ pub fn run(_ctx: &Context, args: Args) -> Result<()> {
     }
     // Preflight before touching the port: files readable, sizes fit, SPL header valid.
     crate::flash::plan::read_images(&steps)?;
-    if is_jh7110(&args.board) {
-        let spl = &steps[0].file;
+    let jh7110_files = match steps.as_slice() {
+        [spl, fit] if is_jh7110(&args.board) => Some((spl.file.clone(), fit.file.clone())),
+        _ => None,
+    };
+    if let Some((spl, _)) = &jh7110_files {
         let data =
             std::fs::read(spl).map_err(|e| Error::io(ErrorKind::Config, spl.display(), e))?;
         recovery::check_spl_header(&data)
@@ -135,11 +138,11 @@ pub fn run(_ctx: &Context, args: Args) -> Result<()> {
         ..FlashOptions::default()
     };
     opts.console.attach_timeout = std::time::Duration::from_secs(args.timeout);
-    if args.recovery {
+    if let (true, Some((spl, fit))) = (args.recovery, &jh7110_files) {
         recovery::boot_from_rom(
             &mut link,
-            &steps[0].file,
-            &steps[1].file,
+            spl,
+            fit,
             &recovery::RecoveryOptions {
                 timeout: std::time::Duration::from_secs(args.timeout),
                 ..recovery::RecoveryOptions::default()

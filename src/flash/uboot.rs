@@ -260,14 +260,16 @@ impl<'a> Console<'a> {
     /// can garble the digits). Returns the board's value.
     pub fn crc32_is(&mut self, addr: u64, len: u64, want: u32) -> Result<u32> {
         let mut answers: Vec<u32> = Vec::new();
+        let mut last = !want;
         for _ in 0..4 {
             let got = self.crc32(addr, len)?;
             if got == want || answers.contains(&got) {
                 return Ok(got);
             }
             answers.push(got);
+            last = got;
         }
-        Ok(answers[0])
+        Ok(last)
     }
 
     /// Loads `data` to `addr` with `loady` (optionally at `baud` for the transfer) and checks

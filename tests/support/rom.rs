@@ -1,6 +1,7 @@
 //! A JH7110 boot-ROM-like peer on a pty: prints `(C)StarFive` and runs of `C`, takes the SPL by
 //! XMODEM with the ROM's quirks (bursts of NAKs, stray `C`s during the transfer), checks the
-//! StarFive header, then plays the SPL (YMODEM for the FIT) and a minimal U-Boot prompt.
+//! StarFive header, then plays the SPL (YMODEM for the FIT) and a minimal U-Boot with a 16 MiB
+//! SPI NOR (real U-Boot is exercised in the QEMU tests; this one exists for the JH7110 path).
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -19,6 +20,8 @@ pub struct RomResult {
     pub fit: Vec<u8>,
     /// NAK bursts the ROM sent on purpose.
     pub nak_bursts: u32,
+    /// The SPI NOR contents when the board went idle.
+    pub flash: Vec<u8>,
 }
 
 pub struct RomSim {
@@ -136,37 +139,129 @@ fn run(mut link: TTYPort) -> Result<RomResult, String> {
         &mut link,
         format!("Loaded {} bytes\r\n\r\nU-Boot 2024.01 (Jan 01 2026)\r\n\r\nHit any key to stop autoboot:  2 ", fit.len()).as_bytes(),
     );
-    // A minimal prompt: echo, and a new prompt on Enter; Ctrl-C interrupts; `poweroff` ends.
-    let end = Instant::now() + Duration::from_secs(60);
-    let mut stopped = false;
-    let mut line = Vec::new();
-    while Instant::now() < end {
-        match byte(&mut link, Duration::from_millis(100)) {
-            Some(_) if !stopped => {
-                stopped = true;
-                put(&mut link, b"\r\n=> ");
-            }
-            Some(b'\r') if line == b"poweroff" => break,
-            Some(b'\r') => {
-                line.clear();
-                put(&mut link, b"\r\nU-Boot 2024.01\r\n=> ");
-            }
-            Some(0x03) => {
-                line.clear();
-                put(&mut link, b"<INTERRUPT>\r\n=> ");
-            }
-            Some(b) => {
-                line.push(b);
-                put(&mut link, &[b]);
-            }
-            None => {}
-        }
-    }
+    let flash = mini_uboot(&mut link);
     Ok(RomResult {
         spl,
         fit,
         nak_bursts: bursts,
+        flash,
     })
+}
+
+const RAM_BASE: u64 = 0x8000_0000;
+const FLASH_SIZE: usize = 16 << 20;
+
+/// Just enough of U-Boot for the SPI NOR flash plan: `printenv`, `sf probe|update|read`,
+/// `loady`, `crc32`; echo and `=> ` prompts. Runs until the line is idle for 3 s after a
+/// command, and returns the SPI NOR contents.
+fn mini_uboot(link: &mut TTYPort) -> Vec<u8> {
+    let mut ram = vec![0u8; 64 << 20];
+    let mut flash = vec![0xFFu8; FLASH_SIZE];
+    let mut line = Vec::new();
+    let mut stopped = false;
+    let mut last_input = Instant::now();
+    let mut used = false;
+    loop {
+        let idle = if used { 3 } else { 30 };
+        if last_input.elapsed() > Duration::from_secs(idle) {
+            return flash;
+        }
+        let Some(b) = byte(link, Duration::from_millis(100)) else {
+            continue;
+        };
+        last_input = Instant::now();
+        if !stopped {
+            stopped = true;
+            put(link, b"\r\n=> ");
+            continue;
+        }
+        match b {
+            0x03 => {
+                line.clear();
+                put(link, b"<INTERRUPT>\r\n=> ");
+            }
+            b'\r' => {
+                put(link, b"\r\n");
+                let cmd = String::from_utf8_lossy(&line).to_string();
+                line.clear();
+                used = true;
+                let out = command(link, &cmd, &mut ram, &mut flash);
+                put(link, out.as_bytes());
+                put(link, b"=> ");
+            }
+            _ => {
+                line.push(b);
+                put(link, &[b]);
+            }
+        }
+    }
+}
+
+fn hex(s: Option<&str>) -> usize {
+    s.and_then(|v| usize::from_str_radix(v.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(usize::MAX)
+}
+
+fn command(link: &mut TTYPort, cmd: &str, ram: &mut [u8], flash: &mut [u8]) -> String {
+    let w: Vec<&str> = cmd.split_whitespace().collect();
+    let at = |a: usize| a.wrapping_sub(RAM_BASE as usize);
+    match w.as_slice() {
+        ["printenv", "loadaddr"] => "loadaddr=0x82000000\r\n".into(),
+        ["sf", "probe"] => {
+            "SF: Detected gd25lq128 with page size 256 Bytes, erase size 4 KiB, total 16 MiB\r\n"
+                .into()
+        }
+        ["loady", a] => {
+            let addr = hex(Some(a));
+            put(
+                link,
+                format!(
+                    "## Ready for binary (ymodem) download to 0x{addr:08X} at 115200 bps...\r\n"
+                )
+                .as_bytes(),
+            );
+            match ymodem::receive(link, &ymodem::ReceiveOptions::default(), &mut Silent) {
+                Ok(files) => {
+                    let data = files.into_iter().next().map(|f| f.data).unwrap_or_default();
+                    ram[at(addr)..at(addr) + data.len()].copy_from_slice(&data);
+                    format!(
+                        "## Total Size      = 0x{:08x} = {} Bytes\r\n## Start Addr      = 0x{addr:08X}\r\n",
+                        data.len(),
+                        data.len()
+                    )
+                }
+                Err(e) => format!("{e}\r\n## Binary (ymodem) download aborted\r\n"),
+            }
+        }
+        ["crc32", a, l] => {
+            let (addr, len) = (hex(Some(a)), hex(Some(l)));
+            let v = crc32(&ram[at(addr)..at(addr) + len]);
+            format!(
+                "crc32 for {addr:08x} ... {:08x} ==> {v:08x}\r\n",
+                addr + len - 1
+            )
+        }
+        ["sf", "update", a, o, l] => {
+            let (addr, off, len) = (hex(Some(a)), hex(Some(o)), hex(Some(l)));
+            if off + len > flash.len() {
+                return "ERROR: attempting update past flash size\r\n".into();
+            }
+            flash[off..off + len].copy_from_slice(&ram[at(addr)..at(addr) + len]);
+            format!("{len} bytes written, 0 bytes skipped in 0.1s, speed 100 B/s\r\n")
+        }
+        ["sf", "read", a, o, l] => {
+            let (addr, off, len) = (hex(Some(a)), hex(Some(o)), hex(Some(l)));
+            let (r, f) = (at(addr), off);
+            ram[r..r + len].copy_from_slice(&flash[f..f + len]);
+            format!(
+                "device 0 offset 0x{off:x}, size 0x{len:x}\r\nSF: {len} bytes @ 0x{off:x} Read: OK\r\n"
+            )
+        }
+        _ => format!(
+            "Unknown command '{}' - try 'help'\r\n",
+            w.first().unwrap_or(&"")
+        ),
+    }
 }
 
 impl RomSim {
