@@ -56,20 +56,14 @@ fn flash_and_compare(arch: &str) {
     let image_path = dir.path().join("image.bin");
     std::fs::write(&image_path, &image).unwrap();
 
-    let mut vm = Qemu::start(Some(&disk));
+    let mut vm = Qemu::start_arch(arch, Some(&disk));
+    let board = format!("qemu-{arch}");
     let mut cmd = rvbuild();
-    cmd.args([
-        "flash",
-        "qemu-riscv64",
-        "--port",
-        &vm.pty,
-        "--timeout",
-        "60",
-    ])
-    .arg("--image")
-    .arg(&image_path)
-    // Three chunks: each one loaded, checked, written and read back on its own.
-    .args(["--chunk", &(64u64 << 10).to_string()]);
+    cmd.args(["flash", &board, "--port", &vm.pty, "--timeout", "60"])
+        .arg("--image")
+        .arg(&image_path)
+        // Three chunks: each one loaded, checked, written and read back on its own.
+        .args(["--chunk", &(64u64 << 10).to_string()]);
     let (code, out, err) = run_limited(cmd, Duration::from_secs(240));
     vm.stop();
     assert_eq!(

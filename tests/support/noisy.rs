@@ -48,13 +48,18 @@ fn pump(
                 continue;
             }
         };
-        for b in &mut buf[..n] {
-            if rng.next().is_multiple_of(rate) {
-                *b ^= 1 << (rng.next() % 8);
+        let mut out = Vec::with_capacity(n);
+        for &b in &buf[..n] {
+            if drop_rate > 0 && rng.next().is_multiple_of(drop_rate) {
                 flips.fetch_add(1, Ordering::Relaxed);
+            } else if rng.next().is_multiple_of(rate) {
+                out.push(b ^ (1 << (rng.next() % 8)));
+                flips.fetch_add(1, Ordering::Relaxed);
+            } else {
+                out.push(b);
             }
         }
-        if to.write_all(&buf[..n]).is_err() {
+        if to.write_all(&out).is_err() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
