@@ -40,6 +40,14 @@ pub struct Args {
     /// Bytes per load/write/verify round (must fit the board's RAM twice).
     #[arg(long, default_value_t = 16 << 20)]
     pub chunk: u64,
+    /// RAM address (hex) to load to; default: U-Boot's `loadaddr`, else `kernel_addr_r`.
+    #[arg(long, value_parser = parse_hex_arg)]
+    pub load_addr: Option<u64>,
+}
+
+fn parse_hex_arg(s: &str) -> std::result::Result<u64, String> {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16)
+        .map_err(|e| format!("`{s}` is not a hex address: {e}"))
 }
 
 /// A board's flash steps.
@@ -133,6 +141,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<()> {
     let mut prog = progress::for_stderr();
     let mut opts = FlashOptions {
         chunk: args.chunk,
+        load_addr: args.load_addr,
         transfer_baud: args.transfer_baud,
         console_baud: args.baud,
         ..FlashOptions::default()

@@ -207,6 +207,26 @@ mod tests {
     }
 
     #[test]
+    fn open_errors_say_what_to_do() {
+        let denied = serialport::Error::new(
+            serialport::ErrorKind::Io(std::io::ErrorKind::PermissionDenied),
+            "Permission denied",
+        );
+        let e = open_error("/dev/ttyUSB0", denied);
+        assert_eq!(e.kind(), ErrorKind::Prerequisite);
+        let help = miette::Diagnostic::help(&e)
+            .map(|h| h.to_string())
+            .unwrap_or_default();
+        assert!(help.contains("dialout"), "{help}");
+        let busy = serialport::Error::new(serialport::ErrorKind::NoDevice, "locked");
+        assert!(
+            open_error("/dev/ttyUSB0", busy)
+                .to_string()
+                .contains("busy")
+        );
+    }
+
+    #[test]
     fn sysfs_tree_yields_usb_identity() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();

@@ -123,7 +123,7 @@ impl<'a> Console<'a> {
             self.link
                 .write_all(cmd.as_bytes())
                 .map_err(|e| line_err(self.link, e))?;
-            let echo = self.read_n(cmd.len(), Duration::from_secs(2))?;
+            let echo = self.read_n(cmd.len(), Duration::from_secs(1))?;
             if echo == cmd.as_bytes() {
                 self.link
                     .write_all(b"\r")
