@@ -160,8 +160,8 @@ fn serial_xmodem_1k_receive_from_sx() {
     xmodem_receive_from_sx(&["-k"]);
 }
 
-/// socat gives `peer` a pty at `dir/port`; a noisy proxy sits in front of it.
-fn noisy_peer(dir: &std::path::Path, peer: &str) -> (std::process::Child, String) {
+/// socat gives `peer` (run in `dir`) a pty at `dir/port`.
+fn peer_pty(dir: &std::path::Path, peer: &str) -> (std::process::Child, String) {
     let link = dir.join("port");
     let child = std::process::Command::new("socat")
         .arg(format!("PTY,link={},rawer", link.display()))
@@ -185,7 +185,7 @@ fn serial_ymodem_both_ways_over_a_noisy_line() {
     let data = pty::data(60_000, 77);
     // rvbuild -> rb
     let dir = tempfile::tempdir().unwrap();
-    let (child, dev) = noisy_peer(dir.path(), "rb -b");
+    let (child, dev) = peer_pty(dir.path(), "rb -b");
     let line = support::noisy::NoisyLine::new(&dev, 3000, 20_000);
     let mut port = rvbuild::flash::port::open(&line.port, 115_200).unwrap();
     let opts = ymodem::SendOptions {
@@ -211,7 +211,7 @@ fn serial_ymodem_both_ways_over_a_noisy_line() {
     // sb -> rvbuild
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("m.bin"), &data).unwrap();
-    let (child, dev) = noisy_peer(dir.path(), "sb -b m.bin");
+    let (child, dev) = peer_pty(dir.path(), "sb -b m.bin");
     let line = support::noisy::NoisyLine::new(&dev, 3000, 20_000);
     let mut port = rvbuild::flash::port::open(&line.port, 115_200).unwrap();
     let files = ymodem::receive(
@@ -226,4 +226,45 @@ fn serial_ymodem_both_ways_over_a_noisy_line() {
     assert!(line.flips.load(std::sync::atomic::Ordering::Relaxed) > 0);
     assert_eq!(files.len(), 1);
     assert!(files[0].data == data, "received data differs");
+}
+
+#[test]
+fn serial_sender_stops_when_rb_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    // rb records its pid so that only it gets the interrupt; lrzsz answers SIGINT with CANs.
+    std::fs::write(dir.path().join("run.sh"), "echo $$ > rb.pid\nexec rb -b\n").unwrap();
+    let (child, dev) = peer_pty(dir.path(), "sh run.sh");
+    let data = pty::data(3 << 20, 1);
+    let mut port = rvbuild::flash::port::open(&dev, 115_200).unwrap();
+    let pid_file = dir.path().join("rb.pid");
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let pid = std::fs::read_to_string(pid_file).unwrap();
+        std::process::Command::new("kill")
+            .args(["-INT", pid.trim()])
+            .status()
+            .unwrap();
+    });
+    let t = std::time::Instant::now();
+    let err = ymodem::send(
+        &mut port,
+        &[ymodem::Outgoing {
+            name: "c.bin",
+            data: &data,
+        }],
+        &ymodem::SendOptions {
+            timing: quick_timing(),
+            ..ymodem::SendOptions::default()
+        },
+        &mut Silent,
+    )
+    .unwrap_err();
+    killer.join().unwrap();
+    let _ = pty::finish(child, Duration::from_secs(10));
+    assert!(err.to_string().contains("cancelled"), "{err}");
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "cancel took {:?}",
+        t.elapsed()
+    );
 }
