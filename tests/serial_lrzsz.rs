@@ -231,17 +231,24 @@ fn serial_ymodem_both_ways_over_a_noisy_line() {
 #[test]
 fn serial_sender_stops_when_rb_cancels() {
     let dir = tempfile::tempdir().unwrap();
-    // rb records its pid so that only it gets the interrupt; lrzsz answers SIGINT with CANs.
-    std::fs::write(dir.path().join("run.sh"), "echo $$ > rb.pid\nexec rb -b\n").unwrap();
+    // The shell keeps the line up after rb has cancelled; the signal goes to rb only and
+    // lrzsz answers it with CANs.
+    std::fs::write(
+        dir.path().join("run.sh"),
+        "echo $$ > sh.pid\nrb -b\nsleep 3\n",
+    )
+    .unwrap();
     let (child, dev) = peer_pty(dir.path(), "sh run.sh");
     let data = pty::data(3 << 20, 1);
     let mut port = rvbuild::flash::port::open(&dev, 115_200).unwrap();
-    let pid_file = dir.path().join("rb.pid");
+    let pid_file = dir.path().join("sh.pid");
     let killer = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(700));
-        let pid = std::fs::read_to_string(pid_file).unwrap();
+        let sh = std::fs::read_to_string(pid_file).unwrap();
+        let sh = sh.trim();
+        let pid = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children")).unwrap();
         std::process::Command::new("kill")
-            .args(["-INT", pid.trim()])
+            .args(["-TERM", pid.trim()])
             .status()
             .unwrap();
     });
@@ -267,4 +274,71 @@ fn serial_sender_stops_when_rb_cancels() {
         "cancel took {:?}",
         t.elapsed()
     );
+}
+
+#[test]
+fn serial_xmodem_checksum_mode_both_ways() {
+    for &len in &[1usize, 129, 1025, 70_000] {
+        let data = pty::data(len, 400);
+        // rvbuild -> rx in checksum mode (rx asks with NAK without -c).
+        let dir = tempfile::tempdir().unwrap();
+        let (mut master, slave) = pty::pair();
+        let child = pty::spawn_on(&slave, dir.path(), "rx", &["-b", "out.bin"]);
+        let opts = xmodem::SendOptions {
+            timing: quick_timing(),
+            ..xmodem::SendOptions::default()
+        };
+        xmodem::send(&mut master, &data, &opts, &mut Silent).unwrap();
+        let (ok, err) = pty::finish(child, LIMIT);
+        assert!(ok, "rx: {err}");
+        let got = std::fs::read(dir.path().join("out.bin")).unwrap();
+        assert!(got[..len] == data[..], "size {len}");
+
+        // sx -> rvbuild asking for checksums.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("in.bin"), &data).unwrap();
+        let (mut master, slave) = pty::pair();
+        let child = pty::spawn_on(&slave, dir.path(), "sx", &["-b", "in.bin"]);
+        let opts = xmodem::ReceiveOptions {
+            check: xmodem::Check::Sum,
+            timing: quick_timing(),
+        };
+        let got = xmodem::receive(&mut master, &opts, &mut Silent).unwrap();
+        let (ok, err) = pty::finish(child, LIMIT);
+        assert!(ok, "sx: {err}");
+        assert!(got[..len] == data[..], "size {len}");
+    }
+}
+
+#[test]
+fn serial_receiver_stops_when_sx_cancels() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.bin"), pty::data(3 << 20, 2)).unwrap();
+    // The shell keeps the line up after sx has cancelled; the signal goes to sx only.
+    std::fs::write(
+        dir.path().join("run.sh"),
+        "echo $$ > sh.pid\nsx -b in.bin\nsleep 3\n",
+    )
+    .unwrap();
+    let (child, dev) = peer_pty(dir.path(), "sh run.sh");
+    let mut port = rvbuild::flash::port::open(&dev, 115_200).unwrap();
+    let pid_file = dir.path().join("sh.pid");
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        let sh = std::fs::read_to_string(pid_file).unwrap();
+        let sh = sh.trim();
+        let pid = std::fs::read_to_string(format!("/proc/{sh}/task/{sh}/children")).unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", pid.trim()])
+            .status()
+            .unwrap();
+    });
+    let opts = xmodem::ReceiveOptions {
+        timing: quick_timing(),
+        ..xmodem::ReceiveOptions::default()
+    };
+    let err = xmodem::receive(&mut port, &opts, &mut Silent).unwrap_err();
+    killer.join().unwrap();
+    let _ = pty::finish(child, Duration::from_secs(10));
+    assert!(err.to_string().contains("cancelled"), "{err}");
 }

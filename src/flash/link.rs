@@ -26,18 +26,23 @@ pub fn read_byte(link: &mut dyn SerialLink, timeout: Duration) -> io::Result<Opt
     }
 }
 
-/// Fills `buf` completely; each byte may take up to `gap`. Returns false when the line went
-/// quiet before the buffer was full.
-pub fn read_full(link: &mut dyn SerialLink, buf: &mut [u8], gap: Duration) -> io::Result<bool> {
+/// Fills `buf`; each byte may take up to `gap`. Returns how many bytes arrived before the line
+/// went quiet (`buf.len()` when complete).
+pub fn read_full(link: &mut dyn SerialLink, buf: &mut [u8], gap: Duration) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
-        let n = link.read_timeout(&mut buf[got..], gap)?;
+        let n = match link.read_timeout(&mut buf[got..], gap) {
+            Ok(n) => n,
+            // Return what arrived (it may end in a cancel); the next read reports the error.
+            Err(_) if got > 0 => 0,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
-            return Ok(false);
+            break;
         }
         got += n;
     }
-    Ok(true)
+    Ok(got)
 }
 
 /// Reads and returns everything until the line has been quiet for `quiet`, or `max` has passed.

@@ -464,10 +464,15 @@ impl<'a> Receiver<'a> {
             _ => 128,
         };
         let mut buf = vec![0u8; 2 + size + self.check.len()];
-        if !read_full(self.link, &mut buf, self.timing.char_gap)
-            .map_err(|e| line_err(self.link, e))?
-        {
-            return Ok(Packet::Bad);
+        let got = read_full(self.link, &mut buf, self.timing.char_gap)
+            .map_err(|e| line_err(self.link, e))?;
+        if got < buf.len() {
+            // A sender that gives up mid-block ends the block with CANs (and lrzsz with BSs).
+            return Ok(if ends_in_cancel(&buf[..got]) {
+                Packet::Cancel
+            } else {
+                Packet::Bad
+            });
         }
         let (num, inv) = (buf[0], buf[1]);
         let data = &buf[2..2 + size];
@@ -589,6 +594,15 @@ impl<'a> Receiver<'a> {
             }
         }
     }
+}
+
+/// True when `bytes` end with at least two CANs, optionally followed by backspaces.
+fn ends_in_cancel(bytes: &[u8]) -> bool {
+    let trimmed = match bytes.iter().rposition(|&b| b != 0x08) {
+        Some(i) => &bytes[..=i],
+        None => return false,
+    };
+    trimmed.iter().rev().take_while(|&&b| b == CAN).count() >= 2
 }
 
 /// Options of an XMODEM receive.
