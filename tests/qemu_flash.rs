@@ -182,3 +182,31 @@ fn qemu_flash_survives_a_noisy_line() {
         "the flash should get through 1-in-3000 noise\n{err}"
     );
 }
+
+#[test]
+fn qemu_flash_with_loady_baud_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk.img");
+    std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let image = pty::data(20_000, 21);
+    let image_path = dir.path().join("image.bin");
+    std::fs::write(&image_path, &image).unwrap();
+    let mut vm = Qemu::start(Some(&disk));
+    let mut cmd = rvbuild();
+    cmd.args([
+        "flash",
+        "qemu-riscv64",
+        "--port",
+        &vm.pty,
+        "--timeout",
+        "60",
+    ])
+    .args(["--transfer-baud", "921600"])
+    .arg("--image")
+    .arg(&image_path);
+    let (code, out, err) = run_limited(cmd, Duration::from_secs(120));
+    vm.stop();
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    let got = std::fs::read(&disk).unwrap();
+    assert!(got[..image.len()] == image[..], "disk contents differ");
+}
