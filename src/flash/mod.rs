@@ -1,1 +1,17 @@
-//! Serial flashing: XMODEM/YMODEM, U-Boot console driver, SoC recovery. Lands with the flash issue.
+//! Serial flashing: XMODEM/YMODEM, the U-Boot console driver with CRC read-back, the JH7110
+//! boot-ROM recovery path, serial port handling and progress reporting.
+
+pub mod crc;
+pub mod link;
+pub mod port;
+pub mod progress;
+pub mod recovery;
+pub mod xmodem;
+pub mod ymodem;
+
+pub use link::SerialLink;
+pub use progress::Progress;
+pub mod plan;
+pub mod uboot;
+
+pub use plan::{FlashOptions, FlashReport, FlashStep, StepReport, Target, flash};

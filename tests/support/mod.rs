@@ -1,7 +1,14 @@
-//! Helpers shared by the integration tests: running the rvbuild binary, temporary projects, and
-//! board builds shared between tests (a kernel build takes minutes, so each board is built once
-//! per test run, under a file lock, into the cargo target directory).
+//! Helpers shared by the integration tests: running the rvbuild binary, board builds shared
+//! between tests (a kernel build takes minutes, so each board is built once per test run, under a
+//! file lock, in the cargo target directory); and for the serial and QEMU flash tests: pty pairs
+//! with a real peer process on the far end, QEMU running U-Boot, a noisy pty proxy, and a JH7110
+//! boot-ROM simulator.
 #![allow(dead_code)]
+
+pub mod noisy;
+pub mod pty;
+pub mod qemu;
+pub mod rom;
 
 use std::fs;
 use std::path::{Path, PathBuf};
