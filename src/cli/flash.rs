@@ -3,15 +3,18 @@
 
 use std::path::PathBuf;
 
+use crate::board_build::Manifest;
 use crate::flash::plan::{FlashOptions, FlashStep, Target};
 use crate::flash::{port, progress, recovery};
+use crate::profile::Board;
+use crate::profile::board::FlashMethod;
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The board to flash (qemu-riscv64, qemu-aarch64, visionfive2, star64, milkv-mars).
+    /// The board to flash: its profile's flash plan says what goes where.
     pub board: String,
     /// Serial port, or `auto` for the single USB serial adapter.
     #[arg(long, env = "RVBUILD_PORT")]
@@ -37,6 +40,9 @@ pub struct Args {
     /// Seconds to wait for the U-Boot prompt (or the boot ROM).
     #[arg(long, default_value_t = 60)]
     pub timeout: u64,
+    /// Build output directory whose files are flashed (default: ./result-BOARD).
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
     /// Bytes per load/write/verify round (must fit the board's RAM twice).
     #[arg(long, default_value_t = 16 << 20)]
     pub chunk: u64,
@@ -49,55 +55,79 @@ fn parse_hex_arg(s: &str) -> std::result::Result<u64, String> {
     u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("`{s}` is not a hex address: {e}"))
 }
 
-/// A board's flash steps.
-///
-/// BOARD MAPPING: this is the one place that knows where each board's images go. It is to be
-/// replaced by reading the flash plan of the board profile (boards/*.yaml).
-pub fn board_steps(board: &str, args: &Args) -> Result<Vec<FlashStep>> {
-    match board {
-        "qemu-riscv64" | "qemu-aarch64" => {
-            let image = args.image.clone().ok_or_else(|| {
-                Error::with_help(
-                    ErrorKind::Config,
-                    format!("`rvbuild flash {board}` needs the disk image"),
-                    "pass --image FILE",
-                )
-            })?;
-            Ok(vec![FlashStep { name: "disk".into(), file: image, target: Target::Virtio { dev: 0, byte_offset: 0 } }])
-        }
-        "visionfive2" | "star64" | "milkv-mars" => {
-            let fit = args.fit.clone().or_else(|| args.image.clone());
-            let (Some(spl), Some(fit)) = (args.spl.clone(), fit) else {
-                return Err(Error::with_help(
-                    ErrorKind::Config,
-                    format!("`rvbuild flash {board}` needs the SPL and the U-Boot FIT"),
-                    "pass --spl u-boot-spl.bin.normal.out --fit u-boot.itb",
-                ));
-            };
-            Ok(vec![
-                FlashStep { name: "spl".into(), file: spl, target: Target::SpiNor { offset: 0, size_limit: 0xF_0000 } },
-                FlashStep {
-                    name: "fit".into(),
-                    file: fit,
-                    target: Target::SpiNor { offset: 0x10_0000, size_limit: 0xF0_0000 },
-                },
-            ])
-        }
-        other => Err(Error::with_help(
+/// A board's flash steps, from the flash plan of its profile. Each region's file comes from the
+/// command line (`--image`, `--spl`, `--fit`) or else from the board's build output directory.
+pub fn board_steps(board: &Board, manifest: Option<&Manifest>, args: &Args) -> Result<Vec<FlashStep>> {
+    let name = &board.name.value;
+    let plan = &board.flash;
+    if plan.method == FlashMethod::SdCard {
+        return Err(Error::with_help(
             ErrorKind::Config,
-            format!("no flash plan for board `{other}`"),
-            "boards with a flash plan: qemu-riscv64, qemu-aarch64, visionfive2, star64, milkv-mars",
-        )),
+            format!("{name} boots from an SD card: there is nothing to write over its serial console"),
+            "write disk.img of `rvbuild board` to the card (dd or bmaptool)",
+        ));
     }
+    let single = plan.regions.len() == 1;
+    let mut steps = Vec::new();
+    for r in &plan.regions {
+        let file = &r.file.value;
+        let given = match file.as_str() {
+            "u-boot-spl.bin.normal.out" => args.spl.clone(),
+            "u-boot.itb" => args.fit.clone().or_else(|| args.image.clone().filter(|_| !single)),
+            _ => None,
+        }
+        .or_else(|| args.image.clone().filter(|_| single || file == "disk.img"));
+        let path = match given {
+            Some(p) => p,
+            None => match manifest.and_then(|m| m.artifacts.get(file)) {
+                Some(p) => PathBuf::from(p),
+                None => {
+                    return Err(Error::with_help(
+                        ErrorKind::Config,
+                        format!("no file for flash region `{}` ({file}) of {name}", r.name.value),
+                        format!(
+                            "build the board first (`rvbuild board {name}`), or pass the file (--image / --spl / --fit)"
+                        ),
+                    ));
+                }
+            },
+        };
+        let len = std::fs::metadata(&path).map_err(|e| Error::io(ErrorKind::Config, path.display(), e))?.len();
+        if len > r.size.value.0 {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!(
+                    "{} is {len} bytes, larger than flash region `{}` ({} bytes at {})",
+                    path.display(),
+                    r.name.value,
+                    r.size.value.0,
+                    r.offset.value
+                ),
+                "nothing was written; shrink the image or fix the region in the board profile",
+            ));
+        }
+        let offset = r.offset.value.0;
+        let target = match plan.method {
+            FlashMethod::UbootVirtio => Target::Virtio { dev: 0, byte_offset: offset },
+            FlashMethod::UbootMmc => Target::Mmc { dev: 0, byte_offset: offset },
+            FlashMethod::UbootSpiNor => Target::SpiNor { offset, size_limit: r.size.value.0 },
+            FlashMethod::SdCard => {
+                return Err(Error::msg(ErrorKind::Internal, "sd-card boards have no serial flash steps"));
+            }
+        };
+        steps.push(FlashStep { name: r.name.value.clone(), file: path, target });
+    }
+    Ok(steps)
 }
 
-fn is_jh7110(board: &str) -> bool {
-    matches!(board, "visionfive2" | "star64" | "milkv-mars")
-}
-
-pub fn run(_ctx: &Context, args: Args) -> Result<()> {
-    let steps = board_steps(&args.board, &args)?;
-    if args.recovery && !is_jh7110(&args.board) {
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let board = crate::profile::load_board(&ctx.project_dir(), &args.board)?;
+    let board = &board.value;
+    let out_dir = args.out.clone().unwrap_or_else(|| crate::board_build::default_out_dir(&board.name.value));
+    let manifest = if out_dir.join("manifest.json").is_file() { Some(Manifest::load(&out_dir)?) } else { None };
+    let steps = board_steps(board, manifest.as_ref(), &args)?;
+    let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
+    if args.recovery && !rom_recovery {
         return Err(Error::msg(
             ErrorKind::Config,
             format!("--recovery is for JH7110 boards; `{}` has no ROM recovery path", args.board),
@@ -106,7 +136,7 @@ pub fn run(_ctx: &Context, args: Args) -> Result<()> {
     // Preflight before touching the port: files readable, sizes fit, SPL header valid.
     crate::flash::plan::read_images(&steps)?;
     let jh7110_files = match steps.as_slice() {
-        [spl, fit] if is_jh7110(&args.board) => Some((spl.file.clone(), fit.file.clone())),
+        [spl, fit] if rom_recovery => Some((spl.file.clone(), fit.file.clone())),
         _ => None,
     };
     if let Some((spl, _)) = &jh7110_files {
