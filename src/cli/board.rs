@@ -44,6 +44,13 @@ pub struct Args {
     /// Local build slots (0 = one per CPU).
     #[arg(long, short, default_value_t = 0)]
     pub jobs: usize,
+    /// After building (and verifying), flash the board through this serial port (`auto` for the
+    /// single USB adapter).
+    #[arg(long, value_name = "PORT")]
+    pub flash: Option<String>,
+    /// Console baud rate for --flash (default: the board's).
+    #[arg(long)]
+    pub baud: Option<u32>,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -67,6 +74,26 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         if let Some(p) = manifest.artifacts.get(key) {
             println!("  {key:<18} {p}");
         }
+    }
+    if let Some(port) = args.flash {
+        let board = crate::profile::load_board(&ctx.project_dir(), &manifest.board)?;
+        super::flash::run(
+            ctx,
+            super::flash::Args {
+                board: manifest.board.clone(),
+                port: Some(port),
+                image: None,
+                spl: None,
+                fit: None,
+                baud: args.baud.unwrap_or(board.value.flash.baud),
+                transfer_baud: None,
+                recovery: false,
+                timeout: 60,
+                out: Some(out),
+                chunk: 16 << 20,
+                load_addr: None,
+            },
+        )?;
     }
     Ok(())
 }
