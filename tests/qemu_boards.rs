@@ -105,8 +105,8 @@ fn qemu_visionfive2_sd_image_flash_plan_and_smoke_boot() {
     // The FAT boot partition at 8 MiB.
     let image = artifact(&m, "disk.img");
     let at = format!("{image}@@{}", 16384 * 512);
-    let listing = mtools("mdir", &at, "-/").to_lowercase();
-    for f in ["image.gz", "initramfs.cpio.gz", "extlinux", "dtbs"] {
+    let listing = mtools("mdir", &at, "-/b").to_lowercase();
+    for f in ["::/image.gz", "::/initramfs.cpio.gz", "::/extlinux/extlinux.conf", "::/dtbs/starfive/"] {
         assert!(listing.contains(f), "{f} not in the boot partition:\n{listing}");
     }
     let conf = mtools("mtype", &at, "::/extlinux/extlinux.conf");
@@ -167,8 +167,8 @@ fn nixbuild_rpi4_boot_partition_has_the_gpu_firmware() {
     assert_eq!(p1[4], 0x0c, "partition 1 type FAT32 LBA");
     assert_eq!(le32(p1, 8), 2048, "partition 1 starts at 1 MiB");
     let at = format!("{image}@@{}", 2048 * 512);
-    let listing = mtools("mdir", &at, "-/").to_lowercase();
-    for f in ["start4.elf", "fixup4.dat", "u-boot.bin", "config.txt", "bcm2711-rpi-4-b.dtb", "image", "extlinux"] {
+    let listing = mtools("mdir", &at, "-/b").to_lowercase();
+    for f in ["::/start4.elf", "::/fixup4.dat", "::/u-boot.bin", "::/config.txt", "::/bcm2711-rpi-4-b.dtb", "::/image", "::/extlinux/extlinux.conf"] {
         assert!(listing.contains(f), "{f} not in the Pi boot partition:\n{listing}");
     }
     let cfg = mtools("mtype", &at, "::/config.txt");

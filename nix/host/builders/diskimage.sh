@@ -26,6 +26,9 @@ while IFS=: read -r idx start size fs content label; do
     vfat)
       truncate -s $((size * 512)) "$part"
       mkfs.vfat -n "$label" -i 12345678 "$part" >/dev/null
+      # FAT cannot store the store's 1970 timestamps: copy with a fixed 1980 date instead.
+      cp -r "$content" "$TMPDIR/fat$idx"; chmod -R u+w "$TMPDIR/fat$idx"; content="$TMPDIR/fat$idx"
+      find "$content" -exec touch -h -d '1980-01-02 00:00:00 UTC' {} +
       ( cd "$content" && find . -mindepth 1 -type d | sort | while read -r d; do mmd -i "$part" "::${d#./}"; done
         find . -type f | sort | while read -r f; do mcopy -m -i "$part" "$f" "::${f#./}"; done )
       ;;
