@@ -168,7 +168,15 @@ fn nixbuild_rpi4_boot_partition_has_the_gpu_firmware() {
     assert_eq!(le32(p1, 8), 2048, "partition 1 starts at 1 MiB");
     let at = format!("{image}@@{}", 2048 * 512);
     let listing = mtools("mdir", &at, "-/b").to_lowercase();
-    for f in ["::/start4.elf", "::/fixup4.dat", "::/u-boot.bin", "::/config.txt", "::/bcm2711-rpi-4-b.dtb", "::/image", "::/extlinux/extlinux.conf"] {
+    for f in [
+        "::/start4.elf",
+        "::/fixup4.dat",
+        "::/u-boot.bin",
+        "::/config.txt",
+        "::/bcm2711-rpi-4-b.dtb",
+        "::/image",
+        "::/extlinux/extlinux.conf",
+    ] {
         assert!(listing.contains(f), "{f} not in the Pi boot partition:\n{listing}");
     }
     let cfg = mtools("mtype", &at, "::/config.txt");

@@ -239,18 +239,8 @@ fn check_device_trees(board: &Loaded<Board>, tarball: &Path) -> Result<()> {
         } else {
             format!("device trees there include: {}", similar.join(", "))
         };
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!(
-                "{}:{}:{}: device tree `{}` does not exist in {} (no {dts})",
-                board.source.name,
-                dt.name.referenced.line(),
-                dt.name.referenced.column(),
-                dt.name.value,
-                tarball.display()
-            ),
-            help,
-        ));
+        let msg = format!("device tree `{}` does not exist in {} (no {dts})", dt.name.value, tarball.display());
+        return Err(Error::new(ErrorKind::Config, board.source.error(&dt.name, msg, help)));
     }
     Ok(())
 }
@@ -381,18 +371,9 @@ pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: 
             }
         }
         if !src.is_dir() {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!(
-                    "{}:{}:{}: driver `{}`: source directory {} does not exist",
-                    board.source.name,
-                    d.source.referenced.line(),
-                    d.source.referenced.column(),
-                    d.name.value,
-                    src.display()
-                ),
-                "driver sources are looked up relative to the project directory, then among rvbuild's own",
-            ));
+            let msg = format!("driver `{}`: source directory {} does not exist", d.name.value, src.display());
+            let help = "driver sources are looked up relative to the project directory, then among rvbuild's own";
+            return Err(Error::new(ErrorKind::Config, board.source.error(&d.source, msg, help)));
         }
         modules.push(ModuleSpec { name: d.name.value.clone(), source: src, load: d.load });
     }
