@@ -62,3 +62,27 @@ fn sd_card_boards_are_not_flashed_over_serial() {
     assert_eq!(o.status.code(), Some(2), "{t}");
     assert!(t.contains("boots from an SD card"), "{t}");
 }
+
+#[test]
+fn nixbuild_flash_is_refused_when_the_outputs_fail_verification() {
+    // A build output directory whose boot files hold an aarch64 init, for a riscv64 board:
+    // verification refuses before the serial port is opened.
+    let rv = built("qemu-riscv64");
+    let arm = built("qemu-aarch64");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bootfiles");
+    fs::create_dir_all(&bad).expect("mkdir");
+    let arm_init = support::manifest(&arm)["components"]["init"]["outputs"][0].as_str().unwrap_or_default().to_string();
+    fs::copy(format!("{arm_init}/bin/init"), bad.join("init")).expect("copy init");
+    let mut m = support::manifest(&rv);
+    m["components"]["bootfiles"]["outputs"] = serde_json::json!([bad.to_str().unwrap_or_default()]);
+    let out = dir.path().join("out");
+    fs::create_dir_all(&out).expect("mkdir");
+    fs::write(out.join("manifest.json"), serde_json::to_string(&m).expect("json")).expect("write");
+
+    let o = run(&["flash", "qemu-riscv64", "--out", out.to_str().unwrap_or_default(), "--port", "/dev/rvbuild-no-such-port"], dir.path());
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(5), "{t}");
+    assert!(t.contains("refusing to flash") && t.contains("bootfiles/init"), "{t}");
+    assert!(!t.contains("rvbuild-no-such-port"), "the port must not be opened: {t}");
+}
