@@ -1,1 +1,62 @@
-//! ELF / ABI / image checks of build outputs. Lands with the verify issue.
+//! Checks of build outputs before they are flashed: ELF machine, class, byte order, OS/ABI,
+//! type, RISC-V/ARM ABI flags, dynamic loader, kernel-module vermagic, kernel `Image` headers,
+//! device trees, and the members of cpio/tar archives (initramfs). Headers only, in parallel.
+//!
+//! Entry points: [`Expectation`] (what the files must be) and [`verify_paths`] (the check),
+//! which returns a [`Report`] whose [`Report::is_clean`] decides whether flashing may go on.
+
+mod archive;
+mod check;
+pub mod elf;
+mod expect;
+mod image;
+mod inspect;
+mod report;
+mod source;
+mod walk;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use expect::{Abi, Arch, Expectation, FloatAbi, glibc_loader};
+pub use report::{ElfSummary, FileResult, Kind, Mismatch, Report, Status};
+
+/// Checks every file under `paths` (directories recursively, archive members included)
+/// against `exp`. Never fails as a whole: unreadable or corrupt files are per-file errors.
+pub fn verify_paths(paths: &[PathBuf], exp: &Expectation) -> Report {
+    let items = walk::expand(paths);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(items.len().max(1));
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Vec<FileResult>>> = items.iter().map(|_| Mutex::new(Vec::new())).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let results = match item {
+                        walk::Item::File(p) => inspect::inspect_path(p, exp),
+                        walk::Item::Done(r) => vec![(**r).clone()],
+                    };
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = results;
+                    }
+                }
+            });
+        }
+    });
+    let files = slots
+        .into_iter()
+        .flat_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect();
+    Report::new(exp.clone(), files)
+}
+
+/// Checks one in-memory file (e.g. a header the fuzzer made) as if it were at `name`.
+pub fn verify_bytes(name: &str, bytes: &[u8], exp: &Expectation) -> Vec<FileResult> {
+    inspect::inspect_bytes(name, bytes, exp)
+}

@@ -1,0 +1,393 @@
+//! Kernel image and device tree checks: the RISC-V and ARM64 `Image` headers (magic, declared
+//! architecture, byte order), the 32-bit ARM zImage magic, and flattened device trees (FDT
+//! magic, header sizes, the root node's `compatible` list).
+
+use super::expect::{Arch, Expectation};
+use super::report::Mismatch;
+use super::source::Source;
+
+/// Architecture a kernel image header declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageArch {
+    Riscv,
+    Arm64,
+    Arm,
+}
+
+impl ImageArch {
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageArch::Riscv => "RISC-V Image",
+            ImageArch::Arm64 => "ARM64 Image",
+            ImageArch::Arm => "ARM zImage",
+        }
+    }
+
+    fn expected_for(arch: Arch) -> Option<ImageArch> {
+        match arch {
+            Arch::Riscv64 | Arch::Riscv32 => Some(ImageArch::Riscv),
+            Arch::Aarch64 => Some(ImageArch::Arm64),
+            Arch::Arm => Some(ImageArch::Arm),
+            Arch::X86_64 | Arch::I386 => None,
+        }
+    }
+}
+
+/// A kernel image header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelImage {
+    pub arch: ImageArch,
+    pub big_endian: bool,
+    pub image_size: u64,
+}
+
+/// Bytes of the file start needed to recognise a kernel image.
+pub const IMAGE_HEAD: usize = 64;
+
+const RISCV_MAGIC: &[u8; 8] = b"RISCV\0\0\0";
+const RISCV_MAGIC2: &[u8; 4] = b"RSC\x05";
+const ARM64_MAGIC: &[u8; 4] = b"ARM\x64";
+const ZIMAGE_MAGIC: u32 = 0x016f_2818;
+
+fn le64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_le_bytes(a)
+}
+
+fn le32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+/// Recognises a kernel image from its first 64 bytes.
+pub fn parse_kernel_image(head: &[u8]) -> Option<KernelImage> {
+    if head.len() < IMAGE_HEAD {
+        return None;
+    }
+    // Both 64-bit headers: u64 text_offset at 8, u64 image_size at 16, u64 flags at 24
+    // (bit 0 = big-endian kernel), magic at 56 (RISC-V also has the older one at 48).
+    let arch = if &head[56..60] == RISCV_MAGIC2 || &head[48..56] == RISCV_MAGIC {
+        ImageArch::Riscv
+    } else if &head[56..60] == ARM64_MAGIC {
+        ImageArch::Arm64
+    } else if le32(head, 0x24) == ZIMAGE_MAGIC {
+        return Some(KernelImage {
+            arch: ImageArch::Arm,
+            big_endian: false,
+            image_size: u64::from(le32(head, 0x2c).wrapping_sub(le32(head, 0x28))),
+        });
+    } else {
+        return None;
+    };
+    Some(KernelImage {
+        arch,
+        big_endian: le64(head, 24) & 1 == 1,
+        image_size: le64(head, 16),
+    })
+}
+
+/// Mismatches of a kernel image against the expectation.
+pub fn check_kernel_image(exp: &Expectation, img: &KernelImage) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    match ImageArch::expected_for(exp.arch) {
+        Some(want) if want != img.arch => {
+            out.push(Mismatch::new("image-arch", want.name(), img.arch.name()))
+        }
+        None => out.push(Mismatch::new(
+            "image-arch",
+            format!("no Image header for {}", exp.arch.name()),
+            img.arch.name(),
+        )),
+        _ => {}
+    }
+    if img.big_endian {
+        out.push(Mismatch::new(
+            "image-endianness",
+            "little-endian kernel",
+            "big-endian kernel",
+        ));
+    }
+    out
+}
+
+/// What a kernel image declares, in one line.
+pub fn describe_kernel_image(img: &KernelImage) -> String {
+    format!(
+        "{}, {} kernel, image size {}",
+        img.arch.name(),
+        if img.big_endian {
+            "big-endian"
+        } else {
+            "little-endian"
+        },
+        img.image_size
+    )
+}
+
+pub const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
+const FDT_BEGIN_NODE: u32 = 1;
+const FDT_END_NODE: u32 = 2;
+const FDT_PROP: u32 = 3;
+const FDT_NOP: u32 = 4;
+const FDT_END: u32 = 9;
+/// Largest DTB read.
+const MAX_DTB: u64 = 64 << 20;
+
+/// What a device tree blob declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dtb {
+    pub version: u32,
+    pub compatible: Vec<String>,
+    pub model: Option<String>,
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// Reads a flattened device tree's header and its root node properties.
+pub fn read_dtb(src: &dyn Source) -> Result<Dtb, String> {
+    let head = src.bytes_at(0, 40, "the FDT header")?;
+    let total = u64::from(be32(&head, 4).unwrap_or(0));
+    if total > src.len() {
+        return Err(format!(
+            "truncated: the FDT header says {total} bytes, the file has {}",
+            src.len()
+        ));
+    }
+    if !(40..=MAX_DTB).contains(&total) {
+        return Err(format!("FDT totalsize {total} is out of range"));
+    }
+    let blob = src.bytes_at(0, total as usize, "the device tree")?;
+    parse_dtb(&blob)
+}
+
+/// Parses a whole device tree blob held in memory.
+pub fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
+    let field = |at| be32(blob, at).ok_or_else(|| "truncated FDT header".to_string());
+    if blob.get(..4) != Some(&FDT_MAGIC[..]) {
+        return Err("no FDT magic".into());
+    }
+    let off_struct = field(8)? as usize;
+    let off_strings = field(12)? as usize;
+    let version = field(20)?;
+    let size_strings = field(32)? as usize;
+    let size_struct = field(36)? as usize;
+    let range = |off: usize, size: usize, what: &str| {
+        off.checked_add(size)
+            .filter(|&end| end <= blob.len())
+            .map(|end| &blob[off..end])
+            .ok_or_else(|| {
+                format!("FDT {what} block ({size} bytes at {off}) lies outside the blob")
+            })
+    };
+    let strings = range(off_strings, size_strings, "strings")?;
+    let structure = range(off_struct, size_struct, "structure")?;
+    let mut dtb = Dtb {
+        version,
+        compatible: Vec::new(),
+        model: None,
+    };
+    let mut at = 0usize;
+    let mut depth = 0u32;
+    let align = |n: usize| n.checked_add(3).map(|n| n & !3);
+    loop {
+        let token = be32(structure, at).ok_or("FDT structure block ends without FDT_END")?;
+        at += 4;
+        match token {
+            FDT_BEGIN_NODE => {
+                depth += 1;
+                if depth > 1 {
+                    // Root properties precede the first child node.
+                    break;
+                }
+                let rest = structure.get(at..).unwrap_or(&[]);
+                let len = rest
+                    .iter()
+                    .position(|&c| c == 0)
+                    .ok_or("unterminated FDT node name")?;
+                at = align(at + len + 1).ok_or("FDT offset overflow")?;
+            }
+            FDT_PROP => {
+                let len = be32(structure, at).ok_or("truncated FDT property")? as usize;
+                let nameoff = be32(structure, at + 4).ok_or("truncated FDT property")? as usize;
+                at += 8;
+                let value = at
+                    .checked_add(len)
+                    .and_then(|end| structure.get(at..end))
+                    .ok_or("FDT property value lies outside the structure block")?;
+                let name = strings.get(nameoff..).unwrap_or(&[]);
+                let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
+                let text = |v: &[u8]| {
+                    v.split(|&c| c == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>()
+                };
+                if depth == 1 && name == b"compatible" {
+                    dtb.compatible = text(value);
+                } else if depth == 1 && name == b"model" {
+                    dtb.model = text(value).into_iter().next();
+                }
+                at = align(at + len).ok_or("FDT offset overflow")?;
+            }
+            FDT_NOP => {}
+            FDT_END_NODE | FDT_END => break,
+            t => return Err(format!("bad FDT structure token {t:#x} at offset {at}")),
+        }
+    }
+    Ok(dtb)
+}
+
+/// Mismatches of a DTB against the expectation.
+pub fn check_dtb(exp: &Expectation, dtb: &Dtb) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    if dtb.version < 16 {
+        out.push(Mismatch::new(
+            "fdt-version",
+            "16 or later",
+            dtb.version.to_string(),
+        ));
+    }
+    if let Some(want) = &exp.dtb_compatible
+        && !dtb.compatible.iter().any(|c| c == want)
+    {
+        let found = if dtb.compatible.is_empty() {
+            "no root compatible property".to_string()
+        } else {
+            dtb.compatible.join(", ")
+        };
+        out.push(Mismatch::new("dtb-compatible", want, found));
+    }
+    out
+}
+
+pub fn describe_dtb(dtb: &Dtb) -> String {
+    format!(
+        "FDT v{}, compatible: {}{}",
+        dtb.version,
+        dtb.compatible.join(", "),
+        dtb.model
+            .as_deref()
+            .map(|m| format!(", model: {m}"))
+            .unwrap_or_default()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal DTB: root node with compatible and model, one child node.
+    pub fn tiny_dtb(compatible: &[&str]) -> Vec<u8> {
+        let mut strings = b"compatible\0model\0".to_vec();
+        while !strings.len().is_multiple_of(4) {
+            strings.push(0);
+        }
+        let mut st = Vec::new();
+        let push = |st: &mut Vec<u8>, v: u32| st.extend_from_slice(&v.to_be_bytes());
+        push(&mut st, FDT_BEGIN_NODE);
+        st.extend_from_slice(&[0, 0, 0, 0]);
+        let mut value = Vec::new();
+        for c in compatible {
+            value.extend_from_slice(c.as_bytes());
+            value.push(0);
+        }
+        push(&mut st, FDT_PROP);
+        push(&mut st, value.len() as u32);
+        push(&mut st, 0);
+        st.extend_from_slice(&value);
+        while !st.len().is_multiple_of(4) {
+            st.push(0);
+        }
+        push(&mut st, FDT_PROP);
+        push(&mut st, 4);
+        push(&mut st, 11);
+        st.extend_from_slice(b"abc\0");
+        push(&mut st, FDT_BEGIN_NODE);
+        st.extend_from_slice(b"cpus\0\0\0\0");
+        push(&mut st, FDT_END_NODE);
+        push(&mut st, FDT_END_NODE);
+        push(&mut st, FDT_END);
+        let off_struct = 40 + 16;
+        let off_strings = off_struct + st.len();
+        let total = off_strings + strings.len();
+        let mut b = Vec::new();
+        for v in [
+            0xd00d_feed,
+            total as u32,
+            off_struct as u32,
+            off_strings as u32,
+            40,
+            17,
+            16,
+            0,
+            strings.len() as u32,
+            st.len() as u32,
+        ] {
+            push(&mut b, v);
+        }
+        b.extend_from_slice(&[0u8; 16]);
+        b.extend_from_slice(&st);
+        b.extend_from_slice(&strings);
+        b
+    }
+
+    #[test]
+    fn dtb_root_compatible() {
+        let blob = tiny_dtb(&["starfive,visionfive-2-v1.3b", "starfive,jh7110"]);
+        let dtb = read_dtb(&blob.as_slice()).unwrap();
+        assert_eq!(dtb.version, 17);
+        assert_eq!(
+            dtb.compatible,
+            ["starfive,visionfive-2-v1.3b", "starfive,jh7110"]
+        );
+        assert_eq!(dtb.model.as_deref(), Some("abc"));
+        let mut exp = Expectation::parse_arch("riscv64").unwrap();
+        exp.dtb_compatible = Some("starfive,jh7110".into());
+        assert!(check_dtb(&exp, &dtb).is_empty());
+        exp.dtb_compatible = Some("pine64,star64".into());
+        assert_eq!(check_dtb(&exp, &dtb)[0].check, "dtb-compatible");
+    }
+
+    #[test]
+    fn dtb_lies_are_errors() {
+        let mut blob = tiny_dtb(&["a"]);
+        blob.truncate(60);
+        assert!(
+            read_dtb(&blob.as_slice())
+                .unwrap_err()
+                .contains("truncated")
+        );
+        let mut blob = tiny_dtb(&["a"]);
+        blob[36..40].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        assert!(read_dtb(&blob.as_slice()).unwrap_err().contains("outside"));
+    }
+
+    #[test]
+    fn kernel_image_headers() {
+        let mut head = [0u8; 64];
+        head[56..60].copy_from_slice(RISCV_MAGIC2);
+        head[16..24].copy_from_slice(&1234u64.to_le_bytes());
+        let img = parse_kernel_image(&head).unwrap();
+        assert_eq!(img.arch, ImageArch::Riscv);
+        assert_eq!(img.image_size, 1234);
+        let rv = Expectation::parse_arch("riscv64").unwrap();
+        let arm = Expectation::parse_arch("aarch64").unwrap();
+        assert!(check_kernel_image(&rv, &img).is_empty());
+        assert_eq!(check_kernel_image(&arm, &img)[0].check, "image-arch");
+        head[56..60].copy_from_slice(ARM64_MAGIC);
+        head[24] = 1;
+        let img = parse_kernel_image(&head).unwrap();
+        assert_eq!(img.arch, ImageArch::Arm64);
+        assert_eq!(check_kernel_image(&arm, &img)[0].check, "image-endianness");
+        assert!(parse_kernel_image(&[0u8; 64]).is_none());
+    }
+}

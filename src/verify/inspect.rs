@@ -1,0 +1,307 @@
+//! Inspection of one file or archive member: recognise what it is from its first bytes (and
+//! its name when the bytes say nothing), run the matching checks, and return the results.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use flate2::read::GzDecoder;
+
+use super::archive;
+use super::check::{self, ElfFacts};
+use super::elf;
+use super::expect::Expectation;
+use super::image;
+use super::report::{FileResult, Kind, Mismatch};
+use super::source::{FileSource, Source};
+
+/// How deep archives inside archives are opened.
+const MAX_ARCHIVE_DEPTH: u32 = 2;
+/// Largest gzip-compressed module decompressed for checking.
+const MAX_GZ_MODULE: u64 = 256 << 20;
+
+/// Inspects a regular file on disk.
+pub fn inspect_path(path: &Path, exp: &Expectation) -> Vec<FileResult> {
+    let display = path.display().to_string();
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            return vec![FileResult::error(
+                display,
+                None,
+                format!("cannot open: {e}"),
+            )];
+        }
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => {
+            return vec![FileResult::error(
+                display,
+                None,
+                format!("cannot stat: {e}"),
+            )];
+        }
+    };
+    if !meta.is_file() {
+        return vec![FileResult::skipped(display, "not a regular file")];
+    }
+    let stream = match file.try_clone() {
+        Ok(f) => f,
+        Err(e) => {
+            return vec![FileResult::error(
+                display,
+                None,
+                format!("cannot open: {e}"),
+            )];
+        }
+    };
+    let src = FileSource::new(file, meta.len());
+    let mut open_stream = || -> Result<Box<dyn Read>, String> {
+        let mut f = stream.try_clone().map_err(|e| e.to_string())?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+        Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, f)))
+    };
+    inspect(&display, &src, &mut open_stream, exp, 0)
+}
+
+/// Inspects any source. `open_stream` gives the whole content as a stream, for archives.
+fn inspect(
+    display: &str,
+    src: &dyn Source,
+    open_stream: &mut dyn FnMut() -> Result<Box<dyn Read>, String>,
+    exp: &Expectation,
+    depth: u32,
+) -> Vec<FileResult> {
+    let display = display.to_string();
+    let mut head = [0u8; archive::HEAD];
+    let n = match src.read_at(0, &mut head) {
+        Ok(n) => n,
+        Err(e) => {
+            return vec![FileResult::error(
+                display,
+                None,
+                format!("cannot read: {e}"),
+            )];
+        }
+    };
+    let head = &head[..n];
+    let name = display.rsplit('/').next().unwrap_or(&display).to_string();
+
+    if elf::is_elf(head) {
+        return vec![inspect_elf(display, &name, src, exp)];
+    }
+    if head.starts_with(&image::FDT_MAGIC) {
+        return vec![match image::read_dtb(src) {
+            Ok(dtb) => FileResult::checked(display, Kind::Dtb, image::check_dtb(exp, &dtb))
+                .with_detail(image::describe_dtb(&dtb)),
+            Err(e) => FileResult::error(display, Some(Kind::Dtb), e),
+        }];
+    }
+    if let Some(img) = image::parse_kernel_image(head) {
+        return vec![
+            FileResult::checked(
+                display,
+                Kind::KernelImage,
+                image::check_kernel_image(exp, &img),
+            )
+            .with_detail(image::describe_kernel_image(&img)),
+        ];
+    }
+    let format = archive::detect(head);
+    if format == Some(archive::Format::Gzip)
+        && let Some(r) = inspect_gzip_by_name(&display, &name, open_stream, exp)
+    {
+        return vec![r];
+    }
+    if let Some(format) = format {
+        return inspect_archive(display, &name, format, open_stream, exp, depth);
+    }
+    vec![by_name_only(display, &name)]
+}
+
+/// A file that is none of the known kinds: a mismatch when its name promises one, else skipped.
+fn by_name_only(display: String, name: &str) -> FileResult {
+    let mismatch = |kind, expected: &str| {
+        FileResult::checked(
+            display.clone(),
+            kind,
+            vec![Mismatch::new(
+                "format",
+                expected,
+                "none of these magic numbers",
+            )],
+        )
+    };
+    if name.ends_with(".ko") {
+        mismatch(Kind::Elf, "an ELF kernel module (\\x7fELF)")
+    } else if name.ends_with(".dtb") {
+        mismatch(Kind::Dtb, "an FDT device tree (d00dfeed)")
+    } else if name == "Image" {
+        mismatch(Kind::KernelImage, "a kernel Image header magic")
+    } else if name.ends_with(".ko.xz") || name.ends_with(".ko.zst") {
+        FileResult::skipped(display, "xz/zstd-compressed module, not inspected")
+    } else {
+        FileResult::skipped(display, "not ELF, kernel image, DTB or archive")
+    }
+}
+
+/// Gzip files whose name says what is inside: `Image.gz` (header only) and `*.ko.gz`.
+fn inspect_gzip_by_name(
+    display: &str,
+    name: &str,
+    open_stream: &mut dyn FnMut() -> Result<Box<dyn Read>, String>,
+    exp: &Expectation,
+) -> Option<FileResult> {
+    let display = display.to_string();
+    let is_image = name.starts_with("Image") && name.ends_with(".gz");
+    let is_module = name.ends_with(".ko.gz");
+    if !is_image && !is_module {
+        return None;
+    }
+    let stream = match open_stream() {
+        Ok(s) => s,
+        Err(e) => {
+            return Some(FileResult::error(
+                display,
+                None,
+                format!("cannot read: {e}"),
+            ));
+        }
+    };
+    let mut gz = GzDecoder::new(stream);
+    if is_image {
+        let mut head = [0u8; image::IMAGE_HEAD];
+        if let Err(e) = gz.read_exact(&mut head) {
+            let msg = format!("cannot decompress the kernel image header: {e}");
+            return Some(FileResult::error(display, Some(Kind::KernelImage), msg));
+        }
+        return Some(match image::parse_kernel_image(&head) {
+            Some(img) => FileResult::checked(
+                display,
+                Kind::KernelImage,
+                image::check_kernel_image(exp, &img),
+            )
+            .with_detail(image::describe_kernel_image(&img)),
+            None => by_name_only(display, "Image"),
+        });
+    }
+    let mut data = Vec::new();
+    if let Err(e) = gz.take(MAX_GZ_MODULE).read_to_end(&mut data) {
+        return Some(FileResult::error(
+            display,
+            Some(Kind::Elf),
+            format!("cannot decompress: {e}"),
+        ));
+    }
+    let module_name = name.trim_end_matches(".gz");
+    Some(if elf::is_elf(&data) {
+        inspect_elf(display, module_name, &data.as_slice(), exp)
+    } else {
+        by_name_only(display, module_name)
+    })
+}
+
+fn inspect_archive(
+    display: String,
+    name: &str,
+    format: archive::Format,
+    open_stream: &mut dyn FnMut() -> Result<Box<dyn Read>, String>,
+    exp: &Expectation,
+    depth: u32,
+) -> Vec<FileResult> {
+    if depth >= MAX_ARCHIVE_DEPTH {
+        return vec![FileResult::skipped(display, "archive nested too deeply")];
+    }
+    let mut stream = match open_stream() {
+        Ok(s) => s,
+        Err(e) => {
+            return vec![FileResult::error(
+                display,
+                None,
+                format!("cannot read: {e}"),
+            )];
+        }
+    };
+    let mut results = Vec::new();
+    let outcome = archive::for_each_member(&mut stream, &mut |member: &str, data: Vec<u8>| {
+        let member = member.trim_start_matches("./").trim_start_matches('/');
+        let shown = format!("{display}!/{member}");
+        let mut open = || -> Result<Box<dyn Read>, String> {
+            Ok(Box::new(std::io::Cursor::new(data.clone())))
+        };
+        results.extend(inspect(&shown, &data.as_slice(), &mut open, exp, depth + 1));
+    });
+    let kind = archive_kind(format, name);
+    let head = match outcome {
+        Ok(n) => FileResult::checked(display, kind, Vec::new())
+            .with_detail(format!("archive with {n} regular members")),
+        Err(e) if format == archive::Format::Gzip && results.is_empty() && !looks_archive(name) => {
+            FileResult::skipped(
+                display,
+                format!("gzip data that is not a cpio or tar archive ({e})"),
+            )
+        }
+        Err(e) => FileResult::error(display, Some(kind), e),
+    };
+    let mut out = vec![head];
+    out.extend(results);
+    out
+}
+
+fn looks_archive(name: &str) -> bool {
+    [".cpio", ".tar", ".tgz", "initr", ".cpio.gz"]
+        .iter()
+        .any(|p| name.contains(p))
+}
+
+fn archive_kind(format: archive::Format, name: &str) -> Kind {
+    match format {
+        archive::Format::Tar => Kind::Tar,
+        archive::Format::Gzip if name.contains(".tar") || name.ends_with(".tgz") => Kind::Tar,
+        archive::Format::Cpio | archive::Format::Gzip => Kind::Cpio,
+    }
+}
+
+/// Reads what the ELF checks need and runs them.
+fn inspect_elf(display: String, name: &str, src: &dyn Source, exp: &Expectation) -> FileResult {
+    let header = match elf::read_header(src) {
+        Ok(Some(h)) => h,
+        Ok(None) => return FileResult::error(display, Some(Kind::Elf), "not an ELF file"),
+        Err(e) => return FileResult::error(display, Some(Kind::Elf), e),
+    };
+    let mut facts = ElfFacts {
+        interp: None,
+        vermagic: None,
+        is_module: name.ends_with(".ko"),
+        freestanding: exp.is_freestanding(name),
+        header,
+    };
+    let h = &facts.header;
+    if matches!(h.e_type, elf::ET_EXEC | elf::ET_DYN) {
+        match elf::read_interp(src, h) {
+            Ok(i) => facts.interp = i,
+            Err(e) => return FileResult::error(display, Some(Kind::Elf), e),
+        }
+    } else if h.e_type == elf::ET_REL {
+        match elf::read_section(src, h, ".modinfo") {
+            Ok(Some(m)) => {
+                facts.vermagic = elf::modinfo_value(&m, "vermagic");
+                facts.is_module |= facts.vermagic.is_some();
+            }
+            Ok(None) => {}
+            Err(e) => return FileResult::error(display, Some(Kind::Elf), e),
+        }
+    }
+    let mismatches = check::check_elf(exp, &facts);
+    let mut r = FileResult::checked(display, Kind::Elf, mismatches);
+    r.elf = Some(check::summarize(&facts));
+    r
+}
+
+/// Inspects bytes already in memory as if they were the file `name`.
+pub fn inspect_bytes(name: &str, bytes: &[u8], exp: &Expectation) -> Vec<FileResult> {
+    let mut open =
+        || -> Result<Box<dyn Read>, String> { Ok(Box::new(std::io::Cursor::new(bytes.to_vec()))) };
+    inspect(name, &bytes, &mut open, exp, 0)
+}

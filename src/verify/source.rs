@@ -1,0 +1,108 @@
+//! Random-access byte sources the header readers work on: an open file (positioned reads, so
+//! only the bytes asked for are read) or a buffer (an archive member already in memory).
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// Something whose bytes can be read at any offset.
+pub trait Source: Sync {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+
+    /// True when the source holds no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (short at the end).
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Reads exactly `len` bytes at `offset`, or fails with a message naming what was cut off.
+    fn bytes_at(&self, offset: u64, len: usize, what: &str) -> Result<Vec<u8>, String> {
+        let end = offset.checked_add(len as u64);
+        if end.is_none_or(|end| end > self.len()) {
+            return Err(format!(
+                "truncated: {what} needs bytes {offset}..{} but the file has {} bytes",
+                offset.saturating_add(len as u64),
+                self.len()
+            ));
+        }
+        let mut buf = vec![0u8; len];
+        let got = self
+            .read_at(offset, &mut buf)
+            .map_err(|e| format!("reading {what}: {e}"))?;
+        if got < len {
+            return Err(format!(
+                "truncated: {what} needs {len} bytes at offset {offset}, only {got} could be read"
+            ));
+        }
+        Ok(buf)
+    }
+}
+
+/// An open file and its length at the time it was opened.
+pub struct FileSource {
+    file: File,
+    len: u64,
+}
+
+impl FileSource {
+    pub fn new(file: File, len: u64) -> Self {
+        FileSource { file, len }
+    }
+}
+
+impl Source for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Source for &[u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+        let Ok(start) = usize::try_from(offset) else {
+            return Ok(0);
+        };
+        if start >= <[u8]>::len(self) {
+            return Ok(0);
+        }
+        let n = buf.len().min(<[u8]>::len(self) - start);
+        buf[..n].copy_from_slice(&(*self)[start..start + n]);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_reads_are_bounded() {
+        let data: &[u8] = b"abcdef";
+        let mut buf = [0u8; 4];
+        assert_eq!(data.read_at(4, &mut buf).unwrap(), 2);
+        assert_eq!(&buf[..2], b"ef");
+        assert_eq!(data.read_at(u64::MAX, &mut buf).unwrap(), 0);
+        assert!(data.bytes_at(3, 4, "x").unwrap_err().contains("truncated"));
+        assert!(data.bytes_at(u64::MAX, 4, "x").is_err());
+        assert_eq!(data.bytes_at(1, 2, "x").unwrap(), b"bc");
+    }
+}
