@@ -39,55 +39,61 @@ fn shown(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// Depth-first, entries in name order, so the output order is the sorted path order.
 fn walk_dir(root: &Path, out: &mut Vec<Item>) {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = match fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) => {
-                out.push(done(FileResult::error(
-                    shown(&dir),
-                    None,
-                    format!("cannot read directory: {e}"),
-                )));
-                continue;
-            }
-        };
-        let mut listed = Vec::new();
-        for entry in entries {
-            match entry {
-                Ok(e) => listed.push((e.path(), e.file_type())),
-                Err(e) => out.push(done(FileResult::error(
-                    shown(&dir),
-                    None,
-                    format!("cannot read directory entry: {e}"),
-                ))),
-            }
+    // Pending entries, last to visit first.
+    let mut stack: Vec<(PathBuf, std::io::Result<fs::FileType>)> = Vec::new();
+    list_dir(root, &mut stack, out);
+    while let Some((path, ty)) = stack.pop() {
+        match ty {
+            Ok(t) if t.is_dir() => list_dir(&path, &mut stack, out),
+            Ok(t) if t.is_file() => out.push(Item::File(path)),
+            Ok(t) if t.is_symlink() => out.push(done(FileResult::skipped(
+                shown(&path),
+                "symbolic link (not followed; its target is checked where it lives)",
+            ))),
+            Ok(_) => out.push(done(FileResult::skipped(
+                shown(&path),
+                "not a regular file (device, FIFO or socket)",
+            ))),
+            Err(e) => out.push(done(FileResult::error(
+                shown(&path),
+                None,
+                format!("cannot stat: {e}"),
+            ))),
         }
-        listed.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut subdirs = Vec::new();
-        for (path, ty) in listed {
-            match ty {
-                Ok(t) if t.is_dir() => subdirs.push(path),
-                Ok(t) if t.is_file() => out.push(Item::File(path)),
-                Ok(t) if t.is_symlink() => out.push(done(FileResult::skipped(
-                    shown(&path),
-                    "symbolic link (not followed; its target is checked where it lives)",
-                ))),
-                Ok(_) => out.push(done(FileResult::skipped(
-                    shown(&path),
-                    "not a regular file (device, FIFO or socket)",
-                ))),
-                Err(e) => out.push(done(FileResult::error(
-                    shown(&path),
-                    None,
-                    format!("cannot stat: {e}"),
-                ))),
-            }
-        }
-        // Depth-first in name order: push in reverse so the first name is walked first.
-        stack.extend(subdirs.into_iter().rev());
     }
+}
+
+fn list_dir(
+    dir: &Path,
+    stack: &mut Vec<(PathBuf, std::io::Result<fs::FileType>)>,
+    out: &mut Vec<Item>,
+) {
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            out.push(done(FileResult::error(
+                shown(dir),
+                None,
+                format!("cannot read directory: {e}"),
+            )));
+            return;
+        }
+    };
+    let mut listed = Vec::new();
+    for entry in entries {
+        match entry {
+            Ok(e) => listed.push((e.path(), e.file_type())),
+            Err(e) => out.push(done(FileResult::error(
+                shown(dir),
+                None,
+                format!("cannot read directory entry: {e}"),
+            ))),
+        }
+    }
+    listed.sort_by(|a, b| b.0.cmp(&a.0));
+    stack.extend(listed);
 }
 
 fn done(r: FileResult) -> Item {
