@@ -1,0 +1,251 @@
+//! Benchmark: `rvbuild verify` against a `readelf -h` loop over the same corpus of real ELF
+//! files of many architectures (Debian packages of foreign architectures plus RISC-V files from
+//! the cross compiler, built by scripts/bench-verify-corpus.sh). Prints both times and the
+//! ratio, and asserts that rvbuild classifies every file exactly as readelf does (class, data,
+//! OS/ABI, type, machine, flags; ELF or not) and that it is at least 50 times faster.
+//!
+//! Run: `cargo bench --bench verify_bench` (corpus in the target directory, built on first
+//! run), or `cargo bench --bench verify_bench -- DIR` to use or build the corpus in DIR.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+const MIN_ELF_FILES: usize = 2000;
+const MIN_MACHINES: usize = 6;
+const MIN_RATIO: f64 = 50.0;
+
+/// What identifies an ELF file in `readelf -h`; `None` for files that are not ELF.
+type Class = Option<(String, String, String, String, String, u32)>;
+
+fn main() -> ExitCode {
+    let corpus = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-corpus"));
+    match bench(&corpus) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verify_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(corpus: &Path) -> Result<(), String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench-verify-corpus.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .arg(corpus)
+        .status()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !status.success() {
+        return Err(format!("{} failed ({status})", script.display()));
+    }
+    let root = corpus.join("files");
+    let mut files = Vec::new();
+    walk(&root, &mut files)?;
+    files.sort();
+
+    let mut machines = BTreeSet::new();
+    let mut elf_count = 0;
+    for f in &files {
+        if let Some(m) = elf_machine(f) {
+            elf_count += 1;
+            machines.insert(m);
+        }
+    }
+    println!(
+        "corpus: {} files, {elf_count} ELF, {} machines {machines:?}",
+        files.len(),
+        machines.len()
+    );
+    if elf_count < MIN_ELF_FILES || machines.len() < MIN_MACHINES {
+        return Err(format!(
+            "the corpus needs at least {MIN_ELF_FILES} ELF files of {MIN_MACHINES} machines"
+        ));
+    }
+
+    let started = Instant::now();
+    let readelf = readelf_loop(&files)?;
+    let readelf_time = started.elapsed();
+
+    let rvbuild_bin = env!("CARGO_BIN_EXE_rvbuild");
+    let mut times = Vec::new();
+    let mut json = String::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let out = Command::new(rvbuild_bin)
+            .args(["verify", "--arch", "riscv64", "--json"])
+            .arg(&root)
+            .output()
+            .map_err(|e| format!("running rvbuild: {e}"))?;
+        times.push(started.elapsed());
+        // 5 = mismatches, expected: the corpus is of many architectures.
+        if !matches!(out.status.code(), Some(0 | 5)) {
+            return Err(format!(
+                "rvbuild verify failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        json = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    times.sort();
+    let rvbuild_time = times[times.len() / 2];
+    let ours = rvbuild_classes(&json)?;
+
+    let mut differ = 0;
+    for f in &files {
+        let key = f.display().to_string();
+        let theirs = readelf.get(&key).cloned().unwrap_or(None);
+        let mine = ours.get(&key).cloned().unwrap_or(None);
+        if theirs != mine {
+            differ += 1;
+            if differ <= 10 {
+                eprintln!("DIFFER {key}: readelf {theirs:?}, rvbuild {mine:?}");
+            }
+        }
+    }
+    let ratio = readelf_time.as_secs_f64() / rvbuild_time.as_secs_f64();
+    println!("readelf -h loop : {:>9.1} ms", ms(readelf_time));
+    println!(
+        "rvbuild verify  : {:>9.1} ms (median of 5)",
+        ms(rvbuild_time)
+    );
+    println!("ratio           : {ratio:>9.1}x (goal >= {MIN_RATIO}x)");
+    println!(
+        "classification  : {} of {} files equal to readelf",
+        files.len() - differ,
+        files.len()
+    );
+    if differ > 0 {
+        return Err(format!(
+            "{differ} files are classified differently from readelf"
+        ));
+    }
+    if ratio < MIN_RATIO {
+        return Err(format!(
+            "rvbuild is only {ratio:.1}x faster than the readelf loop"
+        ));
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Regular files under `dir`, symbolic links not followed.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in rd {
+        let entry = entry.map_err(|e| format!("{}: {e}", dir.display()))?;
+        let ty = entry.file_type().map_err(|e| e.to_string())?;
+        if ty.is_dir() {
+            walk(&entry.path(), out)?;
+        } else if ty.is_file() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+fn elf_machine(path: &Path) -> Option<u16> {
+    let mut head = [0u8; 20];
+    std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+    if &head[..4] != b"\x7fELF" {
+        return None;
+    }
+    let m = [head[18], head[19]];
+    Some(if head[5] == 2 {
+        u16::from_be_bytes(m)
+    } else {
+        u16::from_le_bytes(m)
+    })
+}
+
+/// `for f in FILES; do readelf -h "$f"; done`, parsed per file.
+fn readelf_loop(files: &[PathBuf]) -> Result<BTreeMap<String, Class>, String> {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(r#"for f in "$@"; do echo "==> $f"; readelf -h "$f" 2>&1; done"#)
+        .arg("loop")
+        .args(files)
+        .output()
+        .map_err(|e| format!("running the readelf loop: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut result = BTreeMap::new();
+    for block in text.split("==> ").skip(1) {
+        let (path, body) = block.split_once('\n').unwrap_or((block, ""));
+        let fields: BTreeMap<&str, &str> = body
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let class = match (fields.get("Class"), fields.get("Flags")) {
+            (Some(class), Some(flags)) => {
+                let hex = flags
+                    .split(',')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("0x");
+                let data = fields.get("Data").copied().unwrap_or("");
+                let data = if data.contains("little") {
+                    "little"
+                } else {
+                    "big"
+                };
+                Some((
+                    class.to_string(),
+                    data.to_string(),
+                    osabi_number(fields.get("OS/ABI").copied().unwrap_or("")),
+                    fields
+                        .get("Type")
+                        .and_then(|t| t.split_whitespace().next())
+                        .unwrap_or("")
+                        .to_string(),
+                    fields.get("Machine").copied().unwrap_or("").to_string(),
+                    u32::from_str_radix(hex, 16).unwrap_or(u32::MAX),
+                ))
+            }
+            _ => None,
+        };
+        result.insert(path.to_string(), class);
+    }
+    Ok(result)
+}
+
+fn osabi_number(name: &str) -> String {
+    match name {
+        "UNIX - System V" => "0".into(),
+        "UNIX - GNU" => "3".into(),
+        other => format!("readelf:{other}"),
+    }
+}
+
+fn rvbuild_classes(json: &str) -> Result<BTreeMap<String, Class>, String> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("rvbuild JSON: {e}"))?;
+    let mut result = BTreeMap::new();
+    for f in v["files"].as_array().ok_or("rvbuild JSON has no files")? {
+        let path = f["path"].as_str().unwrap_or_default().to_string();
+        let e = &f["elf"];
+        let class = if e.is_object() {
+            Some((
+                e["class"].as_str().unwrap_or_default().to_string(),
+                e["data"].as_str().unwrap_or_default().to_string(),
+                e["osabi"].to_string(),
+                e["type_name"].as_str().unwrap_or_default().to_string(),
+                e["machine_name"].as_str().unwrap_or_default().to_string(),
+                e["flags"].as_u64().unwrap_or(u64::MAX) as u32,
+            ))
+        } else {
+            None
+        };
+        result.insert(path, class);
+    }
+    Ok(result)
+}
