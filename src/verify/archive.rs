@@ -36,8 +36,18 @@ pub fn detect(head: &[u8]) -> Option<Format> {
     }
 }
 
-/// A member handed to the callback: its name inside the archive and its bytes.
-pub type Visit<'a> = dyn FnMut(&str, Vec<u8>) + 'a;
+/// Largest member read into memory for inspection.
+pub const MAX_MEMBER: u64 = 256 << 20;
+
+/// A regular member's content as handed to the callback.
+pub enum Member {
+    Data(Vec<u8>),
+    /// Larger than [`MAX_MEMBER`]: not read, only its size is known.
+    TooLarge(u64),
+}
+
+/// The callback: a member's name inside the archive and its content.
+pub type Visit<'a> = dyn FnMut(&str, Member) + 'a;
 
 /// A reader with push-back, counting its position (cpio alignment is relative to the stream).
 struct Stream<'a> {
@@ -106,6 +116,15 @@ impl<'a> Stream<'a> {
             left -= got as u64;
         }
         Ok(out)
+    }
+
+    /// A member's content, or only its size when it is too large to hold.
+    fn member(&mut self, len: u64, what: &str) -> Result<Member, String> {
+        if len > MAX_MEMBER {
+            self.skip(len, what)?;
+            return Ok(Member::TooLarge(len));
+        }
+        self.data(len, what).map(Member::Data)
     }
 
     fn skip(&mut self, len: u64, what: &str) -> Result<(), String> {
@@ -205,8 +224,7 @@ fn read_cpio(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<us
             break;
         }
         if mode & 0o170000 == 0o100000 && size > 0 {
-            let data = s.data(size, &format!("cpio member {name}"))?;
-            visit(&name, data);
+            visit(&name, s.member(size, &format!("cpio member {name}"))?);
             members += 1;
         } else {
             s.skip(size, &format!("cpio member {name}"))?;
@@ -332,10 +350,10 @@ fn read_tar(s: &mut Stream<'_>, visit: &mut Visit<'_>) -> Result<usize, String> 
                 };
             }
             b'0' | 0 | b'7' => {
-                let data = s.data(size, &format!("tar member {name}"))?;
+                let member = s.member(size, &format!("tar member {name}"))?;
                 s.skip(padded - size, "tar padding")?;
                 if size > 0 {
-                    visit(&name, data);
+                    visit(&name, member);
                     members += 1;
                 }
             }
@@ -397,8 +415,10 @@ mod tests {
     fn collect(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
         let mut got = Vec::new();
         let mut cursor = bytes;
-        for_each_member(&mut cursor, &mut |n: &str, d: Vec<u8>| {
-            got.push((n.to_string(), d))
+        for_each_member(&mut cursor, &mut |n: &str, m: Member| {
+            if let Member::Data(d) = m {
+                got.push((n.to_string(), d))
+            }
         })?;
         Ok(got)
     }

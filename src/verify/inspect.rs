@@ -224,9 +224,19 @@ fn inspect_archive(
         }
     };
     let mut results = Vec::new();
-    let outcome = archive::for_each_member(&mut stream, &mut |member: &str, data: Vec<u8>| {
+    let outcome = archive::for_each_member(&mut stream, &mut |member: &str, content| {
         let member = member.trim_start_matches("./").trim_start_matches('/');
         let shown = format!("{display}!/{member}");
+        let data = match content {
+            archive::Member::Data(d) => d,
+            archive::Member::TooLarge(size) => {
+                results.push(FileResult::skipped(
+                    shown,
+                    format!("member of {size} bytes, too large to inspect"),
+                ));
+                return;
+            }
+        };
         let mut open = || -> Result<Box<dyn Read>, String> {
             Ok(Box::new(std::io::Cursor::new(data.clone())))
         };
