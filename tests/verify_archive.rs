@@ -165,3 +165,47 @@ fn truncated_archive_is_one_clear_error() {
         "{e:#}"
     );
 }
+
+#[test]
+fn gzip_padding_is_accepted_and_gzip_damage_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = rootfs(dir.path());
+    std::fs::remove_file(root.join("bin/bad")).unwrap();
+    let plain = dir.path().join("initramfs.cpio");
+    cpio(&root, &plain);
+    let gz = std::fs::read(gzip(&plain)).unwrap();
+
+    let write = |name: &str, bytes: &[u8]| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let mut padded = gz.clone();
+    padded.extend(vec![0u8; 4096 - padded.len() % 4096]);
+    let out = verify(&["--arch", "riscv64"], &[&write("padded.cpio.gz", &padded)]);
+    assert_eq!(
+        out.code, 0,
+        "zero padding after gzip is fine: {}",
+        out.stdout
+    );
+
+    let cut = write("cut.cpio.gz", &gz[..gz.len() - 4]);
+    let out = verify(&["--arch", "riscv64", "--json"], &[&cut]);
+    assert_eq!(out.code, 5);
+    let e = entry(&out.json(), "cut.cpio.gz").clone();
+    assert_eq!(
+        e["status"], "error",
+        "a missing gzip trailer is caught: {e:#}"
+    );
+
+    let mut junk = gz.clone();
+    junk.extend_from_slice(b"junk");
+    let out = verify(&["--arch", "riscv64"], &[&write("junk.cpio.gz", &junk)]);
+    assert_eq!(out.code, 5);
+    assert!(
+        out.stdout
+            .contains("unexpected data after the end of the gzip stream"),
+        "{}",
+        out.stdout
+    );
+}

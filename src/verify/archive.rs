@@ -4,7 +4,9 @@
 
 use std::io::Read;
 
-use flate2::read::MultiGzDecoder;
+use std::io::{BufRead, BufReader};
+
+use flate2::bufread::GzDecoder;
 
 /// Archive formats recognised from their first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,12 +179,38 @@ fn read_any(reader: &mut dyn Read, visit: &mut Visit<'_>, depth: u32) -> Result<
     }
 }
 
+/// Reads gzip members one after the other; between and after them only zero padding may
+/// follow (as in an initramfs padded to a block size).
 fn read_gzip(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<usize, String> {
     if depth >= MAX_NESTING {
         return Err("archive segments are nested too deeply".into());
     }
-    let mut gz = MultiGzDecoder::new(StreamRead(s));
-    read_any(&mut gz, visit, depth + 1).map_err(|e| format!("in gzip data: {e}"))
+    let gz_err = |e: std::io::Error| format!("in gzip data: {e}");
+    let mut buffered = BufReader::new(StreamRead(s));
+    let mut members = 0;
+    loop {
+        {
+            let mut gz = GzDecoder::new(&mut buffered);
+            members +=
+                read_any(&mut gz, visit, depth + 1).map_err(|e| format!("in gzip data: {e}"))?;
+            // Read the member to its end so that its CRC and length are checked.
+            std::io::copy(&mut gz, &mut std::io::sink()).map_err(gz_err)?;
+        }
+        loop {
+            let buf = buffered.fill_buf().map_err(gz_err)?;
+            if buf.is_empty() {
+                return Ok(members);
+            }
+            let zeros = buf.iter().take_while(|&&b| b == 0).count();
+            if zeros == 0 {
+                break;
+            }
+            buffered.consume(zeros);
+        }
+        if buffered.fill_buf().map_err(gz_err)?.first() != Some(&GZIP_MAGIC[0]) {
+            return Err("unexpected data after the end of the gzip stream".into());
+        }
+    }
 }
 
 /// Adapts a `Stream` back to `Read` for the decompressor.
