@@ -235,3 +235,24 @@ fn many_files_are_checked_in_parallel_with_stable_order() {
     sorted.sort();
     assert_eq!(paths, sorted, "results keep the walk order");
 }
+
+#[test]
+fn modules_disagreeing_on_vermagic_are_flagged_without_an_expected_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let soft = ["-march=rv64imac", "-mabi=lp64", "-c"];
+    compile(dir.path(), RISCV_CC, &soft, MODINFO, "a.ko");
+    compile(dir.path(), RISCV_CC, &soft, MODINFO, "b.ko");
+    let other = MODINFO.replace("6.12.0 SMP", "6.6.0 SMP preempt");
+    let odd = compile(dir.path(), RISCV_CC, &soft, &other, "odd.ko");
+    let out = verify(&["--arch", "riscv64"], &[dir.path()]);
+    assert_eq!(out.code, 5, "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!(
+            "MISMATCH {}: vermagic: expected 6.12.0 SMP mod_unload riscv (as 2 other modules), found 6.6.0 SMP preempt mod_unload riscv",
+            odd.display()
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(out.stdout.matches("MISMATCH").count(), 1, "{}", out.stdout);
+}

@@ -49,10 +49,11 @@ pub fn verify_paths(paths: &[PathBuf], exp: &Expectation) -> Report {
             });
         }
     });
-    let files = slots
+    let mut files: Vec<FileResult> = slots
         .into_iter()
         .flat_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
         .collect();
+    check::cross_check_vermagic(exp, &mut files);
     Report::new(exp.clone(), files)
 }
 
