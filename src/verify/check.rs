@@ -210,6 +210,44 @@ pub fn interp_matches(want: &str, found: &str) -> bool {
     found.starts_with("/nix/store/") && base(found) == base(want)
 }
 
+/// Without an expected vermagic, the modules of one run must at least agree with each other:
+/// those that differ from the most common vermagic are mismatches.
+pub fn cross_check_vermagic(exp: &Expectation, files: &mut [FileResult]) {
+    if exp.vermagic.is_some() {
+        return;
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for v in files
+        .iter()
+        .filter_map(|f| f.elf.as_ref()?.vermagic.clone())
+    {
+        match counts.iter_mut().find(|(seen, _)| *seen == v) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v, 1)),
+        }
+    }
+    if counts.len() < 2 {
+        return;
+    }
+    // max_by_key keeps the last maximum; reverse so the first-seen value wins ties.
+    let Some((common, n)) = counts.iter().rev().max_by_key(|(_, n)| *n).cloned() else {
+        return;
+    };
+    for f in files.iter_mut() {
+        let Some(found) = f.elf.as_ref().and_then(|e| e.vermagic.clone()) else {
+            continue;
+        };
+        if found != common {
+            f.mismatches.push(Mismatch::new(
+                "vermagic",
+                format!("{common} (as {n} other modules)"),
+                found,
+            ));
+            f.status = Status::Mismatch;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,43 +339,5 @@ mod tests {
             want,
             "/opt/lib/ld-linux-riscv64-lp64d.so.1"
         ));
-    }
-}
-
-/// Without an expected vermagic, the modules of one run must at least agree with each other:
-/// those that differ from the most common vermagic are mismatches.
-pub fn cross_check_vermagic(exp: &Expectation, files: &mut [FileResult]) {
-    if exp.vermagic.is_some() {
-        return;
-    }
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for v in files
-        .iter()
-        .filter_map(|f| f.elf.as_ref()?.vermagic.clone())
-    {
-        match counts.iter_mut().find(|(seen, _)| *seen == v) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((v, 1)),
-        }
-    }
-    if counts.len() < 2 {
-        return;
-    }
-    // max_by_key keeps the last maximum; reverse so the first-seen value wins ties.
-    let Some((common, n)) = counts.iter().rev().max_by_key(|(_, n)| *n).cloned() else {
-        return;
-    };
-    for f in files.iter_mut() {
-        let Some(found) = f.elf.as_ref().and_then(|e| e.vermagic.clone()) else {
-            continue;
-        };
-        if found != common {
-            f.mismatches.push(Mismatch::new(
-                "vermagic",
-                format!("{common} (as {n} other modules)"),
-                found,
-            ));
-            f.status = Status::Mismatch;
-        }
     }
 }
