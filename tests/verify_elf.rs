@@ -256,3 +256,28 @@ fn modules_disagreeing_on_vermagic_are_flagged_without_an_expected_one() {
     );
     assert_eq!(out.stdout.matches("MISMATCH").count(), 1, "{}", out.stdout);
 }
+
+#[test]
+fn check_before_flash_refuses_and_names_the_files() {
+    use rvbuild::verify::{Expectation, check_before_flash};
+    let dir = tempfile::tempdir().unwrap();
+    let good = compile(dir.path(), RISCV_CC, &[], HELLO, "good");
+    let exp = Expectation::for_board("qemu-riscv64").unwrap();
+    let report = check_before_flash(&[good], &exp).expect("a clean output passes");
+    assert_eq!(report.checked, 1);
+    let bad = compile(dir.path(), AARCH64_CC, &[], HELLO, "bad");
+    let err = check_before_flash(&[dir.path().to_path_buf()], &exp).unwrap_err();
+    assert_eq!(err.kind(), rvbuild::ErrorKind::Verify);
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("refusing to flash: 1 output file(s)"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!(
+            "{}: machine: expected RISC-V (243), found AArch64 (183)",
+            bad.display()
+        )),
+        "{msg}"
+    );
+}

@@ -61,3 +61,48 @@ pub fn verify_paths(paths: &[PathBuf], exp: &Expectation) -> Report {
 pub fn verify_bytes(name: &str, bytes: &[u8], exp: &Expectation) -> Vec<FileResult> {
     inspect::inspect_bytes(name, bytes, exp)
 }
+
+/// Most findings named in the error of [`check_before_flash`].
+const MAX_FINDINGS_IN_ERROR: usize = 20;
+
+/// For `rvbuild board` before it opens the serial port: the report when every output is
+/// clean, else an [`ErrorKind::Verify`](crate::ErrorKind::Verify) error naming the files.
+pub fn check_before_flash(paths: &[PathBuf], exp: &Expectation) -> crate::Result<Report> {
+    let report = verify_paths(paths, exp);
+    if report.is_clean() {
+        return Ok(report);
+    }
+    let mut lines = Vec::new();
+    for f in report.findings() {
+        if f.mismatches.is_empty() {
+            lines.push(format!(
+                "  {}: {}",
+                f.path,
+                f.reason.as_deref().unwrap_or("unreadable")
+            ));
+        }
+        for m in &f.mismatches {
+            lines.push(format!(
+                "  {}: {}: expected {}, found {}",
+                f.path, m.check, m.expected, m.found
+            ));
+        }
+    }
+    let total = lines.len();
+    lines.truncate(MAX_FINDINGS_IN_ERROR);
+    if total > lines.len() {
+        lines.push(format!("  ... and {} more", total - lines.len()));
+    }
+    Err(crate::Error::with_help(
+        crate::ErrorKind::Verify,
+        format!(
+            "refusing to flash: {} output file(s) do not match {} {} and {} could not be read:\n{}",
+            report.mismatched,
+            exp.arch.name(),
+            exp.abi_name(),
+            report.errors,
+            lines.join("\n")
+        ),
+        "rebuild the listed files for the board, or run `rvbuild verify --board BOARD PATH` for the full report",
+    ))
+}
