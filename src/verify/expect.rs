@@ -198,6 +198,7 @@ const FREESTANDING: &[&str] = &[
     "fw_*.elf",
     "u-boot",
     "u-boot.elf",
+    "uboot.elf",
     "u-boot-spl",
     "opensbi*.elf",
 ];

@@ -238,7 +238,7 @@ impl Report {
 fn describe(f: &FileResult) -> String {
     if let Some(elf) = &f.elf {
         let mut s = format!(
-            "{} {} {} {}",
+            "{} {}-endian {} {}",
             elf.class, elf.data, elf.machine_name, elf.type_name
         );
         if let Some(fl) = elf.float_abi {
