@@ -126,10 +126,52 @@ fn bench(corpus: &Path) -> Result<(), String> {
             "{differ} files are classified differently from readelf"
         ));
     }
+    own_arch_checks(rvbuild_bin, &root)?;
     if ratio < MIN_RATIO {
         return Err(format!(
             "rvbuild is only {ratio:.1}x faster than the readelf loop"
         ));
+    }
+    Ok(())
+}
+
+/// Each Debian architecture's files are clean for that architecture, and armel files are all
+/// caught (soft-float) when checked for armhf.
+fn own_arch_checks(bin: &str, root: &Path) -> Result<(), String> {
+    let cases: &[(&str, &str, bool)] = &[
+        ("amd64", "x86_64", true),
+        ("i386", "i386", true),
+        ("arm64", "aarch64", true),
+        ("armhf", "arm,abi=eabihf", true),
+        ("armel", "arm,abi=eabi", true),
+        ("riscv64/lib", "riscv64,abi=lp64d", true),
+        ("armel", "arm,abi=eabihf", false),
+    ];
+    for &(dir, spec, clean) in cases {
+        let out = Command::new(bin)
+            .args(["verify", "--arch", spec, "--json"])
+            .arg(root.join(dir))
+            .output()
+            .map_err(|e| format!("running rvbuild: {e}"))?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .map_err(|e| format!("rvbuild JSON for {dir}: {e}"))?;
+        let (checked, mismatched) = (&v["checked"], &v["mismatched"]);
+        println!("{dir:<12} as {spec:<18}: {checked} checked, {mismatched} mismatched");
+        let ok = if clean {
+            out.status.code() == Some(0)
+        } else {
+            checked == mismatched && checked.as_u64().unwrap_or(0) > 0
+        };
+        if !ok {
+            return Err(format!(
+                "{dir} checked as {spec}: expected {}",
+                if clean {
+                    "clean"
+                } else {
+                    "every file mismatched"
+                }
+            ));
+        }
     }
     Ok(())
 }
