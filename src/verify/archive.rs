@@ -363,7 +363,10 @@ fn read_tar(s: &mut Stream<'_>, visit: &mut Visit<'_>) -> Result<usize, String> 
         if let Some(n) = long_name.take() {
             name = n;
         }
-        let padded = size.div_ceil(512) * 512;
+        let padded = size
+            .div_ceil(512)
+            .checked_mul(512)
+            .ok_or_else(|| format!("tar entry {name} declares an impossible size {size}"))?;
         match kind {
             b'L' | b'x' => {
                 if size > MAX_NAME as u64 * 4 {
@@ -470,6 +473,23 @@ mod tests {
         let mut lying = newc(&[("bin/x", 0o100755, b"hi")]);
         lying[54..62].copy_from_slice(b"7fffffff");
         assert!(collect(&lying).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn tar_size_near_u64_max_is_an_error() {
+        let mut h = [0u8; 512];
+        h[..5].copy_from_slice(b"huge\0");
+        h[124] = 0x80;
+        for b in &mut h[128..136] {
+            *b = 0xff;
+        }
+        h[156] = b'0';
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum::<u32>() + 8 * 32;
+        h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        let err = collect(&h).unwrap_err();
+        assert!(err.contains("impossible size"), "{err}");
     }
 
     #[test]
