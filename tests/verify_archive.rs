@@ -209,3 +209,20 @@ fn gzip_padding_is_accepted_and_gzip_damage_is_an_error() {
         out.stdout
     );
 }
+
+#[test]
+fn xz_initramfs_with_stream_padding_is_read() {
+    require("xz", "xz-utils");
+    let dir = tempfile::tempdir().unwrap();
+    let root = rootfs(dir.path());
+    let plain = dir.path().join("initramfs.cpio");
+    cpio(&root, &plain);
+    // The kernel's unpacker wants CRC32 checks in xz initramfs images.
+    run(Command::new("xz").args(["-k", "--check=crc32"]).arg(&plain));
+    let xz = dir.path().join("initramfs.cpio.xz");
+    let mut bytes = std::fs::read(&xz).unwrap();
+    bytes.extend([0u8; 512]);
+    std::fs::write(&xz, &bytes).unwrap();
+    let out = verify(&["--arch", "riscv64", "--json"], &[&xz]);
+    assert_members(&out, &xz);
+}

@@ -193,6 +193,31 @@ fn kernel_module_vermagic_is_checked() {
         out.stdout
     );
 
+    // Compressed modules, as distributions and nixpkgs install them.
+    for (tool, package, ext) in [("xz", "xz-utils", "xz"), ("gzip", "gzip", "gz")] {
+        require(tool, package);
+        run(std::process::Command::new(tool).arg("-kf").arg(&ko));
+        let packed = dir.path().join(format!("fake.ko.{ext}"));
+        let out = verify(
+            &[
+                "--arch",
+                "riscv64",
+                "--vermagic",
+                "6.12.1 SMP preempt mod_unload riscv",
+            ],
+            &[&packed],
+        );
+        assert_eq!(out.code, 5, "{}", out.stdout);
+        assert!(
+            out.stdout.contains(&format!(
+                "MISMATCH {}: vermagic: expected 6.12.1",
+                packed.display()
+            )),
+            "{}",
+            out.stdout
+        );
+    }
+
     // A .ko without .modinfo has no vermagic.
     let bare = compile(
         dir.path(),

@@ -14,12 +14,16 @@ pub enum Format {
     Cpio,
     Tar,
     Gzip,
+    Xz,
 }
 
 /// Bytes needed to recognise any format (the tar magic sits at 257).
 pub const HEAD: usize = 512;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+/// Largest xz-compressed archive decompressed (xz is decoded into memory).
+const MAX_XZ_OUTPUT: u64 = 2 << 30;
 /// Longest member name accepted.
 const MAX_NAME: usize = 4096;
 /// How many gzip segments deep an archive may nest.
@@ -33,6 +37,8 @@ pub fn detect(head: &[u8]) -> Option<Format> {
         Some(Format::Tar)
     } else if head.starts_with(&GZIP_MAGIC) {
         Some(Format::Gzip)
+    } else if head.starts_with(&XZ_MAGIC) {
+        Some(Format::Xz)
     } else {
         None
     }
@@ -175,6 +181,7 @@ fn read_any(reader: &mut dyn Read, visit: &mut Visit<'_>, depth: u32) -> Result<
         Some(Format::Cpio) => read_cpio(&mut s, visit, depth),
         Some(Format::Tar) => read_tar(&mut s, visit),
         Some(Format::Gzip) => read_gzip(&mut s, visit, depth),
+        Some(Format::Xz) => read_xz(&mut s, visit, depth),
         None => Err("not a cpio (newc) or tar archive".into()),
     }
 }
@@ -210,6 +217,54 @@ fn read_gzip(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<us
         if buffered.fill_buf().map_err(gz_err)?.first() != Some(&GZIP_MAGIC[0]) {
             return Err("unexpected data after the end of the gzip stream".into());
         }
+    }
+}
+
+fn read_xz(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<usize, String> {
+    if depth >= MAX_NESTING {
+        return Err("archive segments are nested too deeply".into());
+    }
+    let data = xz_to_vec(&mut BufReader::new(StreamRead(s)), MAX_XZ_OUTPUT)?;
+    read_any(&mut data.as_slice(), visit, depth + 1).map_err(|e| format!("in xz data: {e}"))
+}
+
+/// Decompresses a whole xz stream, refusing output beyond `limit` bytes.
+pub fn xz_to_vec(input: &mut dyn BufRead, limit: u64) -> Result<Vec<u8>, String> {
+    let mut packed = Vec::new();
+    input
+        .take(limit)
+        .read_to_end(&mut packed)
+        .map_err(|e| format!("reading xz data: {e}"))?;
+    // Stream padding (zero bytes) may follow; an xz stream itself ends with the magic "YZ".
+    let end = packed.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let mut out = Limited {
+        buf: Vec::new(),
+        limit,
+    };
+    lzma_rs::xz_decompress(&mut &packed[..end], &mut out)
+        .map_err(|e| format!("in xz data: {e}"))?;
+    Ok(out.buf)
+}
+
+/// A `Write` into memory that fails past a size limit (against decompression bombs).
+struct Limited {
+    buf: Vec<u8>,
+    limit: u64,
+}
+
+impl std::io::Write for Limited {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if (self.buf.len() + data.len()) as u64 > self.limit {
+            return Err(std::io::Error::other(format!(
+                "decompressed data exceeds {} bytes",
+                self.limit
+            )));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -17,8 +17,8 @@ use super::source::{FileSource, Source};
 
 /// How deep archives inside archives are opened.
 const MAX_ARCHIVE_DEPTH: u32 = 2;
-/// Largest gzip-compressed module decompressed for checking.
-const MAX_GZ_MODULE: u64 = 256 << 20;
+/// Largest compressed module decompressed for checking.
+const MAX_MODULE: u64 = 256 << 20;
 
 /// Inspects a regular file on disk.
 pub fn inspect_path(path: &Path, exp: &Expectation) -> Vec<FileResult> {
@@ -109,8 +109,8 @@ fn inspect(
         ];
     }
     let format = archive::detect(head);
-    if format == Some(archive::Format::Gzip)
-        && let Some(r) = inspect_gzip_by_name(&display, &name, open_stream, exp)
+    if let Some(f @ (archive::Format::Gzip | archive::Format::Xz)) = format
+        && let Some(r) = inspect_compressed_by_name(&display, &name, f, open_stream, exp)
     {
         return vec![r];
     }
@@ -139,23 +139,26 @@ fn by_name_only(display: String, name: &str) -> FileResult {
         mismatch(Kind::Dtb, "an FDT device tree (d00dfeed)")
     } else if name == "Image" {
         mismatch(Kind::KernelImage, "a kernel Image header magic")
-    } else if name.ends_with(".ko.xz") || name.ends_with(".ko.zst") {
-        FileResult::skipped(display, "xz/zstd-compressed module, not inspected")
+    } else if name.ends_with(".ko.zst") {
+        FileResult::skipped(display, "zstd-compressed module, not inspected")
     } else {
         FileResult::skipped(display, "not ELF, kernel image, DTB or archive")
     }
 }
 
-/// Gzip files whose name says what is inside: `Image.gz` (header only) and `*.ko.gz`.
-fn inspect_gzip_by_name(
+/// Compressed files whose name says what is inside: `Image.gz` (header only), `*.ko.gz` and
+/// `*.ko.xz`.
+fn inspect_compressed_by_name(
     display: &str,
     name: &str,
+    format: archive::Format,
     open_stream: &mut dyn FnMut() -> Result<Box<dyn Read>, String>,
     exp: &Expectation,
 ) -> Option<FileResult> {
     let display = display.to_string();
-    let is_image = name.starts_with("Image") && name.ends_with(".gz");
-    let is_module = name.ends_with(".ko.gz");
+    let gzip = format == archive::Format::Gzip;
+    let is_image = gzip && name.starts_with("Image") && name.ends_with(".gz");
+    let is_module = (gzip && name.ends_with(".ko.gz")) || (!gzip && name.ends_with(".ko.xz"));
     if !is_image && !is_module {
         return None;
     }
@@ -169,10 +172,9 @@ fn inspect_gzip_by_name(
             ));
         }
     };
-    let mut gz = GzDecoder::new(stream);
     if is_image {
         let mut head = [0u8; image::IMAGE_HEAD];
-        if let Err(e) = gz.read_exact(&mut head) {
+        if let Err(e) = GzDecoder::new(stream).read_exact(&mut head) {
             let msg = format!("cannot decompress the kernel image header: {e}");
             return Some(FileResult::error(display, Some(Kind::KernelImage), msg));
         }
@@ -186,15 +188,24 @@ fn inspect_gzip_by_name(
             None => by_name_only(display, "Image"),
         });
     }
-    let mut data = Vec::new();
-    if let Err(e) = gz.take(MAX_GZ_MODULE).read_to_end(&mut data) {
-        return Some(FileResult::error(
-            display,
-            Some(Kind::Elf),
-            format!("cannot decompress: {e}"),
-        ));
-    }
-    let module_name = name.trim_end_matches(".gz");
+    let data = if gzip {
+        let mut data = Vec::new();
+        GzDecoder::new(stream)
+            .take(MAX_MODULE)
+            .read_to_end(&mut data)
+            .map(|_| data)
+            .map_err(|e| format!("cannot decompress: {e}"))
+    } else {
+        archive::xz_to_vec(&mut std::io::BufReader::new(stream), MAX_MODULE)
+    };
+    let data = match data {
+        Ok(d) => d,
+        Err(e) => return Some(FileResult::error(display, Some(Kind::Elf), e)),
+    };
+    let module_name = name
+        .strip_suffix(".gz")
+        .or(name.strip_suffix(".xz"))
+        .unwrap_or(name);
     Some(if elf::is_elf(&data) {
         inspect_elf(display, module_name, &data.as_slice(), exp)
     } else {
@@ -246,10 +257,14 @@ fn inspect_archive(
     let head = match outcome {
         Ok(n) => FileResult::checked(display, kind, Vec::new())
             .with_detail(format!("archive with {n} regular members")),
-        Err(e) if format == archive::Format::Gzip && results.is_empty() && !looks_archive(name) => {
+        Err(e)
+            if matches!(format, archive::Format::Gzip | archive::Format::Xz)
+                && results.is_empty()
+                && !looks_archive(name) =>
+        {
             FileResult::skipped(
                 display,
-                format!("gzip data that is not a cpio or tar archive ({e})"),
+                format!("compressed data that is not a cpio or tar archive ({e})"),
             )
         }
         Err(e) => FileResult::error(display, Some(kind), e),
@@ -268,8 +283,12 @@ fn looks_archive(name: &str) -> bool {
 fn archive_kind(format: archive::Format, name: &str) -> Kind {
     match format {
         archive::Format::Tar => Kind::Tar,
-        archive::Format::Gzip if name.contains(".tar") || name.ends_with(".tgz") => Kind::Tar,
-        archive::Format::Cpio | archive::Format::Gzip => Kind::Cpio,
+        archive::Format::Gzip | archive::Format::Xz
+            if name.contains(".tar") || name.ends_with(".tgz") || name.ends_with(".txz") =>
+        {
+            Kind::Tar
+        }
+        archive::Format::Cpio | archive::Format::Gzip | archive::Format::Xz => Kind::Cpio,
     }
 }
 
