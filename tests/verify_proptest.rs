@@ -102,7 +102,8 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(
         magic in prop_oneof![Just(b"\x7fELF".to_vec()), Just(vec![0xd0, 0x0d, 0xfe, 0xed]),
-                             Just(b"070701".to_vec()), Just(vec![0x1f, 0x8b]), Just(vec![])],
+                             Just(b"070701".to_vec()), Just(vec![0x1f, 0x8b]),
+                             Just(b"\xfd7zXZ\0".to_vec()), Just(vec![])],
         tail in prop::collection::vec(any::<u8>(), 0..2048),
     ) {
         let mut bytes = magic;

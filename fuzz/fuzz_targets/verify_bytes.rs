@@ -1,12 +1,21 @@
 //! Fuzz target: any bytes, inspected under each file name that changes how verify reads them
-//! (plain file, kernel module, gzip module, kernel Image, DTB, cpio archive), must give a
+//! (plain file, kernel module, compressed module, kernel Image, DTB, archive), must give a
 //! verdict without panicking. The first byte picks the name.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use rvbuild::verify::{Expectation, verify_bytes};
 
-const NAMES: &[&str] = &["file", "mod.ko", "mod.ko.gz", "Image", "board.dtb", "initrd.cpio"];
+const NAMES: &[&str] = &[
+    "file",
+    "mod.ko",
+    "mod.ko.gz",
+    "mod.ko.xz",
+    "Image",
+    "Image.gz",
+    "board.dtb",
+    "initrd.cpio",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, bytes)) = data.split_first() else {
