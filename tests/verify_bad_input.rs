@@ -208,3 +208,22 @@ fn usage_errors_exit_2() {
     let out = verify(&[], &[dir.path()]);
     assert_eq!(out.code, 2, "one of --board/--arch is required");
 }
+
+#[test]
+fn firmware_and_ignored_paths_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path().join("lib/firmware/dsp");
+    std::fs::create_dir_all(&fw).unwrap();
+    compile(&fw, AARCH64_CC, &["-c"], FLOATY, "coproc.elf");
+    let extra = dir.path().join("opt");
+    std::fs::create_dir_all(&extra).unwrap();
+    compile(&extra, AARCH64_CC, &["-c"], FLOATY, "tool.o");
+    let out = verify(&["--arch", "riscv64", "--json"], &[dir.path()]);
+    assert_eq!(out.code, 5, "opt/tool.o is still checked: {}", out.stdout);
+    let report = out.json();
+    let fw_entry = entry(&report, "coproc.elf");
+    assert_eq!(fw_entry["status"], "skipped");
+    assert!(reason(fw_entry).contains("*/lib/firmware/*"));
+    let out = verify(&["--arch", "riscv64", "--ignore", "*/opt/*"], &[dir.path()]);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}

@@ -33,6 +33,9 @@ pub struct Args {
     /// A compatible string every DTB's root node must list.
     #[arg(long, value_name = "STRING")]
     pub compatible: Option<String>,
+    /// Do not check paths matching this pattern (`*` matches anything, `/` included); repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub ignore: Vec<String>,
     /// Print the report as JSON (every file, with what was found).
     #[arg(long)]
     pub json: bool,
@@ -58,6 +61,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if let Some(c) = args.compatible {
         exp.dtb_compatible = Some(c);
     }
+    exp.ignore.extend(args.ignore);
     for p in &args.paths {
         if std::fs::symlink_metadata(p).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
             return Err(Error::with_help(

@@ -189,7 +189,13 @@ pub struct Expectation {
     /// File-name patterns (`*` wildcards) of freestanding ELF files (kernel, firmware,
     /// bootloader) that follow the kernel's soft-float ABI and have no dynamic loader.
     pub freestanding: Vec<String>,
+    /// Path patterns (`*` matches across `/`) of files not checked at all: firmware for other
+    /// processors of the SoC, which is ELF for another machine by design.
+    pub ignore: Vec<String>,
 }
+
+/// Default ignored paths: device firmware loaded by drivers into other processors.
+const IGNORE: &[&str] = &["*/lib/firmware/*"];
 
 /// Default file names of freestanding ELF images.
 const FREESTANDING: &[&str] = &[
@@ -215,6 +221,7 @@ impl Expectation {
             vermagic: None,
             dtb_compatible: None,
             freestanding: FREESTANDING.iter().map(|s| s.to_string()).collect(),
+            ignore: IGNORE.iter().map(|s| s.to_string()).collect(),
         }
     }
 
@@ -279,7 +286,13 @@ impl Expectation {
             "qemu-riscv64" | "visionfive2" | "star64" | "milkv-mars" => {
                 Expectation::new(Arch::Riscv64, None)
             }
-            "qemu-aarch64" | "rpi4" => Expectation::new(Arch::Aarch64, None),
+            "qemu-aarch64" => Expectation::new(Arch::Aarch64, None),
+            "rpi4" => {
+                let mut exp = Expectation::new(Arch::Aarch64, None);
+                // The VideoCore boot firmware on the boot partition is ELF for the GPU.
+                exp.ignore.push("*/start*.elf".into());
+                exp
+            }
             _ => {
                 return Err(Error::with_help(
                     ErrorKind::Config,
@@ -294,6 +307,14 @@ impl Expectation {
     /// The ABI's conventional name.
     pub fn abi_name(&self) -> String {
         self.abi.name(self.arch)
+    }
+
+    /// The ignore pattern `path` matches, if any.
+    pub fn ignored_by(&self, path: &str) -> Option<&str> {
+        self.ignore
+            .iter()
+            .find(|p| glob_match(p, path))
+            .map(String::as_str)
     }
 
     /// True when `file_name` names a freestanding image (kernel, firmware, bootloader).
@@ -429,5 +450,12 @@ mod tests {
         assert!(glob_match("a*b*c", "aXbYc"));
         assert!(!glob_match("ab*ba", "aba"));
         assert!(glob_match("*", ""));
+        let e = Expectation::for_board("rpi4").unwrap();
+        assert_eq!(
+            e.ignored_by("out/lib/firmware/brcm/x.bin"),
+            Some("*/lib/firmware/*")
+        );
+        assert_eq!(e.ignored_by("boot/start4.elf"), Some("*/start*.elf"));
+        assert_eq!(e.ignored_by("boot/Image"), None);
     }
 }

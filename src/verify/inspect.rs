@@ -23,6 +23,9 @@ const MAX_MODULE: u64 = 256 << 20;
 /// Inspects a regular file on disk.
 pub fn inspect_path(path: &Path, exp: &Expectation) -> Vec<FileResult> {
     let display = path.display().to_string();
+    if let Some(skip) = ignored(&display, exp) {
+        return vec![skip];
+    }
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -73,6 +76,9 @@ fn inspect(
     exp: &Expectation,
     depth: u32,
 ) -> Vec<FileResult> {
+    if let Some(skip) = ignored(display, exp) {
+        return vec![skip];
+    }
     let display = display.to_string();
     let mut head = [0u8; archive::HEAD];
     let n = match src.read_at(0, &mut head) {
@@ -118,6 +124,11 @@ fn inspect(
         return inspect_archive(display, &name, format, open_stream, exp, depth);
     }
     vec![by_name_only(display, &name)]
+}
+
+fn ignored(display: &str, exp: &Expectation) -> Option<FileResult> {
+    exp.ignored_by(display)
+        .map(|p| FileResult::skipped(display.to_string(), format!("ignored (matches {p})")))
 }
 
 /// A file that is none of the known kinds: a mismatch when its name promises one, else skipped.
