@@ -142,9 +142,14 @@ impl FileResult {
     }
 }
 
-/// Everything a verify run found.
+/// Version of the JSON layout below; bumped when a field changes meaning or goes away.
+pub const JSON_SCHEMA: u32 = 1;
+
+/// Everything a verify run found. Serialized as the `--json` output: `schema`, `expectation`,
+/// the counts, and `files` (one entry per file or archive member, in path order).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    pub schema: u32,
     pub expectation: Expectation,
     /// Files inspected (ELF, kernel image, DTB, archive), whatever the verdict.
     pub checked: usize,
@@ -158,6 +163,7 @@ impl Report {
     pub fn new(expectation: Expectation, files: Vec<FileResult>) -> Report {
         let count = |s: Status| files.iter().filter(|f| f.status == s).count();
         Report {
+            schema: JSON_SCHEMA,
             expectation,
             checked: count(Status::Ok) + count(Status::Mismatch),
             mismatched: count(Status::Mismatch),
