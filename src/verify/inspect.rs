@@ -26,46 +26,24 @@ pub fn inspect_path(path: &Path, exp: &Expectation) -> Vec<FileResult> {
     if let Some(skip) = ignored(&display, exp) {
         return vec![skip];
     }
-    let file = match File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            return vec![FileResult::error(
-                display,
-                None,
-                format!("cannot open: {e}"),
-            )];
-        }
+    let src = match open_regular(path) {
+        Ok(Some(src)) => src,
+        Ok(None) => return vec![FileResult::skipped(display, "not a regular file")],
+        Err(e) => return vec![FileResult::error(display, None, e)],
     };
-    let meta = match file.metadata() {
-        Ok(m) => m,
-        Err(e) => {
-            return vec![FileResult::error(
-                display,
-                None,
-                format!("cannot stat: {e}"),
-            )];
-        }
-    };
-    if !meta.is_file() {
-        return vec![FileResult::skipped(display, "not a regular file")];
-    }
-    let stream = match file.try_clone() {
-        Ok(f) => f,
-        Err(e) => {
-            return vec![FileResult::error(
-                display,
-                None,
-                format!("cannot open: {e}"),
-            )];
-        }
-    };
-    let src = FileSource::new(file, meta.len());
     let mut open_stream = || -> Result<Box<dyn Read>, String> {
-        let mut f = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut f = src.file().try_clone().map_err(|e| e.to_string())?;
         f.seek(SeekFrom::Start(0)).map_err(|e| e.to_string())?;
         Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, f)))
     };
     inspect(&display, &src, &mut open_stream, exp, 0)
+}
+
+/// Opens `path`; `None` when it is not a regular file after all.
+fn open_regular(path: &Path) -> Result<Option<FileSource>, String> {
+    let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot stat: {e}"))?;
+    Ok(meta.is_file().then(|| FileSource::new(file, meta.len())))
 }
 
 /// Inspects any source. `open_stream` gives the whole content as a stream, for archives.

@@ -51,6 +51,11 @@ impl FileSource {
     pub fn new(file: File, len: u64) -> Self {
         FileSource { file, len }
     }
+
+    /// The open file, e.g. to read it again as a stream.
+    pub fn file(&self) -> &File {
+        &self.file
+    }
 }
 
 impl Source for FileSource {
