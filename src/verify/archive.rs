@@ -241,9 +241,16 @@ pub fn xz_to_vec(input: &mut dyn BufRead, limit: u64) -> Result<Vec<u8>, String>
         buf: Vec::new(),
         limit,
     };
-    lzma_rs::xz_decompress(&mut &packed[..end], &mut out)
-        .map_err(|e| format!("in xz data: {e}"))?;
-    Ok(out.buf)
+    // lzma-rs 0.3 can overflow u32 arithmetic on a corrupt stream footer (a panic when
+    // overflow checks are on, see fuzz crash regression test): corrupt data, not a crash.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        lzma_rs::xz_decompress(&mut &packed[..end], &mut out)
+    }));
+    match decoded {
+        Ok(Ok(())) => Ok(out.buf),
+        Ok(Err(e)) => Err(format!("in xz data: {e}")),
+        Err(_) => Err("in xz data: corrupt stream (the xz decoder gave up)".into()),
+    }
 }
 
 /// A `Write` into memory that fails past a size limit (against decompression bombs).
