@@ -11,7 +11,8 @@ shift || true
 target=$(rustc -vV | awk '/^host:/ {print $2}')
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
--Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
+-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions"
+# Overflow checks come with -Cdebug-assertions (except where fuzz/Cargo.toml turns them off).
 # --target keeps the instrumentation out of build scripts, which are not linked with libFuzzer.
 (cd "$here" && cargo build --release --target "$target" --bin verify_bytes)
 bin="${CARGO_TARGET_DIR:-$here/target}/$target/release/verify_bytes"
