@@ -7,7 +7,7 @@
 
 mod archive;
 mod check;
-pub mod elf;
+mod elf;
 mod expect;
 mod image;
 mod inspect;
