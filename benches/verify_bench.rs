@@ -58,15 +58,9 @@ fn bench(corpus: &Path) -> Result<(), String> {
             machines.insert(m);
         }
     }
-    println!(
-        "corpus: {} files, {elf_count} ELF, {} machines {machines:?}",
-        files.len(),
-        machines.len()
-    );
+    println!("corpus: {} files, {elf_count} ELF, {} machines {machines:?}", files.len(), machines.len());
     if elf_count < MIN_ELF_FILES || machines.len() < MIN_MACHINES {
-        return Err(format!(
-            "the corpus needs at least {MIN_ELF_FILES} ELF files of {MIN_MACHINES} machines"
-        ));
+        return Err(format!("the corpus needs at least {MIN_ELF_FILES} ELF files of {MIN_MACHINES} machines"));
     }
 
     let started = Instant::now();
@@ -86,10 +80,7 @@ fn bench(corpus: &Path) -> Result<(), String> {
         times.push(started.elapsed());
         // 5 = mismatches, expected: the corpus is of many architectures.
         if !matches!(out.status.code(), Some(0 | 5)) {
-            return Err(format!(
-                "rvbuild verify failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            return Err(format!("rvbuild verify failed: {}", String::from_utf8_lossy(&out.stderr)));
         }
         json = String::from_utf8_lossy(&out.stdout).into_owned();
     }
@@ -111,26 +102,15 @@ fn bench(corpus: &Path) -> Result<(), String> {
     }
     let ratio = readelf_time.as_secs_f64() / rvbuild_time.as_secs_f64();
     println!("readelf -h loop : {:>9.1} ms", ms(readelf_time));
-    println!(
-        "rvbuild verify  : {:>9.1} ms (median of 5)",
-        ms(rvbuild_time)
-    );
+    println!("rvbuild verify  : {:>9.1} ms (median of 5)", ms(rvbuild_time));
     println!("ratio           : {ratio:>9.1}x (goal >= {MIN_RATIO}x)");
-    println!(
-        "classification  : {} of {} files equal to readelf",
-        files.len() - differ,
-        files.len()
-    );
+    println!("classification  : {} of {} files equal to readelf", files.len() - differ, files.len());
     if differ > 0 {
-        return Err(format!(
-            "{differ} files are classified differently from readelf"
-        ));
+        return Err(format!("{differ} files are classified differently from readelf"));
     }
     own_arch_checks(rvbuild_bin, &root)?;
     if ratio < MIN_RATIO {
-        return Err(format!(
-            "rvbuild is only {ratio:.1}x faster than the readelf loop"
-        ));
+        return Err(format!("rvbuild is only {ratio:.1}x faster than the readelf loop"));
     }
     Ok(())
 }
@@ -153,8 +133,8 @@ fn own_arch_checks(bin: &str, root: &Path) -> Result<(), String> {
             .arg(root.join(dir))
             .output()
             .map_err(|e| format!("running rvbuild: {e}"))?;
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .map_err(|e| format!("rvbuild JSON for {dir}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("rvbuild JSON for {dir}: {e}"))?;
         let (checked, mismatched) = (&v["checked"], &v["mismatched"]);
         println!("{dir:<12} as {spec:<18}: {checked} checked, {mismatched} mismatched");
         let ok = if clean {
@@ -165,11 +145,7 @@ fn own_arch_checks(bin: &str, root: &Path) -> Result<(), String> {
         if !ok {
             return Err(format!(
                 "{dir} checked as {spec}: expected {}",
-                if clean {
-                    "clean"
-                } else {
-                    "every file mismatched"
-                }
+                if clean { "clean" } else { "every file mismatched" }
             ));
         }
     }
@@ -202,11 +178,7 @@ fn elf_machine(path: &Path) -> Option<u16> {
         return None;
     }
     let m = [head[18], head[19]];
-    Some(if head[5] == 2 {
-        u16::from_be_bytes(m)
-    } else {
-        u16::from_le_bytes(m)
-    })
+    Some(if head[5] == 2 { u16::from_be_bytes(m) } else { u16::from_le_bytes(m) })
 }
 
 /// `for f in FILES; do readelf -h "$f"; done`, parsed per file.
@@ -222,33 +194,18 @@ fn readelf_loop(files: &[PathBuf]) -> Result<BTreeMap<String, Class>, String> {
     let mut result = BTreeMap::new();
     for block in text.split("==> ").skip(1) {
         let (path, body) = block.split_once('\n').unwrap_or((block, ""));
-        let fields: BTreeMap<&str, &str> = body
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim(), v.trim()))
-            .collect();
+        let fields: BTreeMap<&str, &str> =
+            body.lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim(), v.trim())).collect();
         let class = match (fields.get("Class"), fields.get("Flags")) {
             (Some(class), Some(flags)) => {
-                let hex = flags
-                    .split(',')
-                    .next()
-                    .unwrap_or("")
-                    .trim_start_matches("0x");
+                let hex = flags.split(',').next().unwrap_or("").trim_start_matches("0x");
                 let data = fields.get("Data").copied().unwrap_or("");
-                let data = if data.contains("little") {
-                    "little"
-                } else {
-                    "big"
-                };
+                let data = if data.contains("little") { "little" } else { "big" };
                 Some((
                     class.to_string(),
                     data.to_string(),
                     osabi_number(fields.get("OS/ABI").copied().unwrap_or("")),
-                    fields
-                        .get("Type")
-                        .and_then(|t| t.split_whitespace().next())
-                        .unwrap_or("")
-                        .to_string(),
+                    fields.get("Type").and_then(|t| t.split_whitespace().next()).unwrap_or("").to_string(),
                     fields.get("Machine").copied().unwrap_or("").to_string(),
                     u32::from_str_radix(hex, 16).unwrap_or(u32::MAX),
                 ))
@@ -269,8 +226,7 @@ fn osabi_number(name: &str) -> String {
 }
 
 fn rvbuild_classes(json: &str) -> Result<BTreeMap<String, Class>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("rvbuild JSON: {e}"))?;
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("rvbuild JSON: {e}"))?;
     let mut result = BTreeMap::new();
     for f in v["files"].as_array().ok_or("rvbuild JSON has no files")? {
         let path = f["path"].as_str().unwrap_or_default().to_string();

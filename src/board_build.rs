@@ -238,6 +238,17 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         &out_dir.join("manifest.json"),
         &serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,
     )?;
+    // Every output that reaches the board is checked (ELF arch/ABI/loader, module vermagic,
+    // Image and DTB headers) before anything can be flashed.
+    reporter.event(&Event::Stage {
+        name: "verify".into(),
+        detail: "outputs against the board's arch, ABI and kernel".into(),
+    });
+    let report = crate::verify::board::check_build(&board.value, &manifest)?;
+    reporter.event(&Event::Stage {
+        name: "verify".into(),
+        detail: format!("{} files checked, {} skipped (not ELF/Image/DTB), all match", report.checked, report.skipped),
+    });
     Ok((out_dir, manifest))
 }
 

@@ -80,7 +80,10 @@ fn nixbuild_flash_is_refused_when_the_outputs_fail_verification() {
     fs::create_dir_all(&out).expect("mkdir");
     fs::write(out.join("manifest.json"), serde_json::to_string(&m).expect("json")).expect("write");
 
-    let o = run(&["flash", "qemu-riscv64", "--out", out.to_str().unwrap_or_default(), "--port", "/dev/rvbuild-no-such-port"], dir.path());
+    let o = run(
+        &["flash", "qemu-riscv64", "--out", out.to_str().unwrap_or_default(), "--port", "/dev/rvbuild-no-such-port"],
+        dir.path(),
+    );
     let t = text(&o);
     assert_eq!(o.status.code(), Some(5), "{t}");
     assert!(t.contains("refusing to flash") && t.contains("bootfiles/init"), "{t}");

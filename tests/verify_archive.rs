@@ -23,11 +23,7 @@ fn rootfs(dir: &Path) -> PathBuf {
 /// `find . | cpio -o -H newc` in `root`, written to `out`.
 fn cpio(root: &Path, out: &Path) {
     require("cpio", "cpio");
-    let list = Command::new("find")
-        .arg(".")
-        .current_dir(root)
-        .output()
-        .unwrap();
+    let list = Command::new("find").arg(".").current_dir(root).output().unwrap();
     let mut child = Command::new("cpio")
         .args(["-o", "-H", "newc", "--quiet"])
         .current_dir(root)
@@ -89,13 +85,7 @@ fn initramfs_with_early_cpio_and_compressed_main_archive() {
     let root = rootfs(dir.path());
     let early_root = dir.path().join("early");
     std::fs::create_dir_all(early_root.join("kernel")).unwrap();
-    compile(
-        &early_root.join("kernel"),
-        AARCH64_CC,
-        &["-c"],
-        FLOATY,
-        "early.o",
-    );
+    compile(&early_root.join("kernel"), AARCH64_CC, &["-c"], FLOATY, "early.o");
     let early = dir.path().join("early.cpio");
     cpio(&early_root, &early);
     let main = dir.path().join("main.cpio");
@@ -117,32 +107,17 @@ fn tar_members_are_checked_plain_and_gzipped() {
     let dir = tempfile::tempdir().unwrap();
     let root = rootfs(dir.path());
     let tar = dir.path().join("rootfs.tar");
-    run(Command::new("tar")
-        .arg("-cf")
-        .arg(&tar)
-        .arg("-C")
-        .arg(&root)
-        .arg("."));
+    run(Command::new("tar").arg("-cf").arg(&tar).arg("-C").arg(&root).arg("."));
     let out = verify(&["--arch", "riscv64", "--json"], &[&tar]);
     assert_members(&out, &tar);
     let tgz = dir.path().join("rootfs.tar.gz");
-    run(Command::new("tar")
-        .arg("-czf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(&root)
-        .arg("."));
+    run(Command::new("tar").arg("-czf").arg(&tgz).arg("-C").arg(&root).arg("."));
     let out = verify(&["--arch", "riscv64", "--json"], &[&tgz]);
     assert_members(&out, &tgz);
     // All-good archive exits 0.
     std::fs::remove_file(root.join("bin/bad")).unwrap();
     let clean = dir.path().join("clean.tar");
-    run(Command::new("tar")
-        .arg("-cf")
-        .arg(&clean)
-        .arg("-C")
-        .arg(&root)
-        .arg("."));
+    run(Command::new("tar").arg("-cf").arg(&clean).arg("-C").arg(&root).arg("."));
     let out = verify(&["--arch", "riscv64"], &[&clean]);
     assert_eq!(out.code, 0, "{}", out.stdout);
 }
@@ -160,10 +135,7 @@ fn truncated_archive_is_one_clear_error() {
     assert_eq!(out.code, 5);
     let e = entry(&out.json(), "cut.cpio").clone();
     assert_eq!(e["status"], "error");
-    assert!(
-        e["reason"].as_str().unwrap().contains("truncated archive"),
-        "{e:#}"
-    );
+    assert!(e["reason"].as_str().unwrap().contains("truncated archive"), "{e:#}");
 }
 
 #[test]
@@ -183,31 +155,19 @@ fn gzip_padding_is_accepted_and_gzip_damage_is_an_error() {
     let mut padded = gz.clone();
     padded.extend(vec![0u8; 4096 - padded.len() % 4096]);
     let out = verify(&["--arch", "riscv64"], &[&write("padded.cpio.gz", &padded)]);
-    assert_eq!(
-        out.code, 0,
-        "zero padding after gzip is fine: {}",
-        out.stdout
-    );
+    assert_eq!(out.code, 0, "zero padding after gzip is fine: {}", out.stdout);
 
     let cut = write("cut.cpio.gz", &gz[..gz.len() - 4]);
     let out = verify(&["--arch", "riscv64", "--json"], &[&cut]);
     assert_eq!(out.code, 5);
     let e = entry(&out.json(), "cut.cpio.gz").clone();
-    assert_eq!(
-        e["status"], "error",
-        "a missing gzip trailer is caught: {e:#}"
-    );
+    assert_eq!(e["status"], "error", "a missing gzip trailer is caught: {e:#}");
 
     let mut junk = gz.clone();
     junk.extend_from_slice(b"junk");
     let out = verify(&["--arch", "riscv64"], &[&write("junk.cpio.gz", &junk)]);
     assert_eq!(out.code, 5);
-    assert!(
-        out.stdout
-            .contains("unexpected data after the end of the gzip stream"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("unexpected data after the end of the gzip stream"), "{}", out.stdout);
 }
 
 #[test]

@@ -22,12 +22,7 @@ fn verdict(dir: &Path, name: &str, bytes: &[u8]) -> serde_json::Value {
     let p = dir.join(name);
     std::fs::write(&p, bytes).unwrap();
     let out = verify(&["--arch", "riscv64", "--json"], &[&p]);
-    assert!(
-        out.code == 0 || out.code == 5,
-        "exit {}: {}",
-        out.code,
-        out.stderr
-    );
+    assert!(out.code == 0 || out.code == 5, "exit {}: {}", out.code, out.stderr);
     assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     entry(&out.json(), name).clone()
 }
@@ -68,21 +63,12 @@ fn lying_header_sizes_and_counts_are_per_file_errors() {
     assert_eq!(v["status"], "error");
     assert!(reason(&v).contains("truncated"), "{v:#}");
 
-    let obj = compile(
-        dir.path(),
-        RISCV_CC,
-        &["-march=rv64imac", "-mabi=lp64", "-c"],
-        FLOATY,
-        "obj.o",
-    );
+    let obj = compile(dir.path(), RISCV_CC, &["-march=rv64imac", "-mabi=lp64", "-c"], FLOATY, "obj.o");
     let obj = std::fs::read(obj).unwrap();
     let mut b = obj.clone();
     put16(&mut b, 62, 0xfffe); // e_shstrndx out of range
     let v = verdict(dir.path(), "shstrndx.o", &b);
-    assert!(
-        reason(&v).contains("e_shstrndx 65534 is out of range"),
-        "{v:#}"
-    );
+    assert!(reason(&v).contains("e_shstrndx 65534 is out of range"), "{v:#}");
     let mut b = obj.clone();
     put16(&mut b, 60, 0xfff0); // e_shnum past the end
     put16(&mut b, 62, 1);
@@ -121,10 +107,7 @@ fn symlink_loops_and_fifos_never_hang() {
     assert_eq!(out.code, 5);
     let v = entry(&out.json(), "loop-a").clone();
     assert_eq!(v["status"], "error");
-    assert!(
-        reason(&v).contains("symbolic links"),
-        "ELOOP is named: {v:#}"
-    );
+    assert!(reason(&v).contains("symbolic links"), "ELOOP is named: {v:#}");
     let out = verify(&["--arch", "riscv64", "--json"], &[&tree.join("fifo")]);
     assert_eq!(out.code, 0);
     assert_eq!(entry(&out.json(), "fifo")["status"], "skipped");
@@ -138,15 +121,7 @@ fn unreadable_file_is_a_per_file_error() {
     let report = verify::verify_paths(&[PathBuf::from("/proc/self/mem")], &exp);
     assert_eq!(report.errors, 1, "{}", report.render_human(true));
     assert_eq!(report.files[0].status, Status::Error);
-    assert!(
-        report.files[0]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("cannot read"),
-        "{:?}",
-        report.files[0]
-    );
+    assert!(report.files[0].reason.as_deref().unwrap().contains("cannot read"), "{:?}", report.files[0]);
     assert!(!report.is_clean());
 }
 
@@ -158,23 +133,10 @@ fn non_elf_files_are_skipped_and_listed_in_verbose_output() {
     let out = verify(&["--arch", "riscv64"], &[dir.path()]);
     assert_eq!(out.code, 0);
     assert!(!out.stdout.contains("README"));
-    let out = rvbuild(&[
-        "--verbose",
-        "verify",
-        "--arch",
-        "riscv64",
-        dir.path().to_str().unwrap(),
-    ]);
+    let out = rvbuild(&["--verbose", "verify", "--arch", "riscv64", dir.path().to_str().unwrap()]);
     assert_eq!(out.code, 0);
-    assert!(
-        out.stdout.contains("skipped  ") && out.stdout.contains("README: not ELF"),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout
-            .contains("0 checked, 0 mismatched, 0 errors, 2 skipped")
-    );
+    assert!(out.stdout.contains("skipped  ") && out.stdout.contains("README: not ELF"), "{}", out.stdout);
+    assert!(out.stdout.contains("0 checked, 0 mismatched, 0 errors, 2 skipped"));
 }
 
 #[test]

@@ -5,10 +5,7 @@ use rvbuild::verify::{self, Expectation, Status};
 
 fn unhex(parts: &[&str]) -> Vec<u8> {
     let hex: String = parts.concat();
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
 }
 
 /// crash-8da120f3 (fuzz target name pick 3, `mod.ko.xz`): an xz stream whose footer makes
@@ -35,9 +32,5 @@ fn xz_footer_overflow_is_an_error_not_a_panic() {
     let results = verify::verify_bytes("mod.ko.xz", &bytes, &exp);
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].status, Status::Error, "{:?}", results[0]);
-    assert!(
-        results[0].reason.as_deref().unwrap().contains("xz"),
-        "{:?}",
-        results[0]
-    );
+    assert!(results[0].reason.as_deref().unwrap().contains("xz"), "{:?}", results[0]);
 }

@@ -12,10 +12,7 @@ use common::*;
 fn qemu_virt_dtb(dir: &Path, qemu: &str, package: &str) -> PathBuf {
     require(qemu, package);
     let dtb = dir.join("virt.dtb");
-    run(Command::new(qemu)
-        .arg("-machine")
-        .arg(format!("virt,dumpdtb={}", dtb.display()))
-        .args(["-display", "none"]));
+    run(Command::new(qemu).arg("-machine").arg(format!("virt,dumpdtb={}", dtb.display())).args(["-display", "none"]));
     dtb
 }
 
@@ -23,25 +20,13 @@ fn qemu_virt_dtb(dir: &Path, qemu: &str, package: &str) -> PathBuf {
 fn dtb_compatible_from_a_real_device_tree() {
     let dir = tempfile::tempdir().unwrap();
     let dtb = qemu_virt_dtb(dir.path(), "qemu-system-riscv64", "qemu-system-misc");
-    let out = verify(
-        &[
-            "--arch",
-            "riscv64",
-            "--compatible",
-            "riscv-virtio",
-            "--json",
-        ],
-        &[&dtb],
-    );
+    let out = verify(&["--arch", "riscv64", "--compatible", "riscv-virtio", "--json"], &[&dtb]);
     assert_eq!(out.code, 0, "{}", out.stdout);
     let e = entry(&out.json(), "virt.dtb").clone();
     assert_eq!(e["kind"], "dtb");
     assert!(e["detail"].as_str().unwrap().contains("riscv-virtio"));
 
-    let out = verify(
-        &["--arch", "riscv64", "--compatible", "starfive,jh7110"],
-        &[&dtb],
-    );
+    let out = verify(&["--arch", "riscv64", "--compatible", "starfive,jh7110"], &[&dtb]);
     assert_eq!(out.code, 5);
     assert!(
         out.stdout.contains(&format!(
@@ -94,12 +79,7 @@ fn kernel_image_arch_must_match() {
     assert_eq!(verify(&["--board", "rpi4"], &[&arm]).code, 0);
     let out = verify(&["--board", "visionfive2"], &[&arm]);
     assert_eq!(out.code, 5);
-    assert!(
-        out.stdout
-            .contains("image-arch: expected RISC-V Image, found ARM64 Image"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("image-arch: expected RISC-V Image, found ARM64 Image"), "{}", out.stdout);
     std::fs::write(arm.join("Image"), image_header(false, true)).unwrap();
     let out = verify(&["--board", "rpi4"], &[&arm]);
     assert!(out.stdout.contains("image-endianness"), "{}", out.stdout);

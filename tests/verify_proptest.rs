@@ -27,7 +27,18 @@ fn seed_cpio() -> Vec<u8> {
         out.extend_from_slice(
             format!(
                 "070701{:08x}{mode:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}{:08x}",
-                1, 0, 0, 1, 0, body.len(), 0, 0, 0, 0, name.len() + 1, 0
+                1,
+                0,
+                0,
+                1,
+                0,
+                body.len(),
+                0,
+                0,
+                0,
+                0,
+                name.len() + 1,
+                0
             )
             .as_bytes(),
         );
@@ -44,14 +55,7 @@ fn seed_cpio() -> Vec<u8> {
     out
 }
 
-const NAMES: &[&str] = &[
-    "file",
-    "mod.ko",
-    "Image",
-    "board.dtb",
-    "initrd.cpio",
-    "x.ko.gz",
-];
+const NAMES: &[&str] = &["file", "mod.ko", "Image", "board.dtb", "initrd.cpio", "x.ko.gz"];
 
 fn exp() -> Expectation {
     Expectation::parse_arch("riscv64,abi=lp64d").expect("valid spec")
@@ -76,11 +80,7 @@ fn check_all(bytes: &[u8]) -> Result<(), TestCaseError> {
             // What is reported is what the header bytes say.
             let big = bytes[5] == 2;
             let m = [bytes[18], bytes[19]];
-            let machine = if big {
-                u16::from_be_bytes(m)
-            } else {
-                u16::from_le_bytes(m)
-            };
+            let machine = if big { u16::from_be_bytes(m) } else { u16::from_le_bytes(m) };
             prop_assert_eq!(elf.machine, machine);
             prop_assert_eq!(elf.class, if bytes[4] == 1 { "ELF32" } else { "ELF64" });
         }
@@ -90,10 +90,7 @@ fn check_all(bytes: &[u8]) -> Result<(), TestCaseError> {
 
 /// Mutations: (position, new byte) pairs, the positions mostly in the headers.
 fn mutations() -> impl Strategy<Value = Vec<(usize, u8)>> {
-    prop::collection::vec(
-        prop_oneof![3 => (0usize..64, any::<u8>()), 1 => (0usize..65536, any::<u8>())],
-        1..12,
-    )
+    prop::collection::vec(prop_oneof![3 => (0usize..64, any::<u8>()), 1 => (0usize..65536, any::<u8>())], 1..12)
 }
 
 proptest! {
@@ -160,8 +157,5 @@ fn the_seed_is_a_real_elf_with_program_headers() {
     let results = verify::verify_bytes("file", seed(), &exp());
     let elf = results[0].elf.as_ref().expect("the test executable is ELF");
     assert_eq!(results[0].status, Status::Mismatch, "x86_64 is not riscv64");
-    assert!(
-        elf.interp.is_some(),
-        "a dynamically linked test binary has PT_INTERP"
-    );
+    assert!(elf.interp.is_some(), "a dynamically linked test binary has PT_INTERP");
 }

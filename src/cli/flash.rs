@@ -126,6 +126,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let out_dir = args.out.clone().unwrap_or_else(|| crate::board_build::default_out_dir(&board.name.value));
     let manifest = if out_dir.join("manifest.json").is_file() { Some(Manifest::load(&out_dir)?) } else { None };
     let steps = board_steps(board, manifest.as_ref(), &args)?;
+    // Nothing is written when the build's outputs fail verification: checked before the port opens.
+    if let Some(m) = &manifest {
+        crate::verify::board::check_build(board, m)?;
+    }
     let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
     if args.recovery && !rom_recovery {
         return Err(Error::msg(

@@ -14,12 +14,7 @@ pub struct Args {
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Check against this board's arch, ABI and dynamic loader.
-    #[arg(
-        long,
-        value_name = "BOARD",
-        conflicts_with = "arch",
-        required_unless_present = "arch"
-    )]
+    #[arg(long, value_name = "BOARD", conflicts_with = "arch", required_unless_present = "arch")]
     pub board: Option<String>,
     /// Check against an arch: ARCH[,abi=ABI][,rvc=yes|no], e.g. riscv64,abi=lp64d or aarch64.
     #[arg(long, value_name = "SPEC")]
@@ -36,6 +31,10 @@ pub struct Args {
     /// Do not check paths matching this pattern (`*` matches anything, `/` included); repeatable.
     #[arg(long, value_name = "GLOB")]
     pub ignore: Vec<String>,
+    /// With --board: the board's build output directory, for the kernel's vermagic
+    /// (default: ./result-BOARD when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Print the report as JSON (every file, with what was found).
     #[arg(long)]
     pub json: bool,
@@ -43,13 +42,17 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let mut exp = match (&args.board, &args.arch) {
-        (Some(board), _) => Expectation::for_board(board)?,
+        (Some(board), _) => {
+            // The board's profile gives arch, ABI and loader; its build (if there is one) the
+            // modules' vermagic.
+            let b = crate::profile::load_board(&ctx.project_dir(), board)?;
+            let out = args.out.clone().unwrap_or_else(|| crate::board_build::default_out_dir(&b.value.name.value));
+            let manifest = crate::board_build::Manifest::load(&out).ok();
+            verify::board::expectation(&b.value, manifest.as_ref())?
+        }
         (None, Some(spec)) => Expectation::parse_arch(spec)?,
         (None, None) => {
-            return Err(Error::msg(
-                ErrorKind::Config,
-                "give --board BOARD or --arch SPEC",
-            ));
+            return Err(Error::msg(ErrorKind::Config, "give --board BOARD or --arch SPEC"));
         }
     };
     if let Some(i) = args.interp {

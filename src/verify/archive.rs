@@ -66,11 +66,7 @@ struct Stream<'a> {
 
 impl<'a> Stream<'a> {
     fn new(inner: &'a mut dyn Read) -> Self {
-        Stream {
-            inner,
-            back: Vec::new(),
-            pos: 0,
-        }
+        Stream { inner, back: Vec::new(), pos: 0 }
     }
 
     /// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
@@ -198,8 +194,7 @@ fn read_gzip(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<us
     loop {
         {
             let mut gz = GzDecoder::new(&mut buffered);
-            members +=
-                read_any(&mut gz, visit, depth + 1).map_err(|e| format!("in gzip data: {e}"))?;
+            members += read_any(&mut gz, visit, depth + 1).map_err(|e| format!("in gzip data: {e}"))?;
             // Read the member to its end so that its CRC and length are checked.
             std::io::copy(&mut gz, &mut std::io::sink()).map_err(gz_err)?;
         }
@@ -231,16 +226,10 @@ fn read_xz(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<usiz
 /// Decompresses a whole xz stream, refusing output beyond `limit` bytes.
 pub fn xz_to_vec(input: &mut dyn BufRead, limit: u64) -> Result<Vec<u8>, String> {
     let mut packed = Vec::new();
-    input
-        .take(limit)
-        .read_to_end(&mut packed)
-        .map_err(|e| format!("reading xz data: {e}"))?;
+    input.take(limit).read_to_end(&mut packed).map_err(|e| format!("reading xz data: {e}"))?;
     // Stream padding (zero bytes) may follow; an xz stream itself ends with the magic "YZ".
     let end = packed.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
-    let mut out = Limited {
-        buf: Vec::new(),
-        limit,
-    };
+    let mut out = Limited { buf: Vec::new(), limit };
     // lzma-rs 0.3 can overflow u32 arithmetic on a corrupt stream footer (a panic when
     // overflow checks are on, see fuzz crash regression test): corrupt data, not a crash.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -262,10 +251,7 @@ struct Limited {
 impl std::io::Write for Limited {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         if (self.buf.len() + data.len()) as u64 > self.limit {
-            return Err(std::io::Error::other(format!(
-                "decompressed data exceeds {} bytes",
-                self.limit
-            )));
+            return Err(std::io::Error::other(format!("decompressed data exceeds {} bytes", self.limit)));
         }
         self.buf.extend_from_slice(data);
         Ok(data.len())
@@ -344,10 +330,7 @@ fn read_cpio(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<us
                 return Ok(members);
             }
             _ => {
-                return Err(format!(
-                    "unexpected data after the cpio trailer at offset {}",
-                    s.pos
-                ));
+                return Err(format!("unexpected data after the cpio trailer at offset {}", s.pos));
             }
         }
     }
@@ -365,18 +348,11 @@ fn tar_number(field: &[u8]) -> Result<u64, String> {
         // GNU base-256 for sizes beyond the octal range.
         let mut v: u64 = u64::from(field[0] & 0x7f);
         for &b in &field[1..] {
-            v = v
-                .checked_mul(256)
-                .and_then(|v| v.checked_add(u64::from(b)))
-                .ok_or("tar size field overflows")?;
+            v = v.checked_mul(256).and_then(|v| v.checked_add(u64::from(b))).ok_or("tar size field overflows")?;
         }
         return Ok(v);
     }
-    let s: String = field
-        .iter()
-        .take_while(|&&b| b != 0)
-        .map(|&b| b as char)
-        .collect();
+    let s: String = field.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
     let s = s.trim();
     if s.is_empty() {
         return Ok(0);
@@ -398,22 +374,10 @@ fn read_tar(s: &mut Stream<'_>, visit: &mut Visit<'_>) -> Result<usize, String> 
             return Ok(members);
         }
         let stored = tar_number(&h[148..156])?;
-        let sum: u64 = h
-            .iter()
-            .enumerate()
-            .map(|(i, &b)| {
-                if (148..156).contains(&i) {
-                    32
-                } else {
-                    u64::from(b)
-                }
-            })
-            .sum();
+        let sum: u64 =
+            h.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) }).sum();
         if sum != stored {
-            return Err(format!(
-                "bad tar header checksum at offset {} (stored {stored}, computed {sum})",
-                s.pos - 512
-            ));
+            return Err(format!("bad tar header checksum at offset {} (stored {stored}, computed {sum})", s.pos - 512));
         }
         let size = tar_number(&h[124..136])?;
         let kind = h[156];
@@ -436,11 +400,7 @@ fn read_tar(s: &mut Stream<'_>, visit: &mut Visit<'_>) -> Result<usize, String> 
                 }
                 let data = s.exact(size as usize, "a tar extended header")?;
                 s.skip(padded - size, "tar padding")?;
-                long_name = if kind == b'L' {
-                    Some(cstr(&data))
-                } else {
-                    pax_path(&data)
-                };
+                long_name = if kind == b'L' { Some(cstr(&data)) } else { pax_path(&data) };
             }
             b'0' | 0 | b'7' => {
                 let member = s.member(size, &format!("tar member {name}"))?;
@@ -557,10 +517,7 @@ mod tests {
     #[test]
     fn tar_numbers() {
         assert_eq!(tar_number(b"0000644\0").unwrap(), 0o644);
-        assert_eq!(
-            tar_number(b"\x80\0\0\0\0\0\0\x01\0\0\0\0").unwrap(),
-            1 << 32
-        );
+        assert_eq!(tar_number(b"\x80\0\0\0\0\0\0\x01\0\0\0\0").unwrap(), 1 << 32);
         assert!(tar_number(b"zz\0").is_err());
     }
 }

@@ -80,21 +80,13 @@ pub fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
     let mut out = Vec::new();
     let arch = exp.arch;
     if h.machine != arch.machine() {
-        out.push(Mismatch::new(
-            "machine",
-            machine_label(arch.machine()),
-            machine_label(h.machine),
-        ));
+        out.push(Mismatch::new("machine", machine_label(arch.machine()), machine_label(h.machine)));
     }
     if h.class != arch.class() {
         out.push(Mismatch::new("class", arch.class().name(), h.class.name()));
     }
     if h.endian != arch.endian() {
-        out.push(Mismatch::new(
-            "endianness",
-            arch.endian().name(),
-            h.endian.name(),
-        ));
+        out.push(Mismatch::new("endianness", arch.endian().name(), h.endian.name()));
     }
     if h.osabi != OSABI_SYSV && h.osabi != OSABI_GNU {
         out.push(Mismatch::new(
@@ -104,18 +96,12 @@ pub fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
         ));
     }
     if !matches!(h.e_type, elf::ET_REL | elf::ET_EXEC | elf::ET_DYN) {
-        out.push(Mismatch::new(
-            "type",
-            "REL, EXEC or DYN",
-            format!("{} ({})", elf::type_name(h.e_type), h.e_type),
-        ));
+        out.push(Mismatch::new("type", "REL, EXEC or DYN", format!("{} ({})", elf::type_name(h.e_type), h.e_type)));
     }
     // ABI flags only mean something once the machine is the right one.
     if out.iter().all(|m| m.check != "machine") {
         match (arch, exp.abi) {
-            (Arch::Riscv64 | Arch::Riscv32, Abi::Riscv { float, rve }) => {
-                check_riscv(exp, f, float, rve, &mut out)
-            }
+            (Arch::Riscv64 | Arch::Riscv32, Abi::Riscv { float, rve }) => check_riscv(exp, f, float, rve, &mut out),
             (Arch::Arm, Abi::Arm { hard_float }) => check_arm(f, hard_float, &mut out),
             _ => {}
         }
@@ -127,9 +113,7 @@ pub fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
     }
     if f.is_module {
         match (&exp.vermagic, &f.vermagic) {
-            (Some(want), Some(found)) if want != found => {
-                out.push(Mismatch::new("vermagic", want, found))
-            }
+            (Some(want), Some(found)) if want != found => out.push(Mismatch::new("vermagic", want, found)),
             (want, None) => out.push(Mismatch::new(
                 "vermagic",
                 want.as_deref().unwrap_or("a vermagic= entry in .modinfo"),
@@ -141,31 +125,17 @@ pub fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
     out
 }
 
-fn check_riscv(
-    exp: &Expectation,
-    f: &ElfFacts,
-    float: FloatAbi,
-    rve: bool,
-    out: &mut Vec<Mismatch>,
-) {
+fn check_riscv(exp: &Expectation, f: &ElfFacts, float: FloatAbi, rve: bool, out: &mut Vec<Mismatch>) {
     let flags = f.header.flags;
     let found = riscv_float_abi(flags);
     // Linux builds the kernel and its modules soft-float; firmware and bootloaders likewise
     // follow no userspace ABI.
     if f.is_module {
         if found != FloatAbi::Soft {
-            out.push(Mismatch::new(
-                "float-abi",
-                "soft-float (kernel modules)",
-                found.name(),
-            ));
+            out.push(Mismatch::new("float-abi", "soft-float (kernel modules)", found.name()));
         }
     } else if !f.freestanding && found != float {
-        out.push(Mismatch::new(
-            "float-abi",
-            format!("{} ({})", float.name(), exp.abi_name()),
-            found.name(),
-        ));
+        out.push(Mismatch::new("float-abi", format!("{} ({})", float.name(), exp.abi_name()), found.name()));
     }
     let has_rve = flags & EF_RISCV_RVE != 0;
     if has_rve != rve {
@@ -173,11 +143,7 @@ fn check_riscv(
         out.push(Mismatch::new("rve", name(rve), name(has_rve)));
     }
     if exp.rvc == Some(false) && flags & EF_RISCV_RVC != 0 {
-        out.push(Mismatch::new(
-            "rvc",
-            "no compressed instructions",
-            "RVC (compressed instructions)",
-        ));
+        out.push(Mismatch::new("rvc", "no compressed instructions", "RVC (compressed instructions)"));
     }
 }
 
@@ -185,11 +151,7 @@ fn check_arm(f: &ElfFacts, hard_float: bool, out: &mut Vec<Mismatch>) {
     let flags = f.header.flags;
     let eabi = (flags & EF_ARM_EABIMASK) >> 24;
     if eabi != 5 {
-        out.push(Mismatch::new(
-            "arm-eabi",
-            "EABI version 5",
-            format!("EABI version {eabi}"),
-        ));
+        out.push(Mismatch::new("arm-eabi", "EABI version 5", format!("EABI version {eabi}")));
     }
     let want_hard = hard_float && !f.is_module && !f.freestanding;
     if want_hard && flags & EF_ARM_ABI_FLOAT_SOFT != 0 {
@@ -217,10 +179,7 @@ pub fn cross_check_vermagic(exp: &Expectation, files: &mut [FileResult]) {
         return;
     }
     let mut counts: Vec<(String, usize)> = Vec::new();
-    for v in files
-        .iter()
-        .filter_map(|f| f.elf.as_ref()?.vermagic.clone())
-    {
+    for v in files.iter().filter_map(|f| f.elf.as_ref()?.vermagic.clone()) {
         match counts.iter_mut().find(|(seen, _)| *seen == v) {
             Some((_, n)) => *n += 1,
             None => counts.push((v, 1)),
@@ -238,11 +197,7 @@ pub fn cross_check_vermagic(exp: &Expectation, files: &mut [FileResult]) {
             continue;
         };
         if found != common {
-            f.mismatches.push(Mismatch::new(
-                "vermagic",
-                format!("{common} (as {n} other modules)"),
-                found,
-            ));
+            f.mismatches.push(Mismatch::new("vermagic", format!("{common} (as {n} other modules)"), found));
             f.status = Status::Mismatch;
         }
     }
@@ -286,23 +241,14 @@ mod tests {
     fn riscv_float_abi_and_rve() {
         let exp = Expectation::parse_arch("riscv64,abi=lp64d").unwrap();
         assert!(check_elf(&exp, &facts(elf::EM_RISCV, 0x5)).is_empty());
-        assert_eq!(
-            checks(&check_elf(&exp, &facts(elf::EM_RISCV, 0x1))),
-            ["float-abi"]
-        );
-        assert_eq!(
-            checks(&check_elf(&exp, &facts(elf::EM_RISCV, 0xd))),
-            ["rve"]
-        );
+        assert_eq!(checks(&check_elf(&exp, &facts(elf::EM_RISCV, 0x1))), ["float-abi"]);
+        assert_eq!(checks(&check_elf(&exp, &facts(elf::EM_RISCV, 0xd))), ["rve"]);
         let mut module = facts(elf::EM_RISCV, 0x1);
         module.is_module = true;
         module.vermagic = Some("6.12.0 SMP mod_unload riscv".into());
         assert!(check_elf(&exp, &module).is_empty());
         let no_rvc = Expectation::parse_arch("riscv64,rvc=no").unwrap();
-        assert_eq!(
-            checks(&check_elf(&no_rvc, &facts(elf::EM_RISCV, 0x5))),
-            ["rvc"]
-        );
+        assert_eq!(checks(&check_elf(&no_rvc, &facts(elf::EM_RISCV, 0x5))), ["rvc"]);
     }
 
     #[test]
@@ -330,14 +276,8 @@ mod tests {
     fn interp_rules() {
         let want = "/lib/ld-linux-riscv64-lp64d.so.1";
         assert!(interp_matches(want, want));
-        assert!(interp_matches(
-            want,
-            "/nix/store/abc-glibc-2.40/lib/ld-linux-riscv64-lp64d.so.1"
-        ));
+        assert!(interp_matches(want, "/nix/store/abc-glibc-2.40/lib/ld-linux-riscv64-lp64d.so.1"));
         assert!(!interp_matches(want, "/lib/ld-linux-riscv64-lp64.so.1"));
-        assert!(!interp_matches(
-            want,
-            "/opt/lib/ld-linux-riscv64-lp64d.so.1"
-        ));
+        assert!(!interp_matches(want, "/opt/lib/ld-linux-riscv64-lp64d.so.1"));
     }
 }

@@ -172,10 +172,7 @@ pub fn parse_header(head: &[u8]) -> Result<Header, String> {
         return Err("not an ELF file (no \\x7fELF magic)".into());
     }
     if head.len() < 16 {
-        return Err(format!(
-            "truncated ELF identification: {} bytes, 16 needed",
-            head.len()
-        ));
+        return Err(format!("truncated ELF identification: {} bytes, 16 needed", head.len()));
     }
     let class = match head[4] {
         1 => Class::Elf32,
@@ -186,9 +183,7 @@ pub fn parse_header(head: &[u8]) -> Result<Header, String> {
         1 => Endian::Little,
         2 => Endian::Big,
         d => {
-            return Err(format!(
-                "invalid ELF data byte {d} (1 = little, 2 = big endian)"
-            ));
+            return Err(format!("invalid ELF data byte {d} (1 = little, 2 = big endian)"));
         }
     };
     if head.len() < class.header_size() {
@@ -227,9 +222,7 @@ pub fn parse_header(head: &[u8]) -> Result<Header, String> {
 /// Reads the ELF header of a source. `Ok(None)` when the source is not ELF.
 pub fn read_header(src: &dyn Source) -> Result<Option<Header>, String> {
     let mut head = [0u8; 64];
-    let n = src
-        .read_at(0, &mut head)
-        .map_err(|e| format!("reading the file header: {e}"))?;
+    let n = src.read_at(0, &mut head).map_err(|e| format!("reading the file header: {e}"))?;
     if !is_elf(&head[..n]) {
         return Ok(None);
     }
@@ -248,10 +241,7 @@ struct Section {
 }
 
 fn parse_section(h: &Header, b: &[u8]) -> Section {
-    let r = Rd {
-        b,
-        endian: h.endian,
-    };
+    let r = Rd { b, endian: h.endian };
     match h.class {
         Class::Elf32 => Section {
             name: r.u32(0),
@@ -284,20 +274,14 @@ fn section_zero(src: &dyn Source, h: &Header) -> Result<Section, String> {
 
 fn check_entsize(found: u16, want: u16, field: &str, what: &str) -> Result<(), String> {
     if found != want {
-        return Err(format!(
-            "{field} is {found} but {what} headers of this class are {want} bytes"
-        ));
+        return Err(format!("{field} is {found} but {what} headers of this class are {want} bytes"));
     }
     Ok(())
 }
 
 /// Reads the program interpreter (PT_INTERP), if the file has one.
 pub fn read_interp(src: &dyn Source, h: &Header) -> Result<Option<String>, String> {
-    let count = if h.phnum == PN_XNUM {
-        u64::from(section_zero(src, h)?.info)
-    } else {
-        u64::from(h.phnum)
-    };
+    let count = if h.phnum == PN_XNUM { u64::from(section_zero(src, h)?.info) } else { u64::from(h.phnum) };
     if count == 0 {
         return Ok(None);
     }
@@ -309,15 +293,9 @@ pub fn read_interp(src: &dyn Source, h: &Header) -> Result<Option<String>, Strin
     let table = src.bytes_at(
         h.phoff,
         usize::try_from(size).map_err(|_| "program header table too large".to_string())?,
-        &format!(
-            "the program header table ({count} entries at offset {})",
-            h.phoff
-        ),
+        &format!("the program header table ({count} entries at offset {})", h.phoff),
     )?;
-    let r = Rd {
-        b: &table,
-        endian: h.endian,
-    };
+    let r = Rd { b: &table, endian: h.endian };
     for i in 0..count as usize {
         let at = i * usize::from(h.phentsize);
         if r.u32(at) != PT_INTERP {
@@ -328,9 +306,7 @@ pub fn read_interp(src: &dyn Source, h: &Header) -> Result<Option<String>, Strin
             Class::Elf64 => (r.u64(at + 8), r.u64(at + 32)),
         };
         if filesz > MAX_INTERP {
-            return Err(format!(
-                "PT_INTERP is {filesz} bytes long (at most {MAX_INTERP} are valid)"
-            ));
+            return Err(format!("PT_INTERP is {filesz} bytes long (at most {MAX_INTERP} are valid)"));
         }
         let bytes = src.bytes_at(offset, filesz as usize, "the PT_INTERP string")?;
         let end = bytes.iter().position(|&c| c == 0).unwrap_or(bytes.len());
@@ -345,11 +321,7 @@ pub fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<V
         return Ok(None);
     }
     let needs_zero = h.shnum == 0 || h.shstrndx == SHN_XINDEX;
-    let zero = if needs_zero {
-        Some(section_zero(src, h)?)
-    } else {
-        None
-    };
+    let zero = if needs_zero { Some(section_zero(src, h)?) } else { None };
     let count = match (h.shnum, zero) {
         (0, Some(z)) => z.size,
         (n, _) => u64::from(n),
@@ -362,28 +334,18 @@ pub fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<V
         (n, _) => u64::from(n),
     };
     if strndx >= count {
-        return Err(format!(
-            "e_shstrndx {strndx} is out of range: the file has {count} sections"
-        ));
+        return Err(format!("e_shstrndx {strndx} is out of range: the file has {count} sections"));
     }
     check_entsize(h.shentsize, h.class.shent_size(), "e_shentsize", "section")?;
     let ent = u64::from(h.shentsize);
     let size = count
         .checked_mul(ent)
         .filter(|&s| s <= src.len())
-        .ok_or_else(|| {
-            format!(
-                "section count {count} is out of range for a file of {} bytes",
-                src.len()
-            )
-        })?;
+        .ok_or_else(|| format!("section count {count} is out of range for a file of {} bytes", src.len()))?;
     let table = src.bytes_at(
         h.shoff,
         size as usize,
-        &format!(
-            "the section header table ({count} entries at offset {})",
-            h.shoff
-        ),
+        &format!("the section header table ({count} entries at offset {})", h.shoff),
     )?;
     let section = |i: u64| {
         let at = (i * ent) as usize;
@@ -391,16 +353,9 @@ pub fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<V
     };
     let strtab = section(strndx);
     if strtab.size > MAX_SECTION_READ {
-        return Err(format!(
-            "the section name table is {} bytes (limit {MAX_SECTION_READ})",
-            strtab.size
-        ));
+        return Err(format!("the section name table is {} bytes (limit {MAX_SECTION_READ})", strtab.size));
     }
-    let names = src.bytes_at(
-        strtab.offset,
-        strtab.size as usize,
-        "the section name table",
-    )?;
+    let names = src.bytes_at(strtab.offset, strtab.size as usize, "the section name table")?;
     for i in 0..count {
         let s = section(i);
         let Some(rest) = names.get(s.name as usize..) else {
@@ -414,14 +369,9 @@ pub fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<V
             return Ok(Some(Vec::new()));
         }
         if s.size > MAX_SECTION_READ {
-            return Err(format!(
-                "section {name} is {} bytes (limit {MAX_SECTION_READ})",
-                s.size
-            ));
+            return Err(format!("section {name} is {} bytes (limit {MAX_SECTION_READ})", s.size));
         }
-        return src
-            .bytes_at(s.offset, s.size as usize, &format!("section {name}"))
-            .map(Some);
+        return src.bytes_at(s.offset, s.size as usize, &format!("section {name}")).map(Some);
     }
     Ok(None)
 }
@@ -511,16 +461,8 @@ mod tests {
     #[test]
     fn rejects_truncated_and_invalid_identification() {
         let b = header64(ET_EXEC, EM_AARCH64);
-        assert!(
-            parse_header(&b[..40])
-                .unwrap_err()
-                .contains("truncated ELF header")
-        );
-        assert!(
-            parse_header(&b[..10])
-                .unwrap_err()
-                .contains("identification")
-        );
+        assert!(parse_header(&b[..40]).unwrap_err().contains("truncated ELF header"));
+        assert!(parse_header(&b[..10]).unwrap_err().contains("identification"));
         let mut bad = b.clone();
         bad[4] = 7;
         assert!(parse_header(&bad).unwrap_err().contains("class byte 7"));
@@ -540,20 +482,13 @@ mod tests {
         assert!(err.contains("truncated"), "{err}");
         b[54..56].copy_from_slice(&12u16.to_le_bytes());
         let h = parse_header(&b).unwrap();
-        assert!(
-            read_interp(&b.as_slice(), &h)
-                .unwrap_err()
-                .contains("e_phentsize is 12")
-        );
+        assert!(read_interp(&b.as_slice(), &h).unwrap_err().contains("e_phentsize is 12"));
     }
 
     #[test]
     fn modinfo_lookup() {
         let m = b"license=GPL\0vermagic=6.12.0 SMP mod_unload riscv\0name=x\0";
-        assert_eq!(
-            modinfo_value(m, "vermagic").as_deref(),
-            Some("6.12.0 SMP mod_unload riscv")
-        );
+        assert_eq!(modinfo_value(m, "vermagic").as_deref(), Some("6.12.0 SMP mod_unload riscv"));
         assert_eq!(modinfo_value(m, "author"), None);
     }
 }

@@ -19,14 +19,8 @@ pub enum Arch {
 }
 
 impl Arch {
-    pub const ALL: &'static [Arch] = &[
-        Arch::Riscv64,
-        Arch::Riscv32,
-        Arch::Aarch64,
-        Arch::Arm,
-        Arch::X86_64,
-        Arch::I386,
-    ];
+    pub const ALL: &'static [Arch] =
+        &[Arch::Riscv64, Arch::Riscv32, Arch::Aarch64, Arch::Arm, Arch::X86_64, Arch::I386];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -112,11 +106,7 @@ impl Abi {
     pub fn name(self, arch: Arch) -> String {
         match self {
             Abi::Riscv { float, rve } => {
-                let base = if arch == Arch::Riscv32 {
-                    "ilp32"
-                } else {
-                    "lp64"
-                };
+                let base = if arch == Arch::Riscv32 { "ilp32" } else { "lp64" };
                 let suffix = match (rve, float) {
                     (true, _) => "e",
                     (false, FloatAbi::Soft) => "",
@@ -135,7 +125,7 @@ impl Abi {
         }
     }
 
-    fn parse(arch: Arch, s: &str) -> Option<Abi> {
+    pub fn parse(arch: Arch, s: &str) -> Option<Abi> {
         let riscv = |prefix: &str| {
             let rest = s.strip_prefix(prefix)?;
             let (float, rve) = match rest {
@@ -163,10 +153,7 @@ impl Abi {
 
     fn default_for(arch: Arch) -> Abi {
         match arch {
-            Arch::Riscv64 | Arch::Riscv32 => Abi::Riscv {
-                float: FloatAbi::Double,
-                rve: false,
-            },
+            Arch::Riscv64 | Arch::Riscv32 => Abi::Riscv { float: FloatAbi::Double, rve: false },
             Arch::Arm => Abi::Arm { hard_float: true },
             _ => Abi::Native,
         }
@@ -198,16 +185,8 @@ pub struct Expectation {
 const IGNORE: &[&str] = &["*/lib/firmware/*"];
 
 /// Default file names of freestanding ELF images.
-const FREESTANDING: &[&str] = &[
-    "vmlinux",
-    "vmlinux.*",
-    "fw_*.elf",
-    "u-boot",
-    "u-boot.elf",
-    "uboot.elf",
-    "u-boot-spl",
-    "opensbi*.elf",
-];
+const FREESTANDING: &[&str] =
+    &["vmlinux", "vmlinux.*", "fw_*.elf", "u-boot", "u-boot.elf", "uboot.elf", "u-boot-spl", "opensbi*.elf"];
 
 impl Expectation {
     /// An expectation for an architecture with its default or given ABI and the glibc loader.
@@ -277,33 +256,6 @@ impl Expectation {
         Ok(exp)
     }
 
-    /// The expectation for a named board.
-    ///
-    /// LEAD: replace this table with the board profile (`crate::profile`): arch, ABI and loader
-    /// from the board file, vermagic from the built kernel, DTB compatible from the board.
-    pub fn for_board(board: &str) -> Result<Expectation> {
-        let exp = match board {
-            "qemu-riscv64" | "visionfive2" | "star64" | "milkv-mars" => {
-                Expectation::new(Arch::Riscv64, None)
-            }
-            "qemu-aarch64" => Expectation::new(Arch::Aarch64, None),
-            "rpi4" => {
-                let mut exp = Expectation::new(Arch::Aarch64, None);
-                // The VideoCore boot firmware on the boot partition is ELF for the GPU.
-                exp.ignore.push("*/start*.elf".into());
-                exp
-            }
-            _ => {
-                return Err(Error::with_help(
-                    ErrorKind::Config,
-                    format!("unknown board `{board}`"),
-                    "known boards: qemu-riscv64, visionfive2, star64, milkv-mars, qemu-aarch64, rpi4; or use --arch",
-                ));
-            }
-        };
-        Ok(exp)
-    }
-
     /// The ABI's conventional name.
     pub fn abi_name(&self) -> String {
         self.abi.name(self.arch)
@@ -311,10 +263,7 @@ impl Expectation {
 
     /// The ignore pattern `path` matches, if any.
     pub fn ignored_by(&self, path: &str) -> Option<&str> {
-        self.ignore
-            .iter()
-            .find(|p| glob_match(p, path))
-            .map(String::as_str)
+        self.ignore.iter().find(|p| glob_match(p, path)).map(String::as_str)
     }
 
     /// True when `file_name` names a freestanding image (kernel, firmware, bootloader).
@@ -337,34 +286,10 @@ fn abi_help(arch: Arch) -> String {
 /// The glibc dynamic loader path of an architecture and ABI, when glibc has one.
 pub fn glibc_loader(arch: Arch, abi: Abi) -> Option<&'static str> {
     Some(match (arch, abi) {
-        (
-            Arch::Riscv64,
-            Abi::Riscv {
-                float: FloatAbi::Double,
-                rve: false,
-            },
-        ) => "/lib/ld-linux-riscv64-lp64d.so.1",
-        (
-            Arch::Riscv64,
-            Abi::Riscv {
-                float: FloatAbi::Soft,
-                rve: false,
-            },
-        ) => "/lib/ld-linux-riscv64-lp64.so.1",
-        (
-            Arch::Riscv32,
-            Abi::Riscv {
-                float: FloatAbi::Double,
-                rve: false,
-            },
-        ) => "/lib/ld-linux-riscv32-ilp32d.so.1",
-        (
-            Arch::Riscv32,
-            Abi::Riscv {
-                float: FloatAbi::Soft,
-                rve: false,
-            },
-        ) => "/lib/ld-linux-riscv32-ilp32.so.1",
+        (Arch::Riscv64, Abi::Riscv { float: FloatAbi::Double, rve: false }) => "/lib/ld-linux-riscv64-lp64d.so.1",
+        (Arch::Riscv64, Abi::Riscv { float: FloatAbi::Soft, rve: false }) => "/lib/ld-linux-riscv64-lp64.so.1",
+        (Arch::Riscv32, Abi::Riscv { float: FloatAbi::Double, rve: false }) => "/lib/ld-linux-riscv32-ilp32d.so.1",
+        (Arch::Riscv32, Abi::Riscv { float: FloatAbi::Soft, rve: false }) => "/lib/ld-linux-riscv32-ilp32.so.1",
         (Arch::Aarch64, _) => "/lib/ld-linux-aarch64.so.1",
         (Arch::Arm, Abi::Arm { hard_float: true }) => "/lib/ld-linux-armhf.so.3",
         (Arch::Arm, Abi::Arm { hard_float: false }) => "/lib/ld-linux.so.3",
@@ -403,42 +328,17 @@ mod tests {
         let e = Expectation::parse_arch("riscv64,abi=lp64d").unwrap();
         assert_eq!(e.arch, Arch::Riscv64);
         assert_eq!(e.abi_name(), "lp64d");
-        assert_eq!(
-            e.interp.as_deref(),
-            Some("/lib/ld-linux-riscv64-lp64d.so.1")
-        );
+        assert_eq!(e.interp.as_deref(), Some("/lib/ld-linux-riscv64-lp64d.so.1"));
         let e = Expectation::parse_arch("riscv64,abi=lp64,rvc=no").unwrap();
         assert_eq!(e.abi_name(), "lp64");
         assert_eq!(e.rvc, Some(false));
         let e = Expectation::parse_arch("aarch64").unwrap();
         assert_eq!(e.interp.as_deref(), Some("/lib/ld-linux-aarch64.so.1"));
-        assert_eq!(
-            Expectation::parse_arch("riscv64").unwrap().abi_name(),
-            "lp64d"
-        );
-        for bad in [
-            "mips",
-            "riscv64,abi=eabihf",
-            "aarch64,rvc=no",
-            "riscv64,rvc=maybe",
-            "",
-        ] {
+        assert_eq!(Expectation::parse_arch("riscv64").unwrap().abi_name(), "lp64d");
+        for bad in ["mips", "riscv64,abi=eabihf", "aarch64,rvc=no", "riscv64,rvc=maybe", ""] {
             let err = Expectation::parse_arch(bad).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{bad}");
         }
-    }
-
-    #[test]
-    fn boards() {
-        assert_eq!(
-            Expectation::for_board("visionfive2").unwrap().arch,
-            Arch::Riscv64
-        );
-        assert_eq!(Expectation::for_board("rpi4").unwrap().arch, Arch::Aarch64);
-        assert_eq!(
-            Expectation::for_board("nope").unwrap_err().kind(),
-            ErrorKind::Config
-        );
     }
 
     #[test]
@@ -450,11 +350,9 @@ mod tests {
         assert!(glob_match("a*b*c", "aXbYc"));
         assert!(!glob_match("ab*ba", "aba"));
         assert!(glob_match("*", ""));
-        let e = Expectation::for_board("rpi4").unwrap();
-        assert_eq!(
-            e.ignored_by("out/lib/firmware/brcm/x.bin"),
-            Some("*/lib/firmware/*")
-        );
+        let mut e = Expectation::new(Arch::Aarch64, None);
+        e.ignore.push("*/start*.elf".into());
+        assert_eq!(e.ignored_by("out/lib/firmware/brcm/x.bin"), Some("*/lib/firmware/*"));
         assert_eq!(e.ignored_by("boot/start4.elf"), Some("*/start*.elf"));
         assert_eq!(e.ignored_by("boot/Image"), None);
     }

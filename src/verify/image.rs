@@ -85,33 +85,21 @@ pub fn parse_kernel_image(head: &[u8]) -> Option<KernelImage> {
     } else {
         return None;
     };
-    Some(KernelImage {
-        arch,
-        big_endian: le64(head, 24) & 1 == 1,
-        image_size: le64(head, 16),
-    })
+    Some(KernelImage { arch, big_endian: le64(head, 24) & 1 == 1, image_size: le64(head, 16) })
 }
 
 /// Mismatches of a kernel image against the expectation.
 pub fn check_kernel_image(exp: &Expectation, img: &KernelImage) -> Vec<Mismatch> {
     let mut out = Vec::new();
     match ImageArch::expected_for(exp.arch) {
-        Some(want) if want != img.arch => {
-            out.push(Mismatch::new("image-arch", want.name(), img.arch.name()))
+        Some(want) if want != img.arch => out.push(Mismatch::new("image-arch", want.name(), img.arch.name())),
+        None => {
+            out.push(Mismatch::new("image-arch", format!("no Image header for {}", exp.arch.name()), img.arch.name()))
         }
-        None => out.push(Mismatch::new(
-            "image-arch",
-            format!("no Image header for {}", exp.arch.name()),
-            img.arch.name(),
-        )),
         _ => {}
     }
     if img.big_endian {
-        out.push(Mismatch::new(
-            "image-endianness",
-            "little-endian kernel",
-            "big-endian kernel",
-        ));
+        out.push(Mismatch::new("image-endianness", "little-endian kernel", "big-endian kernel"));
     }
     out
 }
@@ -121,11 +109,7 @@ pub fn describe_kernel_image(img: &KernelImage) -> String {
     format!(
         "{}, {} kernel, image size {}",
         img.arch.name(),
-        if img.big_endian {
-            "big-endian"
-        } else {
-            "little-endian"
-        },
+        if img.big_endian { "big-endian" } else { "little-endian" },
         img.image_size
     )
 }
@@ -157,10 +141,7 @@ pub fn read_dtb(src: &dyn Source) -> Result<Dtb, String> {
     let head = src.bytes_at(0, 40, "the FDT header")?;
     let total = u64::from(be32(&head, 4).unwrap_or(0));
     if total > src.len() {
-        return Err(format!(
-            "truncated: the FDT header says {total} bytes, the file has {}",
-            src.len()
-        ));
+        return Err(format!("truncated: the FDT header says {total} bytes, the file has {}", src.len()));
     }
     if !(40..=MAX_DTB).contains(&total) {
         return Err(format!("FDT totalsize {total} is out of range"));
@@ -184,17 +165,11 @@ pub fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
         off.checked_add(size)
             .filter(|&end| end <= blob.len())
             .map(|end| &blob[off..end])
-            .ok_or_else(|| {
-                format!("FDT {what} block ({size} bytes at {off}) lies outside the blob")
-            })
+            .ok_or_else(|| format!("FDT {what} block ({size} bytes at {off}) lies outside the blob"))
     };
     let strings = range(off_strings, size_strings, "strings")?;
     let structure = range(off_struct, size_struct, "structure")?;
-    let mut dtb = Dtb {
-        version,
-        compatible: Vec::new(),
-        model: None,
-    };
+    let mut dtb = Dtb { version, compatible: Vec::new(), model: None };
     let mut at = 0usize;
     let mut depth = 0u32;
     let align = |n: usize| n.checked_add(3).map(|n| n & !3);
@@ -209,10 +184,7 @@ pub fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
                     break;
                 }
                 let rest = structure.get(at..).unwrap_or(&[]);
-                let len = rest
-                    .iter()
-                    .position(|&c| c == 0)
-                    .ok_or("unterminated FDT node name")?;
+                let len = rest.iter().position(|&c| c == 0).ok_or("unterminated FDT node name")?;
                 at = align(at + len + 1).ok_or("FDT offset overflow")?;
             }
             FDT_PROP => {
@@ -250,11 +222,7 @@ pub fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
 pub fn check_dtb(exp: &Expectation, dtb: &Dtb) -> Vec<Mismatch> {
     let mut out = Vec::new();
     if dtb.version < 16 {
-        out.push(Mismatch::new(
-            "fdt-version",
-            "16 or later",
-            dtb.version.to_string(),
-        ));
+        out.push(Mismatch::new("fdt-version", "16 or later", dtb.version.to_string()));
     }
     if let Some(want) = &exp.dtb_compatible
         && !dtb.compatible.iter().any(|c| c == want)
@@ -274,10 +242,7 @@ pub fn describe_dtb(dtb: &Dtb) -> String {
         "FDT v{}, compatible: {}{}",
         dtb.version,
         dtb.compatible.join(", "),
-        dtb.model
-            .as_deref()
-            .map(|m| format!(", model: {m}"))
-            .unwrap_or_default()
+        dtb.model.as_deref().map(|m| format!(", model: {m}")).unwrap_or_default()
     )
 }
 
@@ -345,10 +310,7 @@ mod tests {
         let blob = tiny_dtb(&["starfive,visionfive-2-v1.3b", "starfive,jh7110"]);
         let dtb = read_dtb(&blob.as_slice()).unwrap();
         assert_eq!(dtb.version, 17);
-        assert_eq!(
-            dtb.compatible,
-            ["starfive,visionfive-2-v1.3b", "starfive,jh7110"]
-        );
+        assert_eq!(dtb.compatible, ["starfive,visionfive-2-v1.3b", "starfive,jh7110"]);
         assert_eq!(dtb.model.as_deref(), Some("abc"));
         let mut exp = Expectation::parse_arch("riscv64").unwrap();
         exp.dtb_compatible = Some("starfive,jh7110".into());
@@ -361,11 +323,7 @@ mod tests {
     fn dtb_lies_are_errors() {
         let mut blob = tiny_dtb(&["a"]);
         blob.truncate(60);
-        assert!(
-            read_dtb(&blob.as_slice())
-                .unwrap_err()
-                .contains("truncated")
-        );
+        assert!(read_dtb(&blob.as_slice()).unwrap_err().contains("truncated"));
         let mut blob = tiny_dtb(&["a"]);
         blob[36..40].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
         assert!(read_dtb(&blob.as_slice()).unwrap_err().contains("outside"));

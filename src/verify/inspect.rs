@@ -62,11 +62,7 @@ fn inspect(
     let n = match src.read_at(0, &mut head) {
         Ok(n) => n,
         Err(e) => {
-            return vec![FileResult::error(
-                display,
-                None,
-                format!("cannot read: {e}"),
-            )];
+            return vec![FileResult::error(display, None, format!("cannot read: {e}"))];
         }
     };
     let head = &head[..n];
@@ -84,12 +80,8 @@ fn inspect(
     }
     if let Some(img) = image::parse_kernel_image(head) {
         return vec![
-            FileResult::checked(
-                display,
-                Kind::KernelImage,
-                image::check_kernel_image(exp, &img),
-            )
-            .with_detail(image::describe_kernel_image(&img)),
+            FileResult::checked(display, Kind::KernelImage, image::check_kernel_image(exp, &img))
+                .with_detail(image::describe_kernel_image(&img)),
         ];
     }
     let format = archive::detect(head);
@@ -105,8 +97,7 @@ fn inspect(
 }
 
 fn ignored(display: &str, exp: &Expectation) -> Option<FileResult> {
-    exp.ignored_by(display)
-        .map(|p| FileResult::skipped(display.to_string(), format!("ignored (matches {p})")))
+    exp.ignored_by(display).map(|p| FileResult::skipped(display.to_string(), format!("ignored (matches {p})")))
 }
 
 /// A file that is none of the known kinds: a mismatch when its name promises one, else skipped.
@@ -115,11 +106,7 @@ fn by_name_only(display: String, name: &str) -> FileResult {
         FileResult::checked(
             display.clone(),
             kind,
-            vec![Mismatch::new(
-                "format",
-                expected,
-                "none of these magic numbers",
-            )],
+            vec![Mismatch::new("format", expected, "none of these magic numbers")],
         )
     };
     if name.ends_with(".ko") {
@@ -154,11 +141,7 @@ fn inspect_compressed_by_name(
     let stream = match open_stream() {
         Ok(s) => s,
         Err(e) => {
-            return Some(FileResult::error(
-                display,
-                None,
-                format!("cannot read: {e}"),
-            ));
+            return Some(FileResult::error(display, None, format!("cannot read: {e}")));
         }
     };
     if is_image {
@@ -168,12 +151,8 @@ fn inspect_compressed_by_name(
             return Some(FileResult::error(display, Some(Kind::KernelImage), msg));
         }
         return Some(match image::parse_kernel_image(&head) {
-            Some(img) => FileResult::checked(
-                display,
-                Kind::KernelImage,
-                image::check_kernel_image(exp, &img),
-            )
-            .with_detail(image::describe_kernel_image(&img)),
+            Some(img) => FileResult::checked(display, Kind::KernelImage, image::check_kernel_image(exp, &img))
+                .with_detail(image::describe_kernel_image(&img)),
             None => by_name_only(display, "Image"),
         });
     }
@@ -191,10 +170,7 @@ fn inspect_compressed_by_name(
         Ok(d) => d,
         Err(e) => return Some(FileResult::error(display, Some(Kind::Elf), e)),
     };
-    let module_name = name
-        .strip_suffix(".gz")
-        .or(name.strip_suffix(".xz"))
-        .unwrap_or(name);
+    let module_name = name.strip_suffix(".gz").or(name.strip_suffix(".xz")).unwrap_or(name);
     Some(if elf::is_elf(&data) {
         inspect_elf(display, module_name, &data.as_slice(), exp)
     } else {
@@ -216,11 +192,7 @@ fn inspect_archive(
     let mut stream = match open_stream() {
         Ok(s) => s,
         Err(e) => {
-            return vec![FileResult::error(
-                display,
-                None,
-                format!("cannot read: {e}"),
-            )];
+            return vec![FileResult::error(display, None, format!("cannot read: {e}"))];
         }
     };
     let mut results = Vec::new();
@@ -230,31 +202,24 @@ fn inspect_archive(
         let data = match content {
             archive::Member::Data(d) => d,
             archive::Member::TooLarge(size) => {
-                results.push(FileResult::skipped(
-                    shown,
-                    format!("member of {size} bytes, too large to inspect"),
-                ));
+                results.push(FileResult::skipped(shown, format!("member of {size} bytes, too large to inspect")));
                 return;
             }
         };
-        let mut open = || -> Result<Box<dyn Read>, String> {
-            Ok(Box::new(std::io::Cursor::new(data.clone())))
-        };
+        let mut open = || -> Result<Box<dyn Read>, String> { Ok(Box::new(std::io::Cursor::new(data.clone()))) };
         results.extend(inspect(&shown, &data.as_slice(), &mut open, exp, depth + 1));
     });
     let kind = archive_kind(format, name);
     let head = match outcome {
-        Ok(n) => FileResult::checked(display, kind, Vec::new())
-            .with_detail(format!("archive with {n} regular members")),
+        Ok(n) => {
+            FileResult::checked(display, kind, Vec::new()).with_detail(format!("archive with {n} regular members"))
+        }
         Err(e)
             if matches!(format, archive::Format::Gzip | archive::Format::Xz)
                 && results.is_empty()
                 && !looks_archive(name) =>
         {
-            FileResult::skipped(
-                display,
-                format!("compressed data that is not a cpio or tar archive ({e})"),
-            )
+            FileResult::skipped(display, format!("compressed data that is not a cpio or tar archive ({e})"))
         }
         Err(e) => FileResult::error(display, Some(kind), e),
     };
@@ -264,9 +229,7 @@ fn inspect_archive(
 }
 
 fn looks_archive(name: &str) -> bool {
-    [".cpio", ".tar", ".tgz", "initr", ".cpio.gz"]
-        .iter()
-        .any(|p| name.contains(p))
+    [".cpio", ".tar", ".tgz", "initr", ".cpio.gz"].iter().any(|p| name.contains(p))
 }
 
 fn archive_kind(format: archive::Format, name: &str) -> Kind {
@@ -319,7 +282,6 @@ fn inspect_elf(display: String, name: &str, src: &dyn Source, exp: &Expectation)
 
 /// Inspects bytes already in memory as if they were the file `name`.
 pub fn inspect_bytes(name: &str, bytes: &[u8], exp: &Expectation) -> Vec<FileResult> {
-    let mut open =
-        || -> Result<Box<dyn Read>, String> { Ok(Box::new(std::io::Cursor::new(bytes.to_vec()))) };
+    let mut open = || -> Result<Box<dyn Read>, String> { Ok(Box::new(std::io::Cursor::new(bytes.to_vec()))) };
     inspect(name, &bytes, &mut open, exp, 0)
 }

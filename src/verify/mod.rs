@@ -6,6 +6,7 @@
 //! which returns a [`Report`] whose [`Report::is_clean`] decides whether flashing may go on.
 
 mod archive;
+pub mod board;
 mod check;
 mod elf;
 mod expect;
@@ -26,10 +27,7 @@ pub use report::{ElfSummary, FileResult, Kind, Mismatch, Report, Status};
 /// against `exp`. Never fails as a whole: unreadable or corrupt files are per-file errors.
 pub fn verify_paths(paths: &[PathBuf], exp: &Expectation) -> Report {
     let items = walk::expand(paths);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(items.len().max(1));
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(items.len().max(1));
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Vec<FileResult>>> = items.iter().map(|_| Mutex::new(Vec::new())).collect();
     std::thread::scope(|scope| {
@@ -49,10 +47,8 @@ pub fn verify_paths(paths: &[PathBuf], exp: &Expectation) -> Report {
             });
         }
     });
-    let mut files: Vec<FileResult> = slots
-        .into_iter()
-        .flat_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect();
+    let mut files: Vec<FileResult> =
+        slots.into_iter().flat_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner())).collect();
     check::cross_check_vermagic(exp, &mut files);
     Report::new(exp.clone(), files)
 }
@@ -75,17 +71,10 @@ pub fn check_before_flash(paths: &[PathBuf], exp: &Expectation) -> crate::Result
     let mut lines = Vec::new();
     for f in report.findings() {
         if f.mismatches.is_empty() {
-            lines.push(format!(
-                "  {}: {}",
-                f.path,
-                f.reason.as_deref().unwrap_or("unreadable")
-            ));
+            lines.push(format!("  {}: {}", f.path, f.reason.as_deref().unwrap_or("unreadable")));
         }
         for m in &f.mismatches {
-            lines.push(format!(
-                "  {}: {}: expected {}, found {}",
-                f.path, m.check, m.expected, m.found
-            ));
+            lines.push(format!("  {}: {}: expected {}, found {}", f.path, m.check, m.expected, m.found));
         }
     }
     let total = lines.len();

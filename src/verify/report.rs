@@ -18,11 +18,7 @@ pub struct Mismatch {
 
 impl Mismatch {
     pub fn new(check: &'static str, expected: impl Into<String>, found: impl Into<String>) -> Self {
-        Mismatch {
-            check,
-            expected: expected.into(),
-            found: found.into(),
-        }
+        Mismatch { check, expected: expected.into(), found: found.into() }
     }
 }
 
@@ -99,11 +95,7 @@ impl FileResult {
     pub fn checked(path: String, kind: Kind, mismatches: Vec<Mismatch>) -> Self {
         FileResult {
             path,
-            status: if mismatches.is_empty() {
-                Status::Ok
-            } else {
-                Status::Mismatch
-            },
+            status: if mismatches.is_empty() { Status::Ok } else { Status::Mismatch },
             kind: Some(kind),
             elf: None,
             detail: None,
@@ -180,9 +172,7 @@ impl Report {
 
     /// The files that block a flash: mismatches and unreadable files.
     pub fn findings(&self) -> impl Iterator<Item = &FileResult> {
-        self.files
-            .iter()
-            .filter(|f| matches!(f.status, Status::Mismatch | Status::Error))
+        self.files.iter().filter(|f| matches!(f.status, Status::Mismatch | Status::Error))
     }
 
     /// One line per finding (every file when `verbose`), then a summary line.
@@ -200,20 +190,10 @@ impl Report {
                     }
                 }
                 Status::Error => {
-                    let _ = writeln!(
-                        out,
-                        "ERROR    {}: {}",
-                        f.path,
-                        f.reason.as_deref().unwrap_or("unknown error")
-                    );
+                    let _ = writeln!(out, "ERROR    {}: {}", f.path, f.reason.as_deref().unwrap_or("unknown error"));
                 }
                 Status::Skipped if verbose => {
-                    let _ = writeln!(
-                        out,
-                        "skipped  {}: {}",
-                        f.path,
-                        f.reason.as_deref().unwrap_or("")
-                    );
+                    let _ = writeln!(out, "skipped  {}: {}", f.path, f.reason.as_deref().unwrap_or(""));
                 }
                 Status::Ok if verbose => {
                     let _ = writeln!(out, "ok       {}: {}", f.path, describe(f));
@@ -243,10 +223,7 @@ impl Report {
 
 fn describe(f: &FileResult) -> String {
     if let Some(elf) = &f.elf {
-        let mut s = format!(
-            "{} {}-endian {} {}",
-            elf.class, elf.data, elf.machine_name, elf.type_name
-        );
+        let mut s = format!("{} {}-endian {} {}", elf.class, elf.data, elf.machine_name, elf.type_name);
         if let Some(fl) = elf.float_abi {
             let _ = write!(s, " {fl}");
         }

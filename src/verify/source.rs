@@ -29,13 +29,9 @@ pub trait Source: Sync {
             ));
         }
         let mut buf = vec![0u8; len];
-        let got = self
-            .read_at(offset, &mut buf)
-            .map_err(|e| format!("reading {what}: {e}"))?;
+        let got = self.read_at(offset, &mut buf).map_err(|e| format!("reading {what}: {e}"))?;
         if got < len {
-            return Err(format!(
-                "truncated: {what} needs {len} bytes at offset {offset}, only {got} could be read"
-            ));
+            return Err(format!("truncated: {what} needs {len} bytes at offset {offset}, only {got} could be read"));
         }
         Ok(buf)
     }
@@ -66,10 +62,7 @@ impl Source for FileSource {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
         let mut done = 0;
         while done < buf.len() {
-            match self
-                .file
-                .read_at(&mut buf[done..], offset.saturating_add(done as u64))
-            {
+            match self.file.read_at(&mut buf[done..], offset.saturating_add(done as u64)) {
                 Ok(0) => break,
                 Ok(n) => done += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -21,15 +21,8 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Item> {
         match fs::metadata(p) {
             Ok(m) if m.is_dir() => walk_dir(p, &mut out),
             Ok(m) if m.is_file() => out.push(Item::File(p.clone())),
-            Ok(_) => out.push(done(FileResult::skipped(
-                shown(p),
-                "not a regular file (device, FIFO or socket)",
-            ))),
-            Err(e) => out.push(done(FileResult::error(
-                shown(p),
-                None,
-                format!("cannot stat: {e}"),
-            ))),
+            Ok(_) => out.push(done(FileResult::skipped(shown(p), "not a regular file (device, FIFO or socket)"))),
+            Err(e) => out.push(done(FileResult::error(shown(p), None, format!("cannot stat: {e}")))),
         }
     }
     out
@@ -52,32 +45,17 @@ fn walk_dir(root: &Path, out: &mut Vec<Item>) {
                 shown(&path),
                 "symbolic link (not followed; its target is checked where it lives)",
             ))),
-            Ok(_) => out.push(done(FileResult::skipped(
-                shown(&path),
-                "not a regular file (device, FIFO or socket)",
-            ))),
-            Err(e) => out.push(done(FileResult::error(
-                shown(&path),
-                None,
-                format!("cannot stat: {e}"),
-            ))),
+            Ok(_) => out.push(done(FileResult::skipped(shown(&path), "not a regular file (device, FIFO or socket)"))),
+            Err(e) => out.push(done(FileResult::error(shown(&path), None, format!("cannot stat: {e}")))),
         }
     }
 }
 
-fn list_dir(
-    dir: &Path,
-    stack: &mut Vec<(PathBuf, std::io::Result<fs::FileType>)>,
-    out: &mut Vec<Item>,
-) {
+fn list_dir(dir: &Path, stack: &mut Vec<(PathBuf, std::io::Result<fs::FileType>)>, out: &mut Vec<Item>) {
     let entries = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
-            out.push(done(FileResult::error(
-                shown(dir),
-                None,
-                format!("cannot read directory: {e}"),
-            )));
+            out.push(done(FileResult::error(shown(dir), None, format!("cannot read directory: {e}"))));
             return;
         }
     };
@@ -85,11 +63,7 @@ fn list_dir(
     for entry in entries {
         match entry {
             Ok(e) => listed.push((e.path(), e.file_type())),
-            Err(e) => out.push(done(FileResult::error(
-                shown(dir),
-                None,
-                format!("cannot read directory entry: {e}"),
-            ))),
+            Err(e) => out.push(done(FileResult::error(shown(dir), None, format!("cannot read directory entry: {e}")))),
         }
     }
     listed.sort_by(|a, b| b.0.cmp(&a.0));

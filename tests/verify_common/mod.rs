@@ -8,25 +8,15 @@ use std::process::Command;
 
 /// Asserts that `tool` is on PATH; the panic names the Debian package that provides it.
 pub fn require(tool: &str, package: &str) {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    assert!(
-        found,
-        "`{tool}` is not on PATH: install the Debian package {package} (scripts/setup-host.sh does)"
-    );
+    let found =
+        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false);
+    assert!(found, "`{tool}` is not on PATH: install the Debian package {package} (scripts/setup-host.sh does)");
 }
 
 /// Runs a command and asserts that it succeeded.
 pub fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 pub const RISCV_CC: &str = "riscv64-linux-gnu-gcc";
@@ -60,16 +50,12 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", self.stdout))
     }
 }
 
 pub fn rvbuild(args: &[&str]) -> Outcome {
-    let out = Command::new(env!("CARGO_BIN_EXE_rvbuild"))
-        .args(args)
-        .output()
-        .expect("running rvbuild");
+    let out = Command::new(env!("CARGO_BIN_EXE_rvbuild")).args(args).output().expect("running rvbuild");
     Outcome {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -98,11 +84,7 @@ pub fn entry<'a>(report: &'a serde_json::Value, suffix: &str) -> &'a serde_json:
 /// `readelf -h` fields of a file, keyed by their label (Class, Data, Machine, Flags, ...).
 pub fn readelf_header(path: &Path) -> std::collections::BTreeMap<String, String> {
     require("readelf", "binutils");
-    let out = Command::new("readelf")
-        .arg("-h")
-        .arg(path)
-        .output()
-        .expect("running readelf");
+    let out = Command::new("readelf").arg("-h").arg(path).output().expect("running readelf");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once(':'))

@@ -1,0 +1,119 @@
+//! Expectations of a board build: what `rvbuild board`, `rvbuild flash` and `rvbuild verify
+//! --board` check its outputs against. Arch, ABI and loader come from the board profile, the
+//! modules' vermagic from the built kernel's release and configuration, each device tree's
+//! compatible string from the profile.
+
+use std::path::PathBuf;
+
+use crate::board_build::Manifest;
+use crate::profile::Board;
+use crate::{Error, ErrorKind, Result};
+
+use super::{Abi, Arch, Expectation, Report};
+
+/// The vermagic string the kernel writes into every module it accepts (include/linux/vermagic.h):
+/// release, then SMP / preempt / mod_unload / modversions by configuration, then the arch tag.
+pub fn kernel_vermagic(release: &str, config: &str, arch: crate::profile::Arch) -> String {
+    let on = |sym: &str| config.lines().any(|l| l.trim() == format!("CONFIG_{sym}=y"));
+    let mut v = format!("{release} ");
+    if on("SMP") {
+        v.push_str("SMP ");
+    }
+    if on("PREEMPT_BUILD") {
+        v.push_str("preempt ");
+    } else if on("PREEMPT_RT") {
+        v.push_str("preempt_rt ");
+    }
+    if on("MODULE_UNLOAD") {
+        v.push_str("mod_unload ");
+    }
+    if on("MODVERSIONS") {
+        v.push_str("modversions ");
+    }
+    v.push_str(match arch {
+        crate::profile::Arch::Riscv64 => "riscv",
+        crate::profile::Arch::Aarch64 => "aarch64",
+    });
+    v
+}
+
+/// The expectation for a board profile; with a manifest, the modules' vermagic too.
+pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expectation> {
+    let arch = match board.arch.value {
+        crate::profile::Arch::Riscv64 => Arch::Riscv64,
+        crate::profile::Arch::Aarch64 => Arch::Aarch64,
+    };
+    let abi = Abi::parse(arch, &board.abi.value).ok_or_else(|| {
+        Error::msg(
+            ErrorKind::Config,
+            format!("board {}: ABI `{}` is not known to verify", board.name.value, board.abi.value),
+        )
+    })?;
+    let mut exp = Expectation::new(arch, Some(abi));
+    if let Some(interp) = &board.interpreter {
+        exp.interp = Some(interp.clone());
+    }
+    // Firmware files for other processors (the Pi's VideoCore) are ELF for another machine.
+    for f in &board.boot_files.firmware {
+        if f.value.starts_with("start") && f.value.ends_with(".elf") {
+            exp.ignore.push(format!("*/{}", f.value));
+        }
+    }
+    for f in &board.firmware.files {
+        if f.name.value.ends_with(".elf") {
+            exp.ignore.push(format!("*/{}", f.name.value));
+        }
+    }
+    if let Some(m) = manifest
+        && let Some(release) = &m.kernel_release
+        && let Some(config) = m.artifacts.get("kernel/config")
+    {
+        let text = std::fs::read_to_string(config).map_err(|e| Error::io(ErrorKind::Verify, config, e))?;
+        exp.vermagic = Some(kernel_vermagic(release, &text, board.arch.value));
+    }
+    Ok(exp)
+}
+
+/// The outputs of a build that reach the board: boot files (kernel, initramfs with its init and
+/// modules, the board's DTBs, extlinux), firmware, and the module outputs. Not the kernel's
+/// `dev` tree (host tools) nor the DTBs of other boards of the SoC family.
+pub fn outputs(m: &Manifest) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for (c, rec) in &m.components {
+        if matches!(c.as_str(), "bootfiles" | "firmware" | "init") || c.starts_with("module-") {
+            v.extend(rec.outputs.first().map(PathBuf::from));
+        }
+    }
+    v
+}
+
+/// Verifies a board build's outputs, and each of the board's DTBs against its compatible string.
+pub fn check_build(board: &Board, m: &Manifest) -> Result<Report> {
+    let exp = expectation(board, Some(m))?;
+    let report = super::check_before_flash(&outputs(m), &exp)?;
+    for dt in &board.device_trees {
+        if let (Some(compatible), Some(path)) = (&dt.compatible, m.artifacts.get(&format!("dtbs/{}", dt.name.value))) {
+            let mut e = exp.clone();
+            e.dtb_compatible = Some(compatible.clone());
+            super::check_before_flash(&[PathBuf::from(path)], &e)?;
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_vermagic;
+    use crate::profile::Arch;
+
+    #[test]
+    fn vermagic_follows_the_config() {
+        let cfg = "CONFIG_MODULES=y\nCONFIG_MODULE_UNLOAD=y\n# CONFIG_SMP is not set\n";
+        assert_eq!(kernel_vermagic("6.12.117", cfg, Arch::Riscv64), "6.12.117 mod_unload riscv");
+        let cfg = "CONFIG_SMP=y\nCONFIG_PREEMPT_BUILD=y\nCONFIG_MODULE_UNLOAD=y\nCONFIG_MODVERSIONS=y\n";
+        assert_eq!(
+            kernel_vermagic("6.12.117", cfg, Arch::Aarch64),
+            "6.12.117 SMP preempt mod_unload modversions aarch64"
+        );
+    }
+}
