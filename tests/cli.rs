@@ -171,3 +171,22 @@ fn doctor_reports_the_setup_and_fails_with_exit_8_when_tools_are_missing() {
     let t = text(&o);
     assert!(t.contains("FAIL nix") && t.contains("fix: install Nix"), "{t}");
 }
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definition() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (shell, needle) in [("bash", "complete -F"), ("zsh", "#compdef rvbuild"), ("fish", "complete -c rvbuild")] {
+        let o = run(&["completions", shell], dir.path());
+        assert!(o.status.success(), "{shell}: {}", text(&o));
+        let t = String::from_utf8_lossy(&o.stdout);
+        assert!(t.contains(needle), "{shell}: {needle} missing");
+        for sub in ["board", "flash", "verify", "qemu"] {
+            assert!(t.contains(sub), "{shell}: subcommand {sub} missing");
+        }
+    }
+    let o = run(&["completions", "man"], dir.path());
+    assert!(o.status.success());
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.starts_with(".ie") || t.contains(".TH rvbuild"), "not roff: {}", &t[..t.len().min(200)]);
+    assert!(t.contains("board") && t.contains("Exit codes"), "man page lacks subcommands or exit codes");
+}

@@ -10,6 +10,7 @@ pub mod board;
 pub mod boards;
 pub mod build;
 pub mod builders;
+pub mod completions;
 pub mod doctor;
 pub mod flash;
 pub mod plan;
@@ -69,6 +70,8 @@ pub enum Command {
     Qemu(qemu::Args),
     /// Check this machine's setup (Nix, binfmt, toolchains, serial, SSH) and say how to fix it.
     Doctor(doctor::Args),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) or the man page (`man`).
+    Completions(completions::Args),
 }
 
 /// Runs the parsed command line.
@@ -85,6 +88,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serial(a) => serial::run(&ctx, a),
         Command::Qemu(a) => qemu::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
     }
 }
 
