@@ -17,47 +17,15 @@ fi
 archs="amd64 arm64 armhf armel i386 ppc64el s390x mips64el"
 pkgs="libc6 libstdc++6 libgcc-s1 zlib1g coreutils busybox-static"
 
-mirror=""
-if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-  mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-  mirror=$(awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list)
-fi
-if [ -z "$mirror" ]; then
-  echo "bench-verify-corpus: no Debian mirror found in /etc/apt/sources.list(.d)" >&2
-  exit 1
-fi
-
-apt="$dir/apt"
-mkdir -p "$apt/state/lists/partial" "$apt/cache/archives/partial" "$apt/parts" "$apt/prefs"
-: >"$apt/status"
+# shellcheck source=lib/debian.sh
+source "$(dirname "$0")/lib/debian.sh"
 archlist=$(echo $archs | tr ' ' ',')
-echo "deb [arch=$archlist signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror bookworm main" \
-  >"$apt/sources.list"
-aptopts=(
-  -o "Dir::Etc::SourceList=$apt/sources.list"
-  -o "Dir::Etc::SourceParts=$apt/parts"
-  -o "Dir::Etc::PreferencesParts=$apt/prefs"
-  -o "Dir::State=$apt/state"
-  -o "Dir::State::status=$apt/status"
-  -o "Dir::Cache=$apt/cache"
-  -o "APT::Architecture=amd64"
-  -o "APT::Architectures=$archlist"
-  -o "Acquire::Languages=none"
-)
-# Downloads land in a directory the _apt user may not be able to write.
-if [ "$(id -u)" -eq 0 ]; then aptopts+=(-o "APT::Sandbox::User=root"); fi
-echo "[corpus] apt-get update (private configuration, architectures: $archs)"
-apt-get "${aptopts[@]}" -qq update
-
-mkdir -p "$dir/debs"
+want=()
 for a in $archs; do
-  want=()
   for p in $pkgs; do want+=("$p:$a"); done
-  echo "[corpus] downloading ${want[*]}"
-  (cd "$dir/debs" && apt-get "${aptopts[@]}" -qq download "${want[@]}")
 done
+echo "[corpus] downloading ${want[*]} (private apt configuration)"
+private_apt_download "$dir/apt" "$archlist" bookworm main "$dir/debs" "${want[@]}"
 
 rm -rf "$dir/files"
 for deb in "$dir"/debs/*.deb; do

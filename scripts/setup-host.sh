@@ -11,14 +11,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 
 # --- apt sources: bookworm-backports, from the same mirror the machine already uses -----------
-mirror=""
-if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-  mirror=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-fi
-if [ -z "$mirror" ] && [ -f /etc/apt/sources.list ]; then
-  mirror=$(awk '$1=="deb" && $3 ~ /^bookworm$/ {print $2; exit}' /etc/apt/sources.list)
-fi
-if [ -z "$mirror" ]; then
+# shellcheck source=lib/debian.sh
+source "$(dirname "$0")/lib/debian.sh"
+if ! mirror=$(debian_mirror); then
   echo "setup: cannot find the Debian mirror in /etc/apt/sources.list(.d); add bookworm-backports by hand" >&2
   exit 1
 fi
@@ -62,20 +57,7 @@ fwroot=${RVBUILD_FIRMWARE_ROOT:-/var/lib/rvbuild/firmware-root}
 fetch_foreign() { # arch suite components package...
   local arch=$1 suite=$2 comps=$3; shift 3
   local d; d=$(mktemp -d)
-  mkdir -p "$d/etc/apt/sources.list.d" "$d/etc/apt/preferences.d" "$d/lists/partial" \
-           "$d/cache/archives/partial" "$d/debs"
-  : > "$d/status"
-  echo "deb [arch=$arch signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite $comps" \
-    > "$d/etc/apt/sources.list"
-  local opts=(-o "Dir::Etc=$d/etc/apt" -o "Dir::State::Lists=$d/lists" -o "Dir::State::status=$d/status"
-              -o "Dir::Cache=$d/cache" -o "APT::Architecture=$arch" -o "APT::Architectures::=$arch"
-              -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
-  local ok=0
-  for i in 1 2 3; do
-    if apt-get -qq "${opts[@]}" update && (cd "$d/debs" && apt-get -qq "${opts[@]}" download "$@"); then ok=1; break; fi
-    sleep 5
-  done
-  if [ "$ok" = 1 ]; then
+  if private_apt_download "$d/apt" "$arch" "$suite" "$comps" "$d/debs" "$@"; then
     for deb in "$d"/debs/*.deb; do
       $SUDO dpkg-deb -x "$deb" "$fwroot"
       dpkg-deb -f "$deb" Package Version Architecture | tr '\n' ' ' | $SUDO tee -a "$fwroot/.rvbuild-packages" >/dev/null
@@ -89,7 +71,7 @@ fetch_foreign() { # arch suite components package...
 }
 $SUDO mkdir -p "$fwroot"
 fwstamp="$fwroot/.rvbuild-stamp"
-fw_version=2
+fw_version=3
 if [ "$(cat "$fwstamp" 2>/dev/null || true)" != "$fw_version" ]; then
   $SUDO rm -f "$fwroot/.rvbuild-packages"
   fetch_foreign riscv64 stable main u-boot-starfive
