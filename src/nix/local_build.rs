@@ -75,6 +75,7 @@ fn tail(path: &Path, n: usize) -> String {
 fn realise_one(
     component: &str,
     drv: &str,
+    strategy: &str,
     opts_nix: &[(String, String)],
     log_path: &Path,
     roots: &Path,
@@ -82,6 +83,14 @@ fn realise_one(
 ) -> Result<(Vec<String>, bool)> {
     let existing = outputs_of(drv);
     let cached = !existing.is_empty() && existing.iter().all(|p| is_valid(p));
+    if !cached {
+        reporter.event(&Event::Started {
+            component: component.to_string(),
+            drv: drv.to_string(),
+            host: "local".into(),
+            strategy: strategy.to_string(),
+        });
+    }
     let mut cmd = Command::new("nix-store");
     cmd.arg("--realise").arg(drv).arg("--add-root").arg(roots.join(component)).arg("--indirect");
     for (k, v) in opts_nix {
@@ -166,23 +175,16 @@ pub fn build(inst: &Instantiated, opts: &Options, reporter: &dyn Reporter) -> Re
                     let strategy = opts.strategies.get(&c).cloned().unwrap_or_else(|| "cross".into());
                     scope.spawn(move || {
                         let start = Instant::now();
-                        reporter.event(&Event::Started {
-                            component: c.clone(),
-                            drv: drv.clone(),
-                            host: "local".into(),
-                            strategy,
-                        });
-                        let result =
-                            realise_one(&c, &drv, &nix_opts, &log_path, &roots, reporter).map(|(outputs, cached)| {
-                                Built {
-                                    drv: drv.clone(),
-                                    outputs,
-                                    seconds: start.elapsed().as_secs_f64(),
-                                    cached,
-                                    host: "local".into(),
-                                    log: log_path.clone(),
-                                }
-                            });
+                        let result = realise_one(&c, &drv, &strategy, &nix_opts, &log_path, &roots, reporter).map(
+                            |(outputs, cached)| Built {
+                                drv: drv.clone(),
+                                outputs,
+                                seconds: start.elapsed().as_secs_f64(),
+                                cached,
+                                host: "local".into(),
+                                log: log_path.clone(),
+                            },
+                        );
                         reporter.event(&Event::Finished {
                             component: c.clone(),
                             drv,
