@@ -114,3 +114,28 @@ fn rpi4_host_expression_puts_the_gpu_firmware_on_the_boot_partition() {
     let q = expr("qemu-riscv64", "host");
     assert!(q.contains("buildDtbs = false;") && !q.contains("firmwareFiles"), "{q}");
 }
+
+#[test]
+fn every_nix_file_in_the_repository_parses() {
+    let mut files = vec![support::repo_root().join("flake.nix")];
+    let mut stack = vec![support::repo_root().join("nix")];
+    while let Some(d) = stack.pop() {
+        for e in fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "nix") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() >= 2);
+    for f in files {
+        let o = std::process::Command::new("nix-instantiate").arg("--parse").arg(&f).output().expect("nix-instantiate");
+        assert!(o.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&o.stderr));
+    }
+    let flake = fs::read_to_string(support::repo_root().join("flake.nix")).expect("flake");
+    for part in ["packages = forAll", "devShells = forAll", "nixosModules.builder", "boot.binfmt.emulatedSystems", "extra-platforms", "trusted-users", "authorizedKeys", "boardComponents"] {
+        assert!(flake.contains(part), "flake.nix lacks {part}");
+    }
+}
