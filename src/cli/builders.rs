@@ -164,6 +164,9 @@ pub fn table(pool: &[Builder]) -> String {
     for r in &rows {
         line(r.iter().map(String::as_str).collect());
     }
+    if pool.iter().any(|b| !b.mandatory_features.is_empty()) {
+        s.push_str("(FEATURE! = mandatory: only builds that need it go there)\n");
+    }
     if pool.is_empty() {
         s.push_str(
             "(no builders: add machines to the profile, /etc/nix/machines or --builders, or allow --local-jobs)\n",
