@@ -439,3 +439,14 @@ fn cli_errors_and_probe() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no remote builders"), "{}", text(&o));
 }
+
+#[test]
+fn profile_validation_checks_machines_lines() {
+    let ok = "name: p\nbuilders:\n  machines:\n    - ssh://ryan@kana riscv64-linux - 2 ; @/etc/nix/machines\n";
+    assert!(rvbuild::profile::check_profile_text("p.yaml", "p", ok).is_ok(), "includes are not read when checking");
+    let bad = "name: p\nbuilders:\n  machines:\n    - ssh://ryan@kana riscv64-linux - 2\n    - kana - - -1\n";
+    let errs = rvbuild::profile::check_profile_text("p.yaml", "p", bad).expect_err("bad");
+    assert_eq!(errs.len(), 1);
+    let e = errs[0].to_string();
+    assert!(e.starts_with("p.yaml:5:") && e.contains("column 4 (maxJobs)"), "{e}");
+}

@@ -93,8 +93,14 @@ impl Machine {
 pub fn parse_spec(spec: &str, origin: &str) -> Result<Vec<Machine>> {
     let mut out = Vec::new();
     let mut stack = Vec::new();
-    parse_into(spec, origin, false, &mut stack, &mut out)?;
+    parse_into(spec, origin, false, Some(&mut stack), &mut out)?;
     Ok(out)
+}
+
+/// Checks a specification without reading its `@file` includes (for profile validation, where
+/// the files belong to the machine that will build).
+pub fn check_spec(spec: &str, origin: &str) -> Result<()> {
+    parse_into(spec, origin, false, None, &mut Vec::new())
 }
 
 /// Parses a machines file.
@@ -130,12 +136,19 @@ fn include(path: &Path, from: &str, stack: &mut Vec<PathBuf>, out: &mut Vec<Mach
         )
     })?;
     stack.push(key);
-    let r = parse_into(&text, &path.display().to_string(), true, stack, out);
+    let r = parse_into(&text, &path.display().to_string(), true, Some(&mut *stack), out);
     stack.pop();
     r
 }
 
-fn parse_into(text: &str, origin: &str, is_file: bool, stack: &mut Vec<PathBuf>, out: &mut Vec<Machine>) -> Result<()> {
+/// `stack` holds the files being read; None = don't follow includes.
+fn parse_into(
+    text: &str,
+    origin: &str,
+    is_file: bool,
+    mut stack: Option<&mut Vec<PathBuf>>,
+    out: &mut Vec<Machine>,
+) -> Result<()> {
     let mut n = 0;
     for (lineno, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or("");
@@ -155,7 +168,9 @@ fn parse_into(text: &str, origin: &str, is_file: bool, stack: &mut Vec<PathBuf>,
                         "write `@/path/to/machines`",
                     ));
                 }
-                include(Path::new(file), &at, stack, out)?;
+                if let Some(stack) = stack.as_deref_mut() {
+                    include(Path::new(file), &at, stack, out)?;
+                }
             } else {
                 out.push(parse_line(entry, &at)?);
             }

@@ -38,19 +38,16 @@ pub struct Resolved {
 }
 
 impl SshConfig {
-    /// Reads the given files in order (missing files are skipped); `home` expands `~` and is
-    /// where `~/.ssh` relative `Include`s resolve.
+    /// Reads the given files in order (missing files are skipped); `home` expands `~`.
     pub fn load(files: &[PathBuf], home: Option<&Path>) -> Result<SshConfig> {
         let mut cfg = SshConfig::default();
         for f in files {
             if !f.is_file() {
                 continue;
             }
-            let base = if f.starts_with("/etc") {
-                PathBuf::from("/etc/ssh")
-            } else {
-                home.map(|h| h.join(".ssh")).unwrap_or_else(|| f.parent().map(Path::to_path_buf).unwrap_or_default())
-            };
+            // Relative includes resolve in the file's own directory: `~/.ssh` for the user's
+            // config, `/etc/ssh` for the system's.
+            let base = f.parent().map(Path::to_path_buf).unwrap_or_default();
             cfg.read(f, &base, home, 0)?;
             // A new file starts outside any Host block, like OpenSSH.
             cfg.directives.push(Directive::Block(Some(vec!["*".into()])));

@@ -13,7 +13,14 @@ use crate::{Error, ErrorKind, Result};
 
 use super::Context;
 
+const FILES_HELP: &str = "\
+Files read:
+  $RVBUILD_NIX_CONF_DIR (else $NIX_CONF_DIR, else /etc/nix): nix.conf and machines
+  $HOME/.ssh/config, $RVBUILD_SSH_DIR (else /etc/ssh)/ssh_config: host aliases
+  $HOME/.ssh/known_hosts, $RVBUILD_SSH_DIR/ssh_known_hosts: host keys (checked strictly)";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = FILES_HELP)]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
