@@ -1,1 +1,12 @@
-//! Builder inventory (machines files, ssh_config, known_hosts), probing and build history. Lands with the distributed-builds issue.
+//! Builder inventory: Nix machines syntax, ssh_config aliases, known_hosts, the merged pool
+//! with its filters, and turning Nix's machines into a build profile. Probing and build history
+//! land later.
+
+pub mod import;
+pub mod inventory;
+pub mod known_hosts;
+pub mod machines;
+pub mod ssh_config;
+
+pub use inventory::{Builder, HostKeyStatus, PoolOptions, Sources, load_pool};
+pub use machines::{HostKey, Machine, Scheme};

@@ -1,18 +1,216 @@
-//! `rvbuild builders`: builder inventory (lands with the distributed-builds issue).
+//! `rvbuild builders`: list the merged builder pool, import Nix's machines into a build
+//! profile; `probe` lands later.
 
-use crate::{Error, Result};
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use crate::builders::inventory::{self, PoolOptions, Sources};
+use crate::builders::{Builder, import};
+use crate::profile::build::LocalJobs;
+use crate::{Error, ErrorKind, Result};
 
 use super::Context;
 
+const FILES_HELP: &str = "\
+Files read:
+  $RVBUILD_NIX_CONF_DIR (else $NIX_CONF_DIR, else /etc/nix): nix.conf and machines
+  $HOME/.ssh/config, $RVBUILD_SSH_DIR (else /etc/ssh)/ssh_config: host aliases
+  $HOME/.ssh/known_hosts, $RVBUILD_SSH_DIR/ssh_known_hosts: host keys (checked strictly)";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = FILES_HELP)]
 pub struct Args {
-    /// list | probe | import
-    #[arg(default_value = "list")]
-    pub action: String,
-    /// Hosts to act on.
-    pub hosts: Vec<String>,
+    #[command(subcommand)]
+    pub action: Option<Action>,
 }
 
-pub fn run(_ctx: &Context, _args: Args) -> Result<()> {
-    Err(Error::not_implemented("rvbuild builders"))
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Show the merged pool: profile builders, Nix's machines (or --builders), the local machine.
+    List(ListArgs),
+    /// Measure each builder's systems, cores, speed and emulation slowdown (not implemented yet).
+    Probe {
+        /// Hosts to probe.
+        hosts: Vec<String>,
+    },
+    /// Turn /etc/nix/machines and nix.conf `builders` into a build profile.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ListArgs {
+    /// Machines lines replacing the profile's and Nix's (`'ssh://host sys key jobs speed feats mand hostkey ; ...'`
+    /// or `@FILE`), same syntax as Nix.
+    #[arg(long, value_name = "SPEC")]
+    pub builders: Option<String>,
+    /// Use only these builders: names, hosts or `tag:T` (comma-separated or repeated).
+    #[arg(long, value_name = "HOST|tag:T,...")]
+    pub only: Vec<String>,
+    /// Leave these builders out: names, hosts or `tag:T`.
+    #[arg(long, value_name = "HOST|tag:T,...")]
+    pub exclude: Vec<String>,
+    /// Build slots on this machine: a number (0 = the local machine does not build) or `auto` (= cores).
+    #[arg(long, value_name = "N|auto", value_parser = parse_local_jobs)]
+    pub local_jobs: Option<LocalJobs>,
+    /// Build profile whose builders to use (default: Nix's machines and the local machine).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Machines file to read (default: NIX_CONF_DIR/machines, i.e. /etc/nix/machines).
+    #[arg(long, value_name = "FILE")]
+    pub machines: Option<PathBuf>,
+    /// nix.conf whose `builders` to read (default: NIX_CONF_DIR/nix.conf).
+    #[arg(long, value_name = "FILE")]
+    pub nix_conf: Option<PathBuf>,
+    /// Profile name (default: the output file's stem, else `imported`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Write the profile here (default: stdout).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+fn parse_local_jobs(s: &str) -> std::result::Result<LocalJobs, String> {
+    if s == "auto" {
+        return Ok(LocalJobs::Auto);
+    }
+    s.parse::<u32>().map(LocalJobs::Count).map_err(|_| format!("`{s}` is neither `auto` nor a number of build slots"))
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    match args.action.unwrap_or(Action::List(ListArgs::default())) {
+        Action::List(a) => list(ctx, a),
+        Action::Probe { .. } => Err(Error::not_implemented("rvbuild builders probe")),
+        Action::Import(a) => import_cmd(a),
+    }
+}
+
+fn list(ctx: &Context, a: ListArgs) -> Result<()> {
+    let loaded = match &a.profile {
+        Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
+        None => None,
+    };
+    let opts = PoolOptions {
+        builders: a.builders,
+        only: inventory::split_selectors(&a.only),
+        exclude: inventory::split_selectors(&a.exclude),
+        local_jobs: a.local_jobs,
+    };
+    let profile = loaded.as_ref().map(|l| (&l.value, l.source.name.as_str()));
+    let pool = inventory::load_pool(profile, &opts, &Sources::from_env())?;
+    let out = if a.json {
+        let mut s = serde_json::to_string_pretty(&pool)
+            .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the pool as JSON: {e}")))?;
+        s.push('\n');
+        s
+    } else {
+        table(&pool)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.as_bytes()).map_err(|e| Error::io(ErrorKind::Internal, "stdout", e))
+}
+
+/// The pool as an aligned table.
+pub fn table(pool: &[Builder]) -> String {
+    let head = ["NAME", "URI", "SYSTEMS", "JOBS", "SPEED", "FEATURES", "HOST KEY"];
+    let rows: Vec<[String; 7]> = pool
+        .iter()
+        .map(|b| {
+            let mut feats = b.supported_features.join(",");
+            if !b.mandatory_features.is_empty() {
+                let m: Vec<String> = b.mandatory_features.iter().map(|f| format!("{f}!")).collect();
+                if !feats.is_empty() {
+                    feats.push(',');
+                }
+                feats.push_str(&m.join(","));
+            }
+            let uri = if b.port != 0 && b.port != 22 && !b.uri.ends_with(&format!(":{}", b.port)) {
+                format!("{} (port {})", b.uri, b.port)
+            } else {
+                b.uri.clone()
+            };
+            [
+                b.name.clone(),
+                uri,
+                b.systems.join(","),
+                b.max_jobs.to_string(),
+                b.speed.to_string(),
+                if feats.is_empty() { "-".into() } else { feats },
+                b.host_key.summary(),
+            ]
+        })
+        .collect();
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            w[i] = w[i].max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<width$}  ", width = w[i]));
+            }
+        }
+        s.push_str(l.trim_end());
+        s.push('\n');
+    };
+    line(head.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    if pool.iter().any(|b| !b.mandatory_features.is_empty()) {
+        s.push_str("(FEATURE! = mandatory: only builds that need it go there)\n");
+    }
+    if pool.is_empty() {
+        s.push_str(
+            "(no builders: add machines to the profile, /etc/nix/machines or --builders, or allow --local-jobs)\n",
+        );
+    }
+    s
+}
+
+fn import_cmd(a: ImportArgs) -> Result<()> {
+    let src = Sources::from_env();
+    let machines_file = a.machines.unwrap_or_else(|| src.nix_conf_dir.join("machines"));
+    let nix_conf = a.nix_conf.unwrap_or_else(|| src.nix_conf_dir.join("nix.conf"));
+    let name = a
+        .name
+        .or_else(|| a.output.as_ref().and_then(|o| o.file_stem()).map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "imported".into());
+    let machines = import::read_machines(&machines_file, &nix_conf)?;
+    if machines.is_empty() {
+        return Err(Error::with_help(
+            ErrorKind::Config,
+            format!("no remote builders in {} or the `builders` of {}", machines_file.display(), nix_conf.display()),
+            "give the machines file with --machines FILE",
+        ));
+    }
+    let from = format!("{} and {}", machines_file.display(), nix_conf.display());
+    let yaml = import::profile_yaml(&name, &machines, &from)?;
+    if let Err(errs) = crate::profile::check_profile_text("imported profile", &name, &yaml) {
+        return Err(crate::profile::errors_to_error("imported profile", errs));
+    }
+    match a.output {
+        Some(o) => {
+            std::fs::write(&o, &yaml).map_err(|e| Error::io(ErrorKind::Config, o.display(), e))?;
+            eprintln!("wrote {} ({} builders); use it with --profile {}", o.display(), machines.len(), o.display());
+            Ok(())
+        }
+        None => {
+            std::io::stdout().lock().write_all(yaml.as_bytes()).map_err(|e| Error::io(ErrorKind::Internal, "stdout", e))
+        }
+    }
 }

@@ -521,6 +521,8 @@ pub fn profile(p: &BuildProfile, stem: &str, src: &SourceText) -> Vec<ProfileErr
                 "a machines line must be non-empty and hold no quotes, backticks or $",
                 "same syntax as /etc/nix/machines",
             );
+        } else if let Err(e) = crate::builders::machines::check_spec(&m.value, "builders.machines") {
+            c.err(m, e.to_string(), "same syntax as /etc/nix/machines: `ssh://user@host systems key maxJobs speed features mandatory hostkey`");
         }
     }
     for (comp, s) in &p.strategy.overrides {

@@ -1,0 +1,208 @@
+//! OpenSSH `known_hosts` files: host patterns (comma lists, `[host]:port`, wildcards, `!`
+//! negation, hashed `|1|salt|hash` entries), the `@cert-authority` and `@revoked` markers, and
+//! lookup of a host's keys by name and port.
+
+use std::path::{Path, PathBuf};
+
+use hmac::{KeyInit, Mac};
+use serde::Serialize;
+
+use super::machines::{HostKey, base64_decode};
+use super::ssh_config::host_matches;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Marker {
+    None,
+    CertAuthority,
+    Revoked,
+}
+
+/// One known_hosts line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub marker: Marker,
+    pub patterns: Vec<String>,
+    pub key: HostKey,
+    /// `FILE:LINE`
+    pub at: String,
+}
+
+/// What the known_hosts files say about a host.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lookup {
+    /// Plain host keys for it.
+    pub keys: Vec<(HostKey, String)>,
+    /// Certificate authorities trusted for it.
+    pub cert_authorities: Vec<(HostKey, String)>,
+    /// Revoked keys (a host presenting one is refused).
+    pub revoked: Vec<(HostKey, String)>,
+}
+
+/// The parsed lines of some known_hosts files, plus lines that could not be parsed.
+#[derive(Debug, Clone, Default)]
+pub struct KnownHosts {
+    pub entries: Vec<Entry>,
+    /// `FILE:LINE: problem` for lines skipped (OpenSSH skips them too).
+    pub skipped: Vec<String>,
+}
+
+impl KnownHosts {
+    /// Reads the files that exist among `files`.
+    pub fn load(files: &[PathBuf]) -> KnownHosts {
+        let mut kh = KnownHosts::default();
+        for f in files {
+            match std::fs::read_to_string(f) {
+                Ok(t) => kh.add_text(&t, &f.display().to_string()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => kh.skipped.push(format!("{}: {e}", f.display())),
+            }
+        }
+        kh
+    }
+
+    /// Adds the lines of one file.
+    pub fn add_text(&mut self, text: &str, name: &str) {
+        for (i, line) in text.lines().enumerate() {
+            let at = format!("{name}:{}", i + 1);
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match parse_line(line, &at) {
+                Ok(e) => self.entries.push(e),
+                Err(m) => self.skipped.push(format!("{at}: {m}")),
+            }
+        }
+    }
+
+    /// Keys for `host` on `port` (22 = the plain name, else `[host]:port`).
+    pub fn lookup(&self, host: &str, port: u16) -> Lookup {
+        let name = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
+        let mut r = Lookup::default();
+        for e in &self.entries {
+            if !entry_matches(&e.patterns, &name) {
+                continue;
+            }
+            let item = (e.key.clone(), e.at.clone());
+            match e.marker {
+                Marker::None => r.keys.push(item),
+                Marker::CertAuthority => r.cert_authorities.push(item),
+                Marker::Revoked => r.revoked.push(item),
+            }
+        }
+        r
+    }
+
+    /// Whether `key` is revoked in these files (whatever host it is for).
+    pub fn is_revoked(&self, key: &HostKey) -> bool {
+        self.entries.iter().any(|e| e.marker == Marker::Revoked && &e.key == key)
+    }
+}
+
+fn parse_line(line: &str, at: &str) -> std::result::Result<Entry, String> {
+    let mut words = line.split_whitespace();
+    let mut first = words.next().unwrap_or("");
+    let marker = match first {
+        "@cert-authority" => Marker::CertAuthority,
+        "@revoked" => Marker::Revoked,
+        m if m.starts_with('@') => return Err(format!("unknown marker `{m}`")),
+        _ => Marker::None,
+    };
+    if marker != Marker::None {
+        first = words.next().ok_or("marker without host patterns")?;
+    }
+    let key_type = words.next().ok_or("no key type")?;
+    let key = words.next().ok_or("no key")?;
+    if base64_decode(key).is_none() {
+        return Err("the key is not valid base64".into());
+    }
+    Ok(Entry {
+        marker,
+        patterns: first.split(',').map(str::to_string).collect(),
+        key: HostKey { key_type: key_type.to_string(), key: key.to_string() },
+        at: at.to_string(),
+    })
+}
+
+fn entry_matches(patterns: &[String], name: &str) -> bool {
+    if let [p] = patterns
+        && let Some(h) = p.strip_prefix("|1|")
+    {
+        return hashed_matches(h, name);
+    }
+    host_matches(patterns, name)
+}
+
+/// `salt|hash` (both base64): HMAC-SHA1 of the name keyed with the salt.
+fn hashed_matches(salt_hash: &str, name: &str) -> bool {
+    let Some((salt, hash)) = salt_hash.split_once('|') else { return false };
+    let (Some(salt), Some(hash)) = (base64_decode(salt), base64_decode(hash)) else { return false };
+    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else { return false };
+    mac.update(name.as_bytes());
+    mac.verify_slice(&hash).is_ok()
+}
+
+/// The default files: the user's and the system's.
+pub fn default_files(home: Option<&Path>, ssh_dir: &Path) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(h) = home {
+        v.push(h.join(".ssh/known_hosts"));
+        v.push(h.join(".ssh/known_hosts2"));
+    }
+    v.push(ssh_dir.join("ssh_known_hosts"));
+    v.push(ssh_dir.join("ssh_known_hosts2"));
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDnCQXlllHoLX5EvU+t6yP/npsmuxKt0skHVeJashizE";
+
+    fn kh(text: &str) -> KnownHosts {
+        let mut k = KnownHosts::default();
+        k.add_text(text, "kh");
+        k
+    }
+
+    #[test]
+    fn plain_lists_ports_and_markers() {
+        let k = kh(&format!(
+            "# c\naquamarine,192.168.5.101 ssh-ed25519 {KEY}\n[gw.example]:2222 ssh-ed25519 {KEY} c\n\
+             @cert-authority *.lan ssh-ed25519 {KEY}\n@revoked bad ssh-ed25519 {KEY}\nbroken\n"
+        ));
+        assert_eq!(k.skipped, ["kh:6: no key type"]);
+        assert_eq!(k.lookup("aquamarine", 22).keys.len(), 1);
+        assert_eq!(k.lookup("192.168.5.101", 22).keys[0].1, "kh:2");
+        assert!(k.lookup("aquamarine", 2222).keys.is_empty(), "port 2222 is a different entry");
+        assert_eq!(k.lookup("gw.example", 2222).keys.len(), 1);
+        assert!(k.lookup("gw.example", 22).keys.is_empty());
+        assert_eq!(k.lookup("x.lan", 22).cert_authorities.len(), 1);
+        assert_eq!(k.lookup("bad", 22).revoked.len(), 1);
+        assert!(k.is_revoked(&HostKey { key_type: "ssh-ed25519".into(), key: KEY.into() }));
+    }
+
+    #[test]
+    fn hashed_entries_match_by_hmac_sha1() {
+        // The way `ssh-keygen -H` hashes the name `kana`.
+        let salt = [7u8; 20];
+        let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).expect("key");
+        mac.update(b"kana");
+        let hash = mac.finalize().into_bytes();
+        let b64 = super::super::machines::base64_encode;
+        let line = format!("|1|{}|{} ssh-ed25519 {KEY}\n", b64(&salt), b64(&hash));
+        let k = kh(&line);
+        assert_eq!(k.lookup("kana", 22).keys.len(), 1);
+        assert!(k.lookup("ruby", 22).keys.is_empty());
+        assert!(k.lookup("kana", 2222).keys.is_empty());
+    }
+
+    #[test]
+    fn bad_lines_are_skipped_with_reason() {
+        let k = kh("@foo h ssh-ed25519 AAAA\nh ssh-ed25519 !!!\n");
+        assert_eq!(k.skipped, ["kh:1: unknown marker `@foo`", "kh:2: the key is not valid base64"]);
+        assert!(k.entries.is_empty());
+    }
+}
