@@ -135,7 +135,33 @@ fn every_nix_file_in_the_repository_parses() {
         assert!(o.status.success(), "{}: {}", f.display(), String::from_utf8_lossy(&o.stderr));
     }
     let flake = fs::read_to_string(support::repo_root().join("flake.nix")).expect("flake");
-    for part in ["packages = forAll", "devShells = forAll", "nixosModules.builder", "boot.binfmt.emulatedSystems", "extra-platforms", "trusted-users", "authorizedKeys", "boardComponents"] {
+    for part in [
+        "packages = forAll",
+        "devShells = forAll",
+        "nixosModules.builder",
+        "boot.binfmt.emulatedSystems",
+        "extra-platforms",
+        "trusted-users",
+        "authorizedKeys",
+        "boardComponents",
+    ] {
         assert!(flake.contains(part), "flake.nix lacks {part}");
     }
+}
+
+#[test]
+fn boards_of_the_current_directory_get_absolute_paths_in_the_expression() {
+    // Run from the repository root, where boards/ and drivers/ are the project's own: the
+    // generated expression must still use absolute paths (Nix refuses relative ones).
+    let out = tempfile::tempdir().expect("tempdir");
+    let o = run(
+        &["board", "qemu-riscv64", "--expr-only", "--out", out.path().to_str().unwrap_or_default()],
+        &support::repo_root(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let file = out.path().join("board.nix");
+    let e = fs::read_to_string(&file).expect("board.nix");
+    assert!(!e.contains("path = \"./"), "relative path in the expression:\n{e}");
+    let inst = rvbuild::nix::instantiate::instantiate(&file, &["module-rvhello".to_string()]).expect("instantiate");
+    assert!(inst.drvs["module-rvhello"].ends_with(".drv"));
 }

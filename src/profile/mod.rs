@@ -40,7 +40,10 @@ impl<T> Loaded<T> {
     /// materialised share directory.
     pub fn base_dir(&self) -> Result<PathBuf> {
         match &self.origin {
-            Origin::Project(dir) => Ok(dir.clone()),
+            // Absolute: these paths end up in generated Nix expressions, which need absolute ones.
+            Origin::Project(dir) => dir
+                .canonicalize()
+                .map_err(|e| Error::io(ErrorKind::Config, format!("project directory {}", dir.display()), e)),
             Origin::Shipped => shipped::materialize(&cache_dir()),
         }
     }
