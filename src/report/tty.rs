@@ -87,6 +87,9 @@ impl Reporter for Tty {
                 }
                 if let Some(o) = &bars.overall {
                     o.inc(1);
+                    if o.length().is_some_and(|len| o.position() >= len) && bars.running.is_empty() {
+                        o.finish_and_clear();
+                    }
                 }
                 if let Some(l) = plain::line(e, self.verbose) {
                     self.println(&l);
