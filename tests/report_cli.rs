@@ -234,7 +234,7 @@ fn nixbuild_failed_driver_build_exits_3_naming_the_component_with_log_tail_and_p
     assert!(cases.iter().any(|c| c.1 == "image" && c.3), "image never started: skipped: {cases:?}");
 }
 
-fn qemu_pids_named(name: &str) -> Vec<u32> {
+fn pids_with_cmdline(name: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
@@ -268,7 +268,7 @@ fn qemu_sigint_during_a_boot_that_never_ends_terminates_qemu_and_exits_130() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while qemu_pids_named(&unique).is_empty() {
+    while pids_with_cmdline(&unique).is_empty() {
         assert!(start.elapsed() < Duration::from_secs(30), "QEMU never started");
         assert!(child.try_wait().unwrap().is_none(), "rvbuild ended before QEMU started");
         std::thread::sleep(Duration::from_millis(100));
@@ -284,8 +284,48 @@ fn qemu_sigint_during_a_boot_that_never_ends_terminates_qemu_and_exits_130() {
     let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["exit_code"], 130, "{stdout}");
     let gone = Instant::now();
-    while !qemu_pids_named(&unique).is_empty() {
+    while !pids_with_cmdline(&unique).is_empty() {
         assert!(gone.elapsed() < Duration::from_secs(5), "QEMU still runs after rvbuild exited");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn nixbuild_sigint_during_a_build_terminates_nix_store_and_exits_130() {
+    built("qemu-riscv64"); // the shared kernel is in the store: the driver build starts at once
+    let tmp = tempfile::tempdir().unwrap();
+    broken_driver_project(tmp.path());
+    let unique = format!("rvbuild-slow-build-{}", std::process::id());
+    // Kbuild runs this while the module build starts: a build that would take five minutes.
+    fs::write(
+        tmp.path().join("drivers/broken/Kbuild"),
+        format!("obj-m := broken.o\n$(shell sleep 300; echo {unique})\n"),
+    )
+    .unwrap();
+    let mut child = rvbuild()
+        .args(["--json", "board", "broken", "--profile", "ci", "--out", "out"])
+        .current_dir(tmp.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while pids_with_cmdline(&unique).is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(60), "the driver build never started");
+        assert!(child.try_wait().unwrap().is_none(), "rvbuild ended before the build started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) }, 0);
+    let o = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(90), "rvbuild did not stop promptly");
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!((summary["ok"].as_bool(), summary["exit_code"].as_u64()), (Some(false), Some(130)), "{stdout}");
+    let gone = Instant::now();
+    while !pids_with_cmdline(&unique).is_empty() {
+        assert!(gone.elapsed() < Duration::from_secs(10), "the build still runs after rvbuild exited");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
