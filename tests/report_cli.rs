@@ -329,3 +329,34 @@ fn nixbuild_sigint_during_a_build_terminates_nix_store_and_exits_130() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn qemu_flash_json_has_transfer_and_step_events_and_a_junit_case() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk.img");
+    fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
+    let image = tmp.path().join("image.bin");
+    fs::write(&image, support::pty::data(24 * 1024 + 5, 3)).unwrap();
+    let junit = tmp.path().join("flash.xml");
+    let mut vm = support::qemu::Qemu::start_arch("aarch64", Some(&disk));
+    let o = rvbuild()
+        .args(["--json", "--junit", junit.to_str().unwrap(), "flash", "qemu-aarch64", "--port", &vm.pty])
+        .args(["--timeout", "60", "--image", image.to_str().unwrap()])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    vm.stop();
+    assert!(o.status.success(), "{}", text(&o));
+    let schema = documented_schema();
+    let stdout = String::from_utf8(o.stdout.clone()).unwrap();
+    let kinds: Vec<String> = stdout.lines().map(|l| check_line(&schema, l)).collect();
+    for kind in ["transfer-started", "transfer-finished", "note", "flash", "summary"] {
+        assert!(kinds.iter().any(|k| k == kind), "no `{kind}` event: {stdout}");
+    }
+    let flash: Value =
+        serde_json::from_str(stdout.lines().find(|l| l.contains("\"event\":\"flash\"")).unwrap()).unwrap();
+    assert_eq!((flash["ok"].as_bool(), flash["bytes"].as_u64()), (Some(true), Some(24 * 1024 + 5)), "{flash}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("written and verified"), "{}", text(&o));
+    let cases = junit_cases(&fs::read_to_string(&junit).unwrap());
+    assert_eq!(cases, vec![("flash".to_string(), "qemu-aarch64 disk".to_string(), false, false)]);
+}
