@@ -360,3 +360,40 @@ fn qemu_flash_json_has_transfer_and_step_events_and_a_junit_case() {
     let cases = junit_cases(&fs::read_to_string(&junit).unwrap());
     assert_eq!(cases, vec![("flash".to_string(), "qemu-aarch64 disk".to_string(), false, false)]);
 }
+
+#[test]
+fn nixbuild_on_a_terminal_draws_progress_bars_instead_of_timestamped_lines() {
+    use serialport::SerialPort;
+    use std::io::Read;
+    built("qemu-riscv64");
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut master, slave) = support::pty::pair();
+    master.set_timeout(Duration::from_millis(100)).unwrap();
+    let tty = fs::OpenOptions::new().write(true).open(&slave).unwrap();
+    let mut child = rvbuild()
+        .args(["board", "qemu-riscv64", "--profile", "ci", "--out", "out"])
+        .env_remove("CI")
+        .current_dir(tmp.path())
+        .stdout(Stdio::null())
+        .stderr(tty)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut screen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let exited = child.try_wait().unwrap();
+        match master.read(&mut buf) {
+            Ok(n) if n > 0 => screen.extend_from_slice(&buf[..n]),
+            _ if exited.is_some() => break,
+            _ => {}
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "rvbuild did not finish");
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(screen.contains("derivations"), "no overall bar: {screen:?}");
+    assert!(screen.contains("\u{1b}["), "no terminal control sequences: {screen:?}");
+    assert!(screen.contains("kernel: already built"), "events print above the bars: {screen:?}");
+    assert!(!screen.contains("] kernel: already built"), "timestamped plain lines on a terminal: {screen:?}");
+}
