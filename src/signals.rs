@@ -1,7 +1,7 @@
 //! Ctrl-C / SIGTERM: a global "interrupted" flag and a registry of running child processes
 //! (nix-store, qemu). On the first signal every registered child gets SIGTERM, the flag is set,
 //! and the waiting code fails; the run then ends with exit code 130. A second signal, or a run
-//! that has not stopped 10 s later, exits at once.
+//! that has not stopped 10 s later (2 s when no child was running), exits at once.
 
 use std::collections::BTreeSet;
 use std::process::Child;
@@ -56,12 +56,14 @@ fn terminate(pid: u32) {
     }
 }
 
-fn on_signal() {
+/// Sets the flag and terminates the registered children; returns how many there were.
+fn on_signal() -> usize {
     INTERRUPTED.store(true, Ordering::SeqCst);
     let pids: Vec<u32> = CHILDREN.lock().map(|c| c.iter().copied().collect()).unwrap_or_default();
-    for pid in pids {
+    for &pid in &pids {
         terminate(pid);
     }
+    pids.len()
 }
 
 /// Installs the SIGINT/SIGTERM handlers (once). The handlers are registered before this
@@ -83,12 +85,14 @@ pub fn install() {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
             }
-            on_signal();
-            // The main thread now fails and exits 130; a second signal or a hang ends it here.
+            // With children to stop, the main thread sees them fail and exits 130 after its
+            // summary; code with nothing registered (a serial transfer) does not look at the
+            // flag, so it gets a short grace period only. A second signal ends it at once.
+            let grace = if on_signal() > 0 { Duration::from_secs(10) } else { Duration::from_secs(2) };
             tokio::select! {
                 _ = int.recv() => {}
                 _ = term.recv() => {}
-                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                _ = tokio::time::sleep(grace) => {}
             }
         });
         on_signal();
