@@ -14,6 +14,7 @@ pub mod profile;
 pub mod qemu;
 pub mod report;
 pub mod schedule;
+pub mod signals;
 pub mod transport;
 pub mod verify;
 

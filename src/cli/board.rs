@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use crate::Result;
 use crate::board_build::{self, Request};
 use crate::profile::Provider;
-use crate::report::Plain;
 
 use super::Context;
 
@@ -54,7 +53,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let reporter = Plain::new(ctx.verbose);
+    let reporter = ctx.reporter.as_ref();
     let req = Request {
         project: ctx.project_dir(),
         board: args.board,
@@ -64,15 +63,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         expr_only: args.expr_only,
         jobs: args.jobs,
     };
-    let (out, manifest) = board_build::build(&req, &reporter)?;
+    let (out, manifest) = board_build::build(&req, reporter)?;
     if args.expr_only {
-        println!("{}", out.join("board.nix").display());
+        ctx.say(&out.join("board.nix").display().to_string());
         return Ok(());
     }
-    println!("{}: built {} components into {}", manifest.board, manifest.components.len(), out.display());
+    ctx.say(&format!("{}: built {} components into {}", manifest.board, manifest.components.len(), out.display()));
     for key in ["disk.img", "Image", "Image.gz", "initramfs.cpio.gz"] {
         if let Some(p) = manifest.artifacts.get(key) {
-            println!("  {key:<18} {p}");
+            ctx.say(&format!("  {key:<18} {p}"));
         }
     }
     if let Some(port) = args.flash {

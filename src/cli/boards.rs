@@ -11,9 +11,6 @@ pub struct Args {
     /// Validate every board and profile file (project and shipped) and report all problems.
     #[arg(long)]
     pub check: bool,
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 fn method_name(m: FlashMethod) -> &'static str {
@@ -57,7 +54,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             "source": b.source.name,
         }));
     }
-    if args.json {
+    if ctx.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&rows).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?

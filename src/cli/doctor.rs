@@ -6,15 +6,11 @@ use crate::{Error, ErrorKind, Result};
 use super::Context;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {
-    /// Print JSON.
-    #[arg(long)]
-    pub json: bool,
-}
+pub struct Args {}
 
-pub fn run(_ctx: &Context, args: Args) -> Result<()> {
+pub fn run(ctx: &Context, _args: Args) -> Result<()> {
     let checks = doctor::run_checks();
-    if args.json {
+    if ctx.json {
         let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?;
         println!("{text}");
     } else {

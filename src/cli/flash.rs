@@ -8,6 +8,7 @@ use crate::flash::plan::{FlashOptions, FlashStep, Target};
 use crate::flash::{port, progress, recovery};
 use crate::profile::Board;
 use crate::profile::board::FlashMethod;
+use crate::report::{Event, FlashEvents, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
@@ -128,7 +129,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let steps = board_steps(board, manifest.as_ref(), &args)?;
     // Nothing is written when the build's outputs fail verification: checked before the port opens.
     if let Some(m) = &manifest {
-        crate::verify::board::check_build(board, m)?;
+        crate::board_build::verify_outputs(board, m, ctx.reporter.as_ref())?;
     }
     let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
     if args.recovery && !rom_recovery {
@@ -150,7 +151,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     let path = port::resolve(args.port.as_deref(), &port::list())?;
     let mut link = port::open(&path, args.baud)?;
-    let mut prog = progress::for_stderr();
+    let reporter = ctx.reporter.as_ref();
+    // Under --json the driver's own bar/lines stay off: its transfers arrive as events.
+    let inner: Box<dyn progress::Progress> = if ctx.json { Box::new(progress::Silent) } else { progress::for_stderr() };
+    let mut prog = FlashEvents::new(inner, reporter);
     let mut opts = FlashOptions {
         chunk: args.chunk,
         load_addr: args.load_addr,
@@ -159,22 +163,51 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         ..FlashOptions::default()
     };
     opts.console.attach_timeout = std::time::Duration::from_secs(args.timeout);
-    if let (true, Some((spl, fit))) = (args.recovery, &jh7110_files) {
-        recovery::boot_from_rom(
-            &mut link,
-            spl,
-            fit,
-            &recovery::RecoveryOptions {
-                timeout: std::time::Duration::from_secs(args.timeout),
-                ..recovery::RecoveryOptions::default()
-            },
-            prog.as_mut(),
-        )?;
-    }
-    let report = crate::flash::flash(&mut link, &steps, &opts, prog.as_mut())?;
+    let started = std::time::Instant::now();
+    let result = (|| {
+        if let (true, Some((spl, fit))) = (args.recovery, &jh7110_files) {
+            recovery::boot_from_rom(
+                &mut link,
+                spl,
+                fit,
+                &recovery::RecoveryOptions {
+                    timeout: std::time::Duration::from_secs(args.timeout),
+                    ..recovery::RecoveryOptions::default()
+                },
+                &mut prog,
+            )?;
+        }
+        crate::flash::flash(&mut link, &steps, &opts, &mut prog)
+    })();
+    let board_name = board.name.value.clone();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            reporter.event(&Event::Flash {
+                board: board_name,
+                step: "flash".into(),
+                ok: false,
+                bytes: 0,
+                seconds: started.elapsed().as_secs_f64(),
+                detail: e.to_string(),
+            });
+            return Err(e);
+        }
+    };
     for s in &report.steps {
-        println!("{}: {} bytes written and verified (crc32 {:08x}, {} chunk(s))", s.name, s.bytes, s.crc32, s.chunks);
+        reporter.event(&Event::Flash {
+            board: board_name.clone(),
+            step: s.name.clone(),
+            ok: true,
+            bytes: s.bytes,
+            seconds: report.seconds,
+            detail: format!("crc32 {:08x}, {} chunk(s), read back", s.crc32, s.chunks),
+        });
+        ctx.say(&format!(
+            "{}: {} bytes written and verified (crc32 {:08x}, {} chunk(s))",
+            s.name, s.bytes, s.crc32, s.chunks
+        ));
     }
-    println!("flash of {} complete in {:.1}s", args.board, report.seconds);
+    ctx.say(&format!("flash of {} complete in {:.1}s", args.board, report.seconds));
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! Command-line interface: clap definitions, one file per subcommand, and dispatch.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use crate::Result;
+use crate::report::{self, Session};
 
 pub mod board;
 pub mod boards;
@@ -44,6 +46,17 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
+    /// Machine-readable output on stdout: `board`, `qemu` and `flash` print one JSON object per
+    /// event and a final summary (docs/events.md); `boards`, `verify`, `doctor`, `serial list`
+    /// and `plan` print their report as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Also write a JUnit XML report: one test case per derivation, verify check, flash step
+    /// and boot test.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -74,10 +87,21 @@ pub enum Command {
     Completions(completions::Args),
 }
 
-/// Runs the parsed command line.
+/// Runs the parsed command line. Commands that build, boot or flash report through events and
+/// end with a `summary` event; an interrupted run ends as `Interrupted` (exit code 130).
 pub fn run(cli: Cli) -> Result<()> {
-    let ctx = Context { project: cli.project.clone(), verbose: cli.verbose };
-    match cli.command {
+    crate::signals::install();
+    let (name, emits_events) = match &cli.command {
+        Command::Board(_) => ("board", true),
+        Command::Qemu(_) => ("qemu", true),
+        Command::Flash(_) => ("flash", true),
+        _ => ("", false),
+    };
+    let opts = report::Options { json: cli.json && emits_events, junit: cli.junit.clone(), verbose: cli.verbose };
+    let reporter = Arc::new(Session::new(&opts));
+    let ctx =
+        Context { project: cli.project.clone(), verbose: cli.verbose, json: cli.json, reporter: reporter.clone() };
+    let result = match cli.command {
         Command::Board(a) => board::run(&ctx, a),
         Command::Boards(a) => boards::run(&ctx, a),
         Command::Plan(a) => plan::run(&ctx, a),
@@ -89,6 +113,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Qemu(a) => qemu::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
+    };
+    let result = result.map_err(crate::signals::classify);
+    if emits_events || cli.junit.is_some() {
+        let name = if name.is_empty() { "rvbuild" } else { name };
+        let closed = reporter.finish(name, &result);
+        result.and(closed)
+    } else {
+        result
     }
 }
 
@@ -97,11 +129,24 @@ pub fn run(cli: Cli) -> Result<()> {
 pub struct Context {
     pub project: Option<PathBuf>,
     pub verbose: bool,
+    /// `--json`: stdout carries only JSON.
+    pub json: bool,
+    /// Where core code sends its events.
+    pub reporter: Arc<Session>,
 }
 
 impl Context {
     /// The directory searched first for boards and profiles.
     pub fn project_dir(&self) -> PathBuf {
         self.project.clone().unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    /// A result line for people: stdout normally, stderr under `--json` (stdout is JSON only).
+    pub fn say(&self, line: &str) {
+        if self.json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
     }
 }

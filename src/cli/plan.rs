@@ -11,9 +11,6 @@ pub struct Args {
     /// Build profile name or file.
     #[arg(long, default_value = "dev")]
     pub profile: String,
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(_ctx: &Context, _args: Args) -> Result<()> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::board_build::{self, Manifest, Request};
-use crate::report::{Plain, Reporter};
+use crate::report::Reporter;
 use crate::{Result, profile, qemu};
 
 use super::Context;
@@ -32,7 +32,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let reporter = Plain::new(ctx.verbose);
+    let reporter = ctx.reporter.as_ref();
     let project = ctx.project_dir();
     let board = profile::load_board(&project, &args.board)?;
     let name = board.value.name.value.clone();
@@ -49,7 +49,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             expr_only: false,
             jobs: 0,
         };
-        board_build::build(&req, &reporter)?.1
+        board_build::build(&req, reporter)?.1
     };
     if let Some(q) = &board.value.qemu {
         if q.boot == "direct" {
@@ -64,18 +64,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 .chain(cmd.get_args())
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect();
-            println!("{}", words.join(" "));
+            ctx.say(&words.join(" "));
             return Ok(());
         }
     }
     let outcome =
-        qemu::boot(&board.value, &manifest, &out_dir.join("logs"), args.timeout.map(Duration::from_secs), &reporter)?;
-    println!(
+        qemu::boot(&board.value, &manifest, &out_dir.join("logs"), args.timeout.map(Duration::from_secs), reporter)?;
+    ctx.say(&format!(
         "{name}: booted to `{}` in {:.1} s (modules: {}); console log {}",
         manifest.marker,
         outcome.seconds,
         outcome.modules_loaded.join(", "),
         outcome.log.display()
-    );
+    ));
     Ok(())
 }

@@ -16,11 +16,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// List serial ports with their USB identity (VID:PID, manufacturer, serial number).
-    List {
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
+    /// With the global `--json`: JSON instead of a table.
+    List,
     /// Send a file to a receiver on the port.
     Send {
         /// File to send.
@@ -62,9 +59,9 @@ pub enum Protocol {
     Ymodem,
 }
 
-pub fn run(_ctx: &Context, args: Args) -> Result<()> {
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
     match args.action {
-        Action::List { json } => list(json),
+        Action::List => list(ctx.json),
         Action::Send { file, line } => send(&file, &line),
         Action::Receive { dest, line } => receive(&dest, &line),
     }

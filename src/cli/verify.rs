@@ -35,9 +35,6 @@ pub struct Args {
     /// (default: ./result-BOARD when it exists).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Print the report as JSON (every file, with what was found).
-    #[arg(long)]
-    pub json: bool,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -75,7 +72,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         }
     }
     let report = verify::verify_paths(&args.paths, &exp);
-    if args.json {
+    if ctx.json {
         println!("{}", report.to_json());
     } else {
         print!("{}", report.render_human(ctx.verbose));

@@ -104,6 +104,7 @@ fn realise_one(
             "install Nix (scripts/setup-host.sh)",
         )
     })?;
+    let registered = crate::signals::register(&child);
     let mut log = fs::File::create(log_path).map_err(|e| Error::io(ErrorKind::Build, log_path.display(), e))?;
     if let Some(stderr) = child.stderr.take() {
         for line in BufReader::new(stderr).lines() {
@@ -117,6 +118,7 @@ fn realise_one(
         let _ = std::io::Read::read_to_string(&mut out, &mut stdout);
     }
     let status = child.wait().map_err(|e| Error::io(ErrorKind::Build, "nix-store", e))?;
+    drop(registered);
     if !status.success() {
         return Err(Error::with_help(
             ErrorKind::Build,
@@ -150,11 +152,15 @@ pub fn build(inst: &Instantiated, opts: &Options, reporter: &dyn Reporter) -> Re
     let mut running = 0usize;
     let mut failure: Option<Error> = None;
     let (tx, rx) = mpsc::channel::<Done>();
+    reporter.event(&Event::Plan { derivations: inst.drvs.len(), slots: opts.slots.max(1) });
     for (c, d) in &inst.drvs {
         reporter.event(&Event::Queued { component: c.clone(), drv: d.clone() });
     }
     std::thread::scope(|scope| {
         loop {
+            if failure.is_none() && crate::signals::interrupted() {
+                failure = Some(Error::msg(ErrorKind::Interrupted, "interrupted"));
+            }
             if failure.is_none() {
                 let ready: Vec<String> = pending
                     .iter()

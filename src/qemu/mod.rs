@@ -99,6 +99,7 @@ pub fn boot(
             "install qemu-system-misc (riscv64) / qemu-system-arm (aarch64) from bookworm-backports (scripts/setup-host.sh)",
         )
     })?);
+    let registered = crate::signals::register(&child.0);
     fs::create_dir_all(log_dir).map_err(|e| Error::io(ErrorKind::Config, log_dir.display(), e))?;
     let log_path = log_dir.join("boot.log");
     let mut log = fs::File::create(&log_path).map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;
@@ -177,6 +178,7 @@ pub fn boot(
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    drop(registered);
     drop(child);
     let missing: Vec<&String> = wanted.iter().filter(|w| !loaded.contains(w)).collect();
     let ok = marker_seen && missing.is_empty();

@@ -1,18 +1,36 @@
-//! Events emitted by the core (stages, derivations, logs, outputs, boot results) and the
-//! renderers that print them. Core code never prints: it calls a `Reporter`.
-
-use std::io::Write;
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! Events emitted by the core (plan, derivations, logs, outputs, verify, flash, boot, summary)
+//! and the renderers that print them: plain lines, a TTY progress display, JSON lines and a
+//! JUnit file. Core code never prints: it calls a `Reporter`. The JSON form of every event is
+//! documented in docs/events.md.
 
 use serde::Serialize;
 
-/// Something that happened, in the order it happened.
+mod json;
+mod junit;
+mod plain;
+mod progress;
+mod session;
+mod tty;
+
+pub use json::Json;
+pub use junit::Junit;
+pub use plain::Plain;
+pub use progress::FlashEvents;
+pub use session::{Options, Session};
+pub use tty::Tty;
+
+/// Version of the JSON event schema (docs/events.md), carried by the `summary` event.
+pub const SCHEMA: u32 = 1;
+
+/// Something that happened, in the order it happened. The `event` tag and field names are a
+/// stable interface (`--json`): add fields and variants, never rename them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum Event {
     /// A pipeline stage began (resolve, generate, instantiate, build, boot ...).
     Stage { name: String, detail: String },
+    /// The build plan is made: how many derivations, on how many local slots.
+    Plan { derivations: usize, slots: usize },
     /// A component's derivation is waiting for its inputs.
     Queued { component: String, drv: String },
     /// A component's derivation started building.
@@ -23,13 +41,43 @@ pub enum Event {
     Log { source: String, line: String },
     /// A component's output in the store.
     Output { component: String, path: String },
+    /// The outputs' check against the board (ELF arch/ABI/loader, vermagic, image headers).
+    Verify { target: String, ok: bool, checked: usize, mismatched: usize, skipped: usize, detail: String },
+    /// A serial transfer began (`total` bytes, 0 when unknown).
+    TransferStarted { label: String, total: u64 },
+    /// Bytes of the current transfer are through (at most a few per second).
+    TransferProgress { label: String, done: u64, total: u64 },
+    /// The current transfer ended.
+    TransferFinished { label: String, bytes: u64, retransmits: u64, seconds: f64 },
+    /// A status line of the flash driver (a console command, a check result).
+    Note { text: String },
+    /// A flash step (one region) finished: written and read back, or failed.
+    Flash { board: String, step: String, ok: bool, bytes: u64, seconds: f64, detail: String },
     /// The boot test's result.
     Boot { board: String, ok: bool, seconds: f64, detail: String },
+    /// The last event of a run.
+    Summary {
+        schema: u32,
+        command: String,
+        ok: bool,
+        exit_code: u8,
+        seconds: f64,
+        derivations: usize,
+        built: usize,
+        cached: usize,
+        failed: usize,
+        error: Option<String>,
+    },
 }
 
 /// Receives events. Implementations must be cheap: events come from build threads.
 pub trait Reporter: Send + Sync {
     fn event(&self, e: &Event);
+
+    /// Called once after the summary: write files, clear progress bars.
+    fn finish(&self) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 /// Drops every event.
@@ -39,56 +87,77 @@ impl Reporter for Silent {
     fn event(&self, _e: &Event) {}
 }
 
-/// Plain timestamped lines on stderr: for CI logs and non-TTY use. Log lines only with verbose.
-pub struct Plain {
-    verbose: bool,
-    out: Mutex<()>,
-}
+#[cfg(test)]
+mod tests {
+    use super::Event;
 
-impl Plain {
-    pub fn new(verbose: bool) -> Self {
-        Plain { verbose, out: Mutex::new(()) }
+    /// One event of every kind; the match makes a new variant fail to compile here until a
+    /// sample (and so a documentation check) is added.
+    fn samples() -> Vec<Event> {
+        let s = || "x".to_string();
+        let all = vec![
+            Event::Stage { name: s(), detail: s() },
+            Event::Plan { derivations: 1, slots: 1 },
+            Event::Queued { component: s(), drv: s() },
+            Event::Started { component: s(), drv: s(), host: s(), strategy: s() },
+            Event::Finished { component: s(), drv: s(), host: s(), seconds: 1.0, ok: true, cached: false },
+            Event::Log { source: s(), line: s() },
+            Event::Output { component: s(), path: s() },
+            Event::Verify { target: s(), ok: true, checked: 1, mismatched: 0, skipped: 0, detail: s() },
+            Event::TransferStarted { label: s(), total: 1 },
+            Event::TransferProgress { label: s(), done: 1, total: 1 },
+            Event::TransferFinished { label: s(), bytes: 1, retransmits: 0, seconds: 1.0 },
+            Event::Note { text: s() },
+            Event::Flash { board: s(), step: s(), ok: true, bytes: 1, seconds: 1.0, detail: s() },
+            Event::Boot { board: s(), ok: true, seconds: 1.0, detail: s() },
+            Event::Summary {
+                schema: super::SCHEMA,
+                command: s(),
+                ok: true,
+                exit_code: 0,
+                seconds: 1.0,
+                derivations: 0,
+                built: 0,
+                cached: 0,
+                failed: 0,
+                error: None,
+            },
+        ];
+        for e in &all {
+            match e {
+                Event::Stage { .. }
+                | Event::Plan { .. }
+                | Event::Queued { .. }
+                | Event::Started { .. }
+                | Event::Finished { .. }
+                | Event::Log { .. }
+                | Event::Output { .. }
+                | Event::Verify { .. }
+                | Event::TransferStarted { .. }
+                | Event::TransferProgress { .. }
+                | Event::TransferFinished { .. }
+                | Event::Note { .. }
+                | Event::Flash { .. }
+                | Event::Boot { .. }
+                | Event::Summary { .. } => {}
+            }
+        }
+        all
     }
-}
 
-fn timestamp() -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs();
-    let (h, m, s) = ((now / 3600) % 24, (now / 60) % 60, now % 60);
-    format!("{h:02}:{m:02}:{s:02}")
-}
-
-impl Reporter for Plain {
-    fn event(&self, e: &Event) {
-        let line = match e {
-            Event::Stage { name, detail } => format!("{name}: {detail}"),
-            Event::Queued { .. } => return,
-            Event::Started { component, host, strategy, .. } => format!("building {component} ({strategy}) on {host}"),
-            Event::Finished { component, seconds, ok, cached, .. } => {
-                if *cached {
-                    format!("{component}: already built")
-                } else if *ok {
-                    format!("{component}: built in {seconds:.1} s")
-                } else {
-                    format!("{component}: FAILED after {seconds:.1} s")
-                }
+    #[test]
+    fn every_event_kind_and_field_is_documented() {
+        let doc = include_str!("../../docs/events.md");
+        for e in samples() {
+            let v = serde_json::to_value(&e).unwrap_or_default();
+            let kind = v["event"].as_str().unwrap_or_default().to_string();
+            let head = format!("### `{kind}`\n");
+            let start = doc.find(&head).unwrap_or_else(|| panic!("docs/events.md has no section `{kind}`"));
+            let rest = &doc[start + head.len()..];
+            let section = &rest[..rest.find("\n#").unwrap_or(rest.len())];
+            for key in v.as_object().into_iter().flat_map(|o| o.keys()).filter(|k| *k != "event") {
+                assert!(section.contains(&format!("| `{key}` |")), "`{kind}`.`{key}` is not in docs/events.md");
             }
-            Event::Log { source, line } => {
-                if !self.verbose {
-                    return;
-                }
-                format!("[{source}] {line}")
-            }
-            Event::Output { component, path } => {
-                if !self.verbose {
-                    return;
-                }
-                format!("{component} -> {path}")
-            }
-            Event::Boot { board, ok, seconds, detail } => {
-                format!("boot {board}: {} in {seconds:.1} s ({detail})", if *ok { "OK" } else { "FAILED" })
-            }
-        };
-        let _guard = self.out.lock();
-        let _ = writeln!(std::io::stderr(), "[{}] {line}", timestamp());
+        }
     }
 }

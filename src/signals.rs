@@ -1,0 +1,116 @@
+//! Ctrl-C / SIGTERM: a global "interrupted" flag and a registry of running child processes
+//! (nix-store, qemu). On the first signal every registered child gets SIGTERM, the flag is set,
+//! and the waiting code fails; the run then ends with exit code 130. A second signal, or a run
+//! that has not stopped 10 s later (2 s when no child was running), exits at once.
+
+use std::collections::BTreeSet;
+use std::process::Child;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::{Error, ErrorKind};
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
+/// The exit code of an interrupted run.
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// True once SIGINT or SIGTERM arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// A registered child process; dropping it unregisters it.
+pub struct Registered(u32);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut c) = CHILDREN.lock() {
+            c.remove(&self.0);
+        }
+    }
+}
+
+/// Registers a child to be terminated on Ctrl-C / SIGTERM while the guard lives. A child
+/// started after the signal is terminated at once.
+pub fn register(child: &Child) -> Registered {
+    let pid = child.id();
+    if let Ok(mut c) = CHILDREN.lock() {
+        c.insert(pid);
+    }
+    if interrupted() {
+        terminate(pid);
+    }
+    Registered(pid)
+}
+
+fn terminate(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else { return };
+    // SAFETY: kill(2) touches no memory of ours. The pid is a child of ours that stays
+    // registered until just after it is reaped, so it names that child.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}
+
+/// Sets the flag and terminates the registered children; returns how many there were.
+fn on_signal() -> usize {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    let pids: Vec<u32> = CHILDREN.lock().map(|c| c.iter().copied().collect()).unwrap_or_default();
+    for &pid in &pids {
+        terminate(pid);
+    }
+    pids.len()
+}
+
+/// Installs the SIGINT/SIGTERM handlers (once). The handlers are registered before this
+/// returns, so a signal that comes right after is already caught.
+pub fn install() {
+    if INSTALLED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    let streams = {
+        let _guard = rt.enter();
+        use tokio::signal::unix::{SignalKind, signal};
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    };
+    let (Ok(mut int), Ok(mut term)) = streams else { return };
+    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
+        rt.block_on(async {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            // With children to stop, the main thread sees them fail and exits 130 after its
+            // summary; code with nothing registered (a serial transfer) does not look at the
+            // flag, so it gets a short grace period only. A second signal ends it at once.
+            let grace = if on_signal() > 0 { Duration::from_secs(10) } else { Duration::from_secs(2) };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = tokio::time::sleep(grace) => {}
+            }
+        });
+        on_signal();
+        eprintln!("rvbuild: interrupted");
+        std::process::exit(EXIT_INTERRUPTED);
+    });
+    drop(spawned);
+}
+
+/// Replaces an error caused by the interruption (a killed child failing) with `Interrupted`.
+pub fn classify(e: Error) -> Error {
+    if interrupted() && e.kind() != ErrorKind::Interrupted {
+        Error::with_help(
+            ErrorKind::Interrupted,
+            "interrupted: stopped by Ctrl-C / SIGTERM; running builds and QEMU were terminated",
+            "run the command again; finished components are reused from the Nix store",
+        )
+    } else {
+        e
+    }
+}
