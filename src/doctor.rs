@@ -222,6 +222,8 @@ pub fn run_checks() -> Vec<Check> {
         ));
     }
 
+    builder_checks(&mut out);
+
     // ssh
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let keys: Vec<String> = ["id_ed25519", "id_ecdsa", "id_rsa"]
@@ -244,4 +246,86 @@ pub fn run_checks() -> Vec<Check> {
 
 fn which(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|p| p.is_file()))
+}
+
+/// The configured remote builders (Nix's machines, nix.conf `builders`): host key known, and
+/// the SSH port reachable (a TCP connect with a short timeout; nothing is sent).
+fn builder_checks(out: &mut Vec<Check>) {
+    use crate::builders::inventory::{HostKeyStatus, PoolOptions, Sources, load_pool};
+    let pool = match load_pool(None, &PoolOptions::default(), &Sources::from_env()) {
+        Ok(p) => p,
+        Err(e) => {
+            out.push(check("builders", "pool", Status::Fail, e.to_string(), Some("fix the machines file named above")));
+            return;
+        }
+    };
+    let remote: Vec<_> = pool.iter().filter(|b| b.port != 0).collect();
+    if remote.is_empty() {
+        out.push(check("builders", "pool", Status::Ok, "no remote builders configured (local builds only)", None));
+    }
+    for b in remote {
+        let name = format!("{} ({}:{})", b.name, b.host, b.port);
+        match &b.host_key {
+            HostKeyStatus::Unknown => out.push(check(
+                "builders",
+                format!("{name} host key"),
+                Status::Warn,
+                "not in known_hosts nor in the machines line: connections will be refused",
+                Some(&format!(
+                    "check the key out of band, then add it: ssh-keyscan -p {} {} >> ~/.ssh/known_hosts",
+                    b.port, b.host
+                )),
+            )),
+            HostKeyStatus::Revoked { at } => out.push(check(
+                "builders",
+                format!("{name} host key"),
+                Status::Fail,
+                format!("the key is marked @revoked ({at})"),
+                Some("remove the builder or replace its key"),
+            )),
+            other => out.push(check("builders", format!("{name} host key"), Status::Ok, other.summary(), None)),
+        }
+        out.push(reachable(&name, &b.host, b.port));
+    }
+}
+
+fn reachable(name: &str, host: &str, port: u16) -> Check {
+    use std::net::ToSocketAddrs;
+    let timeout = std::time::Duration::from_secs(3);
+    let addrs: Vec<_> = match (host, port).to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => {
+            return check(
+                "builders",
+                format!("{name} reachable"),
+                Status::Fail,
+                format!("cannot resolve {host}: {e}"),
+                Some("fix the host name (machines file or ssh_config HostName)"),
+            );
+        }
+    };
+    let mut last = String::from("no address");
+    for a in addrs {
+        match std::net::TcpStream::connect_timeout(&a, timeout) {
+            Ok(_) => {
+                return check(
+                    "builders",
+                    format!("{name} reachable"),
+                    Status::Ok,
+                    format!("port {port} answers at {a}"),
+                    None,
+                );
+            }
+            Err(e) => last = format!("{a}: {e}"),
+        }
+    }
+    check(
+        "builders",
+        format!("{name} reachable"),
+        Status::Fail,
+        format!("unreachable ({last})"),
+        Some(&format!(
+            "check that the machine is up and sshd listens on port {port}, or take it out of the pool (--exclude / the machines file)"
+        )),
+    )
 }

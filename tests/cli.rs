@@ -190,3 +190,39 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     assert!(t.starts_with(".ie") || t.contains(".TH rvbuild"), "not roff: {}", &t[..t.len().min(200)]);
     assert!(t.contains("board") && t.contains("Exit codes"), "man page lacks subcommands or exit codes");
 }
+
+#[test]
+fn doctor_checks_configured_builders_and_exits_4_when_one_is_unreachable() {
+    // A Nix configuration naming a builder on a loopback port nothing listens on, with its host
+    // key unknown: doctor warns about the key, fails reachability, and exits 4.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nix = dir.path().join("nix");
+    fs::create_dir_all(&nix).expect("mkdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    // the listener is dropped here: the port is closed again
+    fs::write(nix.join("machines"), format!("ssh://builder@127.0.0.1:{port} riscv64-linux - 2 1 big-parallel\n"))
+        .expect("write");
+    fs::write(nix.join("nix.conf"), "sandbox = false\nsubstituters =\n").expect("write");
+    let home = dir.path().join("home");
+    fs::create_dir_all(home.join(".ssh")).expect("mkdir");
+    let o = support::rvbuild()
+        .args(["doctor", "--json"])
+        .env("RVBUILD_NIX_CONF_DIR", &nix)
+        .env("HOME", &home)
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{t}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let checks = v.as_array().expect("array");
+    let find = |suffix: &str| {
+        checks.iter().find(|c| c["area"] == "builders" && c["name"].as_str().unwrap_or("").ends_with(suffix)).cloned()
+    };
+    let key = find("host key").expect("host key check");
+    assert_eq!(key["status"], "warn", "{key}");
+    assert!(key["fix"].as_str().unwrap_or("").contains("ssh-keyscan"), "{key}");
+    let reach = find("reachable").expect("reachability check");
+    assert_eq!(reach["status"], "fail", "{reach}");
+    assert!(reach["detail"].as_str().unwrap_or("").contains("unreachable"), "{reach}");
+}

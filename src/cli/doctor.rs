@@ -28,8 +28,10 @@ pub fn run(ctx: &Context, _args: Args) -> Result<()> {
     }
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     if failed > 0 {
+        // Only builders failing: that is the "builder unreachable" class (exit 4).
+        let only_builders = checks.iter().filter(|c| c.status == Status::Fail).all(|c| c.area == "builders");
         return Err(Error::with_help(
-            ErrorKind::Prerequisite,
+            if only_builders { ErrorKind::Builder } else { ErrorKind::Prerequisite },
             format!("{failed} check(s) failed"),
             "each FAIL line above says how to fix it",
         ));
