@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs and configures everything rvbuild and its test suite need on a Debian 12 machine:
-# apt packages (bookworm + bookworm-backports for QEMU/OpenSBI), Nix (single-user, sandbox off
-# for the host provider), binfmt registrations for riscv64/aarch64 qemu-user, and the Rust tools.
+# apt packages (bookworm + bookworm-backports for QEMU/OpenSBI), firmware packages of other
+# architectures (private apt configuration), Nix (single-user, sandbox off for the host
+# provider) and binfmt registrations for riscv64/aarch64 qemu-user. Rust itself (cargo, edition
+# 2024) must already be installed, e.g. with rustup.
 # Idempotent: safe to run on every CI run and on a developer machine.
 set -euo pipefail
 
@@ -120,10 +122,5 @@ for i in $(seq 1 8); do
 done
 # nixbld users must read the kernel source tarball and host toolchains (they do by default).
 
-# --- Rust tooling --------------------------------------------------------------------------------
-if ! command -v cargo-nextest >/dev/null 2>&1; then
-  log "installing cargo-nextest"
-  cargo install --locked cargo-nextest >/dev/null
-fi
 
 log "done: nix $(nix-store --version | awk '{print $NF}'), $(qemu-system-riscv64 --version | head -1)"

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "[test] installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 echo "[test] cargo fmt --check"
 cargo fmt --check
