@@ -136,13 +136,6 @@ impl Rd<'_> {
         }
         out
     }
-    fn u16(&self, off: usize) -> u16 {
-        let a = self.arr::<2>(off);
-        match self.endian {
-            Endian::Little => u16::from_le_bytes(a),
-            Endian::Big => u16::from_be_bytes(a),
-        }
-    }
     fn u32(&self, off: usize) -> u32 {
         let a = self.arr::<4>(off);
         match self.endian {
@@ -155,13 +148,6 @@ impl Rd<'_> {
         match self.endian {
             Endian::Little => u64::from_le_bytes(a),
             Endian::Big => u64::from_be_bytes(a),
-        }
-    }
-    /// A word: 4 bytes in ELF32, 8 in ELF64.
-    fn word(&self, class: Class, off: usize) -> u64 {
-        match class {
-            Class::Elf32 => u64::from(self.u32(off)),
-            Class::Elf64 => self.u64(off),
         }
     }
 }
@@ -194,28 +180,24 @@ pub fn parse_header(head: &[u8]) -> Result<Header, String> {
             class.header_size()
         ));
     }
-    let r = Rd { b: head, endian };
-    // Offsets of the fields after e_entry differ between the classes by the word size.
-    let (phoff_at, shoff_at, flags_at) = match class {
-        Class::Elf32 => (28, 32, 36),
-        Class::Elf64 => (32, 40, 48),
-    };
-    let tail = flags_at + 4; // e_ehsize
+    // The fields themselves are decoded by goblin (from these first bytes only: no whole-file
+    // read); the checks above give the per-file messages for broken identifications.
+    let g = goblin::elf::Elf::parse_header(head).map_err(|e| format!("malformed ELF header: {e}"))?;
     Ok(Header {
         class,
         endian,
-        osabi: head[7],
-        abi_version: head[8],
-        e_type: r.u16(16),
-        machine: r.u16(18),
-        phoff: r.word(class, phoff_at),
-        shoff: r.word(class, shoff_at),
-        flags: r.u32(flags_at),
-        phentsize: r.u16(tail + 2),
-        phnum: r.u16(tail + 4),
-        shentsize: r.u16(tail + 6),
-        shnum: r.u16(tail + 8),
-        shstrndx: r.u16(tail + 10),
+        osabi: g.e_ident[7],
+        abi_version: g.e_ident[8],
+        e_type: g.e_type,
+        machine: g.e_machine,
+        phoff: g.e_phoff,
+        shoff: g.e_shoff,
+        flags: g.e_flags,
+        phentsize: g.e_phentsize,
+        phnum: g.e_phnum,
+        shentsize: g.e_shentsize,
+        shnum: g.e_shnum,
+        shstrndx: g.e_shstrndx,
     })
 }
 
