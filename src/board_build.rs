@@ -248,39 +248,27 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     Ok((out_dir, manifest))
 }
 
-/// Verifies a build's outputs against the board and reports the result as a `verify` event.
+/// Verifies a build's outputs against the board and reports the result as a `verify` event;
+/// any finding is an error (exit 5) naming the files.
 pub fn verify_outputs(board: &profile::Board, manifest: &Manifest, reporter: &dyn Reporter) -> Result<()> {
-    match crate::verify::board::check_build(board, manifest) {
-        Ok(report) => {
-            reporter.event(&Event::Verify {
-                target: manifest.board.clone(),
-                ok: true,
-                checked: report.checked,
-                mismatched: report.mismatched,
-                skipped: report.skipped,
-                detail: format!(
-                    "{} files checked, {} skipped (not ELF/Image/DTB), all match",
-                    report.checked, report.skipped
-                ),
-            });
-            Ok(())
-        }
-        Err(e) => {
-            // The error holds the findings as text; the counts come from a second (fast) pass.
-            let counts = crate::verify::board::expectation(board, Some(manifest))
-                .map(|exp| crate::verify::verify_paths(&crate::verify::board::outputs(manifest), &exp));
-            let (checked, mismatched, skipped) =
-                counts.map(|r| (r.checked, r.mismatched, r.skipped)).unwrap_or((0, 0, 0));
-            reporter.event(&Event::Verify {
-                target: manifest.board.clone(),
-                ok: false,
-                checked,
-                mismatched,
-                skipped,
-                detail: e.to_string(),
-            });
-            Err(e)
-        }
+    let report = crate::verify::board::check_build(board, manifest)?;
+    let refused = (!report.is_clean()).then(|| crate::verify::refusal(&report));
+    reporter.event(&Event::Verify {
+        target: manifest.board.clone(),
+        ok: refused.is_none(),
+        checked: report.checked,
+        mismatched: report.mismatched,
+        skipped: report.skipped,
+        detail: match &refused {
+            None => {
+                format!("{} files checked, {} skipped (not ELF/Image/DTB), all match", report.checked, report.skipped)
+            }
+            Some(e) => e.to_string(),
+        },
+    });
+    match refused {
+        None => Ok(()),
+        Some(e) => Err(e),
     }
 }
 

@@ -91,6 +91,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 out: Some(out),
                 chunk: 16 << 20,
                 load_addr: None,
+                already_verified: true,
             },
         )?;
     }

@@ -38,13 +38,16 @@ pub struct Options<'a> {
     pub strategies: BTreeMap<String, String>,
 }
 
-fn is_valid(path: &str) -> bool {
-    Command::new("nix-store")
-        .args(["--check-validity", path])
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+/// True when every path is valid in the local store (one `nix-store` call for all of them).
+fn all_valid(paths: &[String]) -> bool {
+    !paths.is_empty()
+        && Command::new("nix-store")
+            .arg("--check-validity")
+            .args(paths)
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
 }
 
 fn outputs_of(drv: &str) -> Vec<String> {
@@ -82,7 +85,7 @@ fn realise_one(
     reporter: &dyn Reporter,
 ) -> Result<(Vec<String>, bool)> {
     let existing = outputs_of(drv);
-    let cached = !existing.is_empty() && existing.iter().all(|p| is_valid(p));
+    let cached = all_valid(&existing);
     if !cached {
         reporter.event(&Event::Started {
             component: component.to_string(),

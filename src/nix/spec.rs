@@ -375,8 +375,6 @@ pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: 
             let help = "driver sources are looked up relative to the project directory, then among rvbuild's own";
             return Err(Error::new(ErrorKind::Config, board.source.error(&d.source, msg, help)));
         }
-        // Nix takes only absolute paths: a project given as `.` (the default) must not leak in.
-        let src = src.canonicalize().map_err(|e| Error::io(ErrorKind::Config, src.display(), e))?;
         modules.push(ModuleSpec { name: d.name.value.clone(), source: src, load: d.load });
     }
 

@@ -87,18 +87,19 @@ pub fn outputs(m: &Manifest) -> Vec<PathBuf> {
     v
 }
 
-/// Verifies a board build's outputs, and each of the board's DTBs against its compatible string.
+/// Verifies a board build's outputs, and each of the board's DTBs against its compatible string,
+/// in one report (clean or not: the caller decides; [`super::refusal`] makes the error).
 pub fn check_build(board: &Board, m: &Manifest) -> Result<Report> {
     let exp = expectation(board, Some(m))?;
-    let report = super::check_before_flash(&outputs(m), &exp)?;
+    let mut files = super::verify_paths(&outputs(m), &exp).files;
     for dt in &board.device_trees {
         if let (Some(compatible), Some(path)) = (&dt.compatible, m.artifacts.get(&format!("dtbs/{}", dt.name.value))) {
             let mut e = exp.clone();
             e.dtb_compatible = Some(compatible.clone());
-            super::check_before_flash(&[PathBuf::from(path)], &e)?;
+            files.extend(super::verify_paths(&[PathBuf::from(path)], &e).files);
         }
     }
-    Ok(report)
+    Ok(Report::new(exp, files))
 }
 
 #[cfg(test)]

@@ -65,9 +65,13 @@ const MAX_FINDINGS_IN_ERROR: usize = 20;
 /// clean, else an [`ErrorKind::Verify`](crate::ErrorKind::Verify) error naming the files.
 pub fn check_before_flash(paths: &[PathBuf], exp: &Expectation) -> crate::Result<Report> {
     let report = verify_paths(paths, exp);
-    if report.is_clean() {
-        return Ok(report);
-    }
+    if report.is_clean() { Ok(report) } else { Err(refusal(&report)) }
+}
+
+/// The [`ErrorKind::Verify`](crate::ErrorKind::Verify) error for a report that is not clean,
+/// naming its findings (the first [`MAX_FINDINGS_IN_ERROR`]).
+pub fn refusal(report: &Report) -> crate::Error {
+    let exp = &report.expectation;
     let mut lines = Vec::new();
     for f in report.findings() {
         if f.mismatches.is_empty() {
@@ -82,7 +86,7 @@ pub fn check_before_flash(paths: &[PathBuf], exp: &Expectation) -> crate::Result
     if total > lines.len() {
         lines.push(format!("  ... and {} more", total - lines.len()));
     }
-    Err(crate::Error::with_help(
+    crate::Error::with_help(
         crate::ErrorKind::Verify,
         format!(
             "refusing to flash: {} output file(s) do not match {} {} and {} could not be read:\n{}",
@@ -93,5 +97,5 @@ pub fn check_before_flash(paths: &[PathBuf], exp: &Expectation) -> crate::Result
             lines.join("\n")
         ),
         "rebuild the listed files for the board, or run `rvbuild verify --board BOARD PATH` for the full report",
-    ))
+    )
 }
