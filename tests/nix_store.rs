@@ -543,12 +543,15 @@ async fn nixbuild_serve_copy_with_import_paths() {
 /// Materializes generated entries under `root`: (dir components, name, kind, contents).
 fn build_random_tree(root: &Path, entries: &[(Vec<String>, String, u8, Vec<u8>)]) {
     fs::create_dir(root).expect("mkdir root");
-    for (dirs, name, kind, contents) in entries {
+    'entries: for (dirs, name, kind, contents) in entries {
         let mut dir = root.to_path_buf();
         for d in dirs {
             dir.push(d);
-            if dir.symlink_metadata().is_err() {
-                fs::create_dir(&dir).expect("mkdir");
+            match dir.symlink_metadata() {
+                Err(_) => fs::create_dir(&dir).expect("mkdir"),
+                // An earlier entry made this path a file or symlink: nothing can go below it.
+                Ok(m) if !m.is_dir() => continue 'entries,
+                Ok(_) => {}
             }
         }
         if !dir.is_dir() || dir.symlink_metadata().map(|m| m.file_type().is_symlink()).unwrap_or(true) {
