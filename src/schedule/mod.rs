@@ -1,1 +1,7 @@
-//! Scheduling of the derivation DAG over builders. Lands with the plan/schedule issue.
+//! Scheduling of the derivation DAG over builders (HEFT-family list scheduling): the model
+//! of tasks and builders, the online scheduler the build engine asks what to start next, the
+//! simulator and lower bound behind `rvbuild plan --simulate`, and the Gantt chart output.
+
+pub mod model;
+
+pub use model::{Assignment, BuilderId, BuilderModel, Task, TaskId};
