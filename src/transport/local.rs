@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Duration;
 
-use super::{BoxFuture, ServeChannel, Transport};
+use super::{BoxFuture, ExecOutput, ServeChannel, Transport};
 use crate::{Error, ErrorKind, Result};
 
 /// Spawns `nix-store [--store URI] --serve --write` from PATH.
@@ -81,6 +81,21 @@ impl Transport for LocalTransport {
 
     fn open_serve(&self) -> BoxFuture<'_, Result<ServeChannel>> {
         Box::pin(async move { self.spawn() })
+    }
+
+    fn exec(&self, command: &str) -> BoxFuture<'_, Result<ExecOutput>> {
+        let command = command.to_string();
+        Box::pin(async move {
+            let out = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&command)
+                .stdin(Stdio::null())
+                .kill_on_drop(true)
+                .output()
+                .await
+                .map_err(|e| Error::io(ErrorKind::Builder, "sh -c on the local machine", e))?;
+            Ok(ExecOutput { status: out.status.code(), stdout: out.stdout, stderr: out.stderr })
+        })
     }
 }
 

@@ -45,4 +45,17 @@ pub trait Transport: Send + Sync {
 
     /// Starts `nix-store --serve --write` on the builder and returns its streams.
     fn open_serve(&self) -> BoxFuture<'_, Result<ServeChannel>>;
+
+    /// Runs `command` with the builder's shell (`sh -c` locally, the exec request over SSH)
+    /// and collects its exit status and output. For probes; builds go through [`open_serve`](Self::open_serve).
+    fn exec(&self, command: &str) -> BoxFuture<'_, Result<ExecOutput>>;
+}
+
+/// What a command run with [`Transport::exec`] printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit status; None when it was killed by a signal or the channel closed without one.
+    pub status: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
 }
