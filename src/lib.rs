@@ -6,6 +6,7 @@ pub mod board_build;
 pub mod builders;
 pub mod cli;
 pub mod doctor;
+pub mod engine;
 pub mod error;
 pub mod flash;
 pub mod nix;

@@ -1,22 +1,178 @@
-//! `rvbuild build`: build a Nix derivation graph over the builder pool (lands with the distributed-builds issue).
+//! `rvbuild build`: build any Nix derivation graph over the builder pool (the local machine
+//! included), with hosts chosen at build time; `result` links like nix-build.
 
-use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use crate::builders::connect::{self, ConnectOptions};
+use crate::builders::inventory::{self, Sources};
+use crate::engine::{self, Greedy, Options, Policy};
+use crate::nix::dag;
+use crate::nix::serve::BuildOptions;
+use crate::nix::store_path::StorePath;
+use crate::transport::LocalTransport;
+use crate::{Error, ErrorKind, Result};
 
 use super::Context;
+use super::pool_args::PoolArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// A .nix file or /nix/store/...drv paths.
-    #[arg(required = true)]
+    /// A .nix file, or /nix/store/...drv paths.
+    #[arg(required = true, value_name = "FILE.nix|DRV")]
     pub targets: Vec<String>,
-    /// Attribute to build from the .nix file.
+    /// Attribute to build from the .nix file (repeatable).
     #[arg(short = 'A', long)]
-    pub attr: Option<String>,
-    /// Builders, in Nix machines-file syntax or @FILE.
+    pub attr: Vec<String>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// Build profile whose builders to use (default: Nix's machines and the local machine).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// Name of the result links (`result`, `result-2`, `result-dev`, ... as nix-build).
+    #[arg(short, long, default_value = "result", value_name = "NAME")]
+    pub out_link: PathBuf,
+    /// Make no result links (outputs may then be garbage-collected).
     #[arg(long)]
-    pub builders: Option<String>,
+    pub no_out_link: bool,
+    /// Per-derivation build logs go here (default: ~/.cache/rvbuild/logs/build-<time>).
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Stop a build that prints nothing for this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub max_silent_time: u32,
+    /// Stop a build that runs longer than this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub timeout: u32,
+    /// Let builders fetch missing inputs from their own substituters before rvbuild uploads.
+    #[arg(long)]
+    pub builders_use_substitutes: bool,
 }
 
-pub fn run(_ctx: &Context, _args: Args) -> Result<()> {
-    Err(Error::not_implemented("rvbuild build"))
+/// The .drv paths to build: given directly, or from `nix-instantiate FILE [-A ATTR]...`.
+pub fn instantiate_targets(targets: &[String], attrs: &[String]) -> Result<Vec<String>> {
+    let mut drvs = Vec::new();
+    for t in targets {
+        if t.ends_with(".drv") && StorePath::parse_drv(t).is_ok() {
+            drvs.push(t.clone());
+            continue;
+        }
+        if !Path::new(t).exists() {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!("{t}: no such file"),
+                "give a .nix file or /nix/store/...drv paths",
+            ));
+        }
+        let mut cmd = Command::new("nix-instantiate");
+        cmd.arg(t);
+        for a in attrs {
+            cmd.arg("-A").arg(a);
+        }
+        let out = cmd.stdin(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| {
+            Error::with_help(ErrorKind::Prerequisite, format!("cannot run nix-instantiate: {e}"), "install Nix")
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(Error::msg(ErrorKind::Config, format!("nix-instantiate {t} failed:\n{}", stderr.trim())));
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // `drv!out` selects an output; the whole derivation is built.
+            let drv = line.split('!').next().unwrap_or(line);
+            StorePath::parse_drv(drv).map_err(|e| {
+                Error::msg(ErrorKind::Build, format!("nix-instantiate printed {line:?}, not a derivation: {e}"))
+            })?;
+            drvs.push(drv.to_string());
+        }
+    }
+    if drvs.is_empty() {
+        return Err(Error::msg(ErrorKind::Config, "nothing to build: the targets gave no derivations"));
+    }
+    Ok(drvs)
+}
+
+/// Links `link` to `path` and registers it as an indirect GC root.
+fn add_root(path: &str, link: &Path) -> Result<()> {
+    let status = Command::new("nix-store")
+        .args(["--realise", path, "--add-root"])
+        .arg(link)
+        .arg("--indirect")
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| Error::io(ErrorKind::Build, "nix-store --add-root", e))?;
+    if !status.success() {
+        return Err(Error::msg(ErrorKind::Build, format!("could not make the GC root {} -> {path}", link.display())));
+    }
+    Ok(())
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot start the async runtime: {e}")))
+}
+
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let roots = instantiate_targets(&args.targets, &args.attr)?;
+    let dag = Arc::new(dag::load_closure(&roots)?);
+    let loaded = match &args.profile {
+        Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
+        None => None,
+    };
+    let profile = loaded.as_ref().map(|l| (&l.value, l.source.name.as_str()));
+    let pool = inventory::load_pool(profile, &args.pool.pool_options(), &Sources::from_env())?;
+    let members = connect::members(&pool, &ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys })?;
+    let log_dir = args.log_dir.clone().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        crate::profile::cache_dir().join("logs").join(format!("build-{t}"))
+    });
+    let opts = Options {
+        log_dir,
+        build: BuildOptions {
+            max_silent_time_secs: args.max_silent_time,
+            build_timeout_secs: args.timeout,
+            ..BuildOptions::default()
+        },
+        builders_use_substitutes: args.builders_use_substitutes,
+        ..Options::default()
+    };
+    let reporter = ctx.reporter.as_ref();
+    let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
+    let outcome = runtime()?.block_on(async {
+        let prepared = engine::prepare(&dag, local.as_ref(), &|_| (1.0, 0)).await?;
+        let models = members.iter().map(|m| m.model.clone()).collect();
+        let policy: Box<dyn Policy> = Box::new(Greedy::new(prepared.tasks.clone(), models));
+        engine::run(dag.clone(), &prepared, members, policy, local.clone(), opts, reporter).await
+    })?;
+    for (k, &root) in dag.roots().iter().enumerate() {
+        let node = dag.node(root);
+        for (name, out) in &node.drv.outputs {
+            if !args.no_out_link {
+                let mut link = args.out_link.as_os_str().to_owned();
+                if k > 0 {
+                    link.push(format!("-{}", k + 1));
+                }
+                if name != "out" {
+                    link.push(format!("-{name}"));
+                }
+                add_root(&out.path, Path::new(&link))?;
+            }
+            ctx.say(&out.path);
+        }
+    }
+    let remote = outcome.built.values().filter(|b| b.host != "local").count();
+    let lost = if outcome.lost.is_empty() {
+        String::new()
+    } else {
+        format!("; lost {}", outcome.lost.iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>().join(", "))
+    };
+    eprintln!(
+        "built {} derivation(s) ({remote} remote, {} already valid) in {:.1} s{lost}",
+        outcome.built.len(),
+        outcome.cached.len(),
+        outcome.seconds
+    );
+    Ok(())
 }

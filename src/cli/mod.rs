@@ -16,6 +16,7 @@ pub mod completions;
 pub mod doctor;
 pub mod flash;
 pub mod plan;
+pub mod pool_args;
 pub mod qemu;
 pub mod serial;
 pub mod verify;

@@ -1,0 +1,584 @@
+//! The build engine: builds the needed part of a derivation DAG over a pool of builders
+//! (the local machine among them), each reached through a [`Transport`] speaking Nix's serve
+//! protocol. A [`Policy`] decides what runs where; the engine uploads each derivation's input
+//! closure, runs BuildDerivation, fetches the outputs back into the local store, streams
+//! logs, and handles faults: a builder whose connection fails is marked down and its work
+//! goes elsewhere (it is tried again with backoff), a real build failure stops the build
+//! with the log's last lines and the host it ran on, Ctrl-C closes every session (which ends
+//! the remote builds) and returns exit code 130.
+
+mod conn;
+pub mod policy;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Mutex as AsyncMutex, mpsc};
+use tokio::task::JoinSet;
+
+use crate::nix::copy::copy_closure;
+use crate::nix::dag::{Dag, DagNode};
+use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
+use crate::nix::store_path::StorePath;
+use crate::report::{Event, Reporter};
+use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
+use crate::transport::Transport;
+use crate::{Error, ErrorKind, Result};
+
+use conn::{Conn, Idle};
+pub use policy::{Greedy, Policy};
+
+/// A builder of the pool: how the scheduler sees it and how to reach it.
+pub struct Member {
+    pub model: BuilderModel,
+    pub transport: Arc<dyn Transport>,
+}
+
+/// What to build: the DAG nodes whose outputs are missing locally and are needed for the
+/// roots, as scheduler tasks (task `k` is node `nodes[k]`).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub nodes: Vec<usize>,
+    pub tasks: Vec<Task>,
+    /// Nodes whose outputs are all valid locally already.
+    pub cached: BTreeSet<usize>,
+}
+
+/// Options of one run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Per-derivation build logs go here (`NAME.log`).
+    pub log_dir: PathBuf,
+    /// max-silent-time, timeout, log size: sent with each BuildDerivation.
+    pub build: BuildOptions,
+    /// Attempts per derivation when builders fail (not the build itself).
+    pub max_attempts: u32,
+    /// Labels for events and logs, by .drv path (board components); else the derivation name.
+    pub labels: BTreeMap<String, String>,
+    /// Strategy label per .drv path for events (`cross`, `native`, `emulated`); else by placement.
+    pub strategies: BTreeMap<String, String>,
+    /// Let builders substitute missing inputs from their own caches (builders-use-substitutes).
+    pub builders_use_substitutes: bool,
+    /// Reconnection attempts of a builder that went down, with doubling delays from 1 s.
+    pub reconnect_attempts: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            log_dir: PathBuf::from("logs"),
+            build: BuildOptions::default(),
+            max_attempts: 3,
+            labels: BTreeMap::new(),
+            strategies: BTreeMap::new(),
+            builders_use_substitutes: false,
+            reconnect_attempts: 4,
+        }
+    }
+}
+
+/// One derivation built in this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub drv: String,
+    pub label: String,
+    pub outputs: Vec<String>,
+    pub host: String,
+    /// `native` or `emulated` (by placement) unless the caller gave a strategy.
+    pub strategy: String,
+    pub seconds: f64,
+    /// Seconds since the run started.
+    pub started: f64,
+    pub log: PathBuf,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Built derivations by .drv path.
+    pub built: BTreeMap<String, Built>,
+    pub cached: BTreeSet<String>,
+    pub seconds: f64,
+    /// Builders that went down during the run, with the reason.
+    pub lost: Vec<(String, String)>,
+}
+
+/// A derivation's name: the store path name without `.drv`.
+pub fn drv_name(node: &DagNode) -> String {
+    node.drv_path.name().trim_end_matches(".drv").to_string()
+}
+
+/// Finds what must be built for the outputs of the DAG's roots. `estimate` gives each node's
+/// work (seconds at speed 1.0, natively) and output size.
+pub async fn prepare(dag: &Dag, local: &dyn Transport, estimate: &dyn Fn(&DagNode) -> (f64, u64)) -> Result<Prepared> {
+    let mut client = ServeClient::connect(local.open_serve().await?, None).await?;
+    let mut outputs: Vec<StorePath> = Vec::new();
+    for node in dag.nodes() {
+        for o in node.drv.outputs.values() {
+            if let Ok(p) = StorePath::parse(&o.path) {
+                outputs.push(p);
+            }
+        }
+    }
+    let valid = client.query_valid_paths(&outputs, false, false).await?;
+    let is_cached = |i: usize| {
+        let node = dag.node(i);
+        !node.drv.outputs.is_empty()
+            && node.drv.outputs.values().all(|o| StorePath::parse(&o.path).is_ok_and(|p| valid.contains(&p)))
+    };
+    let mut cached = BTreeSet::new();
+    let mut needed = BTreeSet::new();
+    let mut stack: Vec<usize> = dag.roots().to_vec();
+    while let Some(i) = stack.pop() {
+        if needed.contains(&i) || cached.contains(&i) {
+            continue;
+        }
+        if is_cached(i) {
+            cached.insert(i);
+            continue;
+        }
+        needed.insert(i);
+        stack.extend(dag.node(i).inputs.iter().copied());
+    }
+    let nodes: Vec<usize> = dag.topo_order().iter().copied().filter(|i| needed.contains(i)).collect();
+    let task_of: BTreeMap<usize, TaskId> = nodes.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    let tasks = nodes
+        .iter()
+        .map(|&i| {
+            let node = dag.node(i);
+            let (work, output_bytes) = estimate(node);
+            Task {
+                name: drv_name(node),
+                system: node.drv.platform.clone(),
+                required_features: node
+                    .drv
+                    .env
+                    .get("requiredSystemFeatures")
+                    .map(|s| s.split_whitespace().map(str::to_string).collect())
+                    .unwrap_or_default(),
+                inputs: node.inputs.iter().filter_map(|j| task_of.get(j).copied()).collect(),
+                work,
+                output_bytes,
+            }
+        })
+        .collect();
+    Ok(Prepared { nodes, tasks, cached })
+}
+
+/// Everything the jobs share.
+struct Shared {
+    dag: Arc<Dag>,
+    members: Vec<Member>,
+    idle: Vec<Idle>,
+    /// Serialises uploads to one builder: Nix's AddToStoreNar does not read the NAR when the
+    /// path became valid meanwhile, which would put the session out of step.
+    upload: Vec<AsyncMutex<()>>,
+    local: Arc<dyn Transport>,
+    local_idle: Idle,
+    /// The same for imports into the local store.
+    import: AsyncMutex<()>,
+    events: mpsc::UnboundedSender<Event>,
+    opts: Options,
+}
+
+/// Why a job did not produce its outputs.
+enum JobError {
+    /// The builder failed (connection, protocol, transfer): try elsewhere.
+    Builder(Error),
+    /// The build ran and failed.
+    Build { result: BuildResult, log_tail: String },
+    /// Nothing another builder could fix (a derivation rvbuild cannot send, a log file it cannot write).
+    Fatal(Error),
+}
+
+struct JobDone {
+    task: TaskId,
+    builder: BuilderId,
+    started: f64,
+    elapsed: f64,
+    result: std::result::Result<Vec<String>, JobError>,
+}
+
+fn label_of(shared: &Shared, node: &DagNode) -> String {
+    shared.opts.labels.get(node.drv_path.as_str()).cloned().unwrap_or_else(|| drv_name(node))
+}
+
+fn strategy_of(shared: &Shared, node: &DagNode, b: &BuilderModel) -> String {
+    if let Some(s) = shared.opts.strategies.get(node.drv_path.as_str()) {
+        return s.clone();
+    }
+    if b.native_systems.contains(&node.drv.platform) || node.drv.platform == "builtin" {
+        "native".into()
+    } else {
+        "emulated".into()
+    }
+}
+
+/// Drops terminal escape sequences (Nix colours its error messages).
+pub fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\x1b' {
+            out.push(c);
+            continue;
+        }
+        match chars.peek() {
+            // CSI: parameters and intermediates, then one final byte in @..~
+            Some('[') => {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            // OSC (hyperlinks): up to BEL or ESC \
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
+                        if c == '\x1b' {
+                            chars.next();
+                        }
+                        break;
+                    }
+                }
+            }
+            _ => {
+                chars.next();
+            }
+        }
+    }
+    out
+}
+
+fn log_tail(path: &std::path::Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    strip_ansi(&lines[lines.len().saturating_sub(n)..].join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ansi;
+
+    #[test]
+    fn strip_ansi_drops_colours_and_hyperlinks() {
+        assert_eq!(
+            strip_ansi("\x1b[0mbuilder for '\x1b[35;1m/nix/store/x\x1b[0m' failed"),
+            "builder for '/nix/store/x' failed"
+        );
+        assert_eq!(strip_ansi("a \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ b"), "a link b");
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(strip_ansi("cut \x1b["), "cut ");
+    }
+}
+
+async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<Vec<String>, JobError> {
+    let dag = &shared.dag;
+    let node = dag.node(node_index);
+    let member = &shared.members[builder];
+    let label = label_of(&shared, node);
+    let log = shared.opts.log_dir.join(format!("{label}.log"));
+    let outputs: Vec<StorePath> = node.drv.outputs.values().filter_map(|o| StorePath::parse(&o.path).ok()).collect();
+    if outputs.len() != node.drv.outputs.len() {
+        return Err(JobError::Fatal(Error::msg(
+            ErrorKind::Build,
+            format!(
+                "{} has outputs without fixed paths (content-addressed derivations are not supported yet)",
+                node.drv_path
+            ),
+        )));
+    }
+    let basic = dag.basic_derivation(node_index).map_err(JobError::Fatal)?;
+    let events = &shared.events;
+    let mut remote = shared.idle[builder].take(member.transport.as_ref(), events).await.map_err(JobError::Builder)?;
+    let result = if member.model.local {
+        remote.log_to(&label, &log).map_err(JobError::Fatal)?;
+        let r = remote.client.build_derivation(&node.drv_path, &basic, &shared.opts.build).await;
+        shared.idle[builder].give_back(remote);
+        r.map_err(JobError::Builder)?
+    } else {
+        let mut local = match shared.local_idle.take(shared.local.as_ref(), events).await {
+            Ok(c) => c,
+            Err(e) => {
+                shared.idle[builder].give_back(remote);
+                return Err(JobError::Builder(e));
+            }
+        };
+        let r =
+            remote_steps(&shared, &mut local, &mut remote, builder, node_index, &basic, &outputs, &label, &log).await;
+        shared.idle[builder].give_back(remote);
+        shared.local_idle.give_back(local);
+        r?
+    };
+    if result.is_success() {
+        return Ok(outputs.iter().map(|p| p.as_str().to_string()).collect());
+    }
+    // Late stderr lines may still be on their way to the log.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    Err(JobError::Build { result, log_tail: log_tail(&log, 25) })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn remote_steps(
+    shared: &Shared,
+    local: &mut Conn,
+    remote: &mut Conn,
+    builder: BuilderId,
+    node_index: usize,
+    basic: &crate::nix::drv::BasicDerivation,
+    outputs: &[StorePath],
+    label: &str,
+    log: &std::path::Path,
+) -> std::result::Result<BuildResult, JobError> {
+    let node = shared.dag.node(node_index);
+    let inputs: Vec<StorePath> = shared.dag.input_paths(node_index).map_err(JobError::Fatal)?.into_iter().collect();
+    {
+        let _guard = shared.upload[builder].lock().await;
+        if shared.opts.builders_use_substitutes && !inputs.is_empty() {
+            // Ask the builder to substitute what it can before we upload the rest.
+            let _ = remote.client.query_valid_paths(&inputs, true, true).await.map_err(JobError::Builder)?;
+        }
+        copy_closure(&mut local.client, &mut remote.client, &inputs).await.map_err(JobError::Builder)?;
+    }
+    remote.log_to(label, log).map_err(JobError::Fatal)?;
+    let result =
+        remote.client.build_derivation(&node.drv_path, basic, &shared.opts.build).await.map_err(JobError::Builder)?;
+    remote.log_off();
+    if result.is_success() {
+        let _guard = shared.import.lock().await;
+        copy_closure(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?;
+    }
+    Ok(result)
+}
+
+/// A builder that went down and is being retried.
+struct Down {
+    tries: u32,
+    next_try: f64,
+    in_flight: bool,
+}
+
+/// Builds the prepared tasks. Returns when every task is built, a build fails, no capable
+/// builder is left, or Ctrl-C arrives.
+pub async fn run(
+    dag: Arc<Dag>,
+    prepared: &Prepared,
+    members: Vec<Member>,
+    mut policy: Box<dyn Policy>,
+    local: Arc<dyn Transport>,
+    opts: Options,
+    reporter: &dyn Reporter,
+) -> Result<Outcome> {
+    std::fs::create_dir_all(&opts.log_dir).map_err(|e| Error::io(ErrorKind::Build, opts.log_dir.display(), e))?;
+    let n = prepared.tasks.len();
+    let (etx, mut erx) = mpsc::unbounded_channel::<Event>();
+    let nb = members.len();
+    let shared = Arc::new(Shared {
+        dag: dag.clone(),
+        idle: (0..nb).map(|_| Idle::default()).collect(),
+        upload: (0..nb).map(|_| AsyncMutex::new(())).collect(),
+        members,
+        local,
+        local_idle: Idle::default(),
+        import: AsyncMutex::new(()),
+        events: etx.clone(),
+        opts,
+    });
+    let mut outcome = Outcome {
+        cached: prepared.cached.iter().map(|&i| dag.node(i).drv_path.as_str().to_string()).collect(),
+        ..Outcome::default()
+    };
+    let slots: u32 = shared.members.iter().map(|m| m.model.slots).sum();
+    reporter.event(&Event::Plan { derivations: n, slots: slots as usize });
+    for &i in &prepared.nodes {
+        let node = dag.node(i);
+        reporter.event(&Event::Queued { component: label_of(&shared, node), drv: node.drv_path.as_str().to_string() });
+    }
+    let start = Instant::now();
+    let mut jobs: JoinSet<JobDone> = JoinSet::new();
+    let mut reconnects: JoinSet<(BuilderId, Result<Conn>)> = JoinSet::new();
+    let mut down: BTreeMap<BuilderId, Down> = BTreeMap::new();
+    let mut attempts = vec![0u32; n];
+    let mut remaining = n;
+    // Set when a lost builder left some task with nowhere to run; cleared if it comes back.
+    let mut stranded: Option<Error> = None;
+    let result = loop {
+        if remaining == 0 {
+            break Ok(());
+        }
+        if crate::signals::interrupted() {
+            break Err(Error::msg(ErrorKind::Interrupted, "interrupted: every builder session was closed"));
+        }
+        let now = start.elapsed().as_secs_f64();
+        if stranded.is_none() {
+            for a in policy.dispatch(now) {
+                let Some(&node_index) = prepared.nodes.get(a.task) else { continue };
+                let Some(member) = shared.members.get(a.builder) else { continue };
+                let node = dag.node(node_index);
+                reporter.event(&Event::Started {
+                    component: label_of(&shared, node),
+                    drv: node.drv_path.as_str().to_string(),
+                    host: member.model.name.clone(),
+                    strategy: strategy_of(&shared, node, &member.model),
+                });
+                let shared = shared.clone();
+                jobs.spawn(async move {
+                    let t0 = Instant::now();
+                    let started = start.elapsed().as_secs_f64();
+                    let result = job(shared, node_index, a.builder).await;
+                    JobDone { task: a.task, builder: a.builder, started, elapsed: t0.elapsed().as_secs_f64(), result }
+                });
+            }
+        }
+        for (&b, d) in down.iter_mut() {
+            if !d.in_flight && d.tries < shared.opts.reconnect_attempts && d.next_try <= now {
+                d.in_flight = true;
+                let shared = shared.clone();
+                reconnects.spawn(async move {
+                    let member = &shared.members[b];
+                    (b, Conn::open(member.transport.as_ref(), shared.events.clone()).await)
+                });
+            }
+        }
+        if jobs.is_empty() && reconnects.is_empty() {
+            let retrying = down.values().any(|d| d.tries < shared.opts.reconnect_attempts);
+            if !retrying {
+                break Err(stranded.take().unwrap_or_else(|| {
+                    Error::msg(
+                        ErrorKind::Internal,
+                        format!("{remaining} derivation(s) could not be placed on any builder"),
+                    )
+                }));
+            }
+        }
+        tokio::select! {
+            Some(joined) = jobs.join_next() => {
+                let done = match joined {
+                    Ok(d) => d,
+                    Err(e) => break Err(Error::msg(ErrorKind::Internal, format!("a build task failed: {e}"))),
+                };
+                let now = start.elapsed().as_secs_f64();
+                let node = dag.node(prepared.nodes[done.task]);
+                let member = &shared.members[done.builder];
+                let label = label_of(&shared, node);
+                let host = member.model.name.clone();
+                let finished = |ok: bool| Event::Finished {
+                    component: label.clone(),
+                    drv: node.drv_path.as_str().to_string(),
+                    host: host.clone(),
+                    seconds: done.elapsed,
+                    ok,
+                    cached: false,
+                };
+                match done.result {
+                    Ok(outputs) => {
+                        reporter.event(&finished(true));
+                        for p in &outputs {
+                            reporter.event(&Event::Output { component: label.clone(), path: p.clone() });
+                        }
+                        policy.finished(done.task, done.builder, now, done.elapsed);
+                        remaining -= 1;
+                        outcome.built.insert(node.drv_path.as_str().to_string(), Built {
+                            drv: node.drv_path.as_str().to_string(),
+                            label: label.clone(),
+                            outputs,
+                            host,
+                            strategy: strategy_of(&shared, node, &member.model),
+                            seconds: done.elapsed,
+                            started: done.started,
+                            log: shared.opts.log_dir.join(format!("{label}.log")),
+                        });
+                    }
+                    Err(JobError::Fatal(e)) => {
+                        reporter.event(&finished(false));
+                        break Err(e);
+                    }
+                    Err(JobError::Build { result, log_tail }) => {
+                        reporter.event(&finished(false));
+                        attempts[done.task] += 1;
+                        if result.status == BuildStatus::TransientFailure && attempts[done.task] < shared.opts.max_attempts {
+                            reporter.event(&Event::Note { text: format!("{label}: transient failure on {host}, trying again: {}", result.error_msg) });
+                            policy.failed(done.task, done.builder, now);
+                            continue;
+                        }
+                        let log = shared.opts.log_dir.join(format!("{label}.log"));
+                        break Err(Error::with_help(
+                            ErrorKind::Build,
+                            format!(
+                                "{label} failed to build on {host} ({}): {:?}: {}\n{log_tail}",
+                                node.drv_path, result.status, strip_ansi(result.error_msg.trim())
+                            ),
+                            format!("full log: {}", log.display()),
+                        ));
+                    }
+                    Err(JobError::Builder(e)) => {
+                        reporter.event(&finished(false));
+                        attempts[done.task] += 1;
+                        policy.failed(done.task, done.builder, now);
+                        if let std::collections::btree_map::Entry::Vacant(v) = down.entry(done.builder) {
+                            shared.idle[done.builder].clear();
+                            v.insert(Down { tries: 0, next_try: now + 1.0, in_flight: false });
+                            outcome.lost.push((host.clone(), e.to_string()));
+                            reporter.event(&Event::Note {
+                                text: format!("builder {host} is down ({e}); its work goes to the other builders"),
+                            });
+                            if let Err(no_one) = policy.builder_down(done.builder, now) {
+                                stranded = Some(Error::with_help(
+                                    ErrorKind::Builder,
+                                    format!("{no_one}\nlast error from {host}: {e}"),
+                                    "bring the builder back, or add one that can build this system (--builders)",
+                                ));
+                            }
+                        }
+                        if attempts[done.task] >= shared.opts.max_attempts {
+                            break Err(Error::with_help(
+                                ErrorKind::Builder,
+                                format!("{label}: gave up after {} attempts; last on {host}: {e}", attempts[done.task]),
+                                "check the builders with `rvbuild builders probe`",
+                            ));
+                        }
+                    }
+                }
+            }
+            Some(joined) = reconnects.join_next() => {
+                let now = start.elapsed().as_secs_f64();
+                let Ok((b, r)) = joined else { continue };
+                let host = shared.members[b].model.name.clone();
+                match r {
+                    Ok(conn) => {
+                        down.remove(&b);
+                        shared.idle[b].give_back(conn);
+                        policy.builder_up(b, now);
+                        stranded = None;
+                        reporter.event(&Event::Note { text: format!("builder {host} is back") });
+                    }
+                    Err(e) => {
+                        if let Some(d) = down.get_mut(&b) {
+                            d.tries += 1;
+                            d.in_flight = false;
+                            d.next_try = now + f64::from(1u32 << d.tries.min(6));
+                            if d.tries >= shared.opts.reconnect_attempts {
+                                reporter.event(&Event::Note { text: format!("builder {host} stays down: {e}") });
+                            }
+                        }
+                    }
+                }
+            }
+            Some(ev) = erx.recv() => reporter.event(&ev),
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    };
+    jobs.abort_all();
+    reconnects.abort_all();
+    while jobs.join_next().await.is_some() {}
+    drop(etx);
+    while let Ok(ev) = erx.try_recv() {
+        reporter.event(&ev);
+    }
+    outcome.seconds = start.elapsed().as_secs_f64();
+    result.map(|()| outcome)
+}
