@@ -260,22 +260,6 @@ fn log_tail(path: &std::path::Path, n: usize) -> String {
     strip_ansi(&lines[lines.len().saturating_sub(n)..].join("\n"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::strip_ansi;
-
-    #[test]
-    fn strip_ansi_drops_colours_and_hyperlinks() {
-        assert_eq!(
-            strip_ansi("\x1b[0mbuilder for '\x1b[35;1m/nix/store/x\x1b[0m' failed"),
-            "builder for '/nix/store/x' failed"
-        );
-        assert_eq!(strip_ansi("a \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ b"), "a link b");
-        assert_eq!(strip_ansi("plain"), "plain");
-        assert_eq!(strip_ansi("cut \x1b["), "cut ");
-    }
-}
-
 async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<Vec<String>, JobError> {
     let dag = &shared.dag;
     let node = dag.node(node_index);
@@ -581,4 +565,20 @@ pub async fn run(
     }
     outcome.seconds = start.elapsed().as_secs_f64();
     result.map(|()| outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_ansi;
+
+    #[test]
+    fn strip_ansi_drops_colours_and_hyperlinks() {
+        assert_eq!(
+            strip_ansi("\x1b[0mbuilder for '\x1b[35;1m/nix/store/x\x1b[0m' failed"),
+            "builder for '/nix/store/x' failed"
+        );
+        assert_eq!(strip_ansi("a \x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\ b"), "a link b");
+        assert_eq!(strip_ansi("plain"), "plain");
+        assert_eq!(strip_ansi("cut \x1b["), "cut ");
+    }
 }
