@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::nix::{host_expr, instantiate, local_build, nixpkgs_expr, spec};
+use crate::builders::connect::{self, ConnectOptions};
+use crate::builders::inventory::{self, PoolOptions, Sources};
+use crate::engine::components;
+use crate::nix::{host_expr, instantiate, nixpkgs_expr, spec};
 use crate::profile::{self, Provider};
 use crate::report::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
@@ -23,8 +26,11 @@ pub struct Request {
     pub out_dir: Option<PathBuf>,
     /// Write and check the expression, build nothing.
     pub expr_only: bool,
-    /// Local build slots (0 = number of CPUs).
+    /// Local build slots (0 = the pool's `local-jobs`, by default one per CPU).
     pub jobs: usize,
+    /// Which builders (`--builders`, `--only`, `--exclude`, `--local-jobs`).
+    pub pool: PoolOptions,
+    pub connect: ConnectOptions,
 }
 
 /// One component in the manifest.
@@ -196,22 +202,23 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     let inst = instantiate::instantiate(&expr_path, &components)?;
     let strategies: BTreeMap<String, String> =
         components.iter().map(|c| (c.clone(), spec.strategy(c).as_str().to_string())).collect();
-    let slots =
-        if req.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { req.jobs };
-    let mut nix_options = Vec::new();
-    if provider == Provider::Host {
-        // Host-provider derivations are never in a binary cache; asking one costs seconds offline.
-        nix_options.push(("substituters".to_string(), String::new()));
+    let mut pool_opts = req.pool.clone();
+    if req.jobs > 0 && pool_opts.local_jobs.is_none() {
+        pool_opts.local_jobs = Some(crate::profile::build::LocalJobs::Count(req.jobs as u32));
     }
+    let pool = inventory::load_pool(Some((&prof.value, prof.source.name.as_str())), &pool_opts, &Sources::from_env())?;
+    let members = connect::members(&pool, &req.connect)?;
+    let slots: u32 = members.iter().map(|m| m.model.slots).sum();
     reporter.event(&Event::Stage {
         name: "build".into(),
-        detail: format!("{} derivations, {slots} local slots", inst.drvs.len()),
+        detail: format!(
+            "{} components on {} builder(s), {slots} slots: {}",
+            inst.drvs.len(),
+            members.len(),
+            members.iter().map(|m| m.model.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     });
-    let built = local_build::build(
-        &inst,
-        &local_build::Options { out_dir: &out_dir, slots, nix_options, strategies: strategies.clone() },
-        reporter,
-    )?;
+    let built = components::build(&inst, members, &out_dir, &strategies, reporter)?;
 
     let mut manifest = manifest_skeleton(&spec, provider, &expr_path);
     for (c, b) in &built {

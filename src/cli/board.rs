@@ -8,6 +8,8 @@ use crate::board_build::{self, Request};
 use crate::profile::Provider;
 
 use super::Context;
+use super::pool_args::PoolArgs;
+use crate::builders::connect::ConnectOptions;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ProviderArg {
@@ -40,9 +42,11 @@ pub struct Args {
     /// Write and check the Nix expression only; build nothing.
     #[arg(long)]
     pub expr_only: bool,
-    /// Local build slots (0 = one per CPU).
+    /// Local build slots (0 = --local-jobs, else the profile's, else one per CPU).
     #[arg(long, short, default_value_t = 0)]
     pub jobs: usize,
+    #[command(flatten)]
+    pub pool: PoolArgs,
     /// After building (and verifying), flash the board through this serial port (`auto` for the
     /// single USB adapter).
     #[arg(long, value_name = "PORT")]
@@ -62,6 +66,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         out_dir: args.out,
         expr_only: args.expr_only,
         jobs: args.jobs,
+        pool: args.pool.pool_options(),
+        connect: ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys },
     };
     let (out, manifest) = board_build::build(&req, reporter)?;
     if args.expr_only {

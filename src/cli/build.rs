@@ -92,28 +92,6 @@ pub fn instantiate_targets(targets: &[String], attrs: &[String]) -> Result<Vec<S
     Ok(drvs)
 }
 
-/// Links `link` to `path` and registers it as an indirect GC root.
-fn add_root(path: &str, link: &Path) -> Result<()> {
-    let status = Command::new("nix-store")
-        .args(["--realise", path, "--add-root"])
-        .arg(link)
-        .arg("--indirect")
-        .stdout(Stdio::null())
-        .status()
-        .map_err(|e| Error::io(ErrorKind::Build, "nix-store --add-root", e))?;
-    if !status.success() {
-        return Err(Error::msg(ErrorKind::Build, format!("could not make the GC root {} -> {path}", link.display())));
-    }
-    Ok(())
-}
-
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot start the async runtime: {e}")))
-}
-
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let roots = instantiate_targets(&args.targets, &args.attr)?;
     let dag = Arc::new(dag::load_closure(&roots)?);
@@ -140,7 +118,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     };
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
-    let outcome = runtime()?.block_on(async {
+    let outcome = engine::components::runtime()?.block_on(async {
         let prepared = engine::prepare(&dag, local.as_ref(), &|_| (1.0, 0)).await?;
         let models = members.iter().map(|m| m.model.clone()).collect();
         let policy: Box<dyn Policy> = Box::new(Greedy::new(prepared.tasks.clone(), models));
@@ -157,7 +135,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 if name != "out" {
                     link.push(format!("-{name}"));
                 }
-                add_root(&out.path, Path::new(&link))?;
+                engine::components::add_root(&out.path, Path::new(&link))?;
             }
             ctx.say(&out.path);
         }

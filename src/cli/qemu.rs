@@ -48,6 +48,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             out_dir: Some(out_dir.clone()),
             expr_only: false,
             jobs: 0,
+            pool: Default::default(),
+            connect: Default::default(),
         };
         board_build::build(&req, reporter)?.1
     };

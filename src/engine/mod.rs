@@ -7,6 +7,7 @@
 //! with the log's last lines and the host it ran on, Ctrl-C closes every session (which ends
 //! the remote builds) and returns exit code 130.
 
+pub mod components;
 mod conn;
 pub mod policy;
 

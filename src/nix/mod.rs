@@ -6,7 +6,6 @@ pub mod dag;
 pub mod drv;
 pub mod host_expr;
 pub mod instantiate;
-pub mod local_build;
 pub mod nar;
 pub mod nar_stream;
 pub mod nix32;

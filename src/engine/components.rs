@@ -1,0 +1,124 @@
+//! Board builds on the engine: the instantiated components' derivation graph built over the
+//! pool, then each component's outputs rooted in the output directory (`.gcroots/`) and
+//! reported the way the manifest records them (host, strategy, seconds, cached, log).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use crate::nix::dag;
+use crate::nix::instantiate::Instantiated;
+use crate::report::{Event, Reporter};
+use crate::transport::{LocalTransport, Transport};
+use crate::{Error, ErrorKind, Result};
+
+use super::{Greedy, Member, Options, Policy};
+
+/// What one component produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Built {
+    pub drv: String,
+    /// Output store paths, `out` first.
+    pub outputs: Vec<String>,
+    pub seconds: f64,
+    pub cached: bool,
+    pub host: String,
+    pub log: PathBuf,
+}
+
+/// Registers `path` as an indirect GC root at `link`.
+pub fn add_root(path: &str, link: &Path) -> Result<()> {
+    let status = Command::new("nix-store")
+        .args(["--realise", path, "--add-root"])
+        .arg(link)
+        .arg("--indirect")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| Error::io(ErrorKind::Build, "nix-store --add-root", e))?;
+    if !status.success() {
+        return Err(Error::msg(ErrorKind::Build, format!("could not make the GC root {} -> {path}", link.display())));
+    }
+    Ok(())
+}
+
+/// A multi-threaded async runtime for the engine, started from synchronous code.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot start the async runtime: {e}")))
+}
+
+/// Builds every component of `inst` over `members`. `strategies` labels components (cross,
+/// native, emulated) in events and the manifest.
+pub fn build(
+    inst: &Instantiated,
+    members: Vec<Member>,
+    out_dir: &Path,
+    strategies: &BTreeMap<String, String>,
+    reporter: &dyn Reporter,
+) -> Result<BTreeMap<String, Built>> {
+    let roots: Vec<String> = inst.drvs.values().cloned().collect();
+    let dag = Arc::new(dag::load_closure(&roots)?);
+    let labels: BTreeMap<String, String> = inst.drvs.iter().map(|(c, d)| (d.clone(), c.clone())).collect();
+    let by_drv: BTreeMap<String, String> =
+        inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|s| (d.clone(), s.clone()))).collect();
+    let log_dir = out_dir.join("logs");
+    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, ..Options::default() };
+    let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
+    let outcome = runtime()?.block_on(async {
+        let prepared = super::prepare(&dag, local.as_ref(), &|_| (1.0, 0)).await?;
+        let models = members.iter().map(|m| m.model.clone()).collect();
+        let policy: Box<dyn Policy> = Box::new(Greedy::new(prepared.tasks.clone(), models));
+        super::run(dag.clone(), &prepared, members, policy, local.clone(), opts, reporter).await
+    })?;
+    let roots_dir = out_dir.join(".gcroots");
+    std::fs::create_dir_all(&roots_dir).map_err(|e| Error::io(ErrorKind::Build, roots_dir.display(), e))?;
+    let mut result = BTreeMap::new();
+    for (component, drv) in &inst.drvs {
+        let Some(i) = dag.index_of(drv) else { continue };
+        let node = dag.node(i);
+        // `out` first, as nix-store printed them before.
+        let mut outputs: Vec<String> = node.drv.outputs.get("out").map(|o| o.path.clone()).into_iter().collect();
+        outputs.extend(node.drv.outputs.iter().filter(|(n, _)| *n != "out").map(|(_, o)| o.path.clone()));
+        for (k, o) in outputs.iter().enumerate() {
+            let link = if k == 0 { roots_dir.join(component) } else { roots_dir.join(format!("{component}-{k}")) };
+            add_root(o, &link)?;
+        }
+        let built = match outcome.built.get(drv) {
+            Some(b) => Built {
+                drv: drv.clone(),
+                outputs,
+                seconds: b.seconds,
+                cached: false,
+                host: b.host.clone(),
+                log: b.log.clone(),
+            },
+            None => {
+                reporter.event(&Event::Finished {
+                    component: component.clone(),
+                    drv: drv.clone(),
+                    host: "local".into(),
+                    seconds: 0.0,
+                    ok: true,
+                    cached: true,
+                });
+                for p in &outputs {
+                    reporter.event(&Event::Output { component: component.clone(), path: p.clone() });
+                }
+                Built {
+                    drv: drv.clone(),
+                    outputs,
+                    seconds: 0.0,
+                    cached: true,
+                    host: "local".into(),
+                    log: log_dir.join(format!("{component}.log")),
+                }
+            }
+        };
+        result.insert(component.clone(), built);
+    }
+    Ok(result)
+}
