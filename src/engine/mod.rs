@@ -340,6 +340,42 @@ async fn remote_steps(
     Ok(result)
 }
 
+/// Fails before anything builds when some derivation has no builder that can run it, naming
+/// the derivation, its system and features, and why each builder was ruled out.
+pub fn check_capable(tasks: &[Task], members: &[Member]) -> Result<()> {
+    let mut problems = Vec::new();
+    for t in tasks {
+        if members.iter().any(|m| policy::capable(t, &m.model)) {
+            continue;
+        }
+        let features = if t.required_features.is_empty() {
+            String::new()
+        } else {
+            format!(", needs {}", t.required_features.join(" "))
+        };
+        let mut text = format!("{} (system {}{features}) can be built by none of the builders:", t.name, t.system);
+        if members.is_empty() {
+            text.push_str(" the pool is empty");
+        }
+        for m in members {
+            let why = policy::incapable_reason(t, &m.model).unwrap_or_default();
+            text.push_str(&format!("\n  {}: {why}", m.model.name));
+        }
+        problems.push(text);
+        if problems.len() == 5 {
+            break;
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::with_help(
+        ErrorKind::Builder,
+        problems.join("\n"),
+        "add a builder for that system (--builders 'ssh://host SYSTEM ...'), enable emulation (extra-platforms + binfmt), or drop --only/--exclude/--local-jobs 0",
+    ))
+}
+
 /// A builder that went down and is being retried.
 struct Down {
     tries: u32,
@@ -358,6 +394,7 @@ pub async fn run(
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
+    check_capable(&prepared.tasks, &members)?;
     std::fs::create_dir_all(&opts.log_dir).map_err(|e| Error::io(ErrorKind::Build, opts.log_dir.display(), e))?;
     let n = prepared.tasks.len();
     let (etx, mut erx) = mpsc::unbounded_channel::<Event>();
