@@ -37,7 +37,11 @@ impl Drop for Registered {
 /// Registers a child to be terminated on Ctrl-C / SIGTERM while the guard lives. A child
 /// started after the signal is terminated at once.
 pub fn register(child: &Child) -> Registered {
-    let pid = child.id();
+    register_pid(child.id())
+}
+
+/// [`register`] by process id (for tokio's children).
+pub fn register_pid(pid: u32) -> Registered {
     if let Ok(mut c) = CHILDREN.lock() {
         c.insert(pid);
     }
@@ -45,6 +49,11 @@ pub fn register(child: &Child) -> Registered {
         terminate(pid);
     }
     Registered(pid)
+}
+
+/// How many registered children are still running.
+pub fn running_children() -> usize {
+    CHILDREN.lock().map(|c| c.len()).unwrap_or(0)
 }
 
 fn terminate(pid: u32) {

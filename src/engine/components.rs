@@ -97,6 +97,7 @@ pub fn build(
                 log: b.log.clone(),
             },
             None => {
+                reporter.event(&Event::Queued { component: component.clone(), drv: drv.clone() });
                 reporter.event(&Event::Finished {
                     component: component.clone(),
                     drv: drv.clone(),

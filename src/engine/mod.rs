@@ -415,7 +415,7 @@ pub async fn run(
         ..Outcome::default()
     };
     let slots: u32 = shared.members.iter().map(|m| m.model.slots).sum();
-    reporter.event(&Event::Plan { derivations: n, slots: slots as usize });
+    reporter.event(&Event::Plan { derivations: n + prepared.cached.len(), slots: slots as usize });
     for &i in &prepared.nodes {
         let node = dag.node(i);
         reporter.event(&Event::Queued { component: label_of(&shared, node), drv: node.drv_path.as_str().to_string() });
@@ -528,10 +528,15 @@ pub async fn run(
                             continue;
                         }
                         let log = shared.opts.log_dir.join(format!("{label}.log"));
+                        let what = if shared.opts.labels.contains_key(node.drv_path.as_str()) {
+                            format!("component `{label}`")
+                        } else {
+                            label.clone()
+                        };
                         break Err(Error::with_help(
                             ErrorKind::Build,
                             format!(
-                                "{label} failed to build on {host} ({}): {:?}: {}\n{log_tail}",
+                                "{what} failed to build on {host} ({}): {:?}: {}\n{log_tail}",
                                 node.drv_path, result.status, strip_ansi(result.error_msg.trim())
                             ),
                             format!("full log: {}", log.display()),
@@ -597,6 +602,13 @@ pub async fn run(
     jobs.abort_all();
     reconnects.abort_all();
     while jobs.join_next().await.is_some() {}
+    drop(shared);
+    // Sessions are closed now; give local nix-store processes the moment they need to stop
+    // their builds (killing them outright would leave the builder processes running).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while crate::signals::running_children() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     drop(etx);
     while let Ok(ev) = erx.try_recv() {
         reporter.event(&ev);

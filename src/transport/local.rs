@@ -57,6 +57,8 @@ impl LocalTransport {
                 "install Nix and make sure nix-store is on PATH (see `rvbuild doctor`)",
             )
         })?;
+        // Ctrl-C sends it SIGTERM: Nix then stops the build and its builder processes.
+        let registered = child.id().map(crate::signals::register_pid);
         let missing = || Error::msg(ErrorKind::Internal, "nix-store child has no piped stdio");
         let to_builder = child.stdin.take().ok_or_else(missing)?;
         let from_builder = child.stdout.take().ok_or_else(missing)?;
@@ -65,7 +67,7 @@ impl LocalTransport {
             from_builder: Box::pin(from_builder),
             to_builder: Box::pin(to_builder),
             stderr: Box::pin(stderr),
-            keepalive: Box::new(ChildGuard(Some(child))),
+            keepalive: Box::new(ChildGuard(Some((child, registered)))),
             label: self.label(),
         })
     }
@@ -104,11 +106,11 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// Owns the child process. Dropped after the channel's streams (so stdin is already closed):
 /// waits in the background for a clean exit, then kills.
-struct ChildGuard(Option<tokio::process::Child>);
+struct ChildGuard(Option<(tokio::process::Child, Option<crate::signals::Registered>)>);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
-        let Some(mut child) = self.0.take() else {
+        let Some((mut child, registered)) = self.0.take() else {
             return;
         };
         match tokio::runtime::Handle::try_current() {
@@ -117,6 +119,7 @@ impl Drop for ChildGuard {
                     if tokio::time::timeout(EXIT_GRACE, child.wait()).await.is_err() {
                         let _ = child.kill().await;
                     }
+                    drop(registered);
                 });
             }
             Err(_) => {

@@ -190,11 +190,8 @@ impl Host {
         write(&etc.join("nix.conf"), &conf);
         let key = dir.join("ssh_host_ed25519_key");
         keygen(&key);
-        let host_key = read(&dir.join("ssh_host_ed25519_key.pub"))
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let host_key =
+            read(&dir.join("ssh_host_ed25519_key.pub")).split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         let (addr, port) = free_endpoint(index);
         let mut cfg = format!(
             "ListenAddress {addr}:{port}\nHostKey {key}\nPidFile {pid}\nAuthorizedKeysFile {authorized}\n\
@@ -297,7 +294,9 @@ impl Host {
         rd.filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
             .filter(|pid| {
-                fs::read_link(format!("/proc/{pid}/ns/mnt")).map(|p| p.display().to_string() == self.ns).unwrap_or(false)
+                fs::read_link(format!("/proc/{pid}/ns/mnt"))
+                    .map(|p| p.display().to_string() == self.ns)
+                    .unwrap_or(false)
             })
             .collect()
     }
