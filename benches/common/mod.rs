@@ -1,0 +1,148 @@
+//! What the remote-build benchmarks share: loopback builder hosts (tests/support/hosts.rs),
+//! an ssh_config so that Nix's own ssh client reaches hosts on their ports, a generator of
+//! sleep-derivation graphs whose builders read a per-host slowdown, and timed runs of
+//! `nix-build --builders …` and `rvbuild build` on the same work.
+#![allow(dead_code)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+#[path = "../../tests/support/hosts.rs"]
+pub mod hosts;
+
+use hosts::Fleet;
+
+/// An ssh_config with one alias per host (its address, port, the fleet key, strict
+/// checking against the fleet's known_hosts), for `NIX_SSHOPTS=-F FILE`.
+pub fn ssh_config(fleet: &Fleet) -> PathBuf {
+    let mut s = String::new();
+    for h in &fleet.hosts {
+        let _ = writeln!(
+            s,
+            "Host {name}\n  HostName {addr}\n  Port {port}\n  User root\n  IdentityFile {key}\n  IdentitiesOnly yes\n  \
+             UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n  BatchMode yes\n",
+            name = h.name,
+            addr = h.addr,
+            port = h.port,
+            key = fleet.client_key.display(),
+            kh = fleet.known_hosts.display(),
+        );
+    }
+    let p = fleet.dir.path().join("ssh_config");
+    fs::write(&p, s).expect("write ssh_config");
+    p
+}
+
+/// Nix's `--builders` value for the hosts (by alias), `slots` jobs each, speed 1.
+pub fn nix_builders(fleet: &Fleet, system: &str, slots: u32) -> String {
+    fleet.hosts.iter().map(|h| format!("ssh://{} {system} - {slots} 1 - - -", h.name)).collect::<Vec<_>>().join(" ; ")
+}
+
+/// rvbuild's `--builders` value: the same hosts, same slots and speed, with port and host key.
+pub fn rvbuild_builders(fleet: &Fleet, system: &str, slots: u32) -> String {
+    fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            format!(
+                "ssh://root@{}:{} {system} {} {slots} 1 - - {}",
+                h.addr,
+                h.port,
+                fleet.client_key.display(),
+                rvbuild::builders::machines::base64_encode(h.host_key.as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ; ")
+}
+
+/// One derivation of a sleep graph: its name, seconds of sleep at slowdown 1, inputs.
+pub struct Sleep {
+    pub name: String,
+    pub seconds: f64,
+    pub deps: Vec<usize>,
+}
+
+/// A `.nix` file with one derivation per node and `all`. Each builder sleeps `seconds ×
+/// slowdown`, where the slowdown is read on the host that runs it from `/nix/slowdown`
+/// (absent = 1): the hosts are unequal, and rvbuild is not told.
+pub fn write_sleep_dag(dir: &Path, nodes: &[Sleep], nonce: &str) -> PathBuf {
+    let mut s = String::from("let\n");
+    for (i, n) in nodes.iter().enumerate() {
+        let inputs: Vec<String> = n.deps.iter().map(|d| format!("\"${{n{d}}}\"")).collect();
+        let script = format!(
+            "f=1; [ -r /nix/slowdown ] && f=$(cat /nix/slowdown); \
+             t=$(awk -v a={secs} -v b=$f 'BEGIN {{ print a * b }}'); sleep $t; \
+             echo {name} > $out",
+            secs = n.seconds,
+            name = n.name,
+        );
+        let _ = writeln!(
+            s,
+            "  n{i} = derivation {{ name = \"{name}\"; system = \"x86_64-linux\"; builder = \"/bin/sh\"; \
+             args = [ \"-c\" \"{script}\" ]; PATH = \"/usr/bin:/bin\"; inputs = [ {inputs} ]; nonce = \"{nonce}\"; }};",
+            name = n.name,
+            inputs = inputs.join(" "),
+        );
+    }
+    let all: Vec<String> = (0..nodes.len()).map(|i| format!("n{i}")).collect();
+    let _ = writeln!(s, "in {{ all = [ {} ]; }}", all.join(" "));
+    let p = dir.join(format!("sleep-{nonce}.nix"));
+    fs::write(&p, s).expect("write dag");
+    p
+}
+
+/// `nix-build FILE -A all --builders B` with Nix's own ssh client; returns wall seconds.
+pub fn time_nix_build(fleet: &Fleet, file: &Path, builders: &str, local_jobs: u32) -> f64 {
+    let cfg = ssh_config(fleet);
+    let t = Instant::now();
+    let o = Command::new("nix-build")
+        .arg(file)
+        .args(["-A", "all", "--no-out-link", "--builders", builders, "--max-jobs", &local_jobs.to_string()])
+        .args(["--option", "builders-use-substitutes", "false", "--option", "substituters", ""])
+        .env("NIX_SSHOPTS", format!("-F {}", cfg.display()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run nix-build");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        o.status.success(),
+        "nix-build failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    secs
+}
+
+/// `rvbuild build FILE -A all --builders B --local-jobs N`; returns wall seconds and the
+/// JSON events.
+pub fn time_rvbuild(file: &Path, builders: &str, local_jobs: u32, extra: &[&str]) -> (f64, Vec<serde_json::Value>) {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let conf = dir.join("nixconf");
+    fs::create_dir_all(&conf).expect("mkdir");
+    fs::write(conf.join("nix.conf"), "").expect("nix.conf");
+    let t = Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_rvbuild"))
+        .args(["--json", "build"])
+        .arg(file)
+        .args(["-A", "all", "--no-out-link", "--local-jobs", &local_jobs.to_string()])
+        .arg(format!("--builders={builders}"))
+        .args(extra)
+        .env("RVBUILD_NIX_CONF_DIR", &conf)
+        .env("CI", "true")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rvbuild");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(o.status.success(), "rvbuild failed: {}", String::from_utf8_lossy(&o.stderr));
+    let ev = String::from_utf8_lossy(&o.stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    (secs, ev)
+}
+
+/// A nonce for fresh derivations.
+pub fn nonce() -> String {
+    hosts::nonce()
+}

@@ -1,0 +1,265 @@
+//! `rvbuild build` over real SSH builders: loopback sshd hosts with their own Nix stores (see
+//! support/hosts.rs) plus the local machine. A 32-derivation DAG placed over all three, each
+//! derivation found in the store of the host it ran on; riscv64 work only where riscv64 runs;
+//! a host killed mid-build; Ctrl-C leaving no remote process; an unknown host key refused.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::hosts::{self, DagSpec, Fleet};
+use support::{rvbuild, text};
+
+/// rvbuild with a private HOME and an empty nix.conf: the pool is exactly `--builders` plus
+/// the local machine running x86_64-linux only.
+fn isolated(dir: &Path) -> Command {
+    let conf = dir.join("nixconf");
+    fs::create_dir_all(&conf).expect("mkdir");
+    fs::write(conf.join("nix.conf"), "").expect("nix.conf");
+    let mut c = rvbuild();
+    c.env("HOME", dir).env("RVBUILD_NIX_CONF_DIR", &conf).env("CI", "true").env_remove("SSH_AUTH_SOCK");
+    c.current_dir(dir);
+    c
+}
+
+fn events(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
+}
+
+/// drv name → (host, ok) from `finished` events.
+fn placements(ev: &[Value]) -> BTreeMap<String, (String, bool)> {
+    ev.iter()
+        .filter(|e| e["event"] == "finished")
+        .map(|e| {
+            let name = e["component"].as_str().unwrap_or_default().to_string();
+            (name, (e["host"].as_str().unwrap_or_default().to_string(), e["ok"].as_bool().unwrap_or(false)))
+        })
+        .collect()
+}
+
+fn outputs(ev: &[Value]) -> BTreeMap<String, String> {
+    ev.iter()
+        .filter(|e| e["event"] == "output")
+        .map(|e| {
+            (
+                e["component"].as_str().unwrap_or_default().to_string(),
+                e["path"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn valid_locally(path: &str) -> bool {
+    Command::new("nix-store").args(["--check-validity", path]).status().map(|s| s.success()).unwrap_or(false)
+}
+
+#[test]
+fn ssh_build_places_a_dag_over_two_hosts_and_local_in_their_own_stores() {
+    let fleet = hosts::start(hosts::STANDARD);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = DagSpec::layered(32, 4, 0.3, 2000);
+    let file = hosts::write_dag_nix(dir.path(), &spec);
+    let machines = fleet.machines_file();
+    let o = isolated(dir.path())
+        .args(["--json", "build"])
+        .arg(&file)
+        .args(["-A", "all", "--no-out-link", "--local-jobs", "1", "--log-dir", "logs"])
+        .arg(format!("--builders=@{}", machines.display()))
+        .output()
+        .expect("run rvbuild");
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let ev = events(&o.stdout);
+    let placed = placements(&ev);
+    let outs = outputs(&ev);
+    assert_eq!(placed.len(), 32, "every derivation finished once: {placed:?}");
+    let mut hosts_used = BTreeSet::new();
+    for (i, node) in spec.nodes.iter().enumerate() {
+        let (host, ok) = placed.get(&node.name).unwrap_or_else(|| panic!("n{i} never finished: {t}"));
+        assert!(ok, "{} failed", node.name);
+        hosts_used.insert(host.clone());
+        if node.system == "riscv64-linux" {
+            assert!(host == "emu" || host == "rv", "{} (riscv64) ran on {host}, which cannot run riscv64", node.name);
+        } else {
+            assert!(host == "emu" || host == "local", "{} (x86_64) ran on {host}", node.name);
+        }
+        let out = outs.get(&node.name).unwrap_or_else(|| panic!("no output event for {}", node.name));
+        assert!(valid_locally(out), "{out} is not valid in the local store");
+        match host.as_str() {
+            "local" => {}
+            h => {
+                let remote = fleet.host(h);
+                assert!(remote.store_has(out), "{out} was built on {h} but is not in its store");
+            }
+        }
+        let listing = fs::read_to_string(Path::new(out).join("inputs")).unwrap_or_default();
+        assert_eq!(listing.lines().count(), node.deps.len(), "{} lists its inputs", node.name);
+    }
+    assert!(hosts_used.len() >= 3, "work went to local, emu and rv: {hosts_used:?}");
+    // An x86_64 output built locally reaches a remote store only as an input of a derivation
+    // built there; a sink (nothing depends on it) never leaves this machine.
+    let last = spec.nodes.len() - 1;
+    if placed[&spec.nodes[last].name].0 == "local" {
+        assert!(fleet.hosts.iter().all(|h| !h.store_has(&outs[&spec.nodes[last].name])));
+    }
+    let logs: Vec<String> = fs::read_dir(dir.path().join("logs"))
+        .expect("logs")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(logs.len(), 32, "a log per derivation: {logs:?}");
+}
+
+/// Starts `rvbuild build` in the background and returns it with a reader of its JSON events.
+fn spawn_build(
+    dir: &Path,
+    file: &Path,
+    fleet: &Fleet,
+    extra: &[&str],
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let machines = fleet.machines_file();
+    let mut child = isolated(dir)
+        .args(["--json", "build"])
+        .arg(file)
+        .args(["-A", "all", "--no-out-link", "--log-dir", "logs"])
+        .arg(format!("--builders=@{}", machines.display()))
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn rvbuild");
+    let stdout = child.stdout.take().expect("stdout");
+    (child, BufReader::new(stdout))
+}
+
+/// Reads events until one matches; returns every event read.
+fn read_until(r: &mut BufReader<std::process::ChildStdout>, what: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(0) | Err(_) => panic!("rvbuild ended before the expected event; saw {seen:?}"),
+            Ok(_) => {}
+        }
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            let hit = what(&v);
+            seen.push(v);
+            if hit {
+                return seen;
+            }
+        }
+    }
+}
+
+#[test]
+fn ssh_build_completes_when_a_builder_dies_mid_build() {
+    let mut fleet = hosts::start(hosts::STANDARD);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // x86_64 only: emu and local can build it, rv cannot.
+    let spec = DagSpec::layered(12, 0, 1.5, 100);
+    let file = hosts::write_dag_nix(dir.path(), &spec);
+    let (mut child, mut r) = spawn_build(dir.path(), &file, &fleet, &["--local-jobs", "1"]);
+    let mut seen = read_until(&mut r, |e| e["event"] == "started" && e["host"] == "emu");
+    fleet.host_mut("emu").kill_sshd();
+    let killed_at = Instant::now();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut r, &mut rest).expect("read events");
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    seen.extend(events(rest.as_bytes()));
+    assert!(status.success(), "the build must survive losing emu: {err}");
+    let placed = placements(&seen);
+    let done: BTreeSet<&String> = placed.iter().filter(|(_, (_, ok))| *ok).map(|(n, _)| n).collect();
+    assert_eq!(done.len(), 12, "every derivation was built in the end: {placed:?}");
+    assert!(
+        seen.iter()
+            .any(|e| e["event"] == "note" && e["text"].as_str().unwrap_or_default().contains("builder emu is down")),
+        "the loss is reported: {seen:?}"
+    );
+    for (n, out) in outputs(&seen) {
+        assert!(valid_locally(&out), "{n}: {out} not valid locally");
+    }
+    assert!(killed_at.elapsed() < Duration::from_secs(60), "no long hang after the loss");
+}
+
+#[test]
+fn ssh_build_ctrl_c_stops_remote_builds_and_exits_130() {
+    let fleet = hosts::start(hosts::STANDARD);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = DagSpec::flat(4, "x86_64-linux");
+    let mut spec = spec;
+    for n in &mut spec.nodes {
+        n.sleep = 60.0;
+    }
+    let file = hosts::write_dag_nix(dir.path(), &spec);
+    let (mut child, mut r) = spawn_build(dir.path(), &file, &fleet, &["--local-jobs", "0"]);
+    let _ = read_until(&mut r, |e| e["event"] == "started");
+    // Let the remote build start its sleep.
+    let emu = fleet.host("emu");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !emu.command_lines().iter().any(|c| c.contains("sleep 60")) {
+        assert!(Instant::now() < deadline, "the remote build never started: {:?}", emu.command_lines());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let t0 = Instant::now();
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "exit code 130 after Ctrl-C");
+    assert!(t0.elapsed() < Duration::from_secs(10), "stopped promptly: {:?}", t0.elapsed());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = emu
+            .command_lines()
+            .into_iter()
+            .filter(|c| c.contains("nix-store --serve") || c.contains("sleep 60"))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "remote processes left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn ssh_build_refuses_an_unknown_host_key_with_its_fingerprint() {
+    let fleet = hosts::start(&hosts::STANDARD[..1]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = hosts::write_dag_nix(dir.path(), &DagSpec::flat(1, "x86_64-linux"));
+    let emu = fleet.host("emu");
+    // No host key column, and the private HOME has no known_hosts.
+    let line = format!("ssh://root@{}:{} x86_64-linux {} 1", emu.addr, emu.port, fleet.client_key.display());
+    let o = isolated(dir.path())
+        .arg("build")
+        .arg(&file)
+        .args(["-A", "all", "--no-out-link", "--local-jobs", "0", "--builders", &line])
+        .output()
+        .expect("run");
+    let t = text(&o);
+    assert_eq!(o.status.code(), Some(4), "{t}");
+    assert!(t.contains("SHA256:"), "the fingerprint is shown: {t}");
+    assert!(t.contains("--accept-new-host-keys"), "and how to accept it: {t}");
+    assert!(!dir.path().join(".ssh/known_hosts").exists(), "nothing recorded without being asked");
+
+    let o = isolated(dir.path())
+        .arg("build")
+        .arg(&file)
+        .args(["-A", "all", "--no-out-link", "--local-jobs", "0", "--accept-new-host-keys", "--builders", &line])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
+    let kh = fs::read_to_string(dir.path().join(".ssh/known_hosts")).expect("known_hosts written");
+    assert!(kh.contains(emu.host_key.split_whitespace().nth(1).unwrap_or("?")), "{kh}");
+}
