@@ -1,5 +1,5 @@
-//! `rvbuild builders`: list the merged builder pool, import Nix's machines into a build
-//! profile; `probe` lands later.
+//! `rvbuild builders`: list the merged builder pool, probe its builders (table or JSON, cached
+//! for later builds), import Nix's machines into a build profile.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -30,17 +30,47 @@ pub struct Args {
 pub enum Action {
     /// Show the merged pool: profile builders, Nix's machines (or --builders), the local machine.
     List(ListArgs),
-    /// Measure each builder's systems, cores, speed and emulation slowdown (not implemented yet).
-    Probe {
-        /// Hosts to probe.
-        hosts: Vec<String>,
-    },
+    /// Measure builders: Nix version, systems, emulated systems with their measured slowdown,
+    /// cores, load, free store space and speed (1.0 = the reference machine). Results are cached
+    /// for later builds.
+    Probe(ProbeArgs),
     /// Turn /etc/nix/machines and nix.conf `builders` into a build profile.
     Import(ImportArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
 pub struct ListArgs {
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ProbeArgs {
+    /// Builders to probe: names, hosts or `tag:T` (default: the whole pool).
+    #[arg(value_name = "HOST")]
+    pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Connect to hosts whose SSH host key is not known yet, and remember the key.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Skip the benchmark (no speed or slowdown): one quick command per host.
+    #[arg(long)]
+    pub no_benchmark: bool,
+    /// Show the cached results without connecting.
+    #[arg(long, conflicts_with_all = ["no_benchmark", "accept_new_host_keys"])]
+    pub cached: bool,
+}
+
+/// The options that pick the builder pool (shared by `list` and `probe`).
+#[derive(Debug, Default, clap::Args)]
+pub struct PoolArgs {
     /// Machines lines replacing the profile's and Nix's (`'ssh://host sys key jobs speed feats mand hostkey ; ...'`
     /// or `@FILE`), same syntax as Nix.
     #[arg(long, value_name = "SPEC")]
@@ -57,9 +87,6 @@ pub struct ListArgs {
     /// Build profile whose builders to use (default: Nix's machines and the local machine).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
-    /// One JSON array on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,24 +115,29 @@ fn parse_local_jobs(s: &str) -> std::result::Result<LocalJobs, String> {
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     match args.action.unwrap_or(Action::List(ListArgs::default())) {
         Action::List(a) => list(ctx, a),
-        Action::Probe { .. } => Err(Error::not_implemented("rvbuild builders probe")),
+        Action::Probe(a) => super::builders_probe::run(ctx, a),
         Action::Import(a) => import_cmd(a),
     }
 }
 
-fn list(ctx: &Context, a: ListArgs) -> Result<()> {
+/// The pool the options select.
+pub fn load_pool(ctx: &Context, a: &PoolArgs) -> Result<Vec<Builder>> {
     let loaded = match &a.profile {
         Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
         None => None,
     };
     let opts = PoolOptions {
-        builders: a.builders,
+        builders: a.builders.clone(),
         only: inventory::split_selectors(&a.only),
         exclude: inventory::split_selectors(&a.exclude),
         local_jobs: a.local_jobs,
     };
     let profile = loaded.as_ref().map(|l| (&l.value, l.source.name.as_str()));
-    let pool = inventory::load_pool(profile, &opts, &Sources::from_env())?;
+    inventory::load_pool(profile, &opts, &Sources::from_env())
+}
+
+fn list(ctx: &Context, a: ListArgs) -> Result<()> {
+    let pool = load_pool(ctx, &a.pool)?;
     let out = if a.json {
         let mut s = serde_json::to_string_pretty(&pool)
             .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the pool as JSON: {e}")))?;
