@@ -110,6 +110,31 @@ fn nixbuild_probe_local() {
     assert!(m.probe.is_some_and(|a| a.age_s == 5 && !a.stale));
 }
 
+/// A remote builder gets the benchmark copied into its store over the serve protocol first. The
+/// "remote" here is a chroot store on this machine (its exec runs here, where the binaries are).
+#[test]
+fn nixbuild_probe_uploads_the_benchmark_to_a_remote_store() {
+    let mut builder = local_builder();
+    builder.name = "chroot".into();
+    builder.uri = "ssh://chroot".into();
+    builder.scheme = Scheme::Ssh;
+    let root = tempfile::tempdir().expect("tempdir");
+    let transport = LocalTransport::with_store(format!("local?root={}", root.path().display()));
+    let mut opts = ProbeOptions::default();
+    opts.native_rounds = 2;
+    opts.emulated_rounds = 1;
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let r = rt.block_on(probe::probe(&builder, &transport, &opts)).expect("probe");
+    assert!(!r.errors.contains_key("upload"), "{:?}", r.errors);
+    assert!(r.speed.is_some_and(|s| s > 0.0));
+    let bins = rt.block_on(opts.binaries());
+    assert_eq!(bins.outputs.len(), 3, "{:?}", bins.errors);
+    for p in bins.outputs.values() {
+        let there = root.path().join(p.as_str().trim_start_matches('/')).join("bin/probe-bench");
+        assert!(there.is_file(), "{} was not copied into the builder's store", there.display());
+    }
+}
+
 #[test]
 fn nixbuild_probe_cli_json_table_and_unreachable_host() {
     let dir = tempfile::tempdir().expect("tempdir");

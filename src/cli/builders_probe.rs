@@ -67,7 +67,7 @@ pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {
         rows
     };
 
-    let out = if a.json {
+    let out = if a.json || ctx.json {
         let mut s = serde_json::to_string_pretty(&rows)
             .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the probe results as JSON: {e}")))?;
         s.push('\n');

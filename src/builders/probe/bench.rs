@@ -18,8 +18,8 @@ use super::systems::BENCH_SYSTEMS;
 use crate::nix::render::string;
 use crate::nix::store_path::StorePath;
 
-/// Nanoseconds one benchmark round takes on the reference machine (median of 10 runs of
-/// 24 rounds there).
+/// Nanoseconds one benchmark round takes on the reference machine, idle (load below 0.2):
+/// 16 rounds took 285 ms there.
 pub const REFERENCE_NS_PER_ROUND: f64 = 18_000_000.0;
 
 /// The benchmark binaries built on this machine: store path of the output by system, and why
