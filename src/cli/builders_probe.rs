@@ -2,7 +2,7 @@
 //! (or JSON), and stores the results in the probe cache. Exit code 4 when a builder could not
 //! be probed (its row says why).
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -12,7 +12,7 @@ use super::builders::{ProbeArgs, load_pool};
 use crate::builders::Builder;
 use crate::builders::connect::{ConnectOptions, transport_for};
 use crate::builders::inventory;
-use crate::builders::model::human_age;
+use crate::builders::model::{DEFAULT_MAX_AGE_S, human_age};
 use crate::builders::probe::{self, ProbeOptions, ProbeResult, cache};
 use crate::{Error, ErrorKind, Result};
 
@@ -55,6 +55,11 @@ pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {
         let mut opts = ProbeOptions::default();
         opts.measure = !a.no_benchmark;
         let connect = ConnectOptions { accept_new_host_keys: a.accept_new_host_keys };
+        if std::io::stderr().is_terminal() {
+            let names: Vec<&str> = pool.iter().map(|b| b.name.as_str()).collect();
+            let what = if opts.measure { " (the benchmark takes a few seconds per host)" } else { "" };
+            eprintln!("probing {}{what}…", names.join(", "));
+        }
         let rows = probe_all(&pool, &opts, &connect)?;
         for r in rows.iter().filter_map(|r| r.result.clone()) {
             cache.insert(r);
@@ -165,6 +170,10 @@ fn emulated_cell(r: &ProbeResult) -> (String, bool) {
     (if cells.is_empty() { "-".into() } else { cells.join(", ") }, undeclared)
 }
 
+fn age_cell(age_s: u64) -> String {
+    if age_s > DEFAULT_MAX_AGE_S { format!("{} (stale)", human_age(age_s)) } else { human_age(age_s) }
+}
+
 fn gib(bytes: u64) -> String {
     format!("{:.1}G", bytes as f64 / (1u64 << 30) as f64)
 }
@@ -189,7 +198,7 @@ pub fn table(rows: &[Row]) -> String {
                     r.load1.map(|l| format!("{l:.2}")).unwrap_or_else(dash),
                     r.free_disk_bytes.map(gib).unwrap_or_else(dash),
                     r.speed.map(|s| format!("{s:.2}")).unwrap_or_else(dash),
-                    row.age_s.map(human_age).unwrap_or_else(dash),
+                    row.age_s.map(age_cell).unwrap_or_else(dash),
                 ]
             }
             None => vec![row.builder.clone(), format!("error: {}", row.error.as_deref().unwrap_or("unknown"))],
@@ -288,5 +297,7 @@ mod tests {
         assert_eq!(lines[2], "ruby   error: ruby: SSH transport not available yet");
         assert!(t.contains("(* runs through binfmt"), "{t}");
         assert!(t.contains("local: emulated aarch64-linux: exit 1: boom"), "{t}");
+        assert_eq!(age_cell(30), "30s");
+        assert_eq!(age_cell(DEFAULT_MAX_AGE_S + 86400), "8d (stale)");
     }
 }

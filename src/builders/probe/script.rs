@@ -329,6 +329,39 @@ garbage line
         }
     }
 
+    /// The real script under the system sh (dash on Debian) where `nix show-config` fails:
+    /// the settings come from `$NIX_CONF_DIR/nix.conf`, everything else is still there.
+    #[test]
+    fn script_falls_back_to_nix_conf() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("mkdir");
+        let fake_nix = bin.join("nix");
+        std::fs::write(&fake_nix, "#!/bin/sh\necho \"error: unrecognised flag\" >&2\nexit 1\n").expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake_nix, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::write(
+            dir.path().join("nix.conf"),
+            "sandbox = false\n  system = riscv64-linux\nextra-platforms = x86_64-linux  i686-linux\n",
+        )
+        .expect("write");
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command(None))
+            .env("PATH", path)
+            .env("NIX_CONF_DIR", dir.path())
+            .output()
+            .expect("run sh");
+        let o = parse(&String::from_utf8_lossy(&out.stdout));
+        assert!(o.ran, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(o.config_source.as_deref(), Some(dir.path().join("nix.conf").to_string_lossy().as_ref()));
+        assert_eq!(o.system.as_deref(), Some("riscv64-linux"));
+        assert_eq!(o.extra_platforms, vec!["x86_64-linux", "i686-linux"]);
+        assert!(o.uname_m.is_some() && o.cores.is_some_and(|c| c > 0));
+        assert!(o.benches.is_empty());
+    }
+
     #[test]
     fn malformed_values_are_missing_not_errors() {
         let o = parse(
