@@ -292,7 +292,7 @@ pub fn assemble(
         cores: o.cores,
         load1: o.load1,
         free_disk_bytes: o.free_disk_kib.map(|k| k.saturating_mul(1024)),
-        measured_at: (measured.speed.is_some() || !measured.emulated.is_empty()).then_some(probed_at),
+        measured_at: measured.speed.map(|_| probed_at),
         speed: measured.speed,
         bench_ns_per_round: measured.native_ns_per_round,
         errors,
