@@ -428,9 +428,13 @@ fn cli_errors_and_probe() {
     assert!(text(&o).contains("builders: local, aquamarine, ruby, kana"), "{}", text(&o));
     let o = f.cli(&["builders", "list", "--local-jobs", "many"]);
     assert_eq!(o.status.code(), Some(2));
-    let o = f.cli(&["builders", "probe", "ruby"]);
-    assert_eq!(o.status.code(), Some(9), "{}", text(&o));
-    assert!(o.stdout.is_empty());
+    // ruby cannot be reached from here: its row says why and the exit code is 4 (builder).
+    let o = f.cli(&["builders", "probe", "ruby", "--no-benchmark"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("ruby") && l.contains("error: ")), "{out}");
+    let o = f.cli(&["builders", "probe", "nosuch"]);
+    assert_eq!(o.status.code(), Some(2), "an unknown host is a usage error: {}", text(&o));
     let o = f.cli(&["builders"]);
     assert!(o.status.success(), "`builders` alone lists: {}", text(&o));
     assert!(String::from_utf8_lossy(&o.stdout).lines().count() == 5);

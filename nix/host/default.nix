@@ -50,6 +50,16 @@ in rec {
       inherit board crossPrefix cflags marker toolchainId;
     };
 
+  # `rvbuild builders probe`'s benchmark, statically linked for `target` (a Nix system); built on
+  # this machine (`system`) and copied to the builders it measures.
+  probeBench = { target, crossPrefix, toolchainId, system ? "x86_64-linux" }:
+    mk {
+      name = "rvbuild-probe-bench-${target}";
+      script = ./builders/probe-bench.sh;
+      src = ./src/probe-bench.c;
+      inherit system target crossPrefix toolchainId;
+    };
+
   initramfs = { board, kernelDrv, initDrv, moduleDrvs }:
     mk {
       name = "rvbuild-${board}-initramfs";

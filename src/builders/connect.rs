@@ -2,22 +2,17 @@
 //! reach it (the local child process, or SSH) and the scheduler's model of it (slots,
 //! systems run natively or emulated, speed, features).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::inventory::{Builder, native_system};
+use super::inventory::Builder;
 use super::machines::Scheme;
+use super::model::{ModelPolicy, builder_model};
 use crate::engine::Member;
-use crate::schedule::BuilderModel;
 use crate::transport::{LocalTransport, Transport};
 use crate::{Error, ErrorKind, Result};
 
-/// Emulation slowdown assumed for a system no probe has measured (compilers under qemu-user
-/// run roughly 5–25× slower; `rvbuild builders probe` replaces this with a measurement).
-pub const ASSUMED_SLOWDOWN: f64 = 15.0;
-
 /// Choices that affect how builders are reached.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnectOptions {
     /// Record unknown host keys in known_hosts instead of refusing them.
     pub accept_new_host_keys: bool,
@@ -37,34 +32,17 @@ pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Trans
     }
 }
 
-/// The scheduler's view of a builder from what the machines line says: the first system is
-/// taken as native and the others as emulated (extra-platforms), as the local machine's
-/// nix.conf `system` / `extra-platforms` say for `local`.
-pub fn model_for(b: &Builder) -> BuilderModel {
-    let local = b.scheme == Scheme::Local;
-    let native: Vec<String> = if local {
-        let sys = b.systems.first().cloned().unwrap_or_else(native_system);
-        vec![sys]
-    } else {
-        b.systems.first().cloned().into_iter().collect()
-    };
-    let emulated: BTreeMap<String, f64> =
-        b.systems.iter().filter(|s| !native.contains(s)).map(|s| (s.clone(), ASSUMED_SLOWDOWN)).collect();
-    BuilderModel {
-        name: b.name.clone(),
-        slots: b.max_jobs,
-        native_systems: native,
-        emulated,
-        speed: if b.speed > 0.0 { b.speed } else { 1.0 },
-        supported_features: b.supported_features.clone(),
-        mandatory_features: b.mandatory_features.clone(),
-        local,
-        link_bytes_per_s: if local { f64::INFINITY } else { 100e6 },
-        dispatch_overhead_s: if local { 0.01 } else { 0.05 },
-    }
-}
-
 /// Engine members for the whole pool.
+/// Engine members for the whole pool; each builder's model comes from its machines line and
+/// its cached probe (`rvbuild builders probe`), if any.
 pub fn members(pool: &[Builder], opts: &ConnectOptions) -> Result<Vec<Member>> {
-    pool.iter().map(|b| Ok(Member { model: model_for(b), transport: transport_for(b, opts)? })).collect()
+    let cache = super::probe::cache::load_cache();
+    let now = super::probe::now_unix();
+    let policy = ModelPolicy::default();
+    pool.iter()
+        .map(|b| {
+            let model = builder_model(b, cache.get(b), &policy, now).model;
+            Ok(Member { model, transport: transport_for(b, opts)? })
+        })
+        .collect()
 }

@@ -1,17 +1,17 @@
-//! `rvbuild builders`: list the merged builder pool, import Nix's machines into a build
-//! profile; `probe` lands later.
+//! `rvbuild builders`: list the merged builder pool, probe its builders (table or JSON, cached
+//! for later builds), import Nix's machines into a build profile.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use crate::builders::inventory::{self, PoolOptions, Sources};
+use crate::builders::inventory::{self, Sources};
 use crate::builders::{Builder, import};
-use crate::profile::build::LocalJobs;
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
+use super::pool_args::PoolArgs;
 
 const FILES_HELP: &str = "\
 Files read:
@@ -30,36 +30,46 @@ pub struct Args {
 pub enum Action {
     /// Show the merged pool: profile builders, Nix's machines (or --builders), the local machine.
     List(ListArgs),
-    /// Measure each builder's systems, cores, speed and emulation slowdown (not implemented yet).
-    Probe {
-        /// Hosts to probe.
-        hosts: Vec<String>,
-    },
+    /// Measure builders: Nix version, systems, emulated systems with their measured slowdown,
+    /// cores, load, free store space and speed (1.0 = the reference machine). Results are cached
+    /// for later builds.
+    Probe(ProbeArgs),
     /// Turn /etc/nix/machines and nix.conf `builders` into a build profile.
     Import(ImportArgs),
 }
 
 #[derive(Debug, Default, clap::Args)]
 pub struct ListArgs {
-    /// Machines lines replacing the profile's and Nix's (`'ssh://host sys key jobs speed feats mand hostkey ; ...'`
-    /// or `@FILE`), same syntax as Nix.
-    #[arg(long, value_name = "SPEC")]
-    pub builders: Option<String>,
-    /// Use only these builders: names, hosts or `tag:T` (comma-separated or repeated).
-    #[arg(long, value_name = "HOST|tag:T,...")]
-    pub only: Vec<String>,
-    /// Leave these builders out: names, hosts or `tag:T`.
-    #[arg(long, value_name = "HOST|tag:T,...")]
-    pub exclude: Vec<String>,
-    /// Build slots on this machine: a number (0 = the local machine does not build) or `auto` (= cores).
-    #[arg(long, value_name = "N|auto", value_parser = parse_local_jobs)]
-    pub local_jobs: Option<LocalJobs>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// Build profile whose builders to use (default: Nix's machines and the local machine).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// One JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ProbeArgs {
+    /// Builders to probe: names, hosts or `tag:T` (default: the whole pool).
+    #[arg(value_name = "HOST")]
+    pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
     /// Build profile whose builders to use (default: Nix's machines and the local machine).
     #[arg(long, value_name = "PROFILE")]
     pub profile: Option<String>,
     /// One JSON array on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Skip the benchmark (no speed or slowdown): one quick command per host.
+    #[arg(long)]
+    pub no_benchmark: bool,
+    /// Show the cached results without connecting.
+    #[arg(long, conflicts_with_all = ["no_benchmark"])]
+    pub cached: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,34 +88,27 @@ pub struct ImportArgs {
     pub output: Option<PathBuf>,
 }
 
-fn parse_local_jobs(s: &str) -> std::result::Result<LocalJobs, String> {
-    if s == "auto" {
-        return Ok(LocalJobs::Auto);
-    }
-    s.parse::<u32>().map(LocalJobs::Count).map_err(|_| format!("`{s}` is neither `auto` nor a number of build slots"))
-}
-
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     match args.action.unwrap_or(Action::List(ListArgs::default())) {
         Action::List(a) => list(ctx, a),
-        Action::Probe { .. } => Err(Error::not_implemented("rvbuild builders probe")),
+        Action::Probe(a) => super::builders_probe::run(ctx, a),
         Action::Import(a) => import_cmd(a),
     }
 }
 
-fn list(ctx: &Context, a: ListArgs) -> Result<()> {
-    let loaded = match &a.profile {
+/// The pool the options select.
+pub fn load_pool(ctx: &Context, a: &PoolArgs, profile: Option<&str>) -> Result<Vec<Builder>> {
+    let loaded = match profile {
         Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
         None => None,
     };
-    let opts = PoolOptions {
-        builders: a.builders,
-        only: inventory::split_selectors(&a.only),
-        exclude: inventory::split_selectors(&a.exclude),
-        local_jobs: a.local_jobs,
-    };
+    let opts = a.pool_options();
     let profile = loaded.as_ref().map(|l| (&l.value, l.source.name.as_str()));
-    let pool = inventory::load_pool(profile, &opts, &Sources::from_env())?;
+    inventory::load_pool(profile, &opts, &Sources::from_env())
+}
+
+fn list(ctx: &Context, a: ListArgs) -> Result<()> {
+    let pool = load_pool(ctx, &a.pool, a.profile.as_deref())?;
     let out = if a.json {
         let mut s = serde_json::to_string_pretty(&pool)
             .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the pool as JSON: {e}")))?;

@@ -12,6 +12,7 @@ pub mod board;
 pub mod boards;
 pub mod build;
 pub mod builders;
+pub mod builders_probe;
 pub mod completions;
 pub mod doctor;
 pub mod flash;
