@@ -25,7 +25,7 @@ pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Trans
         Scheme::Ssh | Scheme::SshNg => {
             let _ = opts;
             Err(Error::msg(
-                ErrorKind::NotImplemented,
+                ErrorKind::Builder,
                 format!("builder {}: the SSH transport has not landed yet", b.name),
             ))
         }
