@@ -31,7 +31,7 @@ fn main() {
         let _ = hosts::instantiate(f);
     }
 
-    let nix = common::time_nix_build(&fleet, &nix_file, &common::nix_builders(&fleet, "x86_64-linux", slots), 0);
+    let (nix, _) = common::time_nix_build(&fleet, &nix_file, &common::nix_builders(&fleet, "x86_64-linux", slots), 0);
     let (rv, events) = common::time_rvbuild(&rv_file, &common::rvbuild_builders(&fleet, "x86_64-linux", slots), 0, &[]);
     let remote = events.iter().filter(|e| e["event"] == "finished" && e["ok"] == true).count();
     assert_eq!(remote, n, "rvbuild built every derivation");

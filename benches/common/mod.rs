@@ -95,8 +95,9 @@ pub fn write_sleep_dag(dir: &Path, nodes: &[Sleep], nonce: &str) -> PathBuf {
     p
 }
 
-/// `nix-build FILE -A all --builders B` with Nix's own ssh client; returns wall seconds.
-pub fn time_nix_build(fleet: &Fleet, file: &Path, builders: &str, local_jobs: u32) -> f64 {
+/// `nix-build FILE -A all --builders B` with Nix's own ssh client; returns wall seconds and
+/// Nix's stderr (it names the machine of each remote build).
+pub fn time_nix_build(fleet: &Fleet, file: &Path, builders: &str, local_jobs: u32) -> (f64, String) {
     let cfg = ssh_config(fleet);
     let t = Instant::now();
     let o = Command::new("nix-build")
@@ -114,7 +115,7 @@ pub fn time_nix_build(fleet: &Fleet, file: &Path, builders: &str, local_jobs: u3
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
-    secs
+    (secs, String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 /// `rvbuild build FILE -A all --builders B --local-jobs N`; returns wall seconds and the
@@ -132,6 +133,9 @@ pub fn time_rvbuild(file: &Path, builders: &str, local_jobs: u32, extra: &[&str]
         .arg(format!("--builders={builders}"))
         .args(extra)
         .env("RVBUILD_NIX_CONF_DIR", &conf)
+        // A fresh cache: no probe results and no build history; what rvbuild knows of the
+        // hosts it learns during the run.
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .env("CI", "true")
         .stdin(Stdio::null())
         .output()

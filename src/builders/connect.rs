@@ -24,10 +24,7 @@ pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Trans
         Scheme::Local => Ok(Arc::new(LocalTransport::new())),
         Scheme::Ssh | Scheme::SshNg => {
             let _ = opts;
-            Err(Error::msg(
-                ErrorKind::Builder,
-                format!("builder {}: the SSH transport has not landed yet", b.name),
-            ))
+            Err(Error::msg(ErrorKind::Builder, format!("builder {}: the SSH transport has not landed yet", b.name)))
         }
     }
 }
