@@ -1,10 +1,11 @@
-//! Helpers shared by the integration tests: running the rvbuild binary, board builds shared
-//! between tests (a kernel build takes minutes, so each board is built once per test run, under a
-//! file lock, in the cargo target directory); and for the serial and QEMU flash tests: pty pairs
-//! with a real peer process on the far end, QEMU running U-Boot, a noisy pty proxy, and a JH7110
-//! boot-ROM simulator.
+//! Helpers shared by the integration tests: running the rvbuild binary, loopback SSH builder
+//! hosts with their own Nix stores (`hosts`), board builds shared between tests (a kernel build
+//! takes minutes, so each board is built once per test run, under a file lock, in the cargo
+//! target directory); and for the serial and QEMU flash tests: pty pairs with a real peer process
+//! on the far end, QEMU running U-Boot, a noisy pty proxy, and a JH7110 boot-ROM simulator.
 #![allow(dead_code)]
 
+pub mod hosts;
 pub mod noisy;
 pub mod pty;
 pub mod qemu;
