@@ -74,8 +74,10 @@ pub struct Host {
     /// The host's public key line (`ssh-ed25519 AAAA…`).
     pub host_key: String,
     sshd: Option<Child>,
-    /// The mount namespace of the running sshd (`mnt:[…]`).
+    /// The mount namespace of the running sshd (`mnt:[…]`), and an open handle on it so that its
+    /// identity cannot be reused by another test's namespace while this host is killed.
     ns: String,
+    ns_handle: Option<fs::File>,
     pid: u32,
 }
 
@@ -190,11 +192,8 @@ impl Host {
         write(&etc.join("nix.conf"), &conf);
         let key = dir.join("ssh_host_ed25519_key");
         keygen(&key);
-        let host_key = read(&dir.join("ssh_host_ed25519_key.pub"))
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let host_key =
+            read(&dir.join("ssh_host_ed25519_key.pub")).split_whitespace().take(2).collect::<Vec<_>>().join(" ");
         let (addr, port) = free_endpoint(index);
         let mut cfg = format!(
             "ListenAddress {addr}:{port}\nHostKey {key}\nPidFile {pid}\nAuthorizedKeysFile {authorized}\n\
@@ -220,6 +219,7 @@ impl Host {
             host_key,
             sshd: None,
             ns: String::new(),
+            ns_handle: None,
             pid: 0,
         }
     }
@@ -261,7 +261,9 @@ impl Host {
             assert!(Instant::now() < deadline, "sshd for {} did not listen on {target}:\n{}", self.name, self.log());
             std::thread::sleep(Duration::from_millis(30));
         }
-        self.ns = fs::read_link(format!("/proc/{}/ns/mnt", self.pid))
+        let ns_path = format!("/proc/{}/ns/mnt", self.pid);
+        self.ns_handle = Some(fs::File::open(&ns_path).unwrap_or_else(|e| panic!("{ns_path}: {e}")));
+        self.ns = fs::read_link(&ns_path)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|e| panic!("namespace of sshd {}: {e}", self.pid));
         let own = fs::read_link("/proc/self/ns/mnt").map(|p| p.display().to_string()).unwrap_or_default();
@@ -297,7 +299,9 @@ impl Host {
         rd.filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
             .filter(|pid| {
-                fs::read_link(format!("/proc/{pid}/ns/mnt")).map(|p| p.display().to_string() == self.ns).unwrap_or(false)
+                fs::read_link(format!("/proc/{pid}/ns/mnt"))
+                    .map(|p| p.display().to_string() == self.ns)
+                    .unwrap_or(false)
             })
             .collect()
     }
@@ -330,6 +334,8 @@ impl Host {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.ns.clear();
+        self.ns_handle = None;
     }
 
     /// Starts sshd again (same address, port, keys and store) after [`kill_sshd`](Self::kill_sshd).
