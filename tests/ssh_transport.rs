@@ -248,7 +248,7 @@ async fn ssh_host_without_nix_is_named() {
     let text = full(&err);
     assert!(text.contains("`nix-store` was not found") && text.contains("exit status 127"), "{text}");
     assert!(text.contains("install Nix"), "{text}");
-    assert!(text.contains(&format!("builder {}:{}", bare.addr, bare.port)), "{text}");
+    assert!(text.contains(&format!("builder root@{}:{}", bare.addr, bare.port)), "{text}");
     assert_eq!(failure_class(&err), Some(FailureClass::Setup));
 }
 
@@ -279,4 +279,148 @@ async fn ssh_killed_sshd_fails_fast_and_the_transport_reconnects() {
     let mut again = serve(&t).await.expect("reconnected after restart");
     again.query_valid_paths(std::slice::from_ref(&probe), false, false).await.expect("query after restart");
     assert!(t.is_connected().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_untrusted_user_is_named() {
+    let spec = HostSpec { untrusted_daemon: true, ..HostSpec::new("strict", "x86_64-linux") };
+    let fleet = hosts::start(&[spec]);
+    let strict = fleet.host("strict");
+    let home = tempfile::tempdir().expect("home");
+    let t = transport(&fleet, strict, home.path());
+    let dir = tempfile::tempdir().expect("dir");
+    let drvs = hosts::instantiate(&hosts::write_dag_nix(dir.path(), &DagSpec::flat(1, "x86_64-linux")));
+    let dag = load_closure(std::slice::from_ref(&drvs[0])).expect("dag");
+    let mut remote = serve(&t).await.expect("serve through the daemon");
+    let mut here = local().await;
+    let err = build_remote(&mut here, &mut remote, &dag, 0, &BuildOptions::default()).await.expect_err("untrusted");
+    let text = full(&err);
+    assert!(text.contains("`root` is not a trusted user") && text.contains("trusted-users = root"), "{text}");
+    assert_eq!(failure_class(&err), Some(FailureClass::Setup));
+}
+
+/// A private ssh-agent for one test; killed on drop.
+struct Agent {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child =
+            Command::new("ssh-agent").arg("-D").arg("-a").arg(&socket).stdout(std::process::Stdio::null()).spawn();
+        let child = child.expect("ssh-agent");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "ssh-agent did not create its socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent { child, socket }
+    }
+
+    /// `ssh-add KEY`, answering the passphrase prompt through SSH_ASKPASS.
+    fn add(&self, key: &Path, passphrase: &str, dir: &Path) {
+        let askpass = dir.join("askpass.sh");
+        std::fs::write(&askpass, format!("#!/bin/sh\necho '{passphrase}'\n")).expect("askpass");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let o = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("ssh-add");
+        assert!(o.status.success(), "ssh-add: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_agent_keys_log_in_also_for_encrypted_identity_files() {
+    let fleet = hosts::start(&hosts::STANDARD[..1]);
+    let emu = fleet.host("emu");
+    let home = tempfile::tempdir().expect("home");
+    let agent = Agent::start(home.path());
+
+    // An encrypted key the host accepts, named in the machines line: usable only via the agent.
+    let locked = home.path().join("locked");
+    let s = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "pass phrase", "-f"]).arg(&locked).status();
+    assert!(s.expect("ssh-keygen").success());
+    let authorized = fleet.dir.path().join("authorized_keys");
+    let mut keys = std::fs::read_to_string(&authorized).expect("authorized_keys");
+    keys.push_str(&std::fs::read_to_string(locked.with_extension("pub")).expect("pub"));
+    std::fs::write(&authorized, keys).expect("authorized_keys");
+    let line =
+        emu.machines_line(&fleet).replace(&fleet.client_key.display().to_string(), &locked.display().to_string());
+    let mut opts = options(home.path());
+    opts.agent_socket = Some(agent.socket.clone());
+    let b = builder(&line, home.path());
+    let t = SshTransport::new(&b, opts.clone()).expect("transport");
+    let text = full(&t.open_serve().await.err().expect("the agent does not hold it yet"));
+    assert!(text.contains("ssh-add"), "{text}");
+    agent.add(&locked, "pass phrase", home.path());
+    let t = SshTransport::new(&b, opts.clone()).expect("transport");
+    serve(&t).await.expect("the encrypted identity through the agent");
+
+    // No identity file at all: the agent's keys are tried.
+    let no_identity = emu.machines_line(&fleet).replace(&fleet.client_key.display().to_string(), "-");
+    let b = builder(&no_identity, home.path());
+    assert!(b.identity.is_empty());
+    let t = SshTransport::new(&b, opts).expect("transport");
+    serve(&t).await.expect("agent key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_hung_host_is_noticed_by_keepalives() {
+    let fleet = hosts::start(&hosts::STANDARD[..1]);
+    let emu = fleet.host("emu");
+    let home = tempfile::tempdir().expect("home");
+    let mut opts = options(home.path());
+    opts.keepalive_interval = Duration::from_millis(500);
+    opts.keepalive_max = 2;
+    let t = SshTransport::new(&builder(&emu.machines_line(&fleet), home.path()), opts).expect("transport");
+    let mut remote = serve(&t).await.expect("serve");
+    let probe = StorePath::parse("/nix/store/00000000000000000000000000000000-x").expect("path");
+    emu.freeze(true);
+    let start = Instant::now();
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        remote.query_valid_paths(std::slice::from_ref(&probe), false, false),
+    )
+    .await;
+    emu.freeze(false);
+    let err = r.expect("keepalives must end the wait").expect_err("hung host");
+    assert!(start.elapsed() < Duration::from_secs(8), "took {:?}", start.elapsed());
+    assert!(is_connection_failure(&err), "{}", full(&err));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_dropping_a_session_mid_build_stops_the_remote_build() {
+    let fleet = hosts::start(&hosts::STANDARD[..1]);
+    let emu = fleet.host("emu");
+    let home = tempfile::tempdir().expect("home");
+    let t = transport(&fleet, emu, home.path());
+    let dir = tempfile::tempdir().expect("dir");
+    let spec = DagSpec::layered(1, 0, 120.0, 0);
+    let drvs = hosts::instantiate(&hosts::write_dag_nix(dir.path(), &spec));
+    let dag = load_closure(std::slice::from_ref(&drvs[0])).expect("dag");
+    let mut remote = serve(&t).await.expect("serve");
+    let mut here = local().await;
+    let opts = BuildOptions::default();
+    let build = build_remote(&mut here, &mut remote, &dag, 0, &opts);
+    assert!(tokio::time::timeout(Duration::from_secs(2), build).await.is_err(), "the build sleeps for minutes");
+    assert!(emu.command_lines().iter().any(|c| c.contains("sleep 120")), "{:?}", emu.command_lines());
+    drop(remote);
+    assert!(no_serve_left(emu), "left running: {:?}", emu.command_lines());
+    assert!(!emu.command_lines().iter().any(|c| c.contains("sleep")), "{:?}", emu.command_lines());
 }

@@ -177,7 +177,12 @@ impl SshTransport {
 
     /// `builder NAME (USER@HOST:PORT)`, the subject of every message.
     pub fn who(&self) -> String {
-        format!("builder {} ({}@{}:{})", self.name, self.user, self.host, self.port)
+        let at = format!("{}@{}:{}", self.user, self.host, self.port);
+        if self.name == self.host || self.name == format!("{}:{}", self.host, self.port) {
+            format!("builder {at}")
+        } else {
+            format!("builder {} ({at})", self.name)
+        }
     }
 
     /// The known_hosts file new keys are recorded in.

@@ -275,8 +275,9 @@ pub fn ending(
                 line.trim()
             ),
             Some(format!(
-                "add `trusted-users = {}` to nix.conf on the builder and restart nix-daemon there (or connect as root)",
-                ctx.user
+                "add `trusted-users = {}` to nix.conf on the builder and restart nix-daemon there{}",
+                ctx.user,
+                if ctx.user == "root" { "" } else { " (or connect as root)" }
             )),
         ));
     }
