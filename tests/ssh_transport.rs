@@ -424,3 +424,36 @@ async fn ssh_dropping_a_session_mid_build_stops_the_remote_build() {
     assert!(no_serve_left(emu), "left running: {:?}", emu.command_lines());
     assert!(!emu.command_lines().iter().any(|c| c.contains("sleep")), "{:?}", emu.command_lines());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_standard_fleet_builds_each_system_where_declared() {
+    let fleet = hosts::start(hosts::STANDARD);
+    let home = tempfile::tempdir().expect("home");
+    let dir = tempfile::tempdir().expect("dir");
+    // Three independent nodes: one x86_64-linux, two riscv64-linux.
+    let spec = DagSpec {
+        nodes: vec![
+            hosts::Node { name: "x".into(), system: "x86_64-linux".into(), deps: vec![], sleep: 0.0, out_bytes: 1 },
+            hosts::Node { name: "r".into(), system: "riscv64-linux".into(), deps: vec![], sleep: 0.0, out_bytes: 1 },
+            hosts::Node { name: "r2".into(), system: "riscv64-linux".into(), deps: vec![], sleep: 0.0, out_bytes: 1 },
+        ],
+    };
+    let drvs = hosts::instantiate(&hosts::write_dag_nix(dir.path(), &spec));
+    let opts = BuildOptions::default();
+    let mut here = local().await;
+    let build = |host: &str, i: usize| {
+        let t = transport(&fleet, fleet.host(host), home.path());
+        let dag = load_closure(std::slice::from_ref(&drvs[i])).expect("dag");
+        (t, dag)
+    };
+    // riscv64 on the "native" rv host and on emu (extra-platforms); x86_64 is refused by rv.
+    for (host, i, ok) in [("rv", 1, true), ("emu", 2, true), ("rv", 0, false)] {
+        let (t, dag) = build(host, i);
+        let mut remote = serve(&t).await.expect("serve");
+        let r = build_remote(&mut here, &mut remote, &dag, 0, &opts).await.expect("build request");
+        assert_eq!(r.is_success(), ok, "{host} building {}: {r:?}", drvs[i]);
+        if !ok {
+            assert!(r.error_msg.contains("x86_64-linux") && r.error_msg.contains("riscv64-linux"), "{r:?}");
+        }
+    }
+}

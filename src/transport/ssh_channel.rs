@@ -8,6 +8,7 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -88,7 +89,8 @@ impl AsyncRead for ChunkReader {
 struct EofWriter {
     inner: Pin<Box<dyn AsyncWrite + Send>>,
     half: Arc<ChannelWriteHalf<Msg>>,
-    shut: bool,
+    /// Shared with the guard, so EOF is sent once.
+    eof_sent: Arc<AtomicBool>,
 }
 
 impl AsyncWrite for EofWriter {
@@ -102,14 +104,14 @@ impl AsyncWrite for EofWriter {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let r = ready!(self.inner.as_mut().poll_shutdown(cx));
-        self.shut = true;
+        self.eof_sent.store(true, Ordering::SeqCst);
         Poll::Ready(r)
     }
 }
 
 impl Drop for EofWriter {
     fn drop(&mut self) {
-        if self.shut {
+        if self.eof_sent.swap(true, Ordering::SeqCst) {
             return;
         }
         let half = self.half.clone();
@@ -124,6 +126,7 @@ impl Drop for EofWriter {
 /// Keeps the connection alive while the channel is used; on drop, ends the remote command.
 struct SessionGuard {
     half: Arc<ChannelWriteHalf<Msg>>,
+    eof_sent: Arc<AtomicBool>,
     exited: watch::Receiver<bool>,
     conn: Option<Box<dyn std::any::Any + Send + Sync>>,
 }
@@ -133,9 +136,12 @@ impl Drop for SessionGuard {
         let half = self.half.clone();
         let mut exited = self.exited.clone();
         let conn = self.conn.take();
+        let send_eof = !self.eof_sent.swap(true, Ordering::SeqCst);
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
         rt.spawn(async move {
-            let _ = half.eof().await;
+            if send_eof {
+                let _ = half.eof().await;
+            }
             if !*exited.borrow() {
                 let _ = tokio::time::timeout(EXIT_GRACE, exited.wait_for(|e| *e)).await;
             }
@@ -161,12 +167,17 @@ pub fn serve_channel(
     let (out_tx, out_rx) = mpsc::channel(QUEUE);
     let (err_tx, err_rx) = mpsc::channel(QUEUE);
     let (exit_tx, exit_rx) = watch::channel(false);
+    let eof_sent = Arc::new(AtomicBool::new(false));
     tokio::spawn(pump(rd, out_tx, err_tx, exit_tx, ctx));
     ServeChannel {
         from_builder: Box::pin(ChunkReader::new(out_rx)),
-        to_builder: Box::pin(EofWriter { inner: Box::pin(wr.make_writer()), half: wr.clone(), shut: false }),
+        to_builder: Box::pin(EofWriter {
+            inner: Box::pin(wr.make_writer()),
+            half: wr.clone(),
+            eof_sent: eof_sent.clone(),
+        }),
         stderr: Box::pin(ChunkReader::new(err_rx)),
-        keepalive: Box::new(SessionGuard { half: wr, exited: exit_rx, conn: Some(conn) }),
+        keepalive: Box::new(SessionGuard { half: wr, eof_sent, exited: exit_rx, conn: Some(conn) }),
         label,
     }
 }

@@ -129,6 +129,8 @@ fn free_endpoint(index: usize) -> (String, u16) {
 
 /// Starts one sshd per spec and waits until each accepts connections.
 pub fn start(specs: &[HostSpec]) -> Fleet {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the loopback builder hosts need root (unshare -m, bind mounts, sshd)");
     let dir = tempfile::Builder::new().prefix("rvbuild-hosts").tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let client_key = dir.path().join("client_key");
     keygen(&client_key);
