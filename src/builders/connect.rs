@@ -7,9 +7,10 @@ use std::sync::Arc;
 use super::inventory::Builder;
 use super::machines::Scheme;
 use super::model::{ModelPolicy, builder_model};
+use crate::Result;
 use crate::engine::Member;
+use crate::transport::ssh::{SshOptions, SshTransport};
 use crate::transport::{LocalTransport, Transport};
-use crate::{Error, ErrorKind, Result};
 
 /// Choices that affect how builders are reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,8 +24,8 @@ pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Trans
     match b.scheme {
         Scheme::Local => Ok(Arc::new(LocalTransport::new())),
         Scheme::Ssh | Scheme::SshNg => {
-            let _ = opts;
-            Err(Error::msg(ErrorKind::Builder, format!("builder {}: the SSH transport has not landed yet", b.name)))
+            let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys, ..SshOptions::default() };
+            Ok(Arc::new(SshTransport::new(b, ssh)?))
         }
     }
 }

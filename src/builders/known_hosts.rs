@@ -1,6 +1,6 @@
 //! OpenSSH `known_hosts` files: host patterns (comma lists, `[host]:port`, wildcards, `!`
 //! negation, hashed `|1|salt|hash` entries), the `@cert-authority` and `@revoked` markers, and
-//! lookup of a host's keys by name and port.
+//! lookup of a host's keys by name and port; appending a newly accepted key.
 
 use std::path::{Path, PathBuf};
 
@@ -155,6 +155,36 @@ pub fn default_files(home: Option<&Path>, ssh_dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// The known_hosts name of `host` on `port`: the plain name for 22, else `[host]:port`.
+pub fn host_name(host: &str, port: u16) -> String {
+    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+}
+
+/// Appends `host`'s `key` as a new line of `file`, creating the file (and its directory, mode
+/// 0700 like `~/.ssh`) when missing. Returns where it was written as `FILE:LINE`.
+pub fn append(file: &Path, host: &str, port: u16, key: &HostKey) -> std::io::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    let old = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let mut line = String::new();
+    if !old.is_empty() && !old.ends_with(b"\n") {
+        line.push('\n');
+    }
+    line.push_str(&format!("{} {} {}\n", host_name(host, port), key.key_type, key.key));
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    f.write_all(line.as_bytes())?;
+    let lineno =
+        old.iter().filter(|b| **b == b'\n').count() + if old.is_empty() || old.ends_with(b"\n") { 1 } else { 2 };
+    Ok(format!("{}:{lineno}", file.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,6 +227,19 @@ mod tests {
         assert_eq!(k.lookup("kana", 22).keys.len(), 1);
         assert!(k.lookup("ruby", 22).keys.is_empty());
         assert!(k.lookup("kana", 2222).keys.is_empty());
+    }
+
+    #[test]
+    fn append_adds_a_line_lookup_finds() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("new/.ssh/known_hosts");
+        let key = HostKey { key_type: "ssh-ed25519".into(), key: KEY.into() };
+        assert_eq!(append(&f, "10.0.0.2", 2222, &key).expect("append"), format!("{}:1", f.display()));
+        std::fs::write(&f, format!("a ssh-ed25519 {KEY}")).expect("write");
+        assert_eq!(append(&f, "b", 22, &key).expect("append"), format!("{}:2", f.display()));
+        let k = KnownHosts::load(std::slice::from_ref(&f));
+        assert!(k.skipped.is_empty(), "{:?}", k.skipped);
+        assert_eq!(k.lookup("b", 22).keys, [(key, format!("{}:2", f.display()))]);
     }
 
     #[test]

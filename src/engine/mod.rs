@@ -548,17 +548,27 @@ pub async fn run(
                         policy.failed(done.task, done.builder, now);
                         if let std::collections::btree_map::Entry::Vacant(v) = down.entry(done.builder) {
                             shared.idle[done.builder].clear();
-                            v.insert(Down { tries: 0, next_try: now + 1.0, in_flight: false });
+                            // A builder set up wrong (host key, login, Nix) stays down: retrying
+                            // cannot help. One that dropped off the network is tried again.
+                            let setup = crate::transport::failure_class(&e) == Some(crate::transport::FailureClass::Setup);
+                            let tries = if setup { shared.opts.reconnect_attempts } else { 0 };
+                            v.insert(Down { tries, next_try: now + 1.0, in_flight: false });
                             outcome.lost.push((host.clone(), e.to_string()));
                             reporter.event(&Event::Note {
                                 text: format!("builder {host} is down ({e}); its work goes to the other builders"),
                             });
                             if let Err(no_one) = policy.builder_down(done.builder, now) {
-                                stranded = Some(Error::with_help(
-                                    ErrorKind::Builder,
-                                    format!("{no_one}\nlast error from {host}: {e}"),
-                                    "bring the builder back, or add one that can build this system (--builders)",
-                                ));
+                                stranded = Some(if setup {
+                                    // The builder's own error says what to fix (e.g. the host key).
+                                    e
+                                } else {
+                                    Error::with_help(
+                                        ErrorKind::Builder,
+                                        format!("{no_one}\nlast error from {host}: {e}"),
+                                        "bring the builder back, or add one that can build this system (--builders)",
+                                    )
+                                });
+                                continue;
                             }
                         }
                         if attempts[done.task] >= shared.opts.max_attempts {

@@ -1,8 +1,13 @@
 //! Transports to builders: how rvbuild opens a Nix serve session (`nix-store --serve --write`)
-//! on a builder. The local child process lives here; SSH (russh exec channels) implements the
-//! same trait.
+//! on a builder: a local child process, or an exec channel over SSH (russh). Also the failure
+//! classes a transport attaches to its errors, so the engine can tell an unreachable builder
+//! (retry elsewhere) from a setup problem (report it).
 
 pub mod local;
+pub mod ssh;
+mod ssh_auth;
+mod ssh_channel;
+mod ssh_hostkey;
 
 use std::any::Any;
 use std::future::Future;
@@ -10,9 +15,10 @@ use std::pin::Pin;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::Result;
+use crate::{Error, ErrorKind, Result};
 
 pub use local::LocalTransport;
+pub use ssh::{SshOptions, SshTransport};
 
 /// The byte streams of one serve session: stdin/stdout of the remote `nix-store --serve`
 /// carry the protocol, its stderr carries build logs and error messages.
@@ -58,4 +64,59 @@ pub struct ExecOutput {
     pub status: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+}
+
+/// What kind of trouble a transport error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The builder cannot be reached or the connection to it was lost (refused, timeout, DNS,
+    /// killed sshd, dead network). Its work may be retried on another builder.
+    Unreachable,
+    /// The builder is reachable but set up so rvbuild cannot use it (host key unknown or
+    /// changed, authentication rejected, Nix missing, user not trusted). Retrying elsewhere is
+    /// fine, but the user must fix this builder; retrying it is pointless.
+    Setup,
+}
+
+/// A transport error with its class. It travels inside [`Error`] (kind [`ErrorKind::Builder`])
+/// and, when it ends a stream, inside the `std::io::Error` the serve client reads.
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+pub struct TransportFailure {
+    pub class: FailureClass,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl TransportFailure {
+    pub fn new(class: FailureClass, message: impl Into<String>, help: Option<String>) -> Self {
+        TransportFailure { class, message: message.into(), help }
+    }
+
+    pub fn into_error(self) -> Error {
+        Error::new(ErrorKind::Builder, self)
+    }
+
+    /// As the error of a stream read (the serve client turns it back into an [`Error`]).
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, self)
+    }
+
+    /// The failure carried by an I/O error made with [`into_io`](Self::into_io).
+    pub fn from_io(e: &std::io::Error) -> Option<&TransportFailure> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<TransportFailure>())
+    }
+}
+
+/// The class of a transport error; None for other errors (a failed build, a protocol error).
+pub fn failure_class(err: &Error) -> Option<FailureClass> {
+    let e: &(dyn std::error::Error + Send + Sync + 'static) = err.diagnostic();
+    e.downcast_ref::<TransportFailure>().map(|f| f.class)
+}
+
+/// True when `err` says the builder is down or unreachable (retry the work elsewhere), as
+/// opposed to a setup problem of the builder or a failed build.
+pub fn is_connection_failure(err: &Error) -> bool {
+    failure_class(err) == Some(FailureClass::Unreachable)
 }

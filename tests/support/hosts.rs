@@ -28,11 +28,14 @@ pub struct HostSpec {
     pub max_jobs: u32,
     /// Sessions get a PATH without Nix (to test "nix-store not found").
     pub without_nix: bool,
+    /// Sessions reach the store through a nix-daemon that does not trust root (as a non-root
+    /// SSH user outside `trusted-users` would): input-addressed builds are refused.
+    pub untrusted_daemon: bool,
 }
 
 impl HostSpec {
     pub const fn new(name: &'static str, system: &'static str) -> HostSpec {
-        HostSpec { name, system, extra_platforms: &[], max_jobs: 2, without_nix: false }
+        HostSpec { name, system, extra_platforms: &[], max_jobs: 2, without_nix: false, untrusted_daemon: false }
     }
 }
 
@@ -45,8 +48,16 @@ pub const STANDARD: &[HostSpec] = &[
         extra_platforms: &["riscv64-linux", "aarch64-linux"],
         max_jobs: 2,
         without_nix: false,
+        untrusted_daemon: false,
     },
-    HostSpec { name: "rv", system: "riscv64-linux", extra_platforms: &[], max_jobs: 2, without_nix: false },
+    HostSpec {
+        name: "rv",
+        system: "riscv64-linux",
+        extra_platforms: &[],
+        max_jobs: 2,
+        without_nix: false,
+        untrusted_daemon: false,
+    },
 ];
 
 /// A running set of hosts; dropping it stops every sshd and its sessions.
@@ -67,6 +78,8 @@ pub struct Host {
     pub system: String,
     pub extra_platforms: Vec<String>,
     pub max_jobs: u32,
+    /// Whether a nix-daemon runs in the namespace (sessions use it).
+    pub daemon: bool,
     /// The directory mounted at `/nix` inside the host's namespace.
     pub root: PathBuf,
     /// The host's directory (config, keys, log).
@@ -74,8 +87,10 @@ pub struct Host {
     /// The host's public key line (`ssh-ed25519 AAAA…`).
     pub host_key: String,
     sshd: Option<Child>,
-    /// The mount namespace of the running sshd (`mnt:[…]`).
+    /// The mount namespace of the running sshd (`mnt:[…]`), and an open handle on it so that its
+    /// identity cannot be reused by another test's namespace while this host is killed.
     ns: String,
+    ns_handle: Option<fs::File>,
     pid: u32,
 }
 
@@ -114,6 +129,8 @@ fn free_endpoint(index: usize) -> (String, u16) {
 
 /// Starts one sshd per spec and waits until each accepts connections.
 pub fn start(specs: &[HostSpec]) -> Fleet {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "the loopback builder hosts need root (unshare -m, bind mounts, sshd)");
     let dir = tempfile::Builder::new().prefix("rvbuild-hosts").tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
     let client_key = dir.path().join("client_key");
     keygen(&client_key);
@@ -187,7 +204,6 @@ impl Host {
         if !spec.extra_platforms.is_empty() {
             let _ = writeln!(conf, "extra-platforms = {}", spec.extra_platforms.join(" "));
         }
-        write(&etc.join("nix.conf"), &conf);
         let key = dir.join("ssh_host_ed25519_key");
         keygen(&key);
         let host_key =
@@ -204,7 +220,12 @@ impl Host {
         if spec.without_nix {
             cfg.push_str("SetEnv PATH=/nonexistent\n");
         }
+        if spec.untrusted_daemon {
+            cfg.push_str("SetEnv NIX_REMOTE=daemon\n");
+            conf.push_str("trusted-users = nobody\nallowed-users = *\n");
+        }
         write(&dir.join("sshd_config"), &cfg);
+        write(&etc.join("nix.conf"), &conf);
         Host {
             name: spec.name.to_string(),
             addr,
@@ -212,19 +233,22 @@ impl Host {
             system: spec.system.to_string(),
             extra_platforms: spec.extra_platforms.iter().map(|s| s.to_string()).collect(),
             max_jobs: spec.max_jobs,
+            daemon: spec.untrusted_daemon,
             root,
             dir,
             host_key,
             sshd: None,
             ns: String::new(),
+            ns_handle: None,
             pid: 0,
         }
     }
 
     /// Starts sshd in a fresh private mount namespace and waits for it to listen.
     fn launch(&mut self) {
+        let daemon = if self.daemon { "nix-daemon >/dev/null 2>&1 & " } else { "" };
         let script = format!(
-            "set -e; mkdir -p /run/sshd; mount --bind '{root}' /nix; mount --bind '{etc}' /etc/nix; exec /usr/sbin/sshd -D -e -f '{cfg}'",
+            "set -e; mkdir -p /run/sshd; mount --bind '{root}' /nix; mount --bind '{etc}' /etc/nix; {daemon}exec /usr/sbin/sshd -D -e -f '{cfg}'",
             root = self.root.display(),
             etc = self.dir.join("etc-nix").display(),
             cfg = self.dir.join("sshd_config").display(),
@@ -258,7 +282,14 @@ impl Host {
             assert!(Instant::now() < deadline, "sshd for {} did not listen on {target}:\n{}", self.name, self.log());
             std::thread::sleep(Duration::from_millis(30));
         }
-        self.ns = fs::read_link(format!("/proc/{}/ns/mnt", self.pid))
+        let ns_path = format!("/proc/{}/ns/mnt", self.pid);
+        self.ns_handle = Some(fs::File::open(&ns_path).unwrap_or_else(|e| panic!("{ns_path}: {e}")));
+        let socket = self.root.join("var/nix/daemon-socket/socket");
+        while self.daemon && !socket.exists() {
+            assert!(Instant::now() < deadline, "nix-daemon for {} did not create {}", self.name, socket.display());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        self.ns = fs::read_link(&ns_path)
             .map(|p| p.display().to_string())
             .unwrap_or_else(|e| panic!("namespace of sshd {}: {e}", self.pid));
         let own = fs::read_link("/proc/self/ns/mnt").map(|p| p.display().to_string()).unwrap_or_default();
@@ -285,20 +316,42 @@ impl Host {
         )
     }
 
-    /// Pids of every process in the host's mount namespace (sshd and its sessions).
+    /// Pids of every process of the host: those in its mount namespace and every descendant of
+    /// its sshd (Nix may move a build into a namespace of its own).
     pub fn processes(&self) -> Vec<u32> {
         if self.ns.is_empty() {
             return Vec::new();
         }
         let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
-        rd.filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+        let all: Vec<u32> =
+            rd.filter_map(|e| e.ok()).filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect();
+        let parent = |pid: u32| -> Option<u32> {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid …`; comm may contain spaces and parentheses.
+            stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
+        };
+        let parents: Vec<(u32, Option<u32>)> = all.iter().map(|&p| (p, parent(p))).collect();
+        let mut mine: Vec<u32> = all
+            .iter()
+            .copied()
             .filter(|pid| {
                 fs::read_link(format!("/proc/{pid}/ns/mnt"))
                     .map(|p| p.display().to_string() == self.ns)
                     .unwrap_or(false)
             })
-            .collect()
+            .collect();
+        loop {
+            let more: Vec<u32> = parents
+                .iter()
+                .filter(|(p, pp)| !mine.contains(p) && pp.is_some_and(|pp| mine.contains(&pp)))
+                .map(|(p, _)| *p)
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            mine.extend(more);
+        }
+        mine
     }
 
     /// Command lines of the processes in the host's namespace.
@@ -310,25 +363,34 @@ impl Host {
             .collect()
     }
 
-    /// Kills sshd and every session process of the host (SIGKILL to its whole namespace).
+    /// Kills sshd and every session process of the host: all of them are stopped first (so the
+    /// process tree stays intact and nothing forks away), then killed.
     pub fn kill_sshd(&mut self) {
         for _ in 0..20 {
-            let pids = self.processes();
+            let mut pids = self.processes();
             if pids.is_empty() {
                 break;
             }
-            for pid in pids {
-                // SAFETY: kill(2) with a pid read from /proc has no memory effects.
-                unsafe {
-                    libc::kill(pid as i32, libc::SIGKILL);
-                }
-            }
+            signal(&pids, libc::SIGSTOP);
+            pids = self.processes();
+            signal(&pids, libc::SIGKILL);
             std::thread::sleep(Duration::from_millis(20));
+            if let Some(c) = self.sshd.as_mut() {
+                let _ = c.try_wait();
+            }
         }
         if let Some(mut c) = self.sshd.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+        self.ns.clear();
+        self.ns_handle = None;
+    }
+
+    /// Stops (SIGSTOP) or resumes (SIGCONT) every process of the host: a host that hangs with
+    /// its TCP connections still open, as behind a dead network.
+    pub fn freeze(&self, frozen: bool) {
+        signal(&self.processes(), if frozen { libc::SIGSTOP } else { libc::SIGCONT });
     }
 
     /// Starts sshd again (same address, port, keys and store) after [`kill_sshd`](Self::kill_sshd).
@@ -349,6 +411,15 @@ impl Host {
     /// Whether `path` is valid in the host's store.
     pub fn store_has(&self, path: &str) -> bool {
         self.run(&format!("nix-store --check-validity '{path}'")).status.success()
+    }
+}
+
+fn signal(pids: &[u32], sig: i32) {
+    for &pid in pids {
+        // SAFETY: kill(2) with a pid read from /proc has no memory effects.
+        unsafe {
+            libc::kill(pid as i32, sig);
+        }
     }
 }
 

@@ -222,6 +222,19 @@ impl ServeClient {
     /// Turns an I/O error into a builder error, with the builder's stderr when it hung up.
     async fn fail(&mut self, e: io::Error, during: &str) -> Error {
         self.broken = true;
+        // The transport knows better what went wrong (lost connection, Nix missing there). A
+        // failed write means the peer is gone: the read side may carry that explanation.
+        let mut explained = crate::transport::TransportFailure::from_io(&e).cloned();
+        if explained.is_none() && e.kind() == io::ErrorKind::BrokenPipe {
+            let mut byte = [0u8; 1];
+            if let Ok(Err(r)) = tokio::time::timeout(Duration::from_secs(2), self.reader.read(&mut byte)).await {
+                explained = crate::transport::TransportFailure::from_io(&r).cloned();
+            }
+        }
+        if let Some(mut f) = explained {
+            f.message = format!("{} (during {during})", f.message);
+            return f.into_error();
+        }
         match e.kind() {
             io::ErrorKind::UnexpectedEof | io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => {
                 // Give the stderr reader a moment to collect the builder's last words.
