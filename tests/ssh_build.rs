@@ -32,13 +32,24 @@ fn events(stdout: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(stdout).lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
 }
 
-/// drv name → (host, ok) from `finished` events.
-fn placements(ev: &[Value]) -> BTreeMap<String, (String, bool)> {
+/// The fleet's name for an rvbuild builder name (`ADDR:PORT` for a machines line with an
+/// address), `local` for the local machine.
+fn fleet_name(fleet: &Fleet, builder: &str) -> String {
+    fleet
+        .hosts
+        .iter()
+        .find(|h| builder == format!("{}:{}", h.addr, h.port) || builder == h.addr)
+        .map(|h| h.name.clone())
+        .unwrap_or_else(|| builder.to_string())
+}
+
+/// drv name → (host, ok) from `finished` events, hosts by their fleet names.
+fn placements(fleet: &Fleet, ev: &[Value]) -> BTreeMap<String, (String, bool)> {
     ev.iter()
         .filter(|e| e["event"] == "finished")
         .map(|e| {
             let name = e["component"].as_str().unwrap_or_default().to_string();
-            (name, (e["host"].as_str().unwrap_or_default().to_string(), e["ok"].as_bool().unwrap_or(false)))
+            (name, (fleet_name(fleet, e["host"].as_str().unwrap_or_default()), e["ok"].as_bool().unwrap_or(false)))
         })
         .collect()
 }
@@ -76,7 +87,7 @@ fn ssh_build_places_a_dag_over_two_hosts_and_local_in_their_own_stores() {
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let ev = events(&o.stdout);
-    let placed = placements(&ev);
+    let placed = placements(&fleet, &ev);
     let outs = outputs(&ev);
     assert_eq!(placed.len(), 32, "every derivation finished once: {placed:?}");
     let mut hosts_used = BTreeSet::new();
@@ -165,7 +176,8 @@ fn ssh_build_completes_when_a_builder_dies_mid_build() {
     let spec = DagSpec::layered(12, 0, 1.5, 100);
     let file = hosts::write_dag_nix(dir.path(), &spec);
     let (mut child, mut r) = spawn_build(dir.path(), &file, &fleet, &["--local-jobs", "1"]);
-    let mut seen = read_until(&mut r, |e| e["event"] == "started" && e["host"] == "emu");
+    let emu_name = format!("{}:{}", fleet.host("emu").addr, fleet.host("emu").port);
+    let mut seen = read_until(&mut r, |e| e["event"] == "started" && e["host"] == emu_name.as_str());
     fleet.host_mut("emu").kill_sshd();
     let killed_at = Instant::now();
     let mut rest = String::new();
@@ -177,12 +189,12 @@ fn ssh_build_completes_when_a_builder_dies_mid_build() {
     }
     seen.extend(events(rest.as_bytes()));
     assert!(status.success(), "the build must survive losing emu: {err}");
-    let placed = placements(&seen);
+    let placed = placements(&fleet, &seen);
     let done: BTreeSet<&String> = placed.iter().filter(|(_, (_, ok))| *ok).map(|(n, _)| n).collect();
     assert_eq!(done.len(), 12, "every derivation was built in the end: {placed:?}");
     assert!(
-        seen.iter()
-            .any(|e| e["event"] == "note" && e["text"].as_str().unwrap_or_default().contains("builder emu is down")),
+        seen.iter().any(|e| e["event"] == "note"
+            && e["text"].as_str().unwrap_or_default().contains(&format!("builder {emu_name} is down"))),
         "the loss is reported: {seen:?}"
     );
     for (n, out) in outputs(&seen) {

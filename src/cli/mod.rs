@@ -48,7 +48,7 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub verbose: bool,
 
-    /// Machine-readable output on stdout: `board`, `qemu` and `flash` print one JSON object per
+    /// Machine-readable output on stdout: `board`, `build`, `qemu` and `flash` print one JSON object per
     /// event and a final summary (docs/events.md); `boards`, `verify`, `doctor`, `serial list`
     /// and `plan` print their report as JSON.
     #[arg(long, global = true)]
@@ -97,6 +97,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Board(_) => ("board", true),
         Command::Qemu(_) => ("qemu", true),
         Command::Flash(_) => ("flash", true),
+        Command::Build(_) => ("build", true),
         _ => ("", false),
     };
     let opts = report::Options { json: cli.json && emits_events, junit: cli.junit.clone(), verbose: cli.verbose };
