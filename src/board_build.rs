@@ -14,7 +14,7 @@ use crate::report::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 /// What a board build was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Request {
     pub project: PathBuf,
     pub board: String,
@@ -25,6 +25,8 @@ pub struct Request {
     pub expr_only: bool,
     /// Local build slots (0 = number of CPUs).
     pub jobs: usize,
+    /// `--strategy COMPONENT=STRATEGY` overrides (component or group name), over the profile's.
+    pub strategies: Vec<(String, profile::Strategy)>,
 }
 
 /// One component in the manifest.
@@ -156,7 +158,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         name: "resolve".into(),
         detail: format!("board {name}, profile {}, provider {}", prof.value.name.value, provider.as_str()),
     });
-    let spec = spec::resolve(&board, &prof, provider)?;
+    let spec = spec::resolve_with_strategies(&board, &prof, provider, &req.strategies)?;
 
     let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
     fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
@@ -194,6 +196,11 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         detail: format!("nix-instantiate {}", expr_path.display()),
     });
     let inst = instantiate::instantiate(&expr_path, &components)?;
+    // Every derivation here is built by the local Nix: target-system ones need it to accept
+    // their system (natively or through binfmt qemu-user). Checked before anything builds.
+    if let Some(u) = &spec.userland {
+        crate::nix::userland::check_local_support(&u.system)?;
+    }
     let strategies: BTreeMap<String, String> =
         components.iter().map(|c| (c.clone(), spec.strategy(c).as_str().to_string())).collect();
     let slots =

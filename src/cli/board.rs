@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::Result;
 use crate::board_build::{self, Request};
-use crate::profile::Provider;
+use crate::profile::{Provider, Strategy};
 
 use super::Context;
 
@@ -40,6 +40,12 @@ pub struct Args {
     /// Write and check the Nix expression only; build nothing.
     #[arg(long)]
     pub expr_only: bool,
+    /// Build a component or group cross, or as a target-system derivation (native/emulated:
+    /// the same derivation, placed on a native or an emulating host). Repeatable; wins over the
+    /// profile's strategy.overrides. Components: kernel (with its modules), module-NAME,
+    /// userland (or init); initramfs, bootfiles, firmware and image are always cross.
+    #[arg(long = "strategy", value_name = "COMPONENT=STRATEGY", value_parser = crate::profile::strategy::parse_flag)]
+    pub strategy: Vec<(String, Strategy)>,
     /// Local build slots (0 = one per CPU).
     #[arg(long, short, default_value_t = 0)]
     pub jobs: usize,
@@ -62,6 +68,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         out_dir: args.out,
         expr_only: args.expr_only,
         jobs: args.jobs,
+        strategies: args.strategy,
     };
     let (out, manifest) = board_build::build(&req, reporter)?;
     if args.expr_only {

@@ -48,6 +48,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             out_dir: Some(out_dir.clone()),
             expr_only: false,
             jobs: 0,
+            strategies: Vec::new(),
         };
         board_build::build(&req, reporter)?.1
     };
