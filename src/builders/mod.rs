@@ -2,6 +2,7 @@
 //! with its filters, and turning Nix's machines into a build profile. Probing and build history
 //! land later.
 
+pub mod emulation_probe;
 pub mod import;
 pub mod inventory;
 pub mod known_hosts;
