@@ -201,8 +201,10 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     if let Some(u) = &spec.userland {
         crate::nix::userland::check_local_support(&u.system)?;
     }
+    // Everything builds on this machine: a target-system component is native when this machine
+    // runs the target system, emulated otherwise, whichever of the two was asked for.
     let strategies: BTreeMap<String, String> =
-        components.iter().map(|c| (c.clone(), spec.strategy(c).as_str().to_string())).collect();
+        components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch).to_string())).collect();
     let slots =
         if req.jobs == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { req.jobs };
     let mut nix_options = Vec::new();
@@ -253,6 +255,16 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     });
     verify_outputs(&board.value, &manifest, reporter)?;
     Ok((out_dir, manifest))
+}
+
+/// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs
+/// natively on a machine of the target's architecture and emulated anywhere else.
+pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'static str {
+    match strategy {
+        profile::Strategy::Cross => "cross",
+        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => "native",
+        _ => "emulated",
+    }
 }
 
 /// Verifies a build's outputs against the board and reports the result as a `verify` event;

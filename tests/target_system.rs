@@ -155,6 +155,17 @@ fn qemu_riscv64_boots_with_its_userland_built_emulated() {
     let log = fs::read_to_string(out.join("logs/boot.log")).expect("boot log");
     assert!(log.contains("rvbuild-init: Linux on riscv64"), "init did not run:\n{log}");
     assert!(log.lines().any(|l| l.trim() == "RVBUILD-BOOT-OK"), "marker missing:\n{log}");
+    // Asking for native gives the same derivation; on this x86_64 machine it runs emulated,
+    // and the manifest says where it ran.
+    let o = run(
+        &["board", "qemu-riscv64", "--profile", "ci", "--strategy", "userland=native", "--out", &out_s],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let again = manifest(&out);
+    assert_eq!(again["components"]["init"]["outputs"], comps["init"]["outputs"]);
+    assert_eq!(again["components"]["init"]["cached"], true);
+    assert_eq!(again["components"]["init"]["strategy"], "emulated");
 }
 
 #[tokio::test]
@@ -174,4 +185,26 @@ async fn emulation_probe_measures_the_local_slowdown_for_riscv64() {
         .await
         .expect_err("no userland");
     assert!(e.to_string().contains("no userland at"), "{e}");
+}
+
+#[test]
+fn a_profile_can_ask_for_a_target_system_userland_and_the_flag_overrides_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    fs::create_dir_all(dir.path().join("profiles")).expect("mkdir");
+    fs::write(
+        dir.path().join("profiles/emu.yaml"),
+        "name: emu\nprovider: host\nstrategy:\n  overrides:\n    userland: emulated\n    kernel: cross\n",
+    )
+    .expect("write");
+    let o = run(&["board", "qemu-riscv64", "--profile", "emu", "--expr-only", "--out", "a"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let e = fs::read_to_string(dir.path().join("a/board.nix")).expect("board.nix");
+    assert!(e.contains("strategy = \"emulated\";\n    inherit userland;"), "{e}");
+    let o = run(
+        &["board", "qemu-riscv64", "--profile", "emu", "--expr-only", "--out", "b", "--strategy", "init=cross"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let e = fs::read_to_string(dir.path().join("b/board.nix")).expect("board.nix");
+    assert!(!e.contains("emulated") && !e.contains("userland ="), "{e}");
 }
