@@ -13,8 +13,12 @@ use support::{built, manifest, run, text};
 
 /// Writes the qemu-riscv64 expression with the given extra flags; returns its path.
 fn expression(dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
+    board_expression("qemu-riscv64", dir, name, extra)
+}
+
+fn board_expression(board: &str, dir: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = dir.join(name);
-    let mut args = vec!["board", "qemu-riscv64", "--profile", "ci", "--expr-only", "--out"];
+    let mut args = vec!["board", board, "--profile", "ci", "--expr-only", "--out"];
     let out_s = out.to_string_lossy().into_owned();
     args.push(&out_s);
     args.extend_from_slice(extra);
@@ -130,6 +134,20 @@ fn nixbuild_init_target_system_riscv64_builds_emulated_and_matches_the_cross_kin
     // The emulated one was compiled by the userland's gcc, not the cross gcc.
     let comment = |out: &str| readelf(&["-p", ".comment"], &Path::new(out).join("bin/init"));
     assert_ne!(comment(&cross_out), comment(&emu_out));
+}
+
+#[test]
+fn nixbuild_init_target_system_aarch64_builds_emulated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = board_expression("qemu-aarch64", dir.path(), "emu", &["--strategy", "userland=emulated"]);
+    let emu = drvs(&file, &["init"]);
+    assert_eq!(drv_json(&emu["init"])["system"], "aarch64-linux");
+    let out = realise(&emu["init"], &dir.path().join("emu-init"), &[]);
+    let init = Path::new(&out).join("bin/init");
+    assert!(readelf(&["-h"], &init).contains("AArch64"));
+    assert!(!readelf(&["-l"], &init).contains("INTERP"), "{out} is not static");
+    let o = run(&["verify", "--arch", "aarch64", &out], dir.path());
+    assert!(o.status.success(), "{out}: {}", text(&o));
 }
 
 #[test]
