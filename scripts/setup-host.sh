@@ -32,7 +32,7 @@ SRC
 fi
 
 stamp=/var/lib/rvbuild-setup.stamp
-want_version=3
+want_version=5
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
   log "apt-get update"
   for i in 1 2 3; do $SUDO apt-get update -qq && break; sleep 5; done
@@ -42,7 +42,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
     gcc-riscv64-linux-gnu gcc-aarch64-linux-gnu libc6-dev-riscv64-cross libc6-dev-arm64-cross \
     linux-source-6.12 flex bison bc libssl-dev libelf-dev cpio xz-utils kmod \
     u-boot-qemu fdisk e2fsprogs mtools dosfstools \
-    qemu-user-static binfmt-support \
+    qemu-user-static binfmt-support mmdebstrap arch-test \
     openssh-server openssh-client lrzsz socat iproute2 util-linux \
     binutils file ca-certificates build-essential pkg-config make >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
@@ -92,6 +92,53 @@ for a in riscv64 aarch64; do
   fi
 done
 
+# --- target-system userlands ------------------------------------------------------------------
+# A native Debian userland per target arch (gcc, libc6-dev, make) for the host provider's
+# target-system derivations: their builder is the userland's bash run by binfmt qemu-user with
+# QEMU_LD_PREFIX pointing at it (see nix/host/README.md). riscv64 comes from `stable` (Debian 13;
+# the trixie riscv64 index was seen out of sync), arm64 from bookworm. The stamp file
+# .rvbuild-userland holds the request and every installed package's version: rvbuild hashes it
+# into the derivations, so a changed userland rebuilds what was built with it.
+userland_root=${RVBUILD_USERLAND_ROOT:-/var/lib/rvbuild}
+userland_pkgs="gcc,libc6-dev,make"
+make_userland() { # debian-arch suite
+  local arch=$1 suite=$2
+  local dir="$userland_root/userland-$arch" want="rvbuild-userland 1 $arch $suite $userland_pkgs"
+  if [ "$(head -n1 "$dir/.rvbuild-userland" 2>/dev/null || true)" = "$want" ] && [ -x "$dir/usr/bin/gcc" ]; then
+    return 0
+  fi
+  local tmp="$dir.partial" start=$SECONDS attempt
+  for attempt in 1 2; do
+    $SUDO rm -rf "$tmp"
+    log "userland: mmdebstrap $arch $suite (+$userland_pkgs) into $dir (attempt $attempt)"
+    if $SUDO mmdebstrap --quiet --arch="$arch" --variant=apt --include="$userland_pkgs" \
+         --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+         --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+         "$suite" "$tmp" "$mirror" && [ -x "$tmp/usr/bin/gcc" ]; then
+      { echo "$want"
+        dpkg-query --admindir="$tmp/var/lib/dpkg" -W -f '${Package} ${Version} ${Architecture}\n' | sort
+      } | $SUDO tee "$tmp/.rvbuild-userland" >/dev/null
+      # Nix builds run as the nixbld users: they must traverse and read the userland.
+      $SUDO chmod 0755 "$tmp"
+      $SUDO rm -rf "$dir"
+      $SUDO mv "$tmp" "$dir"
+      log "userland: $arch ready in $((SECONDS - start)) s ($($SUDO du -sh "$dir" | cut -f1))"
+      return 0
+    fi
+    sleep 5
+  done
+  $SUDO rm -rf "$tmp"
+  echo "setup: could not create the $arch userland in $dir; target-system builds for $arch will say it is missing" >&2
+}
+$SUDO mkdir -p "$userland_root"
+# Both at once: most of the time goes into downloads and dpkg under qemu-user, one per core.
+make_userland riscv64 stable &
+ul_riscv=$!
+make_userland arm64 bookworm &
+ul_arm=$!
+wait "$ul_riscv" || true
+wait "$ul_arm" || true
+
 # --- Nix: single-user as root, no sandbox (the host provider uses host toolchains) -------------
 $SUDO mkdir -p /etc/nix
 conf=/etc/nix/nix.conf
@@ -109,6 +156,8 @@ touch_conf build-users-group nixbld
 touch_conf experimental-features nix-command
 touch_conf max-jobs auto
 touch_conf cores 0
+# Target-system derivations run locally through binfmt qemu-user.
+touch_conf extra-platforms "riscv64-linux aarch64-linux"
 # Debian's nix-bin creates the nixbld users through its postinst; make sure the store exists.
 $SUDO mkdir -p /nix/store /nix/var/nix/gcroots /nix/var/nix/profiles
 if ! getent group nixbld >/dev/null; then

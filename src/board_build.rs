@@ -17,7 +17,7 @@ use crate::report::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 /// What a board build was asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Request {
     pub project: PathBuf,
     pub board: String,
@@ -31,6 +31,8 @@ pub struct Request {
     /// Which builders (`--builders`, `--only`, `--exclude`, `--local-jobs`).
     pub pool: PoolOptions,
     pub connect: ConnectOptions,
+    /// `--strategy COMPONENT=STRATEGY` overrides (component or group name), over the profile's.
+    pub strategies: Vec<(String, profile::Strategy)>,
 }
 
 /// One component in the manifest.
@@ -162,7 +164,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         name: "resolve".into(),
         detail: format!("board {name}, profile {}, provider {}", prof.value.name.value, provider.as_str()),
     });
-    let spec = spec::resolve(&board, &prof, provider)?;
+    let spec = spec::resolve_with_strategies(&board, &prof, provider, &req.strategies)?;
 
     let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
     fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
@@ -200,8 +202,15 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         detail: format!("nix-instantiate {}", expr_path.display()),
     });
     let inst = instantiate::instantiate(&expr_path, &components)?;
+    // Every derivation here is built by the local Nix: target-system ones need it to accept
+    // their system (natively or through binfmt qemu-user). Checked before anything builds.
+    if let Some(u) = &spec.userland {
+        crate::nix::userland::check_local_support(&u.system)?;
+    }
+    // Everything builds on this machine: a target-system component is native when this machine
+    // runs the target system, emulated otherwise, whichever of the two was asked for.
     let strategies: BTreeMap<String, String> =
-        components.iter().map(|c| (c.clone(), spec.strategy(c).as_str().to_string())).collect();
+        components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch).to_string())).collect();
     let mut pool_opts = req.pool.clone();
     if req.jobs > 0 && pool_opts.local_jobs.is_none() {
         pool_opts.local_jobs = Some(crate::profile::build::LocalJobs::Count(req.jobs as u32));
@@ -218,7 +227,11 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
             members.iter().map(|m| m.model.name.as_str()).collect::<Vec<_>>().join(", ")
         ),
     });
-    let built = components::build(&inst, members, &out_dir, &strategies, reporter)?;
+    // Cross components are labelled `cross`; target-system ones by where they run (a native
+    // or an emulating builder), which the engine knows once it placed them.
+    let cross: BTreeMap<String, String> =
+        strategies.iter().filter(|(_, v)| *v == "cross").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let built = components::build(&inst, members, &out_dir, &cross, reporter)?;
 
     let mut manifest = manifest_skeleton(&spec, provider, &expr_path);
     for (c, b) in &built {
@@ -227,7 +240,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
             ComponentRecord {
                 drv: b.drv.clone(),
                 outputs: b.outputs.clone(),
-                strategy: strategies.get(c).cloned().unwrap_or_default(),
+                strategy: b.strategy.clone().unwrap_or_else(|| strategies.get(c).cloned().unwrap_or_default()),
                 host: b.host.clone(),
                 seconds: b.seconds,
                 cached: b.cached,
@@ -253,6 +266,16 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     });
     verify_outputs(&board.value, &manifest, reporter)?;
     Ok((out_dir, manifest))
+}
+
+/// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs
+/// natively on a machine of the target's architecture and emulated anywhere else.
+pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'static str {
+    match strategy {
+        profile::Strategy::Cross => "cross",
+        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => "native",
+        _ => "emulated",
+    }
 }
 
 /// Verifies a build's outputs against the board and reports the result as a `verify` event;

@@ -270,7 +270,8 @@ fn several_problems_are_all_reported() {
 #[test]
 fn profile_problems() {
     let cases = [
-        ("name: ci\nstrategy:\n  overrides:\n    kernel: native\n", 4, "only as cross for now"),
+        ("name: ci\nstrategy:\n  overrides:\n    kernel: native\n", 4, "only as cross, not native"),
+        ("name: ci\nstrategy:\n  overrides:\n    image: emulated\n", 4, "`image` is arch-neutral"),
         ("name: ci\nstrategy:\n  overrides:\n    kernal: cross\n", 4, "unknown component `kernal`"),
         ("name: ci\nbuilders:\n  local-jobs: many\n", 3, "`auto` or a number"),
         ("name: ci\nprovider: gentoo\n", 2, "gentoo"),

@@ -2,27 +2,61 @@
 # toolchains, kernel source and firmware packages (impure: needs `sandbox = false`). Each
 # derivation records the identity of the host tools it uses (`toolchainId`) so that a toolchain
 # upgrade changes its hash. Called by the expression rvbuild generates per board.
+#
+# Userland programs can also be built as target-system derivations (strategy native/emulated,
+# `system = riscv64-linux`/`aarch64-linux`): see README.md next to this file for how they run.
 { }:
 let
   common = ./builders/common.sh;
-  hostPath = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
-  mk = { name, script, system ? "x86_64-linux", ... }@args:
-    derivation ((builtins.removeAttrs args [ "script" ]) // {
-      inherit name system common hostPath;
-      builder = "/bin/bash";
-      args = [ "-e" script ];
+  defaultHostPath = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+  mk = { name, script, system ? "x86_64-linux", builder ? "/bin/bash", hostPath ? defaultHostPath,
+         prelude ? [ ], ... }@args:
+    derivation ((builtins.removeAttrs args [ "script" "prelude" ]) // {
+      inherit name system common hostPath builder;
+      args = [ "-e" ] ++ prelude ++ [ script ];
     });
   lines = xs: builtins.concatStringsSep "\n" xs;
-  # Only cross builds run on the host provider; a target-system request is refused at
-  # evaluation time with the component's name (the planner decides this before instantiation).
+  isTargetSystem = strategy: strategy == "native" || strategy == "emulated";
   checkStrategy = component: strategy:
+    if strategy == "cross" || isTargetSystem strategy then true
+    else throw "rvbuild host provider: component '${component}' asks for unknown strategy '${strategy}' (cross, native or emulated)";
+  # The kernel group (kernel and its modules: one compiler, one vermagic) is built cross only:
+  # a kernel compiled under qemu-user takes about 20x as long, for the same bytes.
+  crossOnly = component: strategy:
     if strategy == "cross" then true
-    else throw "rvbuild host provider: component '${component}' asks for strategy '${strategy}', but only 'cross' is available with the host provider";
+    else throw "rvbuild host provider: component '${component}' asks for strategy '${strategy}', but the host provider builds the kernel and its modules cross only";
+  # qemu-user redirects only some file system calls into QEMU_LD_PREFIX (open does, statx and
+  # gcc's library probes do not), so the compiler gets the userland as its sysroot: every header,
+  # start file and library is then named by its real path. (On a native builder the userland
+  # directory may simply be a link to /.)
+  sysrootFlag = userland: if userland == null then "" else "--sysroot=${userland.dir}";
+  # The attributes that make a derivation target-system: the userland's bash as builder (run by
+  # binfmt qemu-user on an emulating host, directly on a native one), QEMU_LD_PREFIX so that
+  # qemu-user finds the loader and libraries in the userland, PATH inside the userland, no
+  # cross prefix, and the userland's identity (hash of its stamp file) in place of the cross
+  # toolchain's. The userland directory is a plain string: it is not copied into the store.
+  # userland: { system, dir, id } (rvbuild fills it from <dir>/.rvbuild-userland).
+  onTarget = component: strategy: userland: crossAttrs:
+    assert checkStrategy component strategy;
+    if !(isTargetSystem strategy) then crossAttrs
+    else if userland == null then
+      throw "rvbuild host provider: component '${component}' is target-system but no userland was given"
+    else {
+      inherit (userland) system;
+      builder = "${userland.dir}/usr/bin/bash";
+      prelude = [ ./builders/target.sh ];
+      QEMU_LD_PREFIX = userland.dir;
+      userlandDir = userland.dir;
+      userlandId = userland.id;
+      hostPath = "${userland.dir}/usr/local/bin:${userland.dir}/usr/bin:${userland.dir}/usr/sbin";
+      crossPrefix = "";
+      toolchainId = userland.id;
+    };
 in rec {
   # The kernel and modules are named by what they contain, not by board, so boards with the
   # same kernel configuration (the three JH7110 boards) share one build.
   kernel = { board, arch, karch, crossPrefix, src, baseConfig, options, buildDtbs, toolchainId, version ? "6.12", strategy ? "cross" }:
-    assert checkStrategy "kernel" strategy;
+    assert crossOnly "kernel" strategy;
     mk {
       name = "rvbuild-linux-${version}-${arch}";
       script = ./builders/kernel.sh;
@@ -33,7 +67,7 @@ in rec {
     };
 
   module = { board, name, src, kernelDrv, karch, crossPrefix, toolchainId, strategy ? "cross" }:
-    assert checkStrategy "module-${name}" strategy;
+    assert crossOnly "module-${name}" strategy;
     mk {
       name = "rvbuild-module-${name}-${karch}";
       script = ./builders/module.sh;
@@ -41,14 +75,19 @@ in rec {
       inherit src karch crossPrefix toolchainId;
     };
 
-  init = { board, crossPrefix, cflags, marker, toolchainId, strategy ? "cross" }:
-    assert checkStrategy "init" strategy;
-    mk {
+  init = { board, crossPrefix, cflags, marker, toolchainId, strategy ? "cross", userland ? null }:
+    mk ({
       name = "rvbuild-${board}-init";
       script = ./builders/init.sh;
       src = ./src/init.c;
-      inherit board crossPrefix cflags marker toolchainId;
-    };
+      inherit board marker;
+      cflags = if isTargetSystem strategy then "${cflags} ${sysrootFlag userland}" else cflags;
+    } // onTarget "init" strategy userland { inherit crossPrefix toolchainId; });
+
+  # The steps below only move bytes (cpio + gzip, copies, sfdisk + mkfs): their output does not
+  # depend on the system they run on, so they always run on the build machine's own system
+  # (x86_64-linux); a target-system variant would only be slower. initramfs also runs
+  # gen_init_cpio, which the kernel build compiled for the build machine.
 
   # `rvbuild builders probe`'s benchmark, statically linked for `target` (a Nix system); built on
   # this machine (`system`) and copied to the builders it measures.

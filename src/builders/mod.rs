@@ -3,6 +3,7 @@
 //! probe cache) and the scheduler's model of each builder. Build history lands later.
 
 pub mod connect;
+pub mod emulation_probe;
 pub mod import;
 pub mod inventory;
 pub mod known_hosts;

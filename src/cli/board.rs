@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::Result;
 use crate::board_build::{self, Request};
-use crate::profile::Provider;
+use crate::profile::{Provider, Strategy};
 
 use super::Context;
 use super::pool_args::PoolArgs;
@@ -42,6 +42,12 @@ pub struct Args {
     /// Write and check the Nix expression only; build nothing.
     #[arg(long)]
     pub expr_only: bool,
+    /// Build a component or group cross, or as a target-system derivation (native/emulated:
+    /// the same derivation, placed on a native or an emulating host). Repeatable; wins over the
+    /// profile's strategy.overrides. Components: kernel (with its modules), module-NAME,
+    /// userland (or init); initramfs, bootfiles, firmware and image are always cross.
+    #[arg(long = "strategy", value_name = "COMPONENT=STRATEGY", value_parser = crate::profile::strategy::parse_flag)]
+    pub strategy: Vec<(String, Strategy)>,
     /// Local build slots (0 = --local-jobs, else the profile's, else one per CPU).
     #[arg(long, short, default_value_t = 0)]
     pub jobs: usize,
@@ -68,6 +74,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         jobs: args.jobs,
         pool: args.pool.pool_options(),
         connect: ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys },
+        strategies: args.strategy,
     };
     let (out, manifest) = board_build::build(&req, reporter)?;
     if args.expr_only {

@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             jobs: 0,
             pool: Default::default(),
             connect: Default::default(),
+            strategies: Vec::new(),
         };
         board_build::build(&req, reporter)?.1
     };

@@ -24,6 +24,8 @@ pub struct Built {
     pub seconds: f64,
     pub cached: bool,
     pub host: String,
+    /// Where it ran as the engine labelled it (`cross`, `native`, `emulated`); None if cached.
+    pub strategy: Option<String>,
     pub log: PathBuf,
 }
 
@@ -94,6 +96,7 @@ pub fn build(
                 seconds: b.seconds,
                 cached: false,
                 host: b.host.clone(),
+                strategy: Some(b.strategy.clone()),
                 log: b.log.clone(),
             },
             None => {
@@ -115,6 +118,7 @@ pub fn build(
                     seconds: 0.0,
                     cached: true,
                     host: "local".into(),
+                    strategy: None,
                     log: log_dir.join(format!("{component}.log")),
                 }
             }

@@ -32,6 +32,17 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "  board = {b};");
     let _ = writeln!(e, "  toolchainId = {tc};");
     let _ = writeln!(e, "  toolsId = {};", string(&spec.tools_id));
+    if let Some(u) = &spec.userland {
+        // A plain string, not a path: the userland stays where it is and is not copied into
+        // the store; its stamp hash stands for its contents.
+        let _ = writeln!(
+            e,
+            "  userland = {{ system = {}; dir = {}; id = {}; }};",
+            string(&u.system),
+            string(&u.dir.to_string_lossy()),
+            string(&u.id)
+        );
+    }
     let _ = writeln!(e, "  kernel = host.kernel {{");
     let _ = writeln!(e, "    inherit board toolchainId;");
     let _ = writeln!(
@@ -74,6 +85,9 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    inherit board toolchainId; crossPrefix = {};", string(prefix));
     let _ = writeln!(e, "    cflags = {}; marker = {};", string(&spec.cflags()), string(&spec.marker));
     let _ = writeln!(e, "    strategy = {};", string(spec.strategy("init").as_str()));
+    if spec.is_target_system("init") {
+        let _ = writeln!(e, "    inherit userland;");
+    }
     let _ = writeln!(e, "  }};");
     let _ = writeln!(
         e,

@@ -14,6 +14,7 @@ pub mod render;
 pub mod serve;
 pub mod spec;
 pub mod store_path;
+pub mod userland;
 pub mod wire;
 
 /// True when `p` is a valid store path. Checked before any path printed by Nix or read from a

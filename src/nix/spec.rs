@@ -10,8 +10,10 @@ use sha2::{Digest, Sha256};
 
 use crate::profile::board::{Board, FirmwareFile, TableKind};
 use crate::profile::build::{BuildProfile, Provider, Strategy};
-use crate::profile::{Arch, Loaded};
+use crate::profile::{Arch, Loaded, strategy};
 use crate::{Error, ErrorKind, Result};
+
+use super::userland::{self, Userland};
 
 /// A firmware file with the place it is taken from.
 #[derive(Debug, Clone)]
@@ -75,6 +77,8 @@ pub struct BuildSpec {
     pub boot_extra_files: BTreeMap<String, String>,
     /// Strategy per component name.
     pub strategies: BTreeMap<String, Strategy>,
+    /// The native userland target-system components use (host provider, when any is).
+    pub userland: Option<Userland>,
     /// Identity of the host compiler and kernel source (part of the hash of compiled components).
     pub toolchain_id: String,
     /// Identity of the host packages firmware and image steps use.
@@ -95,6 +99,11 @@ impl BuildSpec {
 
     pub fn strategy(&self, component: &str) -> Strategy {
         self.strategies.get(component).copied().unwrap_or(Strategy::Cross)
+    }
+
+    /// True when the component is a target-system derivation (native or emulated).
+    pub fn is_target_system(&self, component: &str) -> bool {
+        self.strategy(component) != Strategy::Cross
     }
 
     /// Compiler flags for userland programs of this board.
@@ -295,6 +304,17 @@ fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result
 /// before anything is built, so a missing tarball or firmware file fails in a second, not after
 /// the kernel.
 pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: Provider) -> Result<BuildSpec> {
+    resolve_with_strategies(board, profile, provider, &[])
+}
+
+/// Like [`resolve`], with per-component strategy overrides from the command line
+/// (`--strategy COMPONENT=STRATEGY`: a component or group name), which win over the profile's.
+pub fn resolve_with_strategies(
+    board: &Loaded<Board>,
+    profile: &Loaded<BuildProfile>,
+    provider: Provider,
+    cli_strategies: &[(String, Strategy)],
+) -> Result<BuildSpec> {
     let b = &board.value;
     let p = &profile.value;
     let base = board.base_dir()?;
@@ -416,10 +436,8 @@ pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: 
         })
         .collect();
 
-    let mut strategies = BTreeMap::new();
-    for (comp, s) in &p.strategy.overrides {
-        strategies.insert(comp.clone(), s.value);
-    }
+    let module_names: Vec<String> = modules.iter().map(|m: &ModuleSpec| m.name.clone()).collect();
+    let (strategies, userland) = resolve_strategies(board, profile, provider, &module_names, cli_strategies)?;
 
     let (toolchain_id, tools_id) = match provider {
         Provider::Host => (host_toolchain_id(b.arch.value)?, host_tools_id(&packages)),
@@ -458,9 +476,49 @@ pub fn resolve(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, provider: 
         dtbs_at_root: b.boot_files.dtbs_at_root,
         boot_extra_files: b.boot_files.files.iter().map(|(k, v)| (k.clone(), v.value.clone())).collect(),
         strategies,
+        userland,
         toolchain_id,
         tools_id,
     })
+}
+
+/// Each component's strategy (profile overrides, then the command line's) checked against what
+/// the provider builds, and the userland the target-system ones need (host provider).
+fn resolve_strategies(
+    board: &Loaded<Board>,
+    profile: &Loaded<BuildProfile>,
+    provider: Provider,
+    module_names: &[String],
+    cli: &[(String, Strategy)],
+) -> Result<(BTreeMap<String, Strategy>, Option<Userland>)> {
+    let from_profile: Vec<(String, Strategy)> =
+        profile.value.strategy.overrides.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+    for (key, s) in from_profile.iter().chain(cli) {
+        if let Some((msg, help)) = strategy::unsupported(provider, key, *s) {
+            let origin = if cli.iter().any(|(k, _)| k == key) {
+                "--strategy".to_string()
+            } else {
+                format!("profile {}", profile.source.name)
+            };
+            return Err(Error::with_help(ErrorKind::Config, format!("{origin}: {msg}"), help));
+        }
+    }
+    let mut components = vec!["kernel".to_string()];
+    components.extend(module_names.iter().map(|m| format!("module-{m}")));
+    components.extend(["init", "initramfs", "bootfiles", "firmware", "image"].map(String::from));
+    let strategies = strategy::resolve(&components, &[&from_profile, cli]).map_err(|msg| {
+        Error::with_help(
+            ErrorKind::Config,
+            format!("board {}: {msg}", board.value.name.value),
+            "fix strategy.overrides in the profile or the --strategy flags",
+        )
+    })?;
+    let userland = if provider == Provider::Host && strategies.values().any(|s| *s != Strategy::Cross) {
+        Some(userland::find(board.value.arch.value)?)
+    } else {
+        None
+    };
+    Ok((strategies, userland))
 }
 
 /// The sfdisk script of the image's partition table.

@@ -7,6 +7,7 @@ pub mod board;
 pub mod build;
 pub mod diag;
 pub mod shipped;
+pub mod strategy;
 pub mod units;
 pub mod validate;
 

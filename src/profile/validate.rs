@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::board::{Arch, Board, FlashMethod, Sp, TableKind};
-use super::build::{BuildProfile, Provider, Strategy};
+use super::build::BuildProfile;
 use super::diag::{ProfileError, SourceText};
 use super::units::{Addr, Size};
 
@@ -526,21 +526,10 @@ pub fn profile(p: &BuildProfile, stem: &str, src: &SourceText) -> Vec<ProfileErr
         }
     }
     for (comp, s) in &p.strategy.overrides {
-        let known = matches!(comp.as_str(), "kernel" | "init" | "initramfs" | "bootfiles" | "firmware" | "image")
-            || comp.strip_prefix("module-").is_some_and(is_safe_name);
-        if !known {
-            c.err(
-                s,
-                format!("unknown component `{comp}` in strategy.overrides"),
-                "components: kernel, module-NAME, init, initramfs, bootfiles, firmware, image",
-            );
-        }
-        if p.provider == Provider::Host && s.value != Strategy::Cross {
-            c.err(
-                s,
-                format!("the host provider builds `{comp}` only as cross for now, not {}", s.value.as_str()),
-                "target-system (native/emulated) builds land with the plan/schedule issue; use `cross` or the nixpkgs provider",
-            );
+        if !super::strategy::is_known_key(comp) {
+            c.err(s, format!("unknown component `{comp}` in strategy.overrides"), super::strategy::KEYS_HELP);
+        } else if let Some((msg, help)) = super::strategy::unsupported(p.provider, comp, s.value) {
+            c.err(s, msg, help);
         }
     }
     c.kconfig_map(&p.overlays.kernel_config, "overlays.kernel-config");
