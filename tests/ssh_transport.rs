@@ -94,8 +94,9 @@ async fn ssh_serve_copies_and_builds_on_the_host() {
     let fleet = hosts::start(&hosts::STANDARD[..1]);
     let emu = fleet.host("emu");
     let home = tempfile::tempdir().expect("home");
+    let any = rvbuild::transport::for_builder(&builder(&emu.machines_line(&fleet), home.path()), &options(home.path()));
+    assert_eq!(any.expect("transport").label(), format!("ssh://root@{}:{}", emu.addr, emu.port));
     let t = transport(&fleet, emu, home.path());
-    assert_eq!(t.label(), format!("ssh://root@{}:{}", emu.addr, emu.port));
 
     let probe = t.exec("nix-store --version; echo err >&2; exit 3").await.expect("exec");
     assert_eq!(probe.status, Some(3));

@@ -369,6 +369,13 @@ impl Transport for SshTransport {
                     ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
                     ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
                     ChannelMsg::ExitStatus { exit_status } => out.status = i32::try_from(exit_status).ok(),
+                    ChannelMsg::Failure => {
+                        return Err(self.fail(
+                            FailureClass::Setup,
+                            format!("{}: sshd refused to run `{command}`", self.who()),
+                            None,
+                        ));
+                    }
                     ChannelMsg::Close => {
                         closed = true;
                         break;
