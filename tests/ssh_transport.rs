@@ -458,3 +458,19 @@ async fn ssh_standard_fleet_builds_each_system_where_declared() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_more_sessions_than_sshd_allows_per_connection_open_another_connection() {
+    let spec = HostSpec { sshd_extra: "MaxSessions 2", ..HostSpec::new("small", "x86_64-linux") };
+    let fleet = hosts::start(&[spec]);
+    let home = tempfile::tempdir().expect("home");
+    let t = transport(&fleet, fleet.host("small"), home.path());
+    let mut sessions = Vec::new();
+    for i in 0..5 {
+        sessions.push(serve(&t).await.unwrap_or_else(|e| panic!("session {i}: {}", full(&e))));
+    }
+    let probe = StorePath::parse("/nix/store/00000000000000000000000000000000-x").expect("path");
+    for s in &mut sessions {
+        s.query_valid_paths(std::slice::from_ref(&probe), false, false).await.expect("every session works");
+    }
+}
