@@ -19,7 +19,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::{FailureClass, ServeChannel, TransportFailure};
 
-/// Chunks in flight per stream before the pump waits for the reader.
+/// Chunks in flight per stream before the pump waits for the reader. While it waits, russh's
+/// own per-channel queue fills and its event loop stops reading the connection, which pauses
+/// every channel to this builder: readers must keep reading (ServeClient drains stderr in a
+/// task and reads replies as they come).
 const QUEUE: usize = 64;
 /// How long a remote command may take to exit after EOF before it gets SIGTERM.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
