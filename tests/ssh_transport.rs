@@ -474,3 +474,32 @@ async fn ssh_more_sessions_than_sshd_allows_per_connection_open_another_connecti
         s.query_valid_paths(std::slice::from_ref(&probe), false, false).await.expect("every session works");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_unreachable_builders_are_named_and_classed() {
+    let home = tempfile::tempdir().expect("home");
+    let mut opts = options(home.path());
+    opts.connect_timeout = Duration::from_secs(2);
+
+    // A port that accepts TCP but never speaks SSH: the handshake times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let b = builder(&format!("ssh://root@127.0.0.1:{port} x86_64-linux"), home.path());
+    let t = SshTransport::new(&b, opts.clone()).expect("transport");
+    let start = Instant::now();
+    let err = t.open_serve().await.err().expect("silent port");
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    let text = full(&err);
+    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("handshake timed out"), "{text}");
+    assert!(is_connection_failure(&err));
+
+    // A name that cannot resolve.
+    let b = builder("ssh://root@no-such-builder.invalid x86_64-linux", home.path());
+    let t = SshTransport::new(&b, opts).expect("transport");
+    let err = t.exec("true").await.expect_err("no such host");
+    let text = full(&err);
+    assert!(text.contains("no-such-builder.invalid"), "{text}");
+    assert!(text.contains("cannot resolve") || text.contains("timed out"), "{text}");
+    assert!(is_connection_failure(&err));
+    drop(silent);
+}
