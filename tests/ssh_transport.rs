@@ -503,3 +503,27 @@ async fn ssh_unreachable_builders_are_named_and_classed() {
     assert!(is_connection_failure(&err));
     drop(silent);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_unsupported_serve_protocol_reaches_the_user() {
+    // Inside the host's namespace its store directory is /nix: a fake nix-store there answers
+    // the handshake with protocol 1.3.
+    let spec =
+        HostSpec { sshd_extra: "SetEnv PATH=/nix/fake-bin:/usr/bin:/bin", ..HostSpec::new("old", "x86_64-linux") };
+    let fleet = hosts::start(&[spec]);
+    let old = fleet.host("old");
+    let bin = old.root.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let fake = bin.join("nix-store");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '\\313\\356\\122\\124\\0\\0\\0\\0\\3\\1\\0\\0\\0\\0\\0\\0'\n")
+        .expect("fake");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let home = tempfile::tempdir().expect("home");
+    let t = transport(&fleet, old, home.path());
+    let err = serve(&t).await.err().expect("old protocol");
+    let text = full(&err);
+    assert!(text.contains("serve protocol version 1.3 is not supported") && text.contains("upgrade Nix"), "{text}");
+    assert!(text.contains(&format!("{}:{}", old.addr, old.port)), "{text}");
+    assert_eq!(failure_class(&err), None, "not a transport failure");
+}
