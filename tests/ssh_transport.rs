@@ -94,8 +94,9 @@ async fn ssh_serve_copies_and_builds_on_the_host() {
     let fleet = hosts::start(&hosts::STANDARD[..1]);
     let emu = fleet.host("emu");
     let home = tempfile::tempdir().expect("home");
+    let any = rvbuild::transport::for_builder(&builder(&emu.machines_line(&fleet), home.path()), &options(home.path()));
+    assert_eq!(any.expect("transport").label(), format!("ssh://root@{}:{}", emu.addr, emu.port));
     let t = transport(&fleet, emu, home.path());
-    assert_eq!(t.label(), format!("ssh://root@{}:{}", emu.addr, emu.port));
 
     let probe = t.exec("nix-store --version; echo err >&2; exit 3").await.expect("exec");
     assert_eq!(probe.status, Some(3));
@@ -456,4 +457,73 @@ async fn ssh_standard_fleet_builds_each_system_where_declared() {
             assert!(r.error_msg.contains("x86_64-linux") && r.error_msg.contains("riscv64-linux"), "{r:?}");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_more_sessions_than_sshd_allows_per_connection_open_another_connection() {
+    let spec = HostSpec { sshd_extra: "MaxSessions 2", ..HostSpec::new("small", "x86_64-linux") };
+    let fleet = hosts::start(&[spec]);
+    let home = tempfile::tempdir().expect("home");
+    let t = transport(&fleet, fleet.host("small"), home.path());
+    let mut sessions = Vec::new();
+    for i in 0..5 {
+        sessions.push(serve(&t).await.unwrap_or_else(|e| panic!("session {i}: {}", full(&e))));
+    }
+    let probe = StorePath::parse("/nix/store/00000000000000000000000000000000-x").expect("path");
+    for s in &mut sessions {
+        s.query_valid_paths(std::slice::from_ref(&probe), false, false).await.expect("every session works");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_unreachable_builders_are_named_and_classed() {
+    let home = tempfile::tempdir().expect("home");
+    let mut opts = options(home.path());
+    opts.connect_timeout = Duration::from_secs(2);
+
+    // A port that accepts TCP but never speaks SSH: the handshake times out.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("addr").port();
+    let b = builder(&format!("ssh://root@127.0.0.1:{port} x86_64-linux"), home.path());
+    let t = SshTransport::new(&b, opts.clone()).expect("transport");
+    let start = Instant::now();
+    let err = t.open_serve().await.err().expect("silent port");
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    let text = full(&err);
+    assert!(text.contains(&format!("127.0.0.1:{port}")) && text.contains("handshake timed out"), "{text}");
+    assert!(is_connection_failure(&err));
+
+    // A name that cannot resolve.
+    let b = builder("ssh://root@no-such-builder.invalid x86_64-linux", home.path());
+    let t = SshTransport::new(&b, opts).expect("transport");
+    let err = t.exec("true").await.expect_err("no such host");
+    let text = full(&err);
+    assert!(text.contains("no-such-builder.invalid"), "{text}");
+    assert!(text.contains("cannot resolve") || text.contains("timed out"), "{text}");
+    assert!(is_connection_failure(&err));
+    drop(silent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssh_unsupported_serve_protocol_reaches_the_user() {
+    // Inside the host's namespace its store directory is /nix: a fake nix-store there answers
+    // the handshake with protocol 1.3.
+    let spec =
+        HostSpec { sshd_extra: "SetEnv PATH=/nix/fake-bin:/usr/bin:/bin", ..HostSpec::new("old", "x86_64-linux") };
+    let fleet = hosts::start(&[spec]);
+    let old = fleet.host("old");
+    let bin = old.root.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let fake = bin.join("nix-store");
+    std::fs::write(&fake, "#!/bin/sh\nprintf '\\313\\356\\122\\124\\0\\0\\0\\0\\3\\1\\0\\0\\0\\0\\0\\0'\n")
+        .expect("fake");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let home = tempfile::tempdir().expect("home");
+    let t = transport(&fleet, old, home.path());
+    let err = serve(&t).await.err().expect("old protocol");
+    let text = full(&err);
+    assert!(text.contains("serve protocol version 1.3 is not supported") && text.contains("upgrade Nix"), "{text}");
+    assert!(text.contains(&format!("{}:{}", old.addr, old.port)), "{text}");
+    assert_eq!(failure_class(&err), None, "not a transport failure");
 }

@@ -66,6 +66,15 @@ pub struct ExecOutput {
     pub stderr: Vec<u8>,
 }
 
+/// The transport for a pool member: the local child process for the local machine, SSH for
+/// the rest.
+pub fn for_builder(builder: &crate::builders::Builder, ssh: &SshOptions) -> Result<std::sync::Arc<dyn Transport>> {
+    Ok(match builder.scheme {
+        crate::builders::Scheme::Local => std::sync::Arc::new(LocalTransport::new()),
+        _ => std::sync::Arc::new(SshTransport::new(builder, ssh.clone())?),
+    })
+}
+
 /// What kind of trouble a transport error is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {

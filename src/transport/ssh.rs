@@ -178,11 +178,12 @@ impl SshTransport {
     /// `builder NAME (USER@HOST:PORT)`, the subject of every message.
     pub fn who(&self) -> String {
         let at = format!("{}@{}:{}", self.user, self.host, self.port);
-        if self.name == self.host || self.name == format!("{}:{}", self.host, self.port) {
-            format!("builder {at}")
-        } else {
-            format!("builder {} ({at})", self.name)
-        }
+        if self.name_is_address() { format!("builder {at}") } else { format!("builder {} ({at})", self.name) }
+    }
+
+    /// Whether the builder's name says no more than its address.
+    fn name_is_address(&self) -> bool {
+        self.name == self.host || self.name == format!("{}:{}", self.host, self.port)
     }
 
     /// The known_hosts file new keys are recorded in.
@@ -352,7 +353,7 @@ impl Transport for SshTransport {
     fn open_serve(&self) -> BoxFuture<'_, Result<ServeChannel>> {
         Box::pin(async move {
             let (conn, ch) = self.open_exec(SERVE_COMMAND).await?;
-            let label = format!("{} ({})", self.label(), self.name);
+            let label = if self.name_is_address() { self.label() } else { format!("{} ({})", self.label(), self.name) };
             Ok(ssh_channel::serve_channel(ch, Box::new(conn), self.context(SERVE_COMMAND), label))
         })
     }
@@ -369,6 +370,13 @@ impl Transport for SshTransport {
                     ChannelMsg::Data { data } => out.stdout.extend_from_slice(&data),
                     ChannelMsg::ExtendedData { data, .. } => out.stderr.extend_from_slice(&data),
                     ChannelMsg::ExitStatus { exit_status } => out.status = i32::try_from(exit_status).ok(),
+                    ChannelMsg::Failure => {
+                        return Err(self.fail(
+                            FailureClass::Setup,
+                            format!("{}: sshd refused to run `{command}`", self.who()),
+                            None,
+                        ));
+                    }
                     ChannelMsg::Close => {
                         closed = true;
                         break;

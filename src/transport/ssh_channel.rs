@@ -19,7 +19,10 @@ use tokio::sync::{mpsc, watch};
 
 use super::{FailureClass, ServeChannel, TransportFailure};
 
-/// Chunks in flight per stream before the pump waits for the reader.
+/// Chunks in flight per stream before the pump waits for the reader. While it waits, russh's
+/// own per-channel queue fills and its event loop stops reading the connection, which pauses
+/// every channel to this builder: readers must keep reading (ServeClient drains stderr in a
+/// task and reads replies as they come).
 const QUEUE: usize = 64;
 /// How long a remote command may take to exit after EOF before it gets SIGTERM.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -219,7 +222,12 @@ async fn pump(
                 signal = Some(format!("{signal_name:?}"));
                 let _ = exited.send(true);
             }
-            ChannelMsg::Failure => refused = true,
+            // The only request sent with want_reply is the exec: it was refused, and nothing
+            // will come on this channel.
+            ChannelMsg::Failure => {
+                refused = true;
+                break;
+            }
             ChannelMsg::Close => {
                 closed = true;
                 break;
@@ -244,6 +252,13 @@ pub fn ending(
     stderr_tail: &str,
 ) -> Option<TransportFailure> {
     let program = ctx.command.split_whitespace().next().unwrap_or("the command");
+    if refused {
+        return Some(TransportFailure::new(
+            FailureClass::Setup,
+            format!("{}: sshd refused to run `{}`", ctx.who, ctx.command),
+            Some("check the builder's sshd_config (ForceCommand, command= in authorized_keys, MaxSessions)".into()),
+        ));
+    }
     match (status, signal) {
         (None, Some(sig)) => {
             return Some(TransportFailure::new(
@@ -292,13 +307,6 @@ pub fn ending(
             )),
         ));
     }
-    if refused && !got_stdout {
-        return Some(TransportFailure::new(
-            FailureClass::Setup,
-            format!("{}: sshd refused to run `{}`", ctx.who, ctx.command),
-            Some("check the builder's sshd_config (ForceCommand, command= in authorized_keys)".into()),
-        ));
-    }
     None
 }
 
@@ -325,6 +333,8 @@ mod tests {
         assert!(ending(&c, Some(1), None, false, true, false, "error: unknown serve command 42").is_none());
         let lost = ending(&c, None, None, true, false, false, "").expect("lost");
         assert_eq!(lost.class, FailureClass::Unreachable);
+        let refused = ending(&c, None, None, false, false, true, "").expect("refused");
+        assert!(refused.class == FailureClass::Setup && refused.message.contains("sshd refused"));
         let killed = ending(&c, None, Some("KILL"), true, true, false, "").expect("killed");
         assert!(killed.class == FailureClass::Unreachable && killed.message.contains("signal KILL"));
         let missing = ending(&c, Some(127), None, false, true, false, "bash: line 1: nix-store: command not found\n")

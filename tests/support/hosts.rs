@@ -31,11 +31,21 @@ pub struct HostSpec {
     /// Sessions reach the store through a nix-daemon that does not trust root (as a non-root
     /// SSH user outside `trusted-users` would): input-addressed builds are refused.
     pub untrusted_daemon: bool,
+    /// Extra sshd_config lines.
+    pub sshd_extra: &'static str,
 }
 
 impl HostSpec {
     pub const fn new(name: &'static str, system: &'static str) -> HostSpec {
-        HostSpec { name, system, extra_platforms: &[], max_jobs: 2, without_nix: false, untrusted_daemon: false }
+        HostSpec {
+            name,
+            system,
+            extra_platforms: &[],
+            max_jobs: 2,
+            without_nix: false,
+            untrusted_daemon: false,
+            sshd_extra: "",
+        }
     }
 }
 
@@ -49,6 +59,7 @@ pub const STANDARD: &[HostSpec] = &[
         max_jobs: 2,
         without_nix: false,
         untrusted_daemon: false,
+        sshd_extra: "",
     },
     HostSpec {
         name: "rv",
@@ -57,6 +68,7 @@ pub const STANDARD: &[HostSpec] = &[
         max_jobs: 2,
         without_nix: false,
         untrusted_daemon: false,
+        sshd_extra: "",
     },
 ];
 
@@ -224,6 +236,8 @@ impl Host {
             cfg.push_str("SetEnv NIX_REMOTE=daemon\n");
             conf.push_str("trusted-users = nobody\nallowed-users = *\n");
         }
+        cfg.push_str(spec.sshd_extra);
+        cfg.push('\n');
         write(&dir.join("sshd_config"), &cfg);
         write(&etc.join("nix.conf"), &conf);
         Host {
