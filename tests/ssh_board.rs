@@ -15,11 +15,8 @@ fn qemu_ssh_board_with_emulated_userland_builds_on_the_emulating_host_and_boots(
     // The shared build puts the kernel in the local store; only the userland side rebuilds.
     built("qemu-riscv64");
     let fleet = hosts::start(&[HostSpec {
-        name: "emu",
-        system: "x86_64-linux",
         extra_platforms: &["riscv64-linux", "aarch64-linux"],
-        max_jobs: 2,
-        without_nix: false,
+        ..HostSpec::new("emu", "x86_64-linux")
     }]);
     let emu = fleet.host("emu");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use super::inventory::Builder;
-use super::machines::Scheme;
 use super::model::{ModelPolicy, builder_model};
 use crate::Result;
 use crate::engine::Member;
-use crate::transport::ssh::{SshOptions, SshTransport};
-use crate::transport::{LocalTransport, Transport};
+use crate::transport::Transport;
+use crate::transport::ssh::SshOptions;
 
 /// Choices that affect how builders are reached.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,15 +18,10 @@ pub struct ConnectOptions {
     pub accept_new_host_keys: bool,
 }
 
-/// The transport for one builder.
+/// The transport for one builder: the local child process, or SSH.
 pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Transport>> {
-    match b.scheme {
-        Scheme::Local => Ok(Arc::new(LocalTransport::new())),
-        Scheme::Ssh | Scheme::SshNg => {
-            let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys, ..SshOptions::default() };
-            Ok(Arc::new(SshTransport::new(b, ssh)?))
-        }
-    }
+    let ssh = SshOptions { accept_new_host_keys: opts.accept_new_host_keys, ..SshOptions::default() };
+    crate::transport::for_builder(b, &ssh)
 }
 
 /// Engine members for the whole pool.
