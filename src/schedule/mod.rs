@@ -4,4 +4,7 @@
 
 pub mod model;
 
-pub use model::{Assignment, BuilderId, BuilderModel, Task, TaskId};
+pub use model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
+pub mod online;
+
+pub use online::Scheduler;
