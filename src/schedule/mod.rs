@@ -2,9 +2,13 @@
 //! of tasks and builders, the online scheduler the build engine asks what to start next, the
 //! simulator and lower bound behind `rvbuild plan --simulate`, and the Gantt chart output.
 
+pub mod history;
 pub mod model;
 
 pub use model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
 pub mod online;
 
 pub use online::Scheduler;
+pub mod simulate;
+
+pub use simulate::{Policy, Run, Schedule, ScheduledTask, Simulation, lower_bound, lower_bound_tight, simulate};

@@ -346,6 +346,42 @@ impl Scheduler {
         out
     }
 
+    /// Nix's own policy, for comparison (`plan --simulate`, the benchmark): ready tasks in
+    /// task order, each to the free capable remote builder with the lowest load per speed;
+    /// the local machine only when no remote has a free slot; no ranking, no waiting.
+    pub fn dispatch_nix_like(&mut self, now: f64) -> Vec<Assignment> {
+        let mut out = Vec::new();
+        for t in self.ready() {
+            let mut best: Option<(f64, f64, BuilderId)> = None;
+            let mut local: Option<BuilderId> = None;
+            for (b, model) in self.builders.iter().enumerate() {
+                let busy = self.running[b].len() as u32;
+                if !self.alive[b] || busy >= model.slots || model.refusal(&self.tasks[t]).is_some() {
+                    continue;
+                }
+                if model.local {
+                    local = local.or(Some(b));
+                    continue;
+                }
+                let load = f64::from(busy) / model.speed;
+                let better = match best {
+                    None => true,
+                    Some((l, sp, _)) => load < l - EPS || ((load - l).abs() <= EPS && model.speed > sp),
+                };
+                if better {
+                    best = Some((load, model.speed, b));
+                }
+            }
+            if let Some(b) = best.map(|(_, _, b)| b).or(local) {
+                let predicted = self.predicted_duration(t, b);
+                let staging = predicted - self.estimate(t, b);
+                self.start(t, b, now, predicted, staging);
+                out.push(Assignment { task: t, builder: b });
+            }
+        }
+        out
+    }
+
     /// When a running task is expected to free its slot, with the speed learned since it started.
     fn running_finish_estimate(&self, b: BuilderId, r: &Running, now: f64) -> f64 {
         (r.start + r.staging + self.estimate(r.task, b)).max(now)
