@@ -2,6 +2,7 @@
 //! of tasks and builders, the online scheduler the build engine asks what to start next, the
 //! simulator and lower bound behind `rvbuild plan --simulate`, and the Gantt chart output.
 
+pub mod gantt;
 pub mod history;
 pub mod model;
 
