@@ -1,1 +1,8 @@
-//! Strategy planning per component (cross or target-system) and its cost model. Lands with the plan/schedule issue.
+//! Strategy planning per component (cross or target-system, native or emulated expected) and
+//! its cost model: default work by kind, history, builder speed, emulation slowdown.
+
+pub mod cost;
+pub mod strategy;
+
+pub use cost::{ComponentKind, DEFAULT_WORK, derivation_work};
+pub use strategy::{Component, ComponentPlan, Costed, PlanRequest, parse_override, plan, strategies};

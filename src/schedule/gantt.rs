@@ -56,7 +56,8 @@ fn lanes(pred: &Schedule, actual: Option<&Schedule>) -> Vec<(usize, u32, String)
     let n = pred.builders.len().max(actual.map(|a| a.builders.len()).unwrap_or(0));
     let mut out = Vec::new();
     for b in 0..n {
-        let count = pred.lanes.get(b).copied().unwrap_or(0).max(actual.and_then(|a| a.lanes.get(b).copied()).unwrap_or(0));
+        let count =
+            pred.lanes.get(b).copied().unwrap_or(0).max(actual.and_then(|a| a.lanes.get(b).copied()).unwrap_or(0));
         let name = pred.builders.get(b).or(actual.and_then(|a| a.builders.get(b))).cloned().unwrap_or_default();
         for s in 0..count {
             out.push((b, s, name.clone()));
@@ -148,7 +149,9 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
 /// A self-contained HTML page: the SVG inline and a table of every derivation.
 pub fn render_html(pred: &Schedule, actual: Option<&Schedule>) -> String {
     let mut o = String::new();
-    o.push_str("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rvbuild schedule</title>\n");
+    o.push_str(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>rvbuild schedule</title>\n",
+    );
     o.push_str(
         "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse;font-size:12px}\
          td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}td.n{text-align:right}tr.critical td{font-weight:bold}</style>\n",
@@ -230,7 +233,10 @@ mod tests {
         let tasks = vec![task("a", 10.0, &[]), task("b", 10.0, &[0])];
         let pool = vec![builder("local", 1, 1.0, true)];
         let sim = simulate(&tasks, &pool, Policy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
-        let runs = [Run { task: 0, builder: 0, start: 0.0, finish: 14.0 }, Run { task: 1, builder: 0, start: 14.0, finish: 30.0 }];
+        let runs = [
+            Run { task: 0, builder: 0, start: 0.0, finish: 14.0 },
+            Run { task: 1, builder: 0, start: 14.0, finish: 30.0 },
+        ];
         let actual = crate::schedule::Schedule::from_runs(&tasks, &pool, &runs);
         let svg = render_svg(&sim.schedule, Some(&actual));
         assert_eq!(count(&svg, "<rect class=\"bar "), 2);

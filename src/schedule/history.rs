@@ -95,7 +95,8 @@ impl History {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return h,
             Err(e) => {
-                h.warning = Some(format!("cannot read the build history {}: {e}; starting a fresh one", path.display()));
+                h.warning =
+                    Some(format!("cannot read the build history {}: {e}; starting a fresh one", path.display()));
                 return h;
             }
         };
@@ -277,9 +278,7 @@ mod tests {
         assert_eq!(h.estimate("hello", &x1, "riscv64-linux"), Some(80.0));
         assert_eq!(h.estimate("hello", &other, "riscv64-linux"), None);
         // No temporary file left behind.
-        let leftovers = std::fs::read_dir(path.parent().unwrap_or(dir.path()))
-            .map(|d| d.count())
-            .unwrap_or_default();
+        let leftovers = std::fs::read_dir(path.parent().unwrap_or(dir.path())).map(|d| d.count()).unwrap_or_default();
         assert_eq!(leftovers, 1);
     }
 

@@ -99,10 +99,8 @@ pub(crate) fn topo_order(tasks: &[Task]) -> Result<Vec<TaskId>> {
 /// Checks that every task has at least one usable builder among `usable`; the error names the
 /// derivation, its system and features, and why each host considered cannot take it.
 pub(crate) fn check_capable(tasks: &[Task], builders: &[BuilderModel], usable: &[bool]) -> Result<()> {
-    let orphans: Vec<&Task> = tasks
-        .iter()
-        .filter(|t| !builders.iter().zip(usable).any(|(b, &u)| u && b.refusal(t).is_none()))
-        .collect();
+    let orphans: Vec<&Task> =
+        tasks.iter().filter(|t| !builders.iter().zip(usable).any(|(b, &u)| u && b.refusal(t).is_none())).collect();
     let Some(first) = orphans.first() else { return Ok(()) };
     let features = if first.required_features.is_empty() {
         String::new()
@@ -578,8 +576,8 @@ pub(crate) mod tests {
         let tasks = (0..4).map(|i| task(&format!("p{i}"), 2.0, &[])).collect();
         let mut remote = builder("r", 8, 2.0, false);
         remote.dispatch_overhead_s = 5.0;
-        let mut s = Scheduler::new(tasks, vec![builder("local", 4, 1.0, true), remote])
-            .unwrap_or_else(|e| panic!("{e}"));
+        let mut s =
+            Scheduler::new(tasks, vec![builder("local", 4, 1.0, true), remote]).unwrap_or_else(|e| panic!("{e}"));
         let a = s.dispatch(0.0);
         assert_eq!(a.len(), 4);
         assert!(a.iter().all(|x| x.builder == 0), "{a:?}");
@@ -619,7 +617,8 @@ pub(crate) mod tests {
     fn learning_moves_work_off_a_host_slower_than_declared() {
         // Both hosts are declared at speed 1; "slow" really takes 3.5x as long. Once one of its
         // builds has been measured, the kernel waits for "good" instead of taking the free "slow".
-        let tasks = vec![task("s0", 10.0, &[]), task("s1", 10.0, &[]), task("s2", 30.0, &[]), task("kernel", 500.0, &[])];
+        let tasks =
+            vec![task("s0", 10.0, &[]), task("s1", 10.0, &[]), task("s2", 30.0, &[]), task("kernel", 500.0, &[])];
         let pool = vec![builder("good", 1, 1.0, false), builder("slow", 1, 1.0, false)];
         let mut s = Scheduler::new(tasks, pool).unwrap_or_else(|e| panic!("{e}"));
         s.state[2] = State::Waiting;

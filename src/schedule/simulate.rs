@@ -103,11 +103,8 @@ pub fn lower_bound(tasks: &[Task], builders: &[BuilderModel]) -> f64 {
     let critical = path.iter().copied().fold(0.0, f64::max);
     // Capacity-time: a task costs work * slowdown on whichever builder runs it.
     let work: f64 = tasks.iter().map(|t| area_work(t, builders)).sum();
-    let capacity: f64 = builders
-        .iter()
-        .filter(|b| b.speed.is_finite() && b.speed > 0.0)
-        .map(|b| f64::from(b.slots) * b.speed)
-        .sum();
+    let capacity: f64 =
+        builders.iter().filter(|b| b.speed.is_finite() && b.speed > 0.0).map(|b| f64::from(b.slots) * b.speed).sum();
     let area = if capacity > 0.0 { work / capacity } else { 0.0 };
     critical.max(area)
 }
@@ -122,11 +119,8 @@ pub fn lower_bound_tight(tasks: &[Task], builders: &[BuilderModel]) -> f64 {
     let simple = lower_bound(tasks, builders);
     let Ok(order) = topo_order(tasks) else { return simple };
     let n = tasks.len();
-    let capacity: f64 = builders
-        .iter()
-        .filter(|b| b.speed.is_finite() && b.speed > 0.0)
-        .map(|b| f64::from(b.slots) * b.speed)
-        .sum();
+    let capacity: f64 =
+        builders.iter().filter(|b| b.speed.is_finite() && b.speed > 0.0).map(|b| f64::from(b.slots) * b.speed).sum();
     if n == 0 || capacity <= 0.0 {
         return simple;
     }
@@ -376,14 +370,23 @@ mod tests {
     }
 
     fn arb_case() -> impl Strategy<Value = (Vec<Task>, Vec<BuilderModel>)> {
-        let tasks = prop::collection::vec((1.0f64..200.0, prop::collection::vec(any::<prop::sample::Index>(), 0..3), 0u64..2_000_000_000, any::<bool>()), 1..40);
+        let tasks = prop::collection::vec(
+            (
+                1.0f64..200.0,
+                prop::collection::vec(any::<prop::sample::Index>(), 0..3),
+                0u64..2_000_000_000,
+                any::<bool>(),
+            ),
+            1..40,
+        );
         let pool = prop::collection::vec((1u32..4, 0.3f64..4.0, any::<bool>(), 0.0f64..3.0, any::<bool>()), 1..5);
         (tasks, pool).prop_map(|(ts, bs)| {
             let tasks = ts
                 .iter()
                 .enumerate()
                 .map(|(i, (w, ins, bytes, rv))| {
-                    let mut inputs: Vec<TaskId> = if i == 0 { vec![] } else { ins.iter().map(|x| x.index(i)).collect() };
+                    let mut inputs: Vec<TaskId> =
+                        if i == 0 { vec![] } else { ins.iter().map(|x| x.index(i)).collect() };
                     inputs.sort();
                     inputs.dedup();
                     let mut t = task(&format!("t{i}"), *w, &inputs);
