@@ -4,11 +4,12 @@
 //! Nix-like policy (greedy, remote first). Prints makespan / lower bound for each; the goal
 //! for rvbuild is <= 1.10 on every pool.
 //!
-//! Run: `cargo bench --bench schedule_sim` (add `-- --seeds N` for more graphs per pool).
+//! Run: `cargo bench --bench schedule_sim` (add `-- --seeds N` for more graphs per pool,
+//! `--verbose` for utilisation and critical paths, `--gantt DIR` to draw the schedules).
 
 use std::collections::BTreeMap;
 
-use rvbuild::schedule::{BuilderModel, Policy, Task, lower_bound, lower_bound_tight, simulate};
+use rvbuild::schedule::{BuilderModel, Policy, Task, gantt, lower_bound, lower_bound_tight, simulate};
 
 /// Tiny deterministic xorshift64* generator (no extra crate for a benchmark).
 struct Rng(u64);
@@ -149,6 +150,8 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let verbose = args.iter().any(|a| a == "--verbose");
+    // `--gantt DIR`: write the rvbuild schedule of the first graph on each pool as SVG there.
+    let gantt_dir = args.iter().position(|a| a == "--gantt").and_then(|i| args.get(i + 1)).cloned();
     println!(
         "schedule_sim: {seeds} board-shaped graphs per pool ({PACKAGES} packages each); x = makespan / bound \
          (max(critical path on the fastest builder, total work / total capacity)), xtight = makespan / tight bound"
@@ -159,7 +162,7 @@ fn main() {
     );
     let (mut worst, mut worst_tight) = (0.0f64, 0.0f64);
     for (shape, chain) in [("toolchain chain", true), ("toolchain present", false)] {
-        for (label, pool) in pools() {
+        for (pool_no, (label, pool)) in pools().into_iter().enumerate() {
             let (mut lb, mut lbt, mut ours, mut nix) = (0.0, 0.0, 0.0, 0.0);
             let (mut ours_max, mut tight_max, mut nix_max) = (0.0f64, 0.0f64, 0.0f64);
             for seed in 1..=seeds {
@@ -174,6 +177,12 @@ fn main() {
                 };
                 if verbose && seed == 1 {
                     explain(&a, &pool);
+                }
+                if let (Some(dir), 1) = (&gantt_dir, seed) {
+                    let file = std::path::Path::new(dir).join(format!("{}-{}.svg", shape.replace(' ', "-"), pool_no));
+                    if let Err(e) = std::fs::write(&file, gantt::render_svg(&a.schedule, None)) {
+                        eprintln!("cannot write {}: {e}", file.display());
+                    }
                 }
                 let (bound, tight) = (lower_bound(&dag, &pool), lower_bound_tight(&dag, &pool));
                 lb += bound;

@@ -120,7 +120,11 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
     let bar = |o: &mut String, e: &ScheduledTask, class: &str, dy: f64, h: f64| {
         let Some(y) = lane_y(e.builder, e.slot) else { return };
         let w = (x(e.finish) - x(e.start)).max(0.5);
-        let stroke = if e.critical { r##" stroke="#d62728" stroke-width="2""## } else { "" };
+        let stroke = if e.critical {
+            r##" stroke="#d62728" stroke-width="2""##
+        } else {
+            r##" stroke="#ffffff" stroke-width="0.5""##
+        };
         let crit = if e.critical { " critical" } else { "" };
         let _ = writeln!(
             o,

@@ -12,4 +12,6 @@ pub mod online;
 pub use online::Scheduler;
 pub mod simulate;
 
-pub use simulate::{Policy, Run, Schedule, ScheduledTask, Simulation, lower_bound, lower_bound_tight, simulate};
+pub use simulate::{
+    Bounds, Policy, Run, Schedule, ScheduledTask, Simulation, bounds, lower_bound, lower_bound_tight, simulate,
+};

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
+use super::history::{Record, unix_now};
 use super::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
+use super::simulate::strategy_label;
 use crate::{Error, ErrorKind, Result};
 
 /// Weight of the newest measurement in the per-builder speed correction (log-space EWMA).
@@ -139,7 +141,13 @@ pub(crate) fn check_capable(tasks: &[Task], builders: &[BuilderModel], usable: &
 impl Scheduler {
     /// A scheduler for `tasks` (inputs refer to other tasks by index) over `builders`. Fails
     /// before anything builds when a task has no capable builder.
-    pub fn new(tasks: Vec<Task>, builders: Vec<BuilderModel>) -> Result<Scheduler> {
+    pub fn new(mut tasks: Vec<Task>, builders: Vec<BuilderModel>) -> Result<Scheduler> {
+        for t in &mut tasks {
+            // A broken estimate must not stall the schedule: treat it as no work.
+            if !(t.work.is_finite() && t.work >= 0.0) {
+                t.work = 0.0;
+            }
+        }
         let order = topo_order(&tasks)?;
         let alive = vec![true; builders.len()];
         check_capable(&tasks, &builders, &alive)?;
@@ -462,6 +470,29 @@ impl Scheduler {
         true
     }
 
+    /// `builder` is reachable again and takes work from the next dispatch on.
+    pub fn builder_up(&mut self, builder: BuilderId) {
+        if let Some(a) = self.alive.get_mut(builder) {
+            *a = true;
+        }
+    }
+
+    /// The history record of a finished run of `task` on `builder` that took `seconds`.
+    pub fn history_record(&self, task: TaskId, builder: BuilderId, seconds: f64, output_bytes: u64) -> Option<Record> {
+        let (t, b) = (self.tasks.get(task)?, self.builders.get(builder)?);
+        let (_, slowdown) = b.placement(&t.system)?;
+        Some(Record {
+            name: t.name.clone(),
+            host: b.name.clone(),
+            strategy: strategy_label(t, b).to_string(),
+            seconds,
+            host_speed: b.speed,
+            slowdown,
+            output_bytes,
+            at: unix_now(),
+        })
+    }
+
     /// `builder` is gone: its running tasks go back to the ready queue and are returned. Fails
     /// when some unfinished task has no capable builder left.
     pub fn builder_down(&mut self, builder: BuilderId, now: f64) -> Result<Vec<TaskId>> {
@@ -599,6 +630,21 @@ pub(crate) mod tests {
         s.dispatch(0.0);
         let err = s.builder_down(0, 1.0).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(err.contains("r: is down"), "{err}");
+    }
+
+    #[test]
+    fn builder_up_again_takes_work_and_records_carry_the_host() {
+        let mut s =
+            Scheduler::new(vec![task("a", 10.0, &[]), task("b", f64::NAN, &[])], vec![builder("r", 2, 2.0, false)])
+                .unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.builder_down(0, 0.0).is_err());
+        assert!(s.dispatch(0.0).is_empty());
+        s.builder_up(0);
+        assert_eq!(s.dispatch(1.0).len(), 2);
+        assert_eq!(s.estimate(1, 0), 0.0);
+        let r = s.history_record(0, 0, 5.0, 42).unwrap_or_else(|| panic!("no record"));
+        assert_eq!((r.name.as_str(), r.host.as_str(), r.strategy.as_str()), ("a", "r", "cross"));
+        assert_eq!((r.seconds, r.host_speed, r.slowdown, r.output_bytes), (5.0, 2.0, 1.0, 42));
     }
 
     #[test]

@@ -59,6 +59,20 @@ pub struct Simulation {
 }
 
 impl Simulation {
+    /// One line for `rvbuild plan --simulate`.
+    pub fn summary(&self, tasks: &[Task], builders: &[BuilderModel]) -> String {
+        let b = bounds(tasks, builders);
+        format!(
+            "predicted makespan {:.0} s; lower bound {:.0} s = max(critical path on the fastest builder {:.0} s, \
+             total work / total capacity {:.0} s); ratio {:.3}",
+            self.makespan,
+            self.lower_bound,
+            b.critical_path,
+            b.work_over_capacity,
+            self.ratio()
+        )
+    }
+
     /// makespan / lower bound (1.0 is optimal; 1.0 when the bound is 0).
     pub fn ratio(&self) -> f64 {
         if self.lower_bound > 0.0 { self.makespan / self.lower_bound } else { 1.0 }
@@ -85,11 +99,31 @@ pub fn strategy_label(task: &Task, builder: &BuilderModel) -> &'static str {
     }
 }
 
+/// The two terms of [`lower_bound`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Bounds {
+    /// Longest path with every task on its fastest capable builder.
+    pub critical_path: f64,
+    /// Total work (times the smallest slowdown) / total capacity (Σ slots × speed).
+    pub work_over_capacity: f64,
+}
+
+impl Bounds {
+    pub fn max(&self) -> f64 {
+        self.critical_path.max(self.work_over_capacity)
+    }
+}
+
 /// `max(critical path with every task on its fastest capable builder, total work / total
 /// capacity)`: no schedule of `tasks` on `builders` can finish earlier (transfers and dispatch
 /// overheads only add to it). Tasks no builder can run are left out.
 pub fn lower_bound(tasks: &[Task], builders: &[BuilderModel]) -> f64 {
-    let Ok(order) = topo_order(tasks) else { return 0.0 };
+    bounds(tasks, builders).max()
+}
+
+/// Both terms of the lower bound.
+pub fn bounds(tasks: &[Task], builders: &[BuilderModel]) -> Bounds {
+    let Ok(order) = topo_order(tasks) else { return Bounds { critical_path: 0.0, work_over_capacity: 0.0 } };
     let fastest: Vec<f64> = tasks
         .iter()
         .map(|t| builders.iter().filter_map(|b| b.exec_seconds(t)).fold(f64::INFINITY, f64::min))
@@ -106,7 +140,7 @@ pub fn lower_bound(tasks: &[Task], builders: &[BuilderModel]) -> f64 {
     let capacity: f64 =
         builders.iter().filter(|b| b.speed.is_finite() && b.speed > 0.0).map(|b| f64::from(b.slots) * b.speed).sum();
     let area = if capacity > 0.0 { work / capacity } else { 0.0 };
-    critical.max(area)
+    Bounds { critical_path: critical, work_over_capacity: area }
 }
 
 /// A tighter bound that is still valid for every schedule: besides [`lower_bound`]'s two terms,
@@ -322,6 +356,9 @@ mod tests {
         let sim = simulate(&tasks, &pool, Policy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
         // Critical path on x1: 50 + 200.
         assert_eq!(sim.lower_bound, 250.0);
+        assert_eq!(bounds(&tasks, &pool), Bounds { critical_path: 250.0, work_over_capacity: 580.0 / 6.0 });
+        let line = sim.summary(&tasks, &pool);
+        assert!(line.contains("predicted makespan 250 s") && line.contains("ratio 1.000"), "{line}");
         assert_eq!(sim.makespan, 250.0);
         assert_eq!(sim.schedule.critical_path(), vec![0, 1]);
         let kernel = sim.schedule.entries.iter().find(|e| e.task == 1).map(|e| e.builder);
