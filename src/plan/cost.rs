@@ -35,6 +35,20 @@ pub const DEFAULT_WORK: &[(ComponentKind, f64)] = &[
     (ComponentKind::Other, 10.0),
 ];
 
+const MB: u64 = 1_000_000;
+
+/// Default output size per kind (NAR bytes), until the history knows better.
+pub const DEFAULT_OUTPUT_BYTES: &[(ComponentKind, u64)] = &[
+    (ComponentKind::Kernel, 30 * MB),
+    (ComponentKind::Module, MB),
+    (ComponentKind::Userland, MB),
+    (ComponentKind::Initramfs, 10 * MB),
+    (ComponentKind::Bootfiles, 30 * MB),
+    (ComponentKind::Firmware, 2 * MB),
+    (ComponentKind::Image, 256 * MB),
+    (ComponentKind::Other, 20 * MB),
+];
+
 impl ComponentKind {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +66,11 @@ impl ComponentKind {
     /// Default work in seconds at speed 1.0.
     pub fn default_work(self) -> f64 {
         DEFAULT_WORK.iter().find(|(k, _)| *k == self).map(|(_, w)| *w).unwrap_or(10.0)
+    }
+
+    /// Default size of the outputs (NAR bytes), for transfer estimates.
+    pub fn default_output_bytes(self) -> u64 {
+        DEFAULT_OUTPUT_BYTES.iter().find(|(k, _)| *k == self).map(|(_, b)| *b).unwrap_or(20 * MB)
     }
 
     /// Compiled for the target: it can be built cross or as a target-system derivation
@@ -105,6 +124,13 @@ pub fn derivation_work(name: &str, history: Option<&History>) -> f64 {
     history.and_then(|h| h.work(name)).unwrap_or_else(|| ComponentKind::of_derivation(name).default_work())
 }
 
+/// Estimated output size of a derivation: the newest recorded size, else its kind's default.
+pub fn derivation_output_bytes(name: &str, history: Option<&History>) -> u64 {
+    history
+        .and_then(|h| h.records().iter().filter(|r| r.name == name).max_by_key(|r| r.at).map(|r| r.output_bytes))
+        .unwrap_or_else(|| ComponentKind::of_derivation(name).default_output_bytes())
+}
+
 /// Seconds with thousands separators (`1,900 s`), for the plan's reasons.
 pub fn fmt_seconds(s: f64) -> String {
     if !s.is_finite() {
@@ -156,6 +182,7 @@ mod tests {
             ComponentKind::Other,
         ] {
             assert!(DEFAULT_WORK.iter().any(|(x, w)| *x == k && *w > 0.0), "{k:?}");
+            assert!(DEFAULT_OUTPUT_BYTES.iter().any(|(x, b)| *x == k && *b > 0), "{k:?}");
         }
         assert_eq!(derivation_work("rvbuild-linux-x", None), 300.0);
         let mut h = History::in_memory();
@@ -170,6 +197,8 @@ mod tests {
             at: 1,
         });
         assert_eq!(derivation_work("rvbuild-linux-x", Some(&h)), 200.0);
+        assert_eq!(derivation_output_bytes("rvbuild-linux-x", None), 30 * MB);
+        assert_eq!(derivation_output_bytes("rvbuild-linux-x", Some(&h)), 0);
     }
 
     #[test]

@@ -4,5 +4,5 @@
 pub mod cost;
 pub mod strategy;
 
-pub use cost::{ComponentKind, DEFAULT_WORK, derivation_work};
+pub use cost::{ComponentKind, DEFAULT_OUTPUT_BYTES, DEFAULT_WORK, derivation_output_bytes, derivation_work};
 pub use strategy::{Component, ComponentPlan, Costed, PlanRequest, parse_override, plan, strategies};

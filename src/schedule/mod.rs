@@ -11,7 +11,9 @@ pub mod online;
 
 pub use online::Scheduler;
 pub mod simulate;
+pub mod tasks;
 
 pub use simulate::{
     Bounds, Policy, Run, Schedule, ScheduledTask, Simulation, bounds, lower_bound, lower_bound_tight, simulate,
 };
+pub use tasks::tasks_from_dag;
