@@ -8,6 +8,7 @@ pub mod history;
 pub mod model;
 pub mod online;
 pub mod simulate;
+pub mod synthetic;
 pub mod tasks;
 
 pub use history::{History, Record};
