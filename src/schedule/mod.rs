@@ -15,7 +15,7 @@ pub use history::{History, Record};
 pub use model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
 pub use online::Scheduler;
 pub use simulate::{
-    Bounds, Policy, Run, Schedule, ScheduledTask, Simulation, bounds, lower_bound, lower_bound_tight, simulate,
-    strategy_label,
+    Bounds, Policy, Run, Schedule, ScheduledTask, SimOptions, Simulation, bounds, lower_bound, lower_bound_tight,
+    simulate, simulate_with, strategy_label,
 };
 pub use tasks::tasks_from_dag;
