@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::cost::{ComponentKind, fmt_seconds};
+use crate::profile::board::Sp;
 use crate::profile::build::{Strategy, StrategyPolicy};
 use crate::schedule::history::History;
 use crate::schedule::model::{BuilderModel, Placement, Task};
@@ -104,6 +105,23 @@ pub fn parse_override(s: &str) -> Result<(String, Strategy)> {
         return Err(bad());
     }
     Ok((comp.to_string(), strategy))
+}
+
+/// The board's components (names as `BuildSpec::components()` gives them) for the planner,
+/// all compiled for `system`.
+pub fn board_components(names: &[String], system: &str, cross_available: bool) -> Vec<Component> {
+    names.iter().map(|n| Component::new(n, system, cross_available)).collect()
+}
+
+/// The build profile's `strategy.overrides` with the command line's `--strategy
+/// COMPONENT=STRATEGY` values on top (the command line wins).
+pub fn merge_overrides(profile: &BTreeMap<String, Sp<Strategy>>, cli: &[String]) -> Result<BTreeMap<String, Strategy>> {
+    let mut out: BTreeMap<String, Strategy> = profile.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+    for arg in cli {
+        let (comp, strategy) = parse_override(arg)?;
+        out.insert(comp, strategy);
+    }
+    Ok(out)
 }
 
 /// The strategy per component name, as the Nix expression generators take it.
@@ -503,6 +521,29 @@ mod tests {
             h.record(rec("rv1", 20.0, 0.5));
         }
         assert_eq!(mk(StrategyPolicy::Auto, Some(&h)), Some(Strategy::Native));
+    }
+
+    #[test]
+    fn board_components_and_merged_overrides() {
+        let names: Vec<String> = ["kernel", "module-a", "init", "image"].map(String::from).to_vec();
+        let comps = board_components(&names, "aarch64-linux", true);
+        assert_eq!(comps.len(), 4);
+        assert_eq!(comps[1].group.as_deref(), Some("kernel"));
+        assert_eq!(comps[2].kind, ComponentKind::Userland);
+        assert!(comps.iter().all(|c| c.system == "aarch64-linux"));
+        let none = BTreeMap::new();
+        let merged = merge_overrides(&none, &["init=emulated".to_string(), "kernel=native".to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(merged.get("init"), Some(&Strategy::Emulated));
+        assert_eq!(merged.get("kernel"), Some(&Strategy::Native));
+        assert!(merge_overrides(&none, &["init".to_string()]).is_err());
+        // The profile's overrides, the command line on top.
+        let cfg: crate::profile::build::StrategyConfig =
+            serde_saphyr::from_str("overrides:\n  kernel: cross\n  init: native\n").unwrap_or_else(|e| panic!("{e}"));
+        let merged =
+            merge_overrides(&cfg.overrides, &["kernel=emulated".to_string()]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(merged.get("kernel"), Some(&Strategy::Emulated));
+        assert_eq!(merged.get("init"), Some(&Strategy::Native));
     }
 
     #[test]
