@@ -300,9 +300,12 @@ impl Scheduler {
         self.running[b].iter().find(|r| r.task == task).map(|r| r.start + r.predicted)
     }
 
-    /// The earliest predicted finish among running tasks (when to look again at the latest).
+    /// The earliest predicted finish still ahead among running tasks: when to call
+    /// [`dispatch`](Scheduler::dispatch) again if nothing happens before. `None` when nothing
+    /// runs or every running build is past its prediction (then poll every few seconds, so a
+    /// task waiting for a builder that is slower than expected moves on).
     pub fn next_event_hint(&self) -> Option<f64> {
-        self.running.iter().flatten().map(|r| r.start + r.predicted).min_by(f64::total_cmp)
+        self.running.iter().flatten().map(|r| r.start + r.predicted).filter(|&t| t > self.now).min_by(f64::total_cmp)
     }
 
     /// Tasks running on `builder`.
@@ -689,6 +692,84 @@ pub(crate) mod tests {
         let r = s.history_record(0, 0, 5.0, 42).unwrap_or_else(|| panic!("no record"));
         assert_eq!((r.name.as_str(), r.host.as_str(), r.strategy.as_str()), ("a", "r", "cross"));
         assert_eq!((r.seconds, r.host_speed, r.slowdown, r.output_bytes), (5.0, 2.0, 1.0, 42));
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Random DAGs and random engine events (finishes with any duration, failures, builders
+        /// going down and up): no panic, no task started twice at once, slots respected, and
+        /// with the pool back every task finishes.
+        #[test]
+        fn random_events_keep_the_state_consistent(
+            works in prop::collection::vec((0.0f64..100.0, 0usize..3), 1..25),
+            events in prop::collection::vec((0u8..4, 0usize..1000, 0.0f64..300.0), 0..80),
+        ) {
+            let tasks: Vec<Task> = works
+                .iter()
+                .enumerate()
+                .map(|(i, (w, k))| {
+                    let inputs: Vec<TaskId> = if i == 0 { vec![] } else { vec![(i * 7 + k) % i] };
+                    task(&format!("t{i}"), *w, &inputs)
+                })
+                .collect();
+            let pool = vec![builder("l", 2, 1.0, true), builder("r1", 3, 2.0, false), builder("r2", 1, 0.5, false)];
+            let mut s = Scheduler::new(tasks.clone(), pool.clone()).unwrap_or_else(|e| panic!("{e}"));
+            let mut now = 0.0;
+            let mut running: Vec<Assignment> = Vec::new();
+            let mut down = [false; 3];
+            for (kind, pick, dt) in events {
+                now += dt / 10.0;
+                running.extend(s.dispatch(now));
+                for b in 0..3 {
+                    prop_assert!(s.running_on(b).len() <= pool[b].slots as usize);
+                    prop_assert!(!down[b] || s.running_on(b).is_empty());
+                }
+                match kind {
+                    0 | 1 if !running.is_empty() => {
+                        let a = running.swap_remove(pick % running.len());
+                        if kind == 0 {
+                            prop_assert!(s.finished(a.task, a.builder, now, dt));
+                        } else {
+                            prop_assert!(s.failed(a.task, a.builder, now));
+                        }
+                    }
+                    2 => {
+                        let b = pick % 3;
+                        if !down[b] && down.iter().filter(|d| !**d).count() > 1 {
+                            let back = s.builder_down(b, now);
+                            prop_assert!(back.is_ok());
+                            down[b] = true;
+                            running.retain(|a| a.builder != b);
+                        }
+                    }
+                    3 => {
+                        let b = pick % 3;
+                        s.builder_up(b);
+                        down[b] = false;
+                    }
+                    _ => {}
+                }
+                let mut ids: Vec<TaskId> = running.iter().map(|a| a.task).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                prop_assert_eq!(ids.len(), running.len());
+            }
+            for b in 0..3 {
+                s.builder_up(b);
+            }
+            for _ in 0..(4 * tasks.len() + 4) {
+                if s.is_done() {
+                    break;
+                }
+                running.extend(s.dispatch(now));
+                let Some(a) = running.pop() else { break };
+                now += 1.0;
+                prop_assert!(s.finished(a.task, a.builder, now, 1.0));
+            }
+            prop_assert!(s.is_done());
+        }
     }
 
     #[test]
