@@ -57,3 +57,132 @@ pub struct Assignment {
     pub task: TaskId,
     pub builder: BuilderId,
 }
+
+/// How a builder runs a task's system: as its own, or through emulation (binfmt qemu-user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Placement {
+    Native,
+    Emulated,
+}
+
+impl Placement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Placement::Native => "native",
+            Placement::Emulated => "emulated",
+        }
+    }
+}
+
+/// Systems every Nix builder runs whatever its platform (`builtin:fetchurl` and friends).
+const BUILTIN_SYSTEM: &str = "builtin";
+
+impl BuilderModel {
+    /// How this builder would run `system`, with the slowdown factor (1.0 natively), or
+    /// `None` when it cannot run it at all.
+    pub fn placement(&self, system: &str) -> Option<(Placement, f64)> {
+        if system == BUILTIN_SYSTEM || self.native_systems.iter().any(|s| s == system) {
+            return Some((Placement::Native, 1.0));
+        }
+        self.emulated.get(system).map(|&f| (Placement::Emulated, if f.is_finite() && f >= 1.0 { f } else { 1.0 }))
+    }
+
+    /// Why this builder cannot take `task`, or `None` when it can.
+    pub fn refusal(&self, task: &Task) -> Option<String> {
+        if self.slots == 0 {
+            return Some("has no build slots (maxJobs 0)".to_string());
+        }
+        if !(self.speed.is_finite() && self.speed > 0.0) {
+            return Some(format!("has an unusable speed factor {}", self.speed));
+        }
+        if self.placement(&task.system).is_none() {
+            let mut runs: Vec<String> = self.native_systems.clone();
+            runs.extend(self.emulated.keys().map(|s| format!("{s} (emulated)")));
+            let runs = if runs.is_empty() { "nothing".to_string() } else { runs.join(", ") };
+            return Some(format!("does not run {} (runs {runs})", task.system));
+        }
+        let missing: Vec<&str> = task
+            .required_features
+            .iter()
+            .filter(|f| !self.supported_features.contains(f) && !self.mandatory_features.contains(f))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            return Some(format!("lacks the required feature(s) {}", missing.join(", ")));
+        }
+        let unmet: Vec<&str> = self
+            .mandatory_features
+            .iter()
+            .filter(|f| !task.required_features.contains(f))
+            .map(String::as_str)
+            .collect();
+        if !unmet.is_empty() {
+            return Some(format!("only takes derivations requiring {}", unmet.join(", ")));
+        }
+        None
+    }
+
+    /// Seconds to run `task` here with the declared speed and slowdown (no transfers), or
+    /// `None` when the builder cannot run it.
+    pub fn exec_seconds(&self, task: &Task) -> Option<f64> {
+        if self.refusal(task).is_some() {
+            return None;
+        }
+        let (_, slowdown) = self.placement(&task.system)?;
+        Some(task.work.max(0.0) * slowdown / self.speed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(system: &str, features: &[&str]) -> Task {
+        Task {
+            name: "t".into(),
+            system: system.into(),
+            required_features: features.iter().map(|s| s.to_string()).collect(),
+            inputs: vec![],
+            work: 10.0,
+            output_bytes: 0,
+        }
+    }
+
+    fn builder() -> BuilderModel {
+        BuilderModel {
+            name: "b".into(),
+            slots: 2,
+            native_systems: vec!["x86_64-linux".into()],
+            emulated: BTreeMap::from([("riscv64-linux".to_string(), 8.0)]),
+            speed: 2.0,
+            supported_features: vec!["big-parallel".into()],
+            mandatory_features: vec![],
+            local: false,
+            link_bytes_per_s: 1e8,
+            dispatch_overhead_s: 0.1,
+        }
+    }
+
+    #[test]
+    fn placement_native_emulated_and_builtin() {
+        let b = builder();
+        assert_eq!(b.placement("x86_64-linux"), Some((Placement::Native, 1.0)));
+        assert_eq!(b.placement("riscv64-linux"), Some((Placement::Emulated, 8.0)));
+        assert_eq!(b.placement("builtin"), Some((Placement::Native, 1.0)));
+        assert_eq!(b.placement("aarch64-linux"), None);
+        assert_eq!(b.exec_seconds(&task("riscv64-linux", &[])), Some(40.0));
+    }
+
+    #[test]
+    fn refusals_name_the_reason() {
+        let mut b = builder();
+        assert!(b.refusal(&task("aarch64-linux", &[])).is_some_and(|r| r.contains("does not run aarch64-linux")));
+        assert!(b.refusal(&task("x86_64-linux", &["kvm"])).is_some_and(|r| r.contains("kvm")));
+        assert_eq!(b.refusal(&task("x86_64-linux", &["big-parallel"])), None);
+        b.mandatory_features = vec!["benchmark".into()];
+        assert!(b.refusal(&task("x86_64-linux", &[])).is_some_and(|r| r.contains("benchmark")));
+        b.slots = 0;
+        assert!(b.refusal(&task("x86_64-linux", &["benchmark"])).is_some_and(|r| r.contains("slots")));
+    }
+}
