@@ -74,7 +74,7 @@ fn valid_locally(path: &str) -> bool {
 fn ssh_build_places_a_dag_over_two_hosts_and_local_in_their_own_stores() {
     let fleet = hosts::start(hosts::STANDARD);
     let dir = tempfile::tempdir().expect("tempdir");
-    let spec = DagSpec::layered(32, 4, 0.3, 2000);
+    let spec = DagSpec::layered(32, 4, 1.0, 2000);
     let file = hosts::write_dag_nix(dir.path(), &spec);
     let machines = fleet.machines_file();
     let o = isolated(dir.path())

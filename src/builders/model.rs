@@ -44,7 +44,7 @@ impl Default for ModelPolicy {
             default_slowdown: DEFAULT_EMULATION_SLOWDOWN,
             undeclared_emulation: false,
             remote_link_bytes_per_s: 12.5e6,
-            remote_dispatch_s: 0.5,
+            remote_dispatch_s: 0.2,
         }
     }
 }

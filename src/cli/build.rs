@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::builders::connect::{self, ConnectOptions};
 use crate::builders::inventory::{self, Sources};
-use crate::engine::{self, Greedy, Options, Policy};
+use crate::engine::{self, Options};
 use crate::nix::dag;
 use crate::nix::serve::BuildOptions;
 use crate::nix::store_path::StorePath;
@@ -48,6 +48,10 @@ pub struct Args {
     /// Let builders fetch missing inputs from their own substituters before rvbuild uploads.
     #[arg(long)]
     pub builders_use_substitutes: bool,
+    /// Neither read nor update the build history (~/.cache/rvbuild/build-history.json) that
+    /// estimates come from.
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 /// The .drv paths to build: given directly, or from `nix-instantiate FILE [-A ATTR]...`.
@@ -118,12 +122,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     };
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
-    let outcome = engine::components::runtime()?.block_on(async {
-        let prepared = engine::prepare(&dag, local.as_ref(), &|_| (1.0, 0)).await?;
-        let models = members.iter().map(|m| m.model.clone()).collect();
-        let policy: Box<dyn Policy> = Box::new(Greedy::new(prepared.tasks.clone(), models));
-        engine::run(dag.clone(), &prepared, members, policy, local.clone(), opts, reporter).await
-    })?;
+    let history = (!args.no_history).then(crate::schedule::history::History::default_path);
+    let outcome = engine::components::runtime()?.block_on(engine::build_roots(
+        dag.clone(),
+        members,
+        local,
+        history,
+        opts,
+        reporter,
+    ))?;
     for (k, &root) in dag.roots().iter().enumerate() {
         let node = dag.node(root);
         for (name, out) in &node.drv.outputs {

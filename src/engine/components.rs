@@ -13,7 +13,7 @@ use crate::report::{Event, Reporter};
 use crate::transport::{LocalTransport, Transport};
 use crate::{Error, ErrorKind, Result};
 
-use super::{Greedy, Member, Options, Policy};
+use super::{Member, Options};
 
 /// What one component produced.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -70,12 +70,8 @@ pub fn build(
     let log_dir = out_dir.join("logs");
     let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let outcome = runtime()?.block_on(async {
-        let prepared = super::prepare(&dag, local.as_ref(), &|_| (1.0, 0)).await?;
-        let models = members.iter().map(|m| m.model.clone()).collect();
-        let policy: Box<dyn Policy> = Box::new(Greedy::new(prepared.tasks.clone(), models));
-        super::run(dag.clone(), &prepared, members, policy, local.clone(), opts, reporter).await
-    })?;
+    let history = Some(crate::schedule::history::History::default_path());
+    let outcome = runtime()?.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
     let roots_dir = out_dir.join(".gcroots");
     std::fs::create_dir_all(&roots_dir).map_err(|e| Error::io(ErrorKind::Build, roots_dir.display(), e))?;
     let mut result = BTreeMap::new();

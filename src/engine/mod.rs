@@ -24,12 +24,13 @@ use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
 use crate::report::{Event, Reporter};
+use crate::schedule::history::{History, Record};
 use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind, Result};
 
 use conn::{Conn, Idle};
-pub use policy::{Greedy, Policy};
+pub use policy::Policy;
 
 /// A builder of the pool: how the scheduler sees it and how to reach it.
 pub struct Member {
@@ -104,6 +105,8 @@ pub struct Outcome {
     pub seconds: f64,
     /// Builders that went down during the run, with the reason.
     pub lost: Vec<(String, String)>,
+    /// Measured durations for the build history.
+    pub records: Vec<Record>,
 }
 
 /// A derivation's name: the store path name without `.drv`.
@@ -111,9 +114,9 @@ pub fn drv_name(node: &DagNode) -> String {
     node.drv_path.name().trim_end_matches(".drv").to_string()
 }
 
-/// Finds what must be built for the outputs of the DAG's roots. `estimate` gives each node's
-/// work (seconds at speed 1.0, natively) and output size.
-pub async fn prepare(dag: &Dag, local: &dyn Transport, estimate: &dyn Fn(&DagNode) -> (f64, u64)) -> Result<Prepared> {
+/// Finds what must be built for the outputs of the DAG's roots, as scheduler tasks with
+/// estimated work and output sizes (from `history` when it knows the derivation).
+pub async fn prepare(dag: &Dag, local: &dyn Transport, history: Option<&History>) -> Result<Prepared> {
     let mut client = ServeClient::connect(local.open_serve().await?, None).await?;
     let mut outputs: Vec<StorePath> = Vec::new();
     for node in dag.nodes() {
@@ -144,27 +147,7 @@ pub async fn prepare(dag: &Dag, local: &dyn Transport, estimate: &dyn Fn(&DagNod
         stack.extend(dag.node(i).inputs.iter().copied());
     }
     let nodes: Vec<usize> = dag.topo_order().iter().copied().filter(|i| needed.contains(i)).collect();
-    let task_of: BTreeMap<usize, TaskId> = nodes.iter().enumerate().map(|(k, &i)| (i, k)).collect();
-    let tasks = nodes
-        .iter()
-        .map(|&i| {
-            let node = dag.node(i);
-            let (work, output_bytes) = estimate(node);
-            Task {
-                name: drv_name(node),
-                system: node.drv.platform.clone(),
-                required_features: node
-                    .drv
-                    .env
-                    .get("requiredSystemFeatures")
-                    .map(|s| s.split_whitespace().map(str::to_string).collect())
-                    .unwrap_or_default(),
-                inputs: node.inputs.iter().filter_map(|j| task_of.get(j).copied()).collect(),
-                work,
-                output_bytes,
-            }
-        })
-        .collect();
+    let tasks = crate::schedule::tasks_from_dag(dag, &nodes, history);
     Ok(Prepared { nodes, tasks, cached })
 }
 
@@ -199,7 +182,8 @@ struct JobDone {
     builder: BuilderId,
     started: f64,
     elapsed: f64,
-    result: std::result::Result<Vec<String>, JobError>,
+    /// Output paths and the bytes fetched back (0 for local builds).
+    result: std::result::Result<(Vec<String>, u64), JobError>,
 }
 
 fn label_of(shared: &Shared, node: &DagNode) -> String {
@@ -261,7 +245,11 @@ fn log_tail(path: &std::path::Path, n: usize) -> String {
     strip_ansi(&lines[lines.len().saturating_sub(n)..].join("\n"))
 }
 
-async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<Vec<String>, JobError> {
+async fn job(
+    shared: Arc<Shared>,
+    node_index: usize,
+    builder: BuilderId,
+) -> std::result::Result<(Vec<String>, u64), JobError> {
     let dag = &shared.dag;
     let node = dag.node(node_index);
     let member = &shared.members[builder];
@@ -280,11 +268,17 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
     let basic = dag.basic_derivation(node_index).map_err(JobError::Fatal)?;
     let events = &shared.events;
     let mut remote = shared.idle[builder].take(member.transport.as_ref(), events).await.map_err(JobError::Builder)?;
-    let result = if member.model.local {
+    let (result, bytes) = if member.model.local {
         remote.log_to(&label, &log).map_err(JobError::Fatal)?;
         let r = remote.client.build_derivation(&node.drv_path, &basic, &shared.opts.build).await;
+        let mut bytes = 0;
+        if r.as_ref().is_ok_and(|r| r.is_success())
+            && let Ok(infos) = remote.client.query_path_infos(&outputs).await
+        {
+            bytes = infos.values().map(|i| i.nar_size).sum();
+        }
         shared.idle[builder].give_back(remote);
-        r.map_err(JobError::Builder)?
+        (r.map_err(JobError::Builder)?, bytes)
     } else {
         let mut local = match shared.local_idle.take(shared.local.as_ref(), events).await {
             Ok(c) => c,
@@ -300,7 +294,7 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
         r?
     };
     if result.is_success() {
-        return Ok(outputs.iter().map(|p| p.as_str().to_string()).collect());
+        return Ok((outputs.iter().map(|p| p.as_str().to_string()).collect(), bytes));
     }
     // Late stderr lines may still be on their way to the log.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -318,7 +312,7 @@ async fn remote_steps(
     outputs: &[StorePath],
     label: &str,
     log: &std::path::Path,
-) -> std::result::Result<BuildResult, JobError> {
+) -> std::result::Result<(BuildResult, u64), JobError> {
     let node = shared.dag.node(node_index);
     let inputs: Vec<StorePath> = shared.dag.input_paths(node_index).map_err(JobError::Fatal)?.into_iter().collect();
     {
@@ -333,11 +327,12 @@ async fn remote_steps(
     let result =
         remote.client.build_derivation(&node.drv_path, basic, &shared.opts.build).await.map_err(JobError::Builder)?;
     remote.log_off();
+    let mut bytes = 0;
     if result.is_success() {
         let _guard = shared.import.lock().await;
-        copy_closure(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?;
+        bytes = copy_closure(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?.bytes;
     }
-    Ok(result)
+    Ok((result, bytes))
 }
 
 /// Fails before anything builds when some derivation has no builder that can run it, naming
@@ -345,7 +340,7 @@ async fn remote_steps(
 pub fn check_capable(tasks: &[Task], members: &[Member]) -> Result<()> {
     let mut problems = Vec::new();
     for t in tasks {
-        if members.iter().any(|m| policy::capable(t, &m.model)) {
+        if members.iter().any(|m| m.model.refusal(t).is_none()) {
             continue;
         }
         let features = if t.required_features.is_empty() {
@@ -358,7 +353,7 @@ pub fn check_capable(tasks: &[Task], members: &[Member]) -> Result<()> {
             text.push_str(" the pool is empty");
         }
         for m in members {
-            let why = policy::incapable_reason(t, &m.model).unwrap_or_default();
+            let why = m.model.refusal(t).unwrap_or_default();
             text.push_str(&format!("\n  {}: {why}", m.model.name));
         }
         problems.push(text);
@@ -497,8 +492,12 @@ pub async fn run(
                     cached: false,
                 };
                 match done.result {
-                    Ok(outputs) => {
+                    Ok((outputs, bytes)) => {
                         reporter.event(&finished(true));
+                        policy.output_measured(done.task, bytes);
+                        if let Some(r) = policy.history_record(done.task, done.builder, done.elapsed, bytes) {
+                            outcome.records.push(r);
+                        }
                         for p in &outputs {
                             reporter.event(&Event::Output { component: label.clone(), path: p.clone() });
                         }
@@ -625,6 +624,43 @@ pub async fn run(
     }
     outcome.seconds = start.elapsed().as_secs_f64();
     result.map(|()| outcome)
+}
+
+/// The whole flow for a set of root derivations: what is missing locally, estimates from the
+/// build history, the list scheduler over `members`, the build, and the measured durations
+/// saved back into the history (`history: None` = no history file, for benchmarks and tests).
+pub async fn build_roots(
+    dag: Arc<Dag>,
+    members: Vec<Member>,
+    local: Arc<dyn Transport>,
+    history: Option<std::path::PathBuf>,
+    opts: Options,
+    reporter: &dyn Reporter,
+) -> Result<Outcome> {
+    let mut hist = match &history {
+        Some(p) => History::load(p),
+        None => History::in_memory(),
+    };
+    if let Some(w) = hist.warning() {
+        reporter.event(&Event::Note { text: w.to_string() });
+    }
+    let prepared = prepare(&dag, local.as_ref(), Some(&hist)).await?;
+    check_capable(&prepared.tasks, &members)?;
+    let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
+    let policy: Box<dyn Policy> = Box::new(crate::schedule::online::Scheduler::new(prepared.tasks.clone(), models)?);
+    let result = run(dag, &prepared, members, policy, local, opts, reporter).await;
+    if let Ok(outcome) = &result
+        && history.is_some()
+        && !outcome.records.is_empty()
+    {
+        for r in &outcome.records {
+            hist.record(r.clone());
+        }
+        if let Err(e) = hist.save() {
+            reporter.event(&Event::Note { text: format!("build history not saved: {e}") });
+        }
+    }
+    result
 }
 
 #[cfg(test)]

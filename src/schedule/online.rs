@@ -53,6 +53,12 @@ pub struct Scheduler {
     /// Per builder, per placement (native, emulated): log of measured/declared time ratio.
     learned_log: Vec<[f64; 2]>,
     samples: Vec<[u32; 2]>,
+    /// The same over the whole pool, per placement: how far the work estimates themselves are
+    /// off. A builder nothing has finished on yet is assumed to be as far off as the pool, so
+    /// the first measured host does not look faster than the others only because every
+    /// estimate was too long (or slower because every estimate was too short).
+    pool_log: [f64; 2],
+    pool_samples: [u32; 2],
     learning: bool,
     /// The latest time the caller reported (for builds running past their prediction).
     now: f64,
@@ -182,6 +188,8 @@ impl Scheduler {
             present: vec![BTreeSet::new(); n],
             learned_log: vec![[0.0; 2]; nb],
             samples: vec![[0; 2]; nb],
+            pool_log: [0.0; 2],
+            pool_samples: [0; 2],
             learning: true,
             now: 0.0,
             tasks,
@@ -222,7 +230,15 @@ impl Scheduler {
     /// Builds still running past their prediction count too: one that has run `k` times its
     /// declared time shows the builder is at least `k` times slower, before it even finishes.
     pub fn speed_correction(&self, builder: BuilderId, placement: Placement) -> f64 {
-        let learned = self.learned_log.get(builder).map(|l| l[pidx(placement)].exp()).unwrap_or(1.0);
+        let k = pidx(placement);
+        let measured_here = self.samples.get(builder).is_some_and(|n| n[k] > 0);
+        let learned = if measured_here {
+            self.learned_log.get(builder).map(|l| l[k].exp()).unwrap_or(1.0)
+        } else if self.pool_samples[k] > 0 {
+            self.pool_log[k].exp()
+        } else {
+            1.0
+        };
         if !self.learning {
             return learned;
         }
@@ -246,6 +262,14 @@ impl Scheduler {
         match (b.exec_seconds(t), b.placement(&t.system)) {
             (Some(s), Some((p, _))) => s * self.speed_correction(builder, p),
             _ => f64::INFINITY,
+        }
+    }
+
+    /// The measured size of `task`'s outputs (NAR bytes), replacing the estimate in the
+    /// transfer costs of its dependents.
+    pub fn output_measured(&mut self, task: TaskId, bytes: u64) {
+        if let Some(t) = self.tasks.get_mut(task) {
+            t.output_bytes = bytes;
         }
     }
 
@@ -504,6 +528,12 @@ impl Scheduler {
             (1.0 - LEARN_WEIGHT) * *slot + LEARN_WEIGHT * ratio.ln()
         };
         self.samples[builder][k] += 1;
+        self.pool_log[k] = if self.pool_samples[k] == 0 {
+            ratio.ln()
+        } else {
+            (1.0 - LEARN_WEIGHT) * self.pool_log[k] + LEARN_WEIGHT * ratio.ln()
+        };
+        self.pool_samples[k] += 1;
     }
 
     /// `task` failed on `builder`: it goes back to the ready queue (the engine decides how
@@ -806,6 +836,25 @@ pub(crate) mod tests {
         assert_eq!(s.dispatch(35.0), vec![], "the kernel must wait for the measured-faster host");
         assert!(s.finished(2, 0, 40.0, 30.0));
         assert_eq!(s.dispatch(40.0), vec![Assignment { task: 3, builder: 0 }]);
+    }
+
+    #[test]
+    fn an_unmeasured_builder_is_assumed_as_far_off_as_the_pool() {
+        // Every estimate is 5x too long. After one build on "a", "b" (nothing measured yet)
+        // must not look 5x slower than "a": the next ready task goes to the free "b" instead of
+        // waiting for "a".
+        let tasks = vec![task("p0", 10.0, &[]), task("p1", 10.0, &[]), task("p2", 10.0, &[])];
+        let pool = vec![builder("a", 1, 1.0, false), builder("b", 1, 1.0, false)];
+        let mut s = Scheduler::new(tasks, pool).unwrap_or_else(|e| panic!("{e}"));
+        s.state[1] = State::Waiting;
+        s.state[2] = State::Waiting;
+        assert_eq!(s.dispatch(0.0), vec![Assignment { task: 0, builder: 0 }]);
+        assert!(s.finished(0, 0, 2.0, 2.0));
+        assert!((s.speed_correction(1, Placement::Native) - 0.2).abs() < 1e-9);
+        s.state[1] = State::Ready;
+        s.state[2] = State::Ready;
+        let d = s.dispatch(2.0);
+        assert_eq!(d.len(), 2, "both builders get work: {d:?}");
     }
 
     #[test]
