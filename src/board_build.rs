@@ -164,7 +164,23 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         name: "resolve".into(),
         detail: format!("board {name}, profile {}, provider {}", prof.value.name.value, provider.as_str()),
     });
-    let spec = spec::resolve_with_strategies(&board, &prof, provider, &req.strategies)?;
+    // The pool first: the strategy plan weighs its builders.
+    let mut pool_opts = req.pool.clone();
+    if req.jobs > 0 && pool_opts.local_jobs.is_none() {
+        pool_opts.local_jobs = Some(crate::profile::build::LocalJobs::Count(req.jobs as u32));
+    }
+    let pool = inventory::load_pool(Some((&prof.value, prof.source.name.as_str())), &pool_opts, &Sources::from_env())?;
+    let members = connect::members(&pool, &req.connect)?;
+    let models: Vec<crate::schedule::BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
+    let history = crate::schedule::history::History::load(&crate::schedule::history::History::default_path());
+    let planned = crate::plan::board::plan_board(&board, &prof, provider, &req.strategies, &models, Some(&history))?;
+    for p in &planned.plans {
+        reporter.event(&Event::Stage {
+            name: "plan".into(),
+            detail: format!("{}: {} ({})", p.component, p.strategy.as_str(), p.reason),
+        });
+    }
+    let spec = planned.spec;
 
     let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
     fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
@@ -202,21 +218,16 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         detail: format!("nix-instantiate {}", expr_path.display()),
     });
     let inst = instantiate::instantiate(&expr_path, &components)?;
-    // Every derivation here is built by the local Nix: target-system ones need it to accept
-    // their system (natively or through binfmt qemu-user). Checked before anything builds.
-    if let Some(u) = &spec.userland {
+    // Target-system derivations built on this machine need the local Nix to accept their
+    // system (natively or through binfmt qemu-user): checked before anything builds when the
+    // local machine is the only builder.
+    if let Some(u) = &spec.userland
+        && members.iter().all(|m| m.model.local)
+    {
         crate::nix::userland::check_local_support(&u.system)?;
     }
-    // Everything builds on this machine: a target-system component is native when this machine
-    // runs the target system, emulated otherwise, whichever of the two was asked for.
     let strategies: BTreeMap<String, String> =
         components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch).to_string())).collect();
-    let mut pool_opts = req.pool.clone();
-    if req.jobs > 0 && pool_opts.local_jobs.is_none() {
-        pool_opts.local_jobs = Some(crate::profile::build::LocalJobs::Count(req.jobs as u32));
-    }
-    let pool = inventory::load_pool(Some((&prof.value, prof.source.name.as_str())), &pool_opts, &Sources::from_env())?;
-    let members = connect::members(&pool, &req.connect)?;
     let slots: u32 = members.iter().map(|m| m.model.slots).sum();
     reporter.event(&Event::Stage {
         name: "build".into(),

@@ -28,6 +28,8 @@ pub struct Component {
     pub cross_available: bool,
     /// Derivation name (without hash) to look up in the history, when known.
     pub derivation: Option<String>,
+    /// Why the provider cannot build this component as a target-system derivation (None: it can).
+    pub target_refusal: Option<String>,
 }
 
 impl Component {
@@ -38,7 +40,15 @@ impl Component {
             ComponentKind::Kernel | ComponentKind::Module => Some("kernel".to_string()),
             _ => None,
         };
-        Component { name: name.to_string(), kind, group, system: system.to_string(), cross_available, derivation: None }
+        Component {
+            name: name.to_string(),
+            kind,
+            group,
+            system: system.to_string(),
+            cross_available,
+            derivation: None,
+            target_refusal: None,
+        }
     }
 }
 
@@ -208,6 +218,12 @@ pub fn plan(req: &PlanRequest) -> Result<Vec<ComponentPlan>> {
                 per.insert(si, Err("assembled on the build host".to_string()));
                 continue;
             }
+            if *s != Strategy::Cross
+                && let Some(why) = members.iter().find_map(|c| c.target_refusal.clone())
+            {
+                per.insert(si, Err(why));
+                continue;
+            }
             let opts: std::result::Result<Vec<Costed>, String> =
                 members.iter().map(|c| best_for(c, *s, req, &corrections)).collect();
             per.insert(si, opts);
@@ -262,7 +278,11 @@ pub fn plan(req: &PlanRequest) -> Result<Vec<ComponentPlan>> {
                 seconds: mine.as_ref().map(|m| m.seconds).unwrap_or(0.0),
                 forced: forced.is_some(),
                 options,
-                reason: reason_parts.join("; "),
+                reason: {
+                    let mut seen = std::collections::BTreeSet::new();
+                    reason_parts.retain(|r| seen.insert(r.clone()));
+                    reason_parts.join("; ")
+                },
             });
         }
     }

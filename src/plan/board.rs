@@ -1,0 +1,68 @@
+//! The strategy plan of a board: its components (from the resolved build spec), what the
+//! provider can build as a target-system derivation, the profile's and the command line's
+//! overrides, and the pool's builders, given to the planner. `rvbuild board` builds with the
+//! result; `rvbuild plan` prints it.
+
+use std::collections::BTreeMap;
+
+use crate::builders::inventory::native_system;
+use crate::nix::spec::{self, BuildSpec};
+use crate::profile::build::Strategy;
+use crate::profile::{Board, BuildProfile, Loaded, Provider};
+use crate::schedule::BuilderModel;
+use crate::schedule::history::History;
+use crate::{Error, ErrorKind, Result};
+
+use super::strategy::{ComponentPlan, PlanRequest, board_components, plan};
+
+/// The planned strategies and the build spec resolved with them.
+pub struct BoardPlan {
+    pub plans: Vec<ComponentPlan>,
+    pub spec: BuildSpec,
+}
+
+/// Plans every component of `board`: `cli` (`--strategy`) over the profile's overrides, the
+/// cost model for the rest.
+pub fn plan_board(
+    board: &Loaded<Board>,
+    profile: &Loaded<BuildProfile>,
+    provider: Provider,
+    cli: &[(String, Strategy)],
+    builders: &[BuilderModel],
+    history: Option<&History>,
+) -> Result<BoardPlan> {
+    // The spec with only the explicit overrides validates them and names the components.
+    let base = spec::resolve_with_strategies(board, profile, provider, cli)?;
+    let names = base.components();
+    let system = base.arch.nix_system();
+    let mut components = board_components(&names, &system, true);
+    for c in &mut components {
+        let key = c.group.clone().unwrap_or_else(|| c.name.clone());
+        for k in [c.name.as_str(), key.as_str()] {
+            if let Some((why, _)) = crate::profile::strategy::unsupported(provider, k, Strategy::Native) {
+                c.target_refusal = Some(why);
+                break;
+            }
+        }
+    }
+    let mut overrides: BTreeMap<String, Strategy> =
+        profile.value.strategy.overrides.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+    for (k, v) in cli {
+        overrides.insert(k.clone(), *v);
+    }
+    let build_system = native_system();
+    let plans = plan(&PlanRequest {
+        components: &components,
+        builders,
+        history,
+        overrides: &overrides,
+        policy: profile.value.strategy.policy,
+        build_system: &build_system,
+    })?;
+    // Every component explicitly, as the command line would give it.
+    let chosen: Vec<(String, Strategy)> = plans.iter().map(|p| (p.component.clone(), p.strategy)).collect();
+    let spec = spec::resolve_with_strategies(board, profile, provider, &chosen).map_err(|e| {
+        Error::msg(ErrorKind::Internal, format!("the planned strategies were refused by the provider: {e}"))
+    })?;
+    Ok(BoardPlan { plans, spec })
+}
