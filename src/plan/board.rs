@@ -35,7 +35,7 @@ pub fn plan_board(
     let base = spec::resolve_with_strategies(board, profile, provider, cli)?;
     let names = base.components();
     let system = base.arch.nix_system();
-    let mut components = board_components(&names, &system, true);
+    let mut components = board_components(&names, system, true);
     for c in &mut components {
         let key = c.group.clone().unwrap_or_else(|| c.name.clone());
         for k in [c.name.as_str(), key.as_str()] {
