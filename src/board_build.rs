@@ -185,14 +185,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
     fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
     let out_dir = out_dir.canonicalize().map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
-    let share = profile::shipped::materialize(&profile::cache_dir())?;
-    let nix_lib = share.join("nix");
-    let expr = match provider {
-        Provider::Host => host_expr::render(&spec, &nix_lib),
-        Provider::Nixpkgs => nixpkgs_expr::render(&spec, &nix_lib),
-    };
-    let expr_path = out_dir.join("board.nix");
-    write(&expr_path, &expr)?;
+    let expr_path = write_expression(&spec, provider, &out_dir)?;
     reporter.event(&Event::Stage {
         name: "generate".into(),
         detail: format!("{} ({} components)", expr_path.display(), spec.components().len()),
@@ -287,6 +280,19 @@ pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'sta
         _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => "native",
         _ => "emulated",
     }
+}
+
+/// Writes the provider's Nix expression for `spec` to `dir/board.nix`.
+pub fn write_expression(spec: &spec::BuildSpec, provider: Provider, dir: &Path) -> Result<PathBuf> {
+    let share = profile::shipped::materialize(&profile::cache_dir())?;
+    let nix_lib = share.join("nix");
+    let expr = match provider {
+        Provider::Host => host_expr::render(spec, &nix_lib),
+        Provider::Nixpkgs => nixpkgs_expr::render(spec, &nix_lib),
+    };
+    let expr_path = dir.join("board.nix");
+    write(&expr_path, &expr)?;
+    Ok(expr_path)
 }
 
 /// Verifies a build's outputs against the board and reports the result as a `verify` event;

@@ -8,6 +8,7 @@ use super::inventory::Builder;
 use super::model::{ModelPolicy, builder_model};
 use crate::Result;
 use crate::engine::Member;
+use crate::schedule::BuilderModel;
 use crate::transport::Transport;
 use crate::transport::ssh::SshOptions;
 
@@ -25,16 +26,16 @@ pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Trans
 }
 
 /// Engine members for the whole pool.
-/// Engine members for the whole pool; each builder's model comes from its machines line and
-/// its cached probe (`rvbuild builders probe`), if any.
-pub fn members(pool: &[Builder], opts: &ConnectOptions) -> Result<Vec<Member>> {
+/// The scheduler's models of the pool: each builder's machines line and its cached probe
+/// (`rvbuild builders probe`), if any.
+pub fn models(pool: &[Builder]) -> Vec<BuilderModel> {
     let cache = super::probe::cache::load_cache();
     let now = super::probe::now_unix();
     let policy = ModelPolicy::default();
-    pool.iter()
-        .map(|b| {
-            let model = builder_model(b, cache.get(b), &policy, now).model;
-            Ok(Member { model, transport: transport_for(b, opts)? })
-        })
-        .collect()
+    pool.iter().map(|b| builder_model(b, cache.get(b), &policy, now).model).collect()
+}
+
+/// Engine members for the whole pool: models and transports.
+pub fn members(pool: &[Builder], opts: &ConnectOptions) -> Result<Vec<Member>> {
+    pool.iter().zip(models(pool)).map(|(b, model)| Ok(Member { model, transport: transport_for(b, opts)? })).collect()
 }

@@ -337,10 +337,10 @@ async fn remote_steps(
 
 /// Fails before anything builds when some derivation has no builder that can run it, naming
 /// the derivation, its system and features, and why each builder was ruled out.
-pub fn check_capable(tasks: &[Task], members: &[Member]) -> Result<()> {
+pub fn check_capable(tasks: &[Task], members: &[BuilderModel]) -> Result<()> {
     let mut problems = Vec::new();
     for t in tasks {
-        if members.iter().any(|m| m.model.refusal(t).is_none()) {
+        if members.iter().any(|m| m.refusal(t).is_none()) {
             continue;
         }
         let features = if t.required_features.is_empty() {
@@ -353,8 +353,8 @@ pub fn check_capable(tasks: &[Task], members: &[Member]) -> Result<()> {
             text.push_str(" the pool is empty");
         }
         for m in members {
-            let why = m.model.refusal(t).unwrap_or_default();
-            text.push_str(&format!("\n  {}: {why}", m.model.name));
+            let why = m.refusal(t).unwrap_or_default();
+            text.push_str(&format!("\n  {}: {why}", m.name));
         }
         problems.push(text);
         if problems.len() == 5 {
@@ -389,7 +389,8 @@ pub async fn run(
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
-    check_capable(&prepared.tasks, &members)?;
+    let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
+    check_capable(&prepared.tasks, &models)?;
     std::fs::create_dir_all(&opts.log_dir).map_err(|e| Error::io(ErrorKind::Build, opts.log_dir.display(), e))?;
     let n = prepared.tasks.len();
     let (etx, mut erx) = mpsc::unbounded_channel::<Event>();
@@ -645,8 +646,8 @@ pub async fn build_roots(
         reporter.event(&Event::Note { text: w.to_string() });
     }
     let prepared = prepare(&dag, local.as_ref(), Some(&hist)).await?;
-    check_capable(&prepared.tasks, &members)?;
     let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
+    check_capable(&prepared.tasks, &models)?;
     let policy: Box<dyn Policy> = Box::new(crate::schedule::online::Scheduler::new(prepared.tasks.clone(), models)?);
     let result = run(dag, &prepared, members, policy, local, opts, reporter).await;
     if let Ok(outcome) = &result

@@ -37,6 +37,9 @@ pub fn plan_board(
     let system = base.arch.nix_system();
     let mut components = board_components(&names, system, true);
     for c in &mut components {
+        if crate::profile::strategy::USERLAND.contains(&c.name.as_str()) {
+            c.group = Some("userland".into());
+        }
         let key = c.group.clone().unwrap_or_else(|| c.name.clone());
         for k in [c.name.as_str(), key.as_str()] {
             if let Some((why, _)) = crate::profile::strategy::unsupported(provider, k, Strategy::Native) {
