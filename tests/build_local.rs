@@ -52,7 +52,11 @@ fn build_local_dag_makes_result_links_and_valid_outputs() {
     let file = write_dag(dir.path());
     let mut cmd = rvbuild();
     local_only(&mut cmd, dir.path());
-    let o = cmd.args(["build", &file, "-A", "d", "--log-dir", "logs"]).current_dir(dir.path()).output().expect("run");
+    let o = cmd
+        .args(["build", &file, "-A", "d", "--log-dir", "logs", "--gantt", "schedule.svg"])
+        .current_dir(dir.path())
+        .output()
+        .expect("run");
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     let out = String::from_utf8_lossy(&o.stdout).trim().to_string();
@@ -67,6 +71,11 @@ fn build_local_dag_makes_result_links_and_valid_outputs() {
         assert!(log.contains(&format!("building {name}")), "log of {name}: {log}");
     }
     assert!(t.contains("built 4 derivation(s)"), "{t}");
+    // The chart has each derivation twice: predicted and measured.
+    let svg = fs::read_to_string(dir.path().join("schedule.svg")).expect("gantt written");
+    for name in ["a", "b", "c", "d"] {
+        assert_eq!(svg.matches(&format!("<title>{name} (")).count(), 2, "{name} predicted and measured: {svg}");
+    }
     // The GC root is registered: Nix lists the link among its roots.
     let roots = std::process::Command::new("nix-store").args(["--gc", "--print-roots"]).output().expect("roots");
     assert!(String::from_utf8_lossy(&roots.stdout).contains(&*dir.path().join("result").to_string_lossy()));

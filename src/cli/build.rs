@@ -52,6 +52,9 @@ pub struct Args {
     /// estimates come from.
     #[arg(long)]
     pub no_history: bool,
+    /// Draw the schedule, predicted and measured side by side (`.svg`, or `.html`).
+    #[arg(long, value_name = "FILE.svg|FILE.html")]
+    pub gantt: Option<PathBuf>,
 }
 
 /// The .drv paths to build: given directly, or from `nix-instantiate FILE [-A ATTR]...`.
@@ -118,6 +121,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             ..BuildOptions::default()
         },
         builders_use_substitutes: args.builders_use_substitutes,
+        gantt: args.gantt.clone(),
         ..Options::default()
     };
     let reporter = ctx.reporter.as_ref();

@@ -65,6 +65,8 @@ pub struct Options {
     pub builders_use_substitutes: bool,
     /// Reconnection attempts of a builder that went down, with doubling delays from 1 s.
     pub reconnect_attempts: u32,
+    /// Draw the predicted schedule and the measured one here (`.svg`, or `.html`).
+    pub gantt: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
             strategies: BTreeMap::new(),
             builders_use_substitutes: false,
             reconnect_attempts: 4,
+            gantt: None,
         }
     }
 }
@@ -107,6 +110,8 @@ pub struct Outcome {
     pub lost: Vec<(String, String)>,
     /// Measured durations for the build history.
     pub records: Vec<Record>,
+    /// When each task ran where (seconds since the start), for the Gantt chart.
+    pub runs: Vec<crate::schedule::simulate::Run>,
 }
 
 /// A derivation's name: the store path name without `.drv`.
@@ -496,6 +501,12 @@ pub async fn run(
                     Ok((outputs, bytes)) => {
                         reporter.event(&finished(true));
                         policy.output_measured(done.task, bytes);
+                        outcome.runs.push(crate::schedule::simulate::Run {
+                            task: done.task,
+                            builder: done.builder,
+                            start: done.started,
+                            finish: done.started + done.elapsed,
+                        });
                         if let Some(r) = policy.history_record(done.task, done.builder, done.elapsed, bytes) {
                             outcome.records.push(r);
                         }
@@ -648,8 +659,34 @@ pub async fn build_roots(
     let prepared = prepare(&dag, local.as_ref(), Some(&hist)).await?;
     let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
     check_capable(&prepared.tasks, &models)?;
-    let policy: Box<dyn Policy> = Box::new(crate::schedule::online::Scheduler::new(prepared.tasks.clone(), models)?);
+    let policy: Box<dyn Policy> =
+        Box::new(crate::schedule::online::Scheduler::new(prepared.tasks.clone(), models.clone())?);
+    let gantt = opts.gantt.clone();
+    let predicted = match &gantt {
+        Some(_) => Some(crate::schedule::simulate::simulate(
+            &prepared.tasks,
+            &models,
+            crate::schedule::simulate::Policy::Rvbuild,
+        )?),
+        None => None,
+    };
     let result = run(dag, &prepared, members, policy, local, opts, reporter).await;
+    if let (Some(path), Some(pred), Ok(outcome)) = (&gantt, &predicted, &result) {
+        let actual = crate::schedule::simulate::Schedule::from_runs(&prepared.tasks, &models, &outcome.runs);
+        let text = match path.extension().and_then(|e| e.to_str()) {
+            Some("html") | Some("htm") => crate::schedule::gantt::render_html(&pred.schedule, Some(&actual)),
+            _ => crate::schedule::gantt::render_svg(&pred.schedule, Some(&actual)),
+        };
+        std::fs::write(path, text).map_err(|e| Error::io(ErrorKind::Build, path.display(), e))?;
+        reporter.event(&Event::Note {
+            text: format!(
+                "schedule drawn in {}: predicted {:.1} s, measured {:.1} s",
+                path.display(),
+                pred.makespan,
+                actual.makespan
+            ),
+        });
+    }
     if let Ok(outcome) = &result
         && history.is_some()
         && !outcome.records.is_empty()
