@@ -74,8 +74,16 @@ fn main() {
         let (rv, events) = common::time_rvbuild(&rv_file, &common::rvbuild_builders(&fleet, "x86_64-linux", 2), 2, &[]);
         let mut per_host: BTreeMap<String, (usize, f64)> = BTreeMap::new();
         let mut rv_kernel = String::new();
+        let name_of = |b: &str| {
+            fleet
+                .hosts
+                .iter()
+                .find(|h| b == format!("{}:{}", h.addr, h.port))
+                .map(|h| h.name.clone())
+                .unwrap_or_else(|| b.to_string())
+        };
         for e in events.iter().filter(|e| e["event"] == "finished" && e["ok"] == true) {
-            let host = e["host"].as_str().unwrap_or("?").to_string();
+            let host = name_of(e["host"].as_str().unwrap_or("?"));
             if e["component"] == "kernel" {
                 rv_kernel = host.clone();
             }
