@@ -7,6 +7,7 @@ use serde::Serialize;
 
 mod json;
 mod junit;
+pub use junit::escape as xml_escape;
 mod plain;
 mod progress;
 mod session;

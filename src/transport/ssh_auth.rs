@@ -108,17 +108,7 @@ pub async fn authenticate<H: russh::client::Handler>(
     for (path, explicit) in files.drain(..) {
         match load(&path) {
             Loaded::Key(key) => {
-                let public = key.public_key().clone();
-                if done.iter().any(|k| same(k, &public)) {
-                    continue;
-                }
-                tried.push(format!("{} ({})", path.display(), fingerprint(&public)));
-                done.push(public);
-                let r = handle
-                    .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, rsa_hash))
-                    .await
-                    .map_err(lost)?;
-                if r.success() {
+                if offer_file_key(handle, user, key, &path, rsa_hash, &mut done, &mut tried).await.map_err(lost)? {
                     return Ok(());
                 }
             }
@@ -159,17 +149,7 @@ pub async fn authenticate<H: russh::client::Handler>(
         }
         match load(&path) {
             Loaded::Key(key) => {
-                let public = key.public_key().clone();
-                if done.iter().any(|k| same(k, &public)) {
-                    continue;
-                }
-                tried.push(format!("{} ({})", path.display(), fingerprint(&public)));
-                done.push(public);
-                let r = handle
-                    .authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, rsa_hash))
-                    .await
-                    .map_err(lost)?;
-                if r.success() {
+                if offer_file_key(handle, user, key, &path, rsa_hash, &mut done, &mut tried).await.map_err(lost)? {
                     return Ok(());
                 }
             }
@@ -201,6 +181,27 @@ pub async fn authenticate<H: russh::client::Handler>(
         )
     };
     Err(TransportFailure::new(FailureClass::Setup, message, Some(help)))
+}
+
+/// Offers a key read from `path`, unless the same key was offered already; true when the
+/// server accepted it.
+async fn offer_file_key<H: russh::client::Handler>(
+    handle: &mut Handle<H>,
+    user: &str,
+    key: Arc<PrivateKey>,
+    path: &Path,
+    rsa_hash: Option<russh::keys::HashAlg>,
+    done: &mut Vec<PublicKey>,
+    tried: &mut Vec<String>,
+) -> Result<bool, russh::Error> {
+    let public = key.public_key().clone();
+    if done.iter().any(|k| same(k, &public)) {
+        return Ok(false);
+    }
+    tried.push(format!("{} ({})", path.display(), fingerprint(&public)));
+    done.push(public);
+    let r = handle.authenticate_publickey(user, PrivateKeyWithHashAlg::new(key, rsa_hash)).await?;
+    Ok(r.success())
 }
 
 async fn try_agent<H: russh::client::Handler>(
