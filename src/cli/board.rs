@@ -53,6 +53,9 @@ pub struct Args {
     pub jobs: usize,
     #[command(flatten)]
     pub pool: PoolArgs,
+    /// Draw the schedule, predicted and measured side by side (`.svg`, or `.html`).
+    #[arg(long, value_name = "FILE.svg|FILE.html")]
+    pub gantt: Option<PathBuf>,
     /// After building (and verifying), flash the board through this serial port (`auto` for the
     /// single USB adapter).
     #[arg(long, value_name = "PORT")]
@@ -75,6 +78,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         pool: args.pool.pool_options(),
         connect: ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys },
         strategies: args.strategy,
+        gantt: args.gantt,
     };
     let (out, manifest) = board_build::build(&req, reporter)?;
     if args.expr_only {

@@ -47,10 +47,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             provider: None,
             out_dir: Some(out_dir.clone()),
             expr_only: false,
-            jobs: 0,
-            pool: Default::default(),
-            connect: Default::default(),
-            strategies: Vec::new(),
+            ..Request::default()
         };
         board_build::build(&req, reporter)?.1
     };

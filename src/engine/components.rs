@@ -60,6 +60,7 @@ pub fn build(
     members: Vec<Member>,
     out_dir: &Path,
     strategies: &BTreeMap<String, String>,
+    gantt: Option<PathBuf>,
     reporter: &dyn Reporter,
 ) -> Result<BTreeMap<String, Built>> {
     let roots: Vec<String> = inst.drvs.values().cloned().collect();
@@ -68,7 +69,7 @@ pub fn build(
     let by_drv: BTreeMap<String, String> =
         inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|s| (d.clone(), s.clone()))).collect();
     let log_dir = out_dir.join("logs");
-    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, ..Options::default() };
+    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, gantt, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
     let history = Some(crate::schedule::history::History::default_path());
     let outcome = runtime()?.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
