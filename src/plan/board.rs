@@ -15,6 +15,46 @@ use crate::{Error, ErrorKind, Result};
 
 use super::strategy::{ComponentPlan, PlanRequest, board_components, plan};
 
+/// Whether an override key (`kernel`, `userland`, or a component name) names `component`.
+fn names_component(key: &str, component: &str) -> bool {
+    key == component
+        || (key == "kernel" && component.starts_with("module-"))
+        || (key == "userland" && crate::profile::strategy::USERLAND.contains(&component))
+}
+
+/// The components an override names, with their strategy as the provider's rules resolve
+/// the profile's and the command line's overrides (the command line wins, a component over
+/// its group). Native and emulated are one derivation: a forced target-system build is
+/// planned where the pool can run it, the asked-for placement first.
+fn forced(
+    names: &[String],
+    profile: &Loaded<BuildProfile>,
+    cli: &[(String, Strategy)],
+    builders: &[BuilderModel],
+    system: &str,
+) -> Result<BTreeMap<String, Strategy>> {
+    let from_profile: Vec<(String, Strategy)> =
+        profile.value.strategy.overrides.iter().map(|(k, v)| (k.clone(), v.value)).collect();
+    let resolved = crate::profile::strategy::resolve(names, &[&from_profile, cli])
+        .map_err(|e| Error::msg(ErrorKind::Config, e))?;
+    let has_native = builders.iter().any(|b| b.slots > 0 && b.native_systems.iter().any(|s| s == system));
+    let has_emulated = builders.iter().any(|b| b.slots > 0 && b.emulated.contains_key(system));
+    let mut out = BTreeMap::new();
+    for c in names {
+        if !from_profile.iter().chain(cli).any(|(k, _)| names_component(k, c)) {
+            continue;
+        }
+        let Some(&s) = resolved.get(c) else { continue };
+        let s = match s {
+            Strategy::Native if !has_native && has_emulated => Strategy::Emulated,
+            Strategy::Emulated if !has_emulated && has_native => Strategy::Native,
+            other => other,
+        };
+        out.insert(c.clone(), s);
+    }
+    Ok(out)
+}
+
 /// The planned strategies and the build spec resolved with them.
 pub struct BoardPlan {
     pub plans: Vec<ComponentPlan>,
@@ -48,11 +88,7 @@ pub fn plan_board(
             }
         }
     }
-    let mut overrides: BTreeMap<String, Strategy> =
-        profile.value.strategy.overrides.iter().map(|(k, v)| (k.clone(), v.value)).collect();
-    for (k, v) in cli {
-        overrides.insert(k.clone(), *v);
-    }
+    let overrides = forced(&names, profile, cli, builders, system)?;
     let build_system = native_system();
     let plans = plan(&PlanRequest {
         components: &components,
