@@ -114,11 +114,6 @@ pub struct Outcome {
     pub runs: Vec<crate::schedule::simulate::Run>,
 }
 
-/// A derivation's name: the store path name without `.drv`.
-pub fn drv_name(node: &DagNode) -> String {
-    node.drv_path.name().trim_end_matches(".drv").to_string()
-}
-
 /// Finds what must be built for the outputs of the DAG's roots, as scheduler tasks with
 /// estimated work and output sizes (from `history` when it knows the derivation).
 pub async fn prepare(dag: &Dag, local: &dyn Transport, history: Option<&History>) -> Result<Prepared> {
@@ -192,7 +187,7 @@ struct JobDone {
 }
 
 fn label_of(shared: &Shared, node: &DagNode) -> String {
-    shared.opts.labels.get(node.drv_path.as_str()).cloned().unwrap_or_else(|| drv_name(node))
+    shared.opts.labels.get(node.drv_path.as_str()).cloned().unwrap_or_else(|| node.drv_path.drv_name().to_string())
 }
 
 fn strategy_of(shared: &Shared, node: &DagNode, b: &BuilderModel) -> String {
