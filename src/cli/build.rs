@@ -39,10 +39,10 @@ pub struct Args {
     /// Per-derivation build logs go here (default: ~/.cache/rvbuild/logs/build-<time>).
     #[arg(long, value_name = "DIR")]
     pub log_dir: Option<PathBuf>,
-    /// Stop a build that prints nothing for this many seconds.
+    /// Stop a build that prints nothing for this many seconds (0 = no limit).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub max_silent_time: u32,
-    /// Stop a build that runs longer than this many seconds.
+    /// Stop a build that runs longer than this many seconds (0 = no limit).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub timeout: u32,
     /// Let builders fetch missing inputs from their own substituters before rvbuild uploads.
