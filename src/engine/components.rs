@@ -97,6 +97,12 @@ pub fn build(
                 log: b.log.clone(),
             },
             None => {
+                // The manifest names a log for every component; a cached one says so.
+                let log = log_dir.join(format!("{component}.log"));
+                let text = format!("{component}: already valid in the store, not built\n{}\n", outputs.join("\n"));
+                std::fs::create_dir_all(&log_dir)
+                    .and_then(|()| std::fs::write(&log, text))
+                    .map_err(|e| Error::io(ErrorKind::Build, log.display(), e))?;
                 reporter.event(&Event::Queued { component: component.clone(), drv: drv.clone() });
                 reporter.event(&Event::Finished {
                     component: component.clone(),
@@ -116,7 +122,7 @@ pub fn build(
                     cached: true,
                     host: "local".into(),
                     strategy: None,
-                    log: log_dir.join(format!("{component}.log")),
+                    log,
                 }
             }
         };
