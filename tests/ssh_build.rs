@@ -275,3 +275,47 @@ fn ssh_build_refuses_an_unknown_host_key_with_its_fingerprint() {
     let kh = fs::read_to_string(dir.path().join(".ssh/known_hosts")).expect("known_hosts written");
     assert!(kh.contains(emu.host_key.split_whitespace().nth(1).unwrap_or("?")), "{kh}");
 }
+
+/// Peak resident memory (VmHWM, KiB) of a running process, or None once it has exited.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[test]
+fn ssh_build_streams_a_large_output_back_in_constant_memory() {
+    const MIB: u64 = 1 << 20;
+    let fleet = hosts::start(&hosts::STANDARD[..1]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut spec = DagSpec::flat(1, "x86_64-linux");
+    spec.nodes[0].out_bytes = 384 * MIB;
+    let file = hosts::write_dag_nix(dir.path(), &spec);
+    let (mut child, mut r) = spawn_build(dir.path(), &file, &fleet, &["--local-jobs", "0"]);
+    let pid = child.id();
+    let reader = std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = std::io::Read::read_to_string(&mut r, &mut rest);
+        rest
+    });
+    let mut peak = 0;
+    while child.try_wait().ok().flatten().is_none() {
+        if let Some(k) = peak_rss_kib(pid) {
+            peak = peak.max(k);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().expect("wait");
+    let events_text = reader.join().expect("reader");
+    assert!(status.success(), "{events_text}");
+    let ev = events(events_text.as_bytes());
+    let out = outputs(&ev).into_values().next().expect("an output");
+    assert!(valid_locally(&out), "{out}");
+    let size = fs::metadata(Path::new(&out).join("data")).expect("data").len();
+    assert_eq!(size, 384 * MIB);
+    // The 384 MiB went through rvbuild (SSH channel -> local store) without being held.
+    assert!(peak > 0 && peak < 96 * 1024, "peak RSS {peak} KiB while moving a 384 MiB output");
+    eprintln!("peak RSS {peak} KiB for a 384 MiB output");
+}
