@@ -23,6 +23,24 @@ fn plan(dir: &Path, args: &[&str]) -> Output {
     c.arg("plan").args(args).output().expect("run rvbuild plan")
 }
 
+/// A probe cache entry saying `name` runs riscv64-linux natively and has this machine's
+/// riscv64 userland (what `rvbuild builders probe` records).
+fn write_probe(home: &Path, name: &str, uri: &str) {
+    let id =
+        rvbuild::nix::userland::find(rvbuild::profile::Arch::Riscv64).expect("riscv64 userland (setup-host.sh)").id;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let entry = serde_json::json!({
+        "builder": name, "uri": uri, "probed_at": now, "duration_s": 0.1, "nix_version": "2.8.0",
+        "system": "riscv64-linux", "extra_platforms": [], "system_features": [], "emulated": {},
+        "cores": 4, "load1": 0.0, "free_disk_bytes": 1u64 << 34, "speed": null, "bench_ns_per_round": null,
+        "errors": {}, "userlands": { "riscv64-linux": id }
+    });
+    let cache = serde_json::json!({ "version": 1, "probes": { format!("{name} {uri}"): entry } });
+    let dir = home.join(".cache/rvbuild");
+    fs::create_dir_all(&dir).expect("mkdir");
+    fs::write(dir.join("probes.json"), cache.to_string()).expect("probe cache");
+}
+
 #[test]
 fn plan_prints_every_component_with_its_strategy_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -47,8 +65,16 @@ fn plan_prints_every_component_with_its_strategy_and_reason() {
 #[test]
 fn plan_puts_userland_on_a_faster_native_host_and_honours_overrides() {
     let dir = tempfile::tempdir().expect("tempdir");
-    // Never contacted: plans only read the machines line.
+    // Never contacted: plans only read the machines line and the probe cache.
     let builders = "ssh://root@192.0.2.1:2222 riscv64-linux - 4 2";
+    // Until a probe says the host has this machine's riscv64 userland, it cannot take the
+    // target-system userland.
+    let o = plan(dir.path(), &["qemu-riscv64", "--builders", builders]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", text(&o));
+    let init = out.lines().find(|l| l.starts_with("init ")).unwrap_or_default();
+    assert!(init.contains(" cross ") && init.contains("no native riscv64-linux host with the userland"), "{out}");
+    write_probe(dir.path(), "192.0.2.1:2222", "ssh://root@192.0.2.1:2222");
     let o = plan(dir.path(), &["qemu-riscv64", "--builders", builders]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", text(&o));

@@ -30,14 +30,33 @@ fn qemu_ssh_board_with_emulated_userland_builds_on_the_emulating_host_and_boots(
     let conf = dir.path().join("nixconf");
     fs::create_dir_all(&conf).expect("mkdir");
     fs::write(conf.join("nix.conf"), "").expect("nix.conf");
+    let line = emu.machines_line(&fleet);
+    let home = dir.path().join("home");
+    fs::create_dir_all(&home).expect("mkdir");
+    let board_cmd = || {
+        let mut c = rvbuild();
+        c.args(["--json", "board", "qemu-riscv64-ssh", "--profile", "ci", "--strategy", "userland=emulated"])
+            .args(["--out", &out_s, "--local-jobs", "0", "--builders", &line])
+            .env("RVBUILD_NIX_CONF_DIR", &conf)
+            .env("HOME", &home)
+            .env("CI", "true")
+            .current_dir(dir.path());
+        c
+    };
+    // Nothing says emu has the riscv64 userland yet: refused before anything builds.
+    let o = board_cmd().output().expect("run rvbuild");
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("rvbuild builders probe"), "{}", text(&o));
+    // The probe finds it (same path, same stamp), and the build goes through.
     let o = rvbuild()
-        .args(["--json", "board", "qemu-riscv64-ssh", "--profile", "ci", "--strategy", "userland=emulated"])
-        .args(["--out", &out_s, "--local-jobs", "0", "--builders", &emu.machines_line(&fleet)])
+        .args(["builders", "probe", "--no-benchmark", "--local-jobs", "0", "--builders", &line])
         .env("RVBUILD_NIX_CONF_DIR", &conf)
-        .env("CI", "true")
+        .env("HOME", &home)
         .current_dir(dir.path())
         .output()
-        .expect("run rvbuild");
+        .expect("run rvbuild builders probe");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = board_cmd().output().expect("run rvbuild");
     assert!(o.status.success(), "{}", text(&o));
     let manifest: Value =
         serde_json::from_str(&fs::read_to_string(out.join("manifest.json")).expect("manifest")).expect("json");

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 
 use super::inventory::Builder;
+use super::machines::Scheme;
 use super::model::{ModelPolicy, builder_model};
 use crate::Result;
 use crate::engine::Member;
+use crate::profile::Arch;
 use crate::schedule::BuilderModel;
 use crate::transport::Transport;
 use crate::transport::ssh::SshOptions;
@@ -32,7 +34,29 @@ pub fn models(pool: &[Builder]) -> Vec<BuilderModel> {
     let cache = super::probe::cache::load_cache();
     let now = super::probe::now_unix();
     let policy = ModelPolicy::default();
-    pool.iter().map(|b| builder_model(b, cache.get(b), &policy, now).model).collect()
+    let local_userlands: Vec<String> = [Arch::Riscv64, Arch::Aarch64]
+        .into_iter()
+        .filter_map(|a| crate::nix::userland::find(a).ok())
+        .map(|u| crate::nix::userland::feature(&u.id))
+        .collect();
+    pool.iter()
+        .map(|b| {
+            let probe = cache.get(b);
+            let mut model = builder_model(b, probe, &policy, now).model;
+            // Which target-system userlands it has: the local machine's own, a remote's as probed.
+            let userlands: Vec<String> = match (b.scheme, probe) {
+                (Scheme::Local, _) => local_userlands.clone(),
+                (_, Some(p)) => p.userlands.values().map(|id| crate::nix::userland::feature(id)).collect(),
+                (_, None) => Vec::new(),
+            };
+            for f in userlands {
+                if !model.supported_features.contains(&f) {
+                    model.supported_features.push(f);
+                }
+            }
+            model
+        })
+        .collect()
 }
 
 /// Engine members for the whole pool: models and transports.

@@ -248,6 +248,7 @@ mod tests {
             speed: Some(1.7),
             bench_ns_per_round: Some(1.0),
             errors: BTreeMap::from([("emulated armv7l-linux".into(), "exit 126".into())]),
+            userlands: Default::default(),
         }
     }
 

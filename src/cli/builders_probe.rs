@@ -270,6 +270,7 @@ mod tests {
             speed: Some(1.02),
             bench_ns_per_round: None,
             errors: BTreeMap::from([("emulated aarch64-linux".into(), "exit 1: boom".into())]),
+            userlands: Default::default(),
         };
         let rows = vec![
             Row {

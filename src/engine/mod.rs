@@ -364,6 +364,13 @@ pub fn check_capable(tasks: &[Task], members: &[BuilderModel]) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
+    if problems.iter().any(|p| p.contains("rvbuild-userland-")) {
+        problems.push(
+            "(rvbuild-userland-*: a target-system derivation runs the Debian userland of scripts/setup-host.sh; a \
+             builder offers it when it has the same userland at the same path, which `rvbuild builders probe` records)"
+                .to_string(),
+        );
+    }
     Err(Error::with_help(
         ErrorKind::Builder,
         problems.join("\n"),

@@ -41,6 +41,22 @@ pub fn debian_arch(arch: Arch) -> &'static str {
     }
 }
 
+/// The Nix system of a Debian architecture's userland (`arm64` -> `aarch64-linux`).
+pub fn system_of_debian_arch(debian: &str) -> Option<&'static str> {
+    match debian {
+        "riscv64" => Some("riscv64-linux"),
+        "arm64" => Some("aarch64-linux"),
+        _ => None,
+    }
+}
+
+/// The system feature that stands for "has this userland": target-system derivations require
+/// it, and a builder offers it when it has the same userland (the local machine from its own
+/// directory, a remote one from `rvbuild builders probe`).
+pub fn feature(id: &str) -> String {
+    format!("rvbuild-userland-{}", id.get(..16).unwrap_or(id))
+}
+
 /// The identity of a stamp file's contents.
 pub fn stamp_id(contents: &[u8]) -> String {
     Sha256::digest(contents).iter().map(|b| format!("{b:02x}")).collect()

@@ -79,6 +79,12 @@ pub fn plan_board(
     for c in &mut components {
         if crate::profile::strategy::USERLAND.contains(&c.name.as_str()) {
             c.group = Some("userland".into());
+            if provider == Provider::Host {
+                match crate::nix::userland::find(base.arch) {
+                    Ok(u) => c.target_features = vec![crate::nix::userland::feature(&u.id)],
+                    Err(e) => c.target_refusal = Some(e.to_string()),
+                }
+            }
         }
         let key = c.group.clone().unwrap_or_else(|| c.name.clone());
         for k in [c.name.as_str(), key.as_str()] {

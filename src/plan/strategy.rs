@@ -30,6 +30,8 @@ pub struct Component {
     pub derivation: Option<String>,
     /// Why the provider cannot build this component as a target-system derivation (None: it can).
     pub target_refusal: Option<String>,
+    /// Features a builder needs for the target-system derivation (the userland it runs).
+    pub target_features: Vec<String>,
 }
 
 impl Component {
@@ -48,6 +50,7 @@ impl Component {
             cross_available,
             derivation: None,
             target_refusal: None,
+            target_features: Vec::new(),
         }
     }
 }
@@ -162,7 +165,7 @@ fn best_for(
     let probe = Task {
         name: c.name.clone(),
         system: system.to_string(),
-        required_features: vec![],
+        required_features: if strategy == Strategy::Cross { Vec::new() } else { c.target_features.clone() },
         inputs: vec![],
         work,
         output_bytes: 0,
@@ -184,10 +187,17 @@ fn best_for(
             best = Some(Costed { strategy, host: b.name.clone(), seconds });
         }
     }
-    best.ok_or_else(|| match strategy {
-        Strategy::Cross => format!("no host runs {system}"),
-        Strategy::Native => format!("no native {system} host"),
-        Strategy::Emulated => format!("no host emulates {system}"),
+    best.ok_or_else(|| {
+        let with = if probe.required_features.is_empty() || strategy == Strategy::Cross {
+            String::new()
+        } else {
+            " with the userland (scripts/setup-host.sh there, then `rvbuild builders probe`)".to_string()
+        };
+        match strategy {
+            Strategy::Cross => format!("no host runs {system}"),
+            Strategy::Native => format!("no native {system} host{with}"),
+            Strategy::Emulated => format!("no host emulates {system}{with}"),
+        }
     })
 }
 

@@ -19,12 +19,17 @@ pub fn tasks_from_dag(dag: &Dag, to_build: &[usize], history: Option<&History>) 
         .map(|&n| {
             let node = dag.node(n);
             let name = node.drv.name().map(str::to_string).unwrap_or_else(|| node.drv_path.drv_name().to_string());
-            let required_features = node
+            let mut required_features: Vec<String> = node
                 .drv
                 .env
                 .get("requiredSystemFeatures")
                 .map(|f| f.split_whitespace().map(str::to_string).collect())
                 .unwrap_or_default();
+            // A target-system derivation of the host provider runs the userland's compiler: only
+            // builders with that very userland can take it.
+            if let Some(id) = node.drv.env.get("userlandId") {
+                required_features.push(crate::nix::userland::feature(id));
+            }
             let mut inputs: Vec<usize> = node.inputs.iter().filter_map(|i| task_of.get(i).copied()).collect();
             inputs.sort_unstable();
             inputs.dedup();

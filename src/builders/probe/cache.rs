@@ -138,6 +138,7 @@ mod tests {
             speed: Some(speed),
             bench_ns_per_round: None,
             errors: BTreeMap::new(),
+            userlands: Default::default(),
         }
     }
 

@@ -67,6 +67,9 @@ pub struct ProbeResult {
     /// `benchmark SYSTEM`) -> what went wrong.
     #[serde(default)]
     pub errors: BTreeMap<String, String>,
+    /// Target-system userlands on the builder: Nix system -> id (sha256 of the stamp file).
+    #[serde(default)]
+    pub userlands: BTreeMap<String, String>,
 }
 
 /// A system the builder may run through emulation.
@@ -296,6 +299,13 @@ pub fn assemble(
         speed: measured.speed,
         bench_ns_per_round: measured.native_ns_per_round,
         errors,
+        userlands: o
+            .userlands
+            .iter()
+            .filter_map(|(arch, id)| {
+                crate::nix::userland::system_of_debian_arch(arch).map(|sys| (sys.to_string(), id.clone()))
+            })
+            .collect(),
     }
 }
 

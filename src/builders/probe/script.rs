@@ -28,6 +28,9 @@ pub struct ScriptOutput {
     pub binfmt_status: Option<String>,
     pub binfmt: Vec<BinfmtEntry>,
     pub benches: Vec<BenchRun>,
+    /// Target-system userlands (scripts/setup-host.sh) found below the same root as here:
+    /// (Debian arch, sha256 of the stamp file).
+    pub userlands: Vec<(String, String)>,
 }
 
 /// One registered binfmt_misc handler.
@@ -102,6 +105,13 @@ if [ -r "$bf/status" ]; then
     echo "binfmt=$n $st ${off:-0} ${magic:-none} $ok $interp"
   done
 fi
+if [ -n "$USERLAND_ROOT" ]; then
+  for d in "$USERLAND_ROOT"/userland-*; do
+    [ -r "$d/.rvbuild-userland" ] && [ -x "$d/usr/bin/gcc" ] || continue
+    h=$(sha256sum < "$d/.rvbuild-userland" 2>/dev/null | cut -d " " -f 1)
+    [ -n "$h" ] && echo "userland=${d##*/userland-} $h"
+  done
+fi
 to=
 if command -v timeout >/dev/null 2>&1; then to="timeout $BENCH_TIMEOUT"; fi
 run_bench() {
@@ -167,6 +177,15 @@ pub fn command(plan: Option<&BenchPlan>) -> String {
         }
         None => vars.push_str("BENCHES=; NATIVE_ROUNDS=1; EMULATED_ROUNDS=1; BENCH_TIMEOUT=1\n"),
     }
+    // The userlands are looked for where this machine keeps its own: target-system derivations
+    // name that path, so a builder must have them there too.
+    let root = crate::nix::userland::root();
+    let root = root.to_string_lossy();
+    if safe(&root, &['/']) {
+        vars.push_str(&format!("USERLAND_ROOT={root}\n"));
+    } else {
+        vars.push_str("USERLAND_ROOT=\n");
+    }
     format!("sh -c '{vars}{SCRIPT}'")
 }
 
@@ -196,6 +215,15 @@ pub fn parse(stdout: &str) -> ScriptOutput {
             }
             "disk_free_kb" => o.free_disk_kib = value.parse().ok(),
             "binfmt_status" => o.binfmt_status = Some(value.to_string()),
+            "userland" => {
+                if let Some((arch, id)) = value.split_once(' ')
+                    && safe(arch, &[])
+                    && id.len() == 64
+                    && id.bytes().all(|b| b.is_ascii_hexdigit())
+                {
+                    o.userlands.push((arch.to_string(), id.to_string()));
+                }
+            }
             "binfmt" => {
                 if let Some(e) = parse_binfmt(value) {
                     o.binfmt.push(e);
@@ -294,6 +322,9 @@ cores=2
 loadavg=0.11 0.58 1.04 1/88 8125
 disk_free_kb=29867900
 binfmt_status=enabled
+userland=riscv64 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+userland=arm64 not-a-hash
+userland=bad'arch 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 binfmt=qemu-riscv64 enabled 0 7f454c460201010000000000000000000200f300 1 /usr/libexec/qemu-binfmt/riscv64-binfmt-P
 binfmt=jar disabled 0 none 0
 bench=x86_64-linux rounds=24 ns=430000000 checksum=00ff
@@ -314,6 +345,14 @@ garbage line
         assert_eq!(o.load1, Some(0.11));
         assert_eq!(o.free_disk_kib, Some(29_867_900));
         assert_eq!(o.binfmt.len(), 2);
+        assert_eq!(
+            o.userlands,
+            vec![(
+                "riscv64".to_string(),
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string()
+            )],
+            "malformed userland lines are skipped"
+        );
         assert_eq!(o.binfmt[0].name, "qemu-riscv64");
         assert!(o.binfmt[0].enabled && o.binfmt[0].interpreter_present);
         assert_eq!(o.binfmt[0].interpreter, "/usr/libexec/qemu-binfmt/riscv64-binfmt-P");
