@@ -96,7 +96,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let roots: Vec<String> = inst.drvs.values().cloned().collect();
     let graph = Arc::new(dag::load_closure(&roots)?);
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let prepared = crate::engine::components::runtime()?.block_on(crate::engine::prepare(&graph, local.as_ref(), Some(&history)))?;
+    let prepared = crate::engine::components::runtime()?.block_on(crate::engine::prepare(
+        &graph,
+        local.as_ref(),
+        Some(&history),
+    ))?;
     crate::engine::check_capable(&prepared.tasks, &models)?;
     let sim = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
     let nix = if args.simulate { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };
