@@ -182,8 +182,15 @@ struct JobDone {
     builder: BuilderId,
     started: f64,
     elapsed: f64,
-    /// Output paths and the bytes fetched back (0 for local builds).
-    result: std::result::Result<(Vec<String>, u64), JobError>,
+    result: std::result::Result<JobOk, JobError>,
+}
+
+/// A derivation built: its output paths, their NAR size, and the transfers it took (bytes,
+/// seconds) to and from a remote builder.
+struct JobOk {
+    outputs: Vec<String>,
+    bytes: u64,
+    transfers: Vec<(u64, f64)>,
 }
 
 fn label_of(shared: &Shared, node: &DagNode) -> String {
@@ -245,11 +252,7 @@ fn log_tail(path: &std::path::Path, n: usize) -> String {
     strip_ansi(&lines[lines.len().saturating_sub(n)..].join("\n"))
 }
 
-async fn job(
-    shared: Arc<Shared>,
-    node_index: usize,
-    builder: BuilderId,
-) -> std::result::Result<(Vec<String>, u64), JobError> {
+async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<JobOk, JobError> {
     let dag = &shared.dag;
     let node = dag.node(node_index);
     let member = &shared.members[builder];
@@ -268,7 +271,7 @@ async fn job(
     let basic = dag.basic_derivation(node_index).map_err(JobError::Fatal)?;
     let events = &shared.events;
     let mut remote = shared.idle[builder].take(member.transport.as_ref(), events).await.map_err(JobError::Builder)?;
-    let (result, bytes) = if member.model.local {
+    let (result, bytes, transfers) = if member.model.local {
         remote.log_to(&label, &log).map_err(JobError::Fatal)?;
         let r = remote.client.build_derivation(&node.drv_path, &basic, &shared.opts.build).await;
         let mut bytes = 0;
@@ -278,7 +281,7 @@ async fn job(
             bytes = infos.values().map(|i| i.nar_size).sum();
         }
         shared.idle[builder].give_back(remote);
-        (r.map_err(JobError::Builder)?, bytes)
+        (r.map_err(JobError::Builder)?, bytes, Vec::new())
     } else {
         let mut local = match shared.local_idle.take(shared.local.as_ref(), events).await {
             Ok(c) => c,
@@ -294,7 +297,7 @@ async fn job(
         r?
     };
     if result.is_success() {
-        return Ok((outputs.iter().map(|p| p.as_str().to_string()).collect(), bytes));
+        return Ok(JobOk { outputs: outputs.iter().map(|p| p.as_str().to_string()).collect(), bytes, transfers });
     }
     // Late stderr lines may still be on their way to the log.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -312,16 +315,19 @@ async fn remote_steps(
     outputs: &[StorePath],
     label: &str,
     log: &std::path::Path,
-) -> std::result::Result<(BuildResult, u64), JobError> {
+) -> std::result::Result<(BuildResult, u64, Vec<(u64, f64)>), JobError> {
     let node = shared.dag.node(node_index);
     let inputs: Vec<StorePath> = shared.dag.input_paths(node_index).map_err(JobError::Fatal)?.into_iter().collect();
+    let mut transfers = Vec::new();
     {
         let _guard = shared.upload[builder].lock().await;
         if shared.opts.builders_use_substitutes && !inputs.is_empty() {
             // Ask the builder to substitute what it can before we upload the rest.
             let _ = remote.client.query_valid_paths(&inputs, true, true).await.map_err(JobError::Builder)?;
         }
-        copy_closure(&mut local.client, &mut remote.client, &inputs).await.map_err(JobError::Builder)?;
+        let t0 = Instant::now();
+        let up = copy_closure(&mut local.client, &mut remote.client, &inputs).await.map_err(JobError::Builder)?;
+        transfers.push((up.bytes, t0.elapsed().as_secs_f64()));
     }
     remote.log_to(label, log).map_err(JobError::Fatal)?;
     let result =
@@ -330,9 +336,11 @@ async fn remote_steps(
     let mut bytes = 0;
     if result.is_success() {
         let _guard = shared.import.lock().await;
+        let t0 = Instant::now();
         bytes = copy_closure(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?.bytes;
+        transfers.push((bytes, t0.elapsed().as_secs_f64()));
     }
-    Ok((result, bytes))
+    Ok((result, bytes, transfers))
 }
 
 /// Fails before anything builds when some derivation has no builder that can run it, naming
@@ -500,8 +508,11 @@ pub async fn run(
                     cached: false,
                 };
                 match done.result {
-                    Ok((outputs, bytes)) => {
+                    Ok(JobOk { outputs, bytes, transfers }) => {
                         reporter.event(&finished(true));
+                        for (b, secs) in transfers {
+                            policy.link_measured(done.builder, b, secs);
+                        }
                         policy.output_measured(done.task, bytes);
                         outcome.runs.push(crate::schedule::simulate::Run {
                             task: done.task,

@@ -22,6 +22,8 @@ pub trait Policy: Send {
     fn builder_up(&mut self, builder: BuilderId, now: f64);
     /// The measured size of a finished task's outputs (NAR bytes).
     fn output_measured(&mut self, _task: TaskId, _bytes: u64) {}
+    /// A transfer to or from `builder` moved `bytes` in `seconds`.
+    fn link_measured(&mut self, _builder: BuilderId, _bytes: u64, _seconds: f64) {}
     /// What to remember of a finished build for later estimates.
     fn history_record(&self, _task: TaskId, _builder: BuilderId, _seconds: f64, _output_bytes: u64) -> Option<Record> {
         None
@@ -47,6 +49,9 @@ impl Policy for Scheduler {
     }
     fn output_measured(&mut self, task: TaskId, bytes: u64) {
         Scheduler::output_measured(self, task, bytes);
+    }
+    fn link_measured(&mut self, builder: BuilderId, bytes: u64, seconds: f64) {
+        Scheduler::link_measured(self, builder, bytes, seconds);
     }
     fn history_record(&self, task: TaskId, builder: BuilderId, seconds: f64, output_bytes: u64) -> Option<Record> {
         Scheduler::history_record(self, task, builder, seconds, output_bytes)

@@ -59,6 +59,8 @@ pub struct Scheduler {
     /// estimate was too long (or slower because every estimate was too short).
     pool_log: [f64; 2],
     pool_samples: [u32; 2],
+    /// Transfers measured per builder (the first replaces the declared link throughput).
+    link_samples: Vec<u32>,
     learning: bool,
     /// The latest time the caller reported (for builds running past their prediction).
     now: f64,
@@ -190,6 +192,7 @@ impl Scheduler {
             samples: vec![[0; 2]; nb],
             pool_log: [0.0; 2],
             pool_samples: [0; 2],
+            link_samples: vec![0; nb],
             learning: true,
             now: 0.0,
             tasks,
@@ -271,6 +274,24 @@ impl Scheduler {
         if let Some(t) = self.tasks.get_mut(task) {
             t.output_bytes = bytes;
         }
+    }
+
+    /// A transfer of `bytes` between this machine and `builder` took `seconds`: its link
+    /// throughput becomes the measured one (a running average; transfers under 1 MiB say more
+    /// about round trips than throughput and are ignored).
+    pub fn link_measured(&mut self, builder: BuilderId, bytes: u64, seconds: f64) {
+        let Some(b) = self.builders.get_mut(builder) else { return };
+        if b.local || bytes < (1 << 20) || !(seconds.is_finite() && seconds > 0.0) {
+            return;
+        }
+        let rate = bytes as f64 / seconds;
+        let n = &mut self.link_samples[builder];
+        b.link_bytes_per_s = if *n == 0 {
+            rate
+        } else {
+            ((1.0 - LEARN_WEIGHT) * b.link_bytes_per_s.max(1.0).ln() + LEARN_WEIGHT * rate.ln()).exp()
+        };
+        *n += 1;
     }
 
     /// Estimated seconds to bring `task`'s inputs to `builder`: outputs travel through this
@@ -836,6 +857,23 @@ pub(crate) mod tests {
         assert_eq!(s.dispatch(35.0), vec![], "the kernel must wait for the measured-faster host");
         assert!(s.finished(2, 0, 40.0, 30.0));
         assert_eq!(s.dispatch(40.0), vec![Assignment { task: 3, builder: 0 }]);
+    }
+
+    #[test]
+    fn measured_transfers_replace_the_declared_link_throughput() {
+        let mut t1 = task("big", 1.0, &[]);
+        t1.output_bytes = 50_000_000;
+        let tasks = vec![t1, task("user", 1.0, &[0])];
+        let pool = vec![builder("local", 1, 1.0, true), builder("remote", 1, 1.0, false)];
+        let mut s = Scheduler::new(tasks, pool).unwrap_or_else(|e| panic!("{e}"));
+        // Declared 100 MB/s: 0.5 s to send task 0's 50 MB output to the remote.
+        assert!((s.transfer_seconds(1, 1) - 0.5).abs() < 1e-9);
+        s.link_measured(1, 10_000_000, 10.0); // measured 1 MB/s
+        assert!((s.transfer_seconds(1, 1) - 50.0).abs() < 1e-6);
+        s.link_measured(1, 1000, 100.0); // too small to say anything
+        assert!((s.transfer_seconds(1, 1) - 50.0).abs() < 1e-6);
+        s.link_measured(0, 10_000_000, 10.0); // the local machine has no link
+        assert_eq!(s.transfer_seconds(1, 0), 0.0);
     }
 
     #[test]
