@@ -237,7 +237,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     // or an emulating builder), which the engine knows once it placed them.
     let cross: BTreeMap<String, String> =
         strategies.iter().filter(|(_, v)| *v == "cross").map(|(k, v)| (k.clone(), v.clone())).collect();
-    let built = components::build(&inst, members, &out_dir, &cross, req.gantt.clone(), reporter)?;
+    let built = components::build(&inst, members, &out_dir, &cross, req.gantt.clone(), history, reporter)?;
 
     let mut manifest = manifest_skeleton(&spec, provider, &expr_path);
     for (c, b) in &built {

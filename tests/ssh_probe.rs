@@ -15,14 +15,18 @@ fn ssh_probe_measures_each_host_of_the_fleet() {
     let fleet = hosts::start(hosts::STANDARD);
     let dir = tempfile::tempdir().expect("tempdir");
     let machines = fleet.machines_file();
-    let o = rvbuild()
-        .args(["builders", "probe", "--json", "--local-jobs", "0"])
-        .arg(format!("--builders=@{}", machines.display()))
-        .env("HOME", dir.path())
-        .env("RVBUILD_NIX_CONF_DIR", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("run rvbuild");
+    // The fleet only, with a private HOME (its cache) and nix.conf directory.
+    let probe = |flag: &str| {
+        rvbuild()
+            .args(["builders", "probe", flag, "--local-jobs", "0"])
+            .arg(format!("--builders=@{}", machines.display()))
+            .env("HOME", dir.path())
+            .env("RVBUILD_NIX_CONF_DIR", dir.path())
+            .current_dir(dir.path())
+            .output()
+            .expect("run rvbuild builders probe")
+    };
+    let o = probe("--json");
     assert!(o.status.success(), "{}", text(&o));
     let rows: Value = serde_json::from_slice(&o.stdout).expect("JSON rows");
     let rows = rows.as_array().expect("array");
@@ -74,14 +78,7 @@ fn ssh_probe_measures_each_host_of_the_fleet() {
     // Cached with a timestamp, and shown without connecting.
     let cache = fs::read_to_string(dir.path().join(".cache/rvbuild/probes.json")).expect("probe cache");
     assert!(cache.contains("riscv64-linux"), "{cache}");
-    let o = rvbuild()
-        .args(["builders", "probe", "--cached", "--local-jobs", "0"])
-        .arg(format!("--builders=@{}", machines.display()))
-        .env("HOME", dir.path())
-        .env("RVBUILD_NIX_CONF_DIR", dir.path())
-        .current_dir(dir.path())
-        .output()
-        .expect("run rvbuild");
+    let o = probe("--cached");
     assert!(o.status.success(), "{}", text(&o));
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(table.contains("riscv64-linux"), "{table}");

@@ -11,6 +11,7 @@ use crate::engine::{self, Options};
 use crate::nix::dag;
 use crate::nix::serve::BuildOptions;
 use crate::nix::store_path::StorePath;
+use crate::schedule::history::History;
 use crate::transport::LocalTransport;
 use crate::{Error, ErrorKind, Result};
 
@@ -126,7 +127,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     };
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
-    let history = (!args.no_history).then(crate::schedule::history::History::default_path);
+    let history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
     let outcome = engine::components::runtime()?.block_on(engine::build_roots(
         dag.clone(),
         members,

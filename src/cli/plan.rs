@@ -107,10 +107,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 
     let rows = rows(&planned.plans, &inst.drvs, &graph, &prepared, &sim, &models);
     if let Some(path) = &args.gantt {
-        let text = match path.extension().and_then(|e| e.to_str()) {
-            Some("html") | Some("htm") => gantt::render_html(&sim.schedule, None),
-            _ => gantt::render_svg(&sim.schedule, None),
-        };
+        let text = gantt::render_for(path, &sim.schedule, None);
         std::fs::write(path, text).map_err(|e| Error::io(ErrorKind::Config, path.display(), e))?;
     }
     let mut out = String::new();

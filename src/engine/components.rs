@@ -61,6 +61,7 @@ pub fn build(
     out_dir: &Path,
     strategies: &BTreeMap<String, String>,
     gantt: Option<PathBuf>,
+    history: crate::schedule::history::History,
     reporter: &dyn Reporter,
 ) -> Result<BTreeMap<String, Built>> {
     let roots: Vec<String> = inst.drvs.values().cloned().collect();
@@ -71,7 +72,6 @@ pub fn build(
     let log_dir = out_dir.join("logs");
     let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, gantt, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let history = Some(crate::schedule::history::History::default_path());
     let outcome = runtime()?.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
     let roots_dir = out_dir.join(".gcroots");
     std::fs::create_dir_all(&roots_dir).map_err(|e| Error::io(ErrorKind::Build, roots_dir.display(), e))?;

@@ -404,8 +404,6 @@ pub async fn run(
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
-    let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
-    check_capable(&prepared.tasks, &models)?;
     std::fs::create_dir_all(&opts.log_dir).map_err(|e| Error::io(ErrorKind::Build, opts.log_dir.display(), e))?;
     let n = prepared.tasks.len();
     let (etx, mut erx) = mpsc::unbounded_channel::<Event>();
@@ -653,19 +651,15 @@ pub async fn run(
 
 /// The whole flow for a set of root derivations: what is missing locally, estimates from the
 /// build history, the list scheduler over `members`, the build, and the measured durations
-/// saved back into the history (`history: None` = no history file, for benchmarks and tests).
+/// saved back into the history (an in-memory history keeps nothing).
 pub async fn build_roots(
     dag: Arc<Dag>,
     members: Vec<Member>,
     local: Arc<dyn Transport>,
-    history: Option<std::path::PathBuf>,
+    mut hist: History,
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
-    let mut hist = match &history {
-        Some(p) => History::load(p),
-        None => History::in_memory(),
-    };
     if let Some(w) = hist.warning() {
         reporter.event(&Event::Note { text: w.to_string() });
     }
@@ -686,10 +680,7 @@ pub async fn build_roots(
     let result = run(dag, &prepared, members, policy, local, opts, reporter).await;
     if let (Some(path), Some(pred), Ok(outcome)) = (&gantt, &predicted, &result) {
         let actual = crate::schedule::simulate::Schedule::from_runs(&prepared.tasks, &models, &outcome.runs);
-        let text = match path.extension().and_then(|e| e.to_str()) {
-            Some("html") | Some("htm") => crate::schedule::gantt::render_html(&pred.schedule, Some(&actual)),
-            _ => crate::schedule::gantt::render_svg(&pred.schedule, Some(&actual)),
-        };
+        let text = crate::schedule::gantt::render_for(path, &pred.schedule, Some(&actual));
         std::fs::write(path, text).map_err(|e| Error::io(ErrorKind::Build, path.display(), e))?;
         reporter.event(&Event::Note {
             text: format!(
@@ -701,7 +692,6 @@ pub async fn build_roots(
         });
     }
     if let Ok(outcome) = &result
-        && history.is_some()
         && !outcome.records.is_empty()
     {
         for r in &outcome.records {

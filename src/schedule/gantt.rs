@@ -24,6 +24,14 @@ fn colour(strategy: &str) -> &'static str {
     }
 }
 
+/// The chart for a file: a self-contained HTML page for `.html`/`.htm`, else an SVG.
+pub fn render_for(path: &std::path::Path, pred: &Schedule, actual: Option<&Schedule>) -> String {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("html") | Some("htm") => render_html(pred, actual),
+        _ => render_svg(pred, actual),
+    }
+}
+
 /// Escapes text for SVG/HTML content and attribute values (the same rules as XML reports).
 pub fn escape(s: &str) -> String {
     crate::report::xml_escape(s)
