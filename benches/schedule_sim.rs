@@ -7,8 +7,9 @@
 //! Run: `cargo bench --bench schedule_sim` (add `-- --seeds N` for more graphs per pool,
 //! `--verbose` for utilisation and critical paths, `--gantt DIR` to draw the schedules).
 
+use rvbuild::report::gantt;
 use rvbuild::schedule::synthetic::{Rng, board_dag, pools};
-use rvbuild::schedule::{BuilderModel, Policy, gantt, lower_bound, lower_bound_tight, simulate};
+use rvbuild::schedule::{BuilderModel, Policy, lower_bound, lower_bound_tight, simulate};
 
 const PACKAGES: usize = 400;
 

@@ -179,7 +179,7 @@ pub fn run_checks() -> Vec<Check> {
             Some("apt-get install linux-source-6.12"),
         )
     });
-    let roots = crate::nix::spec::firmware_roots();
+    let roots = crate::profile::resolve::firmware_roots();
     let listed: Vec<String> = roots
         .iter()
         .filter_map(|r| std::fs::read_to_string(r.join(".rvbuild-packages")).ok())

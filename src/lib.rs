@@ -1,22 +1,24 @@
 //! rvbuild: builds Linux images for RISC-V and ARM64 boards from declarative board profiles
-//! with Nix, checks the outputs and flashes them. The stages follow the data flow of DESIGN.md:
-//! profile -> plan -> nix -> schedule -> build -> verify -> flash -> qemu, with events to report.
+//! with Nix, checks the outputs and flashes them.
+//!
+//! The modules are layers, listed here bottom first; a module imports only from the ones above
+//! it in this list (docs/architecture.md, enforced by tests/architecture.rs).
 
-pub mod board_build;
+pub mod build;
 pub mod builders;
 pub mod cli;
 pub mod doctor;
-pub mod engine;
-pub mod error;
 pub mod flash;
 pub mod nix;
+pub mod pipeline;
 pub mod plan;
+pub mod probe;
 pub mod profile;
 pub mod qemu;
 pub mod report;
 pub mod schedule;
-pub mod signals;
 pub mod transport;
 pub mod verify;
+pub mod vocab;
 
-pub use error::{Error, ErrorKind, Result};
+pub use vocab::error::{Error, ErrorKind, Result};

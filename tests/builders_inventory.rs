@@ -11,8 +11,9 @@ use std::process::Command;
 
 use rvbuild::builders::inventory::{self, PoolOptions, Sources};
 use rvbuild::builders::ssh_config::SshConfig;
-use rvbuild::builders::{Builder, HostKey, HostKeyStatus, Scheme, import, known_hosts::KnownHosts, machines};
+use rvbuild::builders::{Builder, HostKey, HostKeyStatus, Scheme, known_hosts::KnownHosts, machines};
 use rvbuild::profile::build::LocalJobs;
+use rvbuild::profile::import;
 use support::{rvbuild, text};
 
 const AQUAMARINE: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIDnCQXlllHoLX5EvU+t6yP/npsmuxKt0skHVeJashizE";

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use rvbuild::builders::inventory::{self, PoolOptions, Sources};
 use rvbuild::builders::model::{ModelPolicy, builder_model};
-use rvbuild::builders::probe::{self, ProbeCache, ProbeOptions};
 use rvbuild::builders::{Builder, Scheme};
+use rvbuild::probe::{self, ProbeCache, ProbeOptions};
 use rvbuild::profile::build::LocalJobs;
 use rvbuild::transport::LocalTransport;
 use support::{rvbuild, text};

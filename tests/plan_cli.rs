@@ -26,8 +26,9 @@ fn plan(dir: &Path, args: &[&str]) -> Output {
 /// A probe cache entry saying `name` runs riscv64-linux natively and has this machine's
 /// riscv64 userland (what `rvbuild builders probe` records).
 fn write_probe(home: &Path, name: &str, uri: &str) {
-    let id =
-        rvbuild::nix::userland::find(rvbuild::profile::Arch::Riscv64).expect("riscv64 userland (setup-host.sh)").id;
+    let id = rvbuild::builders::userland::find(rvbuild::profile::Arch::Riscv64)
+        .expect("riscv64 userland (setup-host.sh)")
+        .id;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let entry = serde_json::json!({
         "builder": name, "uri": uri, "probed_at": now, "duration_s": 0.1, "nix_version": "2.8.0",

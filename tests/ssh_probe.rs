@@ -66,7 +66,7 @@ fn ssh_probe_measures_each_host_of_the_fleet() {
     assert!(slowdown > 1.0, "riscv64 under qemu-user is slower than native: {emu}");
     // The host has this machine's target-system userlands at the same path (it shares the
     // filesystem outside /nix), with the same stamp.
-    let local_id = rvbuild::nix::userland::find(rvbuild::profile::Arch::Riscv64).expect("riscv64 userland").id;
+    let local_id = rvbuild::builders::userland::find(rvbuild::profile::Arch::Riscv64).expect("riscv64 userland").id;
     assert_eq!(emu["result"]["userlands"]["riscv64-linux"], local_id.as_str(), "{emu}");
     // The benchmark was uploaded into the host's own store and ran from there.
     let store: Vec<String> = fs::read_dir(fleet.host("emu").root.join("store"))

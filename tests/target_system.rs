@@ -189,17 +189,15 @@ fn qemu_riscv64_boots_with_its_userland_built_emulated() {
 #[tokio::test]
 async fn emulation_probe_measures_the_local_slowdown_for_riscv64() {
     let local = rvbuild::transport::LocalTransport::new();
-    let root = rvbuild::nix::userland::root();
-    let p = rvbuild::builders::emulation_probe::probe(&local, "riscv64-linux", &root.to_string_lossy())
-        .await
-        .expect("probe");
+    let root = rvbuild::builders::userland::root();
+    let p = rvbuild::probe::emulation::probe(&local, "riscv64-linux", &root.to_string_lossy()).await.expect("probe");
     assert!(p.native_s > 0.0 && p.emulated_s > p.native_s, "{p:?}");
     // gcc under qemu-user is several times slower than the build machine's own gcc
     assert!(p.slowdown() > 2.0, "{p:?}");
     eprintln!("emulation probe: {p:?}, slowdown {:.1}, overhead {:.2} s", p.slowdown(), p.process_overhead_s());
     // a builder without the userland says so
     let missing = tempfile::tempdir().expect("tempdir");
-    let e = rvbuild::builders::emulation_probe::probe(&local, "riscv64-linux", &missing.path().to_string_lossy())
+    let e = rvbuild::probe::emulation::probe(&local, "riscv64-linux", &missing.path().to_string_lossy())
         .await
         .expect_err("no userland");
     assert!(e.to_string().contains("no userland at"), "{e}");

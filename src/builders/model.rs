@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::Builder;
 use super::machines::Scheme;
-use super::probe::ProbeResult;
-use super::probe::systems;
+use super::probe_cache::ProbeResult;
+use super::systems;
 use crate::schedule::BuilderModel;
 
 /// Assumed slowdown of a system run through qemu-user emulation when it was never measured:
@@ -195,7 +195,7 @@ pub fn human_age(s: u64) -> String {
 mod tests {
     use super::*;
     use crate::builders::HostKeyStatus;
-    use crate::builders::probe::EmulatedSystem;
+    use crate::probe::EmulatedSystem;
 
     fn builder(systems: &[&str], speed: f64) -> Builder {
         Builder {

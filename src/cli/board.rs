@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 
 use crate::Result;
-use crate::board_build::{self, Request};
+use crate::pipeline::board::Request;
 use crate::profile::{Provider, Strategy};
 
 use super::Context;
 use super::pool_args::PoolArgs;
-use crate::builders::connect::ConnectOptions;
+use crate::build::connect::ConnectOptions;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ProviderArg {
@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         strategies: args.strategy,
         gantt: args.gantt,
     };
-    let (out, manifest) = board_build::build(&req, reporter)?;
+    let (out, manifest) = crate::pipeline::board::build(&req, reporter)?;
     if args.expr_only {
         ctx.say(&out.join("board.nix").display().to_string());
         return Ok(());

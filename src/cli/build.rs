@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use crate::builders::connect::{self, ConnectOptions};
+use crate::build::Options;
+use crate::build::connect::{self, ConnectOptions};
+use crate::builders::history::History;
 use crate::builders::inventory::{self, Sources};
-use crate::engine::{self, Options};
 use crate::nix::dag;
 use crate::nix::serve::BuildOptions;
 use crate::nix::store_path::StorePath;
-use crate::schedule::history::History;
 use crate::transport::LocalTransport;
 use crate::{Error, ErrorKind, Result};
 
@@ -128,7 +128,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
     let history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
-    let outcome = engine::components::runtime()?.block_on(engine::build_roots(
+    let outcome = crate::build::components::runtime()?.block_on(crate::build::build_roots(
         dag.clone(),
         members,
         local,
@@ -147,7 +147,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 if name != "out" {
                     link.push(format!("-{name}"));
                 }
-                engine::components::add_root(&out.path, Path::new(&link))?;
+                crate::build::components::add_root(&out.path, Path::new(&link))?;
             }
             ctx.say(&out.path);
         }

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+use crate::builders::Builder;
 use crate::builders::inventory::{self, Sources};
-use crate::builders::{Builder, import};
+use crate::profile::import;
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;

@@ -9,11 +9,12 @@ use serde::Serialize;
 
 use super::Context;
 use super::builders::{ProbeArgs, load_pool};
+use crate::build::connect::{ConnectOptions, transport_for};
 use crate::builders::Builder;
-use crate::builders::connect::{ConnectOptions, transport_for};
 use crate::builders::inventory;
 use crate::builders::model::{DEFAULT_MAX_AGE_S, human_age};
-use crate::builders::probe::{self, ProbeOptions, ProbeResult, cache};
+use crate::builders::probe_cache as cache;
+use crate::probe::{self, ProbeOptions, ProbeResult};
 use crate::{Error, ErrorKind, Result};
 
 /// One line of output: a builder and its probe, or why there is none.
@@ -245,7 +246,7 @@ pub fn table(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builders::probe::EmulatedSystem;
+    use crate::probe::EmulatedSystem;
     use std::collections::BTreeMap;
 
     #[test]

@@ -92,7 +92,7 @@ pub enum Command {
 /// Runs the parsed command line. Commands that build, boot or flash report through events and
 /// end with a `summary` event; an interrupted run ends as `Interrupted` (exit code 130).
 pub fn run(cli: Cli) -> Result<()> {
-    crate::signals::install();
+    crate::vocab::cancel::install();
     let (name, emits_events) = match &cli.command {
         Command::Board(_) => ("board", true),
         Command::Qemu(_) => ("qemu", true),
@@ -117,7 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
     };
-    let result = result.map_err(crate::signals::classify);
+    let result = result.map_err(crate::vocab::cancel::classify);
     if emits_events || cli.junit.is_some() {
         let name = if name.is_empty() { "rvbuild" } else { name };
         let closed = reporter.finish(name, &result);

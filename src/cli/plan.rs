@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::builders::connect;
+use crate::build::connect;
+use crate::builders::history::History;
 use crate::builders::inventory::{self, Sources};
 use crate::nix::{dag, instantiate};
 use crate::profile::Provider;
 use crate::profile::build::Strategy;
-use crate::schedule::history::History;
+use crate::report::gantt;
+use crate::schedule::BuilderModel;
 use crate::schedule::simulate::{Policy, Simulation, simulate};
-use crate::schedule::{BuilderModel, gantt};
 use crate::transport::{LocalTransport, Transport};
 use crate::{Error, ErrorKind, Result};
 
@@ -90,18 +91,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     // Instantiate (no build) in a scratch directory to get the derivation graph.
     let scratch = crate::profile::cache_dir().join("plan").join(&board.value.name.value);
     std::fs::create_dir_all(&scratch).map_err(|e| Error::io(ErrorKind::Config, scratch.display(), e))?;
-    let expr = crate::board_build::write_expression(&planned.spec, provider, &scratch)?;
+    let expr = crate::pipeline::board::write_expression(&planned.spec, provider, &scratch)?;
     let components = planned.spec.components();
     let inst = instantiate::instantiate(&expr, &components)?;
     let roots: Vec<String> = inst.drvs.values().cloned().collect();
     let graph = Arc::new(dag::load_closure(&roots)?);
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let prepared = crate::engine::components::runtime()?.block_on(crate::engine::prepare(
-        &graph,
-        local.as_ref(),
-        Some(&history),
-    ))?;
-    crate::engine::check_capable(&prepared.tasks, &models)?;
+    let prepared =
+        crate::build::components::runtime()?.block_on(crate::build::prepare(&graph, local.as_ref(), Some(&history)))?;
+    crate::build::check_capable(&prepared.tasks, &models)?;
     let sim = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
     let nix = if args.simulate { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };
 
@@ -149,7 +147,7 @@ fn rows(
     plans: &[crate::plan::ComponentPlan],
     drvs: &BTreeMap<String, String>,
     graph: &dag::Dag,
-    prepared: &crate::engine::Prepared,
+    prepared: &crate::build::Prepared,
     sim: &Simulation,
     models: &[BuilderModel],
 ) -> Vec<Row> {

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::board_build::{self, Manifest, Request};
+use crate::pipeline::board::Request;
 use crate::report::Reporter;
+use crate::vocab::Manifest;
 use crate::{Result, profile, qemu};
 
 use super::Context;
@@ -36,7 +37,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let project = ctx.project_dir();
     let board = profile::load_board(&project, &args.board)?;
     let name = board.value.name.value.clone();
-    let out_dir = args.out.clone().unwrap_or_else(|| board_build::default_out_dir(&name));
+    let out_dir = args.out.clone().unwrap_or_else(|| crate::pipeline::board::default_out_dir(&name));
     let manifest = if args.no_build {
         Manifest::load(&out_dir)?
     } else {
@@ -49,7 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             expr_only: false,
             ..Request::default()
         };
-        board_build::build(&req, reporter)?.1
+        crate::pipeline::board::build(&req, reporter)?.1
     };
     if let Some(q) = &board.value.qemu {
         if q.boot == "direct" {

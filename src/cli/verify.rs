@@ -43,8 +43,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             // The board's profile gives arch, ABI and loader; its build (if there is one) the
             // modules' vermagic.
             let b = crate::profile::load_board(&ctx.project_dir(), board)?;
-            let out = args.out.clone().unwrap_or_else(|| crate::board_build::default_out_dir(&b.value.name.value));
-            let manifest = crate::board_build::Manifest::load(&out).ok();
+            let out = args.out.clone().unwrap_or_else(|| crate::pipeline::board::default_out_dir(&b.value.name.value));
+            let manifest = crate::vocab::Manifest::load(&out).ok();
             verify::board::expectation(&b.value, manifest.as_ref())?
         }
         (None, Some(spec)) => Expectation::parse_arch(spec)?,

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::render::{attr, string, string_list};
-use super::spec::{BuildSpec, sfdisk_script};
+use crate::profile::resolve::{BuildSpec, sfdisk_script};
 
 fn path_literal(p: &Path, name: &str) -> String {
     format!("(builtins.path {{ path = {}; name = {}; }})", string(&p.to_string_lossy()), string(name))

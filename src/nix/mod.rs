@@ -1,5 +1,5 @@
-//! Nix: expression generation per toolchain provider, instantiation, local builds, `.drv`
-//! (ATerm) parsing, the derivation DAG, store paths, NAR and the serve protocol.
+//! Nix: expression generation per toolchain provider, instantiation, `.drv` (ATerm) parsing,
+//! the derivation DAG, store paths, NAR and the serve protocol client.
 
 pub mod copy;
 pub mod dag;
@@ -12,9 +12,7 @@ pub mod nix32;
 pub mod nixpkgs_expr;
 pub mod render;
 pub mod serve;
-pub mod spec;
 pub mod store_path;
-pub mod userland;
 pub mod wire;
 
 /// True when `p` is a valid store path. Checked before any path printed by Nix or read from a

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::render::{attr, string, string_list};
-use super::spec::{BuildSpec, sfdisk_script};
 use crate::profile::Arch;
 use crate::profile::build::Strategy;
+use crate::profile::resolve::{BuildSpec, sfdisk_script};
 
 fn kernel_value(v: &str) -> String {
     match v {

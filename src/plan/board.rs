@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::builders::history::History;
 use crate::builders::inventory::native_system;
-use crate::nix::spec::{self, BuildSpec};
 use crate::profile::build::Strategy;
+use crate::profile::resolve::{self, BuildSpec};
 use crate::profile::{Board, BuildProfile, Loaded, Provider};
 use crate::schedule::BuilderModel;
-use crate::schedule::history::History;
 use crate::{Error, ErrorKind, Result};
 
 use super::strategy::{ComponentPlan, PlanRequest, board_components, plan};
@@ -72,7 +72,7 @@ pub fn plan_board(
     history: Option<&History>,
 ) -> Result<BoardPlan> {
     // The spec with only the explicit overrides validates them and names the components.
-    let base = spec::resolve_with_strategies(board, profile, provider, cli)?;
+    let base = resolve::resolve_with_strategies(board, profile, provider, cli)?;
     let names = base.components();
     let system = base.arch.nix_system();
     let mut components = board_components(&names, system, true);
@@ -80,8 +80,8 @@ pub fn plan_board(
         if crate::profile::strategy::USERLAND.contains(&c.name.as_str()) {
             c.group = Some("userland".into());
             if provider == Provider::Host {
-                match crate::nix::userland::find(base.arch) {
-                    Ok(u) => c.target_features = vec![crate::nix::userland::feature(&u.id)],
+                match crate::builders::userland::find(base.arch) {
+                    Ok(u) => c.target_features = vec![crate::builders::userland::feature(&u.id)],
                     Err(e) => c.target_refusal = Some(e.to_string()),
                 }
             }
@@ -106,7 +106,7 @@ pub fn plan_board(
     })?;
     // Every component explicitly, as the command line would give it.
     let chosen: Vec<(String, Strategy)> = plans.iter().map(|p| (p.component.clone(), p.strategy)).collect();
-    let spec = spec::resolve_with_strategies(board, profile, provider, &chosen).map_err(|e| {
+    let spec = resolve::resolve_with_strategies(board, profile, provider, &chosen).map_err(|e| {
         Error::msg(ErrorKind::Internal, format!("the planned strategies were refused by the provider: {e}"))
     })?;
     Ok(BoardPlan { plans, spec })

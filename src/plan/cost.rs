@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::schedule::history::History;
+use crate::builders::history::History;
 
 /// What a component (or derivation) is, for its default work and its strategy options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -151,7 +151,7 @@ pub fn fmt_seconds(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::history::Record;
+    use crate::builders::history::Record;
 
     #[test]
     fn kinds_from_component_and_derivation_names() {

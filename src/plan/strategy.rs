@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::cost::{ComponentKind, fmt_seconds};
+use crate::builders::history::History;
 use crate::profile::board::Sp;
 use crate::profile::build::{Strategy, StrategyPolicy};
-use crate::schedule::history::History;
-use crate::schedule::model::{BuilderModel, Placement, Task};
+use crate::vocab::model::{BuilderModel, Placement, Task};
 use crate::{Error, ErrorKind, Result};
 
 /// One board component to plan.
@@ -393,7 +393,7 @@ fn unbuildable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::history::Record;
+    use crate::builders::history::Record;
 
     fn x86(name: &str, speed: f64, local: bool, emulates: Option<f64>) -> BuilderModel {
         BuilderModel {

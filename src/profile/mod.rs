@@ -6,6 +6,8 @@
 pub mod board;
 pub mod build;
 pub mod diag;
+pub mod import;
+pub mod resolve;
 pub mod shipped;
 pub mod strategy;
 pub mod units;
@@ -50,16 +52,7 @@ impl<T> Loaded<T> {
     }
 }
 
-/// rvbuild's cache directory: `$XDG_CACHE_HOME/rvbuild` or `~/.cache/rvbuild`.
-pub fn cache_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("rvbuild");
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h).join(".cache").join("rvbuild");
-    }
-    std::env::temp_dir().join("rvbuild-cache")
-}
+pub use crate::vocab::cache_dir;
 
 /// Finds `kind/name.yaml` (kind = boards | profiles): a path if `name` looks like one, else the
 /// project directory, else the shipped files.

@@ -9,9 +9,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::board_build::Manifest;
 use crate::profile::board::{Board, Qemu};
 use crate::report::{Event, Reporter};
+use crate::vocab::Manifest;
 use crate::{Error, ErrorKind, Result};
 
 /// The outcome of a successful boot.
@@ -99,7 +99,7 @@ pub fn boot(
             "install qemu-system-misc (riscv64) / qemu-system-arm (aarch64) from bookworm-backports (scripts/setup-host.sh)",
         )
     })?);
-    let registered = crate::signals::register(&child.0);
+    let registered = crate::vocab::cancel::register(&child.0);
     fs::create_dir_all(log_dir).map_err(|e| Error::io(ErrorKind::Config, log_dir.display(), e))?;
     let log_path = log_dir.join("boot.log");
     let mut log = fs::File::create(&log_path).map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use super::history::{Record, unix_now};
-use super::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
 use super::simulate::strategy_label;
+use crate::builders::history::{Record, unix_now};
+use crate::vocab::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
 use crate::{Error, ErrorKind, Result};
 
 /// Weight of the newest measurement in the per-builder speed correction (log-space EWMA).

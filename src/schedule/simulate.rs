@@ -5,8 +5,8 @@
 
 use serde::Serialize;
 
-use super::model::{BuilderId, BuilderModel, Placement, Task, TaskId};
 use super::online::{Scheduler, topo_order};
+use crate::vocab::model::{BuilderId, BuilderModel, Placement, Task, TaskId};
 use crate::{Error, ErrorKind, Result};
 
 /// Tolerance when matching finish and start times (seconds).

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::model::{BuilderModel, Task};
+use crate::vocab::model::{BuilderModel, Task};
 
 /// Tiny deterministic xorshift64* generator (no extra crate for a benchmark).
 pub struct Rng(pub u64);

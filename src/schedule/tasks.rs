@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::history::History;
-use super::model::Task;
+use crate::builders::history::History;
 use crate::nix::dag::Dag;
 use crate::plan::cost::{derivation_output_bytes, derivation_work};
+use crate::vocab::model::Task;
 
 /// Tasks for the DAG nodes in `to_build` (node indices), in that order: task `i` is node
 /// `to_build[i]`. Inputs that are not being built (already valid) are left out.
@@ -28,7 +28,7 @@ pub fn tasks_from_dag(dag: &Dag, to_build: &[usize], history: Option<&History>) 
             // A target-system derivation of the host provider runs the userland's compiler: only
             // builders with that very userland can take it.
             if let Some(id) = node.drv.env.get("userlandId") {
-                required_features.push(crate::nix::userland::feature(id));
+                required_features.push(crate::builders::userland::feature(id));
             }
             let mut inputs: Vec<usize> = node.inputs.iter().filter_map(|i| task_of.get(i).copied()).collect();
             inputs.sort_unstable();

@@ -58,7 +58,7 @@ impl LocalTransport {
             )
         })?;
         // Ctrl-C sends it SIGTERM: Nix then stops the build and its builder processes.
-        let registered = child.id().map(crate::signals::register_pid);
+        let registered = child.id().map(crate::vocab::cancel::register_pid);
         let missing = || Error::msg(ErrorKind::Internal, "nix-store child has no piped stdio");
         let to_builder = child.stdin.take().ok_or_else(missing)?;
         let from_builder = child.stdout.take().ok_or_else(missing)?;
@@ -106,7 +106,7 @@ const EXIT_GRACE: Duration = Duration::from_secs(5);
 
 /// Owns the child process. Dropped after the channel's streams (so stdin is already closed):
 /// waits in the background for a clean exit, then kills.
-struct ChildGuard(Option<(tokio::process::Child, Option<crate::signals::Registered>)>);
+struct ChildGuard(Option<(tokio::process::Child, Option<crate::vocab::cancel::Registered>)>);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {

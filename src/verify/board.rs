@@ -5,8 +5,8 @@
 
 use std::path::PathBuf;
 
-use crate::board_build::Manifest;
 use crate::profile::Board;
+use crate::vocab::Manifest;
 use crate::{Error, ErrorKind, Result};
 
 use super::{Abi, Arch, Expectation, Report};

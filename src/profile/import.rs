@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::inventory::read_nix_conf;
-use super::machines::{self, Machine, Scheme};
+use crate::builders::inventory::read_nix_conf;
+use crate::builders::machines::{self, Machine, Scheme};
 use crate::profile::validate::is_safe_name;
 use crate::{Error, ErrorKind, Result};
 

@@ -61,7 +61,7 @@ pub fn build(
     out_dir: &Path,
     strategies: &BTreeMap<String, String>,
     gantt: Option<PathBuf>,
-    history: crate::schedule::history::History,
+    history: crate::builders::history::History,
     reporter: &dyn Reporter,
 ) -> Result<BTreeMap<String, Built>> {
     let roots: Vec<String> = inst.drvs.values().cloned().collect();

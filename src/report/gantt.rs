@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::simulate::{Schedule, ScheduledTask};
+use crate::schedule::simulate::{Schedule, ScheduledTask};
 
 const LABEL_W: f64 = 170.0;
 const PLOT_W: f64 = 1000.0;

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::ProbeResult;
 use crate::builders::Builder;
 use crate::{Error, ErrorKind, Result};
 
@@ -116,6 +116,81 @@ impl ProbeCache {
     }
 }
 
+/// What a builder reported. Serialised into the probe cache and `builders probe --json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The builder's name in the pool, and its URI (together the cache key).
+    pub builder: String,
+    pub uri: String,
+    /// When it was probed (unix seconds, at the end of the probe).
+    pub probed_at: u64,
+    /// When `speed` and the slowdowns were measured: `probed_at`, or an earlier probe's time
+    /// when this one skipped the benchmark and the cache kept the earlier figures.
+    #[serde(default)]
+    pub measured_at: Option<u64>,
+    /// How long the probe took (seconds, including the upload of the benchmark).
+    pub duration_s: f64,
+    /// `2.8.0`.
+    pub nix_version: Option<String>,
+    /// Nix's `system` on the builder (else from `uname -m`).
+    pub system: Option<String>,
+    /// Nix's `extra-platforms` there, as declared.
+    #[serde(default)]
+    pub extra_platforms: Vec<String>,
+    /// Nix's `system-features` there.
+    #[serde(default)]
+    pub system_features: Option<Vec<String>>,
+    /// Systems of another CPU family the builder declares or has a binfmt handler for.
+    #[serde(default)]
+    pub emulated: BTreeMap<String, EmulatedSystem>,
+    pub cores: Option<u32>,
+    /// One-minute load average.
+    pub load1: Option<f64>,
+    /// Free space on the filesystem of the Nix store.
+    pub free_disk_bytes: Option<u64>,
+    /// Measured speed (1.0 = the reference machine; see [`bench`]).
+    pub speed: Option<f64>,
+    /// Native benchmark time per round (ns), what `speed` comes from.
+    pub bench_ns_per_round: Option<f64>,
+    /// Part (`nix`, `system`, `cores`, `load`, `disk`, `speed`, `upload`, `emulated SYSTEM`,
+    /// `benchmark SYSTEM`) -> what went wrong.
+    #[serde(default)]
+    pub errors: BTreeMap<String, String>,
+    /// Target-system userlands on the builder: Nix system -> id (sha256 of the stamp file).
+    #[serde(default)]
+    pub userlands: BTreeMap<String, String>,
+}
+
+/// A system the builder may run through emulation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmulatedSystem {
+    /// Listed in Nix's `extra-platforms` (Nix only builds such derivations there if it is).
+    pub declared: bool,
+    /// Name of the enabled binfmt_misc handler for its ELF files.
+    pub binfmt: Option<String>,
+    /// Measured time emulated / time native; None when it did not run or was not measured.
+    pub slowdown: Option<f64>,
+}
+
+impl EmulatedSystem {
+    /// A binary of this system really ran there.
+    pub fn working(&self) -> bool {
+        self.slowdown.is_some()
+    }
+}
+
+impl ProbeResult {
+    /// Systems whose benchmark really ran under emulation, with their slowdown.
+    pub fn working_emulated(&self) -> BTreeMap<String, f64> {
+        self.emulated.iter().filter_map(|(s, e)| e.slowdown.map(|d| (s.clone(), d))).collect()
+    }
+}
+
+/// Seconds since the epoch now.
+pub fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,7 +261,7 @@ mod tests {
         let mut first = result("ruby", 100, 2.0);
         first.emulated.insert(
             "riscv64-linux".into(),
-            super::super::EmulatedSystem { declared: true, binfmt: None, slowdown: Some(6.0) },
+            super::EmulatedSystem { declared: true, binfmt: None, slowdown: Some(6.0) },
         );
         c.insert(first.clone());
         let mut quick = first.clone();

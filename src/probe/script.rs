@@ -179,7 +179,7 @@ pub fn command(plan: Option<&BenchPlan>) -> String {
     }
     // The userlands are looked for where this machine keeps its own: target-system derivations
     // name that path, so a builder must have them there too.
-    let root = crate::nix::userland::root();
+    let root = crate::builders::userland::root();
     let root = root.to_string_lossy();
     if safe(&root, &['/']) {
         vars.push_str(&format!("USERLAND_ROOT={root}\n"));

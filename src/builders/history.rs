@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::model::BuilderModel;
+use crate::vocab::model::BuilderModel;
 use crate::{Error, ErrorKind, Result};
 
 /// File format version; another version is read as an empty history.
@@ -199,8 +199,8 @@ impl History {
     pub fn estimate(&self, name: &str, builder: &BuilderModel, system: &str) -> Option<f64> {
         let (placement, slowdown) = builder.placement(system)?;
         let strategy = match placement {
-            super::model::Placement::Emulated => "emulated",
-            super::model::Placement::Native => "",
+            crate::vocab::model::Placement::Emulated => "emulated",
+            crate::vocab::model::Placement::Native => "",
         };
         let mut own: Vec<&Record> = self
             .records

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use super::inventory::Builder;
-use super::machines::Scheme;
-use super::model::{ModelPolicy, builder_model};
 use crate::Result;
-use crate::engine::Member;
+use crate::build::Member;
+use crate::builders::inventory::Builder;
+use crate::builders::machines::Scheme;
+use crate::builders::model::{ModelPolicy, builder_model};
 use crate::profile::Arch;
 use crate::schedule::BuilderModel;
 use crate::transport::Transport;
@@ -31,13 +31,13 @@ pub fn transport_for(b: &Builder, opts: &ConnectOptions) -> Result<Arc<dyn Trans
 /// The scheduler's models of the pool: each builder's machines line and its cached probe
 /// (`rvbuild builders probe`), if any.
 pub fn models(pool: &[Builder]) -> Vec<BuilderModel> {
-    let cache = super::probe::cache::load_cache();
-    let now = super::probe::now_unix();
+    let cache = crate::builders::probe_cache::load_cache();
+    let now = crate::builders::probe_cache::now_unix();
     let policy = ModelPolicy::default();
     let local_userlands: Vec<String> = [Arch::Riscv64, Arch::Aarch64]
         .into_iter()
-        .filter_map(|a| crate::nix::userland::find(a).ok())
-        .map(|u| crate::nix::userland::feature(&u.id))
+        .filter_map(|a| crate::builders::userland::find(a).ok())
+        .map(|u| crate::builders::userland::feature(&u.id))
         .collect();
     pool.iter()
         .map(|b| {
@@ -46,7 +46,7 @@ pub fn models(pool: &[Builder]) -> Vec<BuilderModel> {
             // Which target-system userlands it has: the local machine's own, a remote's as probed.
             let userlands: Vec<String> = match (b.scheme, probe) {
                 (Scheme::Local, _) => local_userlands.clone(),
-                (_, Some(p)) => p.userlands.values().map(|id| crate::nix::userland::feature(id)).collect(),
+                (_, Some(p)) => p.userlands.values().map(|id| crate::builders::userland::feature(id)).collect(),
                 (_, None) => Vec::new(),
             };
             for f in userlands {

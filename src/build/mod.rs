@@ -9,6 +9,7 @@
 
 pub mod components;
 mod conn;
+pub mod connect;
 pub mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,12 +20,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinSet;
 
+use crate::builders::history::{History, Record};
 use crate::nix::copy::copy_closure;
 use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
 use crate::report::{Event, Reporter};
-use crate::schedule::history::{History, Record};
 use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
 use crate::transport::Transport;
 use crate::{Error, ErrorKind, Result};
@@ -441,7 +442,7 @@ pub async fn run(
         if remaining == 0 {
             break Ok(());
         }
-        if crate::signals::interrupted() {
+        if crate::vocab::cancel::interrupted() {
             break Err(Error::msg(ErrorKind::Interrupted, "interrupted: every builder session was closed"));
         }
         let now = start.elapsed().as_secs_f64();
@@ -638,7 +639,7 @@ pub async fn run(
     // Sessions are closed now; give local nix-store processes the moment they need to stop
     // their builds (killing them outright would leave the builder processes running).
     let deadline = Instant::now() + Duration::from_secs(5);
-    while crate::signals::running_children() > 0 && Instant::now() < deadline {
+    while crate::vocab::cancel::running_children() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(etx);
@@ -680,7 +681,7 @@ pub async fn build_roots(
     let result = run(dag, &prepared, members, policy, local, opts, reporter).await;
     if let (Some(path), Some(pred), Ok(outcome)) = (&gantt, &predicted, &result) {
         let actual = crate::schedule::simulate::Schedule::from_runs(&prepared.tasks, &models, &outcome.runs);
-        let text = crate::schedule::gantt::render_for(path, &pred.schedule, Some(&actual));
+        let text = crate::report::gantt::render_for(path, &pred.schedule, Some(&actual));
         std::fs::write(path, text).map_err(|e| Error::io(ErrorKind::Build, path.display(), e))?;
         reporter.event(&Event::Note {
             text: format!(

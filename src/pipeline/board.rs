@@ -6,14 +6,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::builders::connect::{self, ConnectOptions};
+use crate::build::components;
+use crate::build::connect::{self, ConnectOptions};
 use crate::builders::inventory::{self, PoolOptions, Sources};
-use crate::engine::components;
-use crate::nix::{host_expr, instantiate, nixpkgs_expr, spec};
+use crate::nix::{host_expr, instantiate, nixpkgs_expr};
+use crate::profile::resolve;
 use crate::profile::{self, Provider};
 use crate::report::{Event, Reporter};
+use crate::vocab::manifest::{ComponentRecord, FlashPlan, FlashRegionRecord, Manifest};
 use crate::{Error, ErrorKind, Result};
 
 /// What a board build was asked to do.
@@ -35,88 +35,6 @@ pub struct Request {
     pub strategies: Vec<(String, profile::Strategy)>,
     /// Draw the predicted and the measured schedule here (`.svg` or `.html`).
     pub gantt: Option<PathBuf>,
-}
-
-/// One component in the manifest.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ComponentRecord {
-    pub drv: String,
-    pub outputs: Vec<String>,
-    pub strategy: String,
-    pub host: String,
-    pub seconds: f64,
-    pub cached: bool,
-    pub log: String,
-}
-
-/// `manifest.json` in the output directory: every component's store paths and the artefacts
-/// later stages (verify, flash, qemu) use, by file name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub rvbuild: String,
-    pub board: String,
-    pub profile: String,
-    pub provider: String,
-    pub arch: String,
-    pub abi: String,
-    pub marker: String,
-    pub kernel_release: Option<String>,
-    pub expression: String,
-    pub components: BTreeMap<String, ComponentRecord>,
-    pub artifacts: BTreeMap<String, String>,
-    /// What `rvbuild flash` writes where, from the board's flash plan.
-    #[serde(default)]
-    pub flash: Option<FlashPlan>,
-}
-
-/// The board's flash plan with each region's file resolved to its artefact.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FlashPlan {
-    pub method: String,
-    pub baud: u32,
-    pub recovery: Option<String>,
-    pub device_size: Option<u64>,
-    pub regions: Vec<FlashRegionRecord>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FlashRegionRecord {
-    pub name: String,
-    pub offset: u64,
-    pub size: u64,
-    pub file: String,
-    /// The artefact's path, when the build produced it.
-    pub path: Option<String>,
-}
-
-impl Manifest {
-    pub fn load(out_dir: &Path) -> Result<Manifest> {
-        let p = out_dir.join("manifest.json");
-        let text = fs::read_to_string(&p).map_err(|e| {
-            Error::with_help(
-                ErrorKind::Config,
-                format!("cannot read {}: {e}", p.display()),
-                "build the board first with `rvbuild board BOARD`",
-            )
-        })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::msg(ErrorKind::Config, format!("{}: not an rvbuild manifest: {e}", p.display())))
-    }
-
-    /// The store path of an artefact, checked to exist.
-    pub fn artifact(&self, name: &str) -> Result<PathBuf> {
-        let p = self.artifacts.get(name).map(PathBuf::from).ok_or_else(|| {
-            Error::msg(ErrorKind::Config, format!("the build of {} has no artefact `{name}`", self.board))
-        })?;
-        if !p.exists() {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!("artefact {} is gone (garbage-collected?)", p.display()),
-                "rebuild with `rvbuild board`",
-            ));
-        }
-        Ok(p)
-    }
 }
 
 /// The default output directory of a board: `./result-<board>`.
@@ -174,7 +92,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     let pool = inventory::load_pool(Some((&prof.value, prof.source.name.as_str())), &pool_opts, &Sources::from_env())?;
     let members = connect::members(&pool, &req.connect)?;
     let models: Vec<crate::schedule::BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
-    let history = crate::schedule::history::History::load(&crate::schedule::history::History::default_path());
+    let history = crate::builders::history::History::load(&crate::builders::history::History::default_path());
     let planned = crate::plan::board::plan_board(&board, &prof, provider, &req.strategies, &models, Some(&history))?;
     for p in &planned.plans {
         reporter.event(&Event::Stage {
@@ -219,7 +137,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     if let Some(u) = &spec.userland
         && members.iter().all(|m| m.model.local)
     {
-        crate::nix::userland::check_local_support(&u.system)?;
+        crate::builders::userland::check_local_support(&u.system)?;
     }
     let strategies: BTreeMap<String, String> =
         components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch).to_string())).collect();
@@ -285,7 +203,7 @@ pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'sta
 }
 
 /// Writes the provider's Nix expression for `spec` to `dir/board.nix`.
-pub fn write_expression(spec: &spec::BuildSpec, provider: Provider, dir: &Path) -> Result<PathBuf> {
+pub fn write_expression(spec: &resolve::BuildSpec, provider: Provider, dir: &Path) -> Result<PathBuf> {
     let share = profile::shipped::materialize(&profile::cache_dir())?;
     let nix_lib = share.join("nix");
     let expr = match provider {
@@ -321,7 +239,7 @@ pub fn verify_outputs(board: &profile::Board, manifest: &Manifest, reporter: &dy
     }
 }
 
-fn manifest_skeleton(spec: &spec::BuildSpec, provider: Provider, expr: &Path) -> Manifest {
+fn manifest_skeleton(spec: &resolve::BuildSpec, provider: Provider, expr: &Path) -> Manifest {
     Manifest {
         rvbuild: env!("CARGO_PKG_VERSION").to_string(),
         board: spec.board.clone(),

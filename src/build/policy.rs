@@ -3,7 +3,7 @@
 //! engine with a policy of their own.
 
 use crate::Result;
-use crate::schedule::history::Record;
+use crate::builders::history::Record;
 use crate::schedule::online::Scheduler;
 use crate::schedule::{Assignment, BuilderId, TaskId};
 

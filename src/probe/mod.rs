@@ -5,97 +5,27 @@
 //! Each part that fails is recorded in [`ProbeResult::errors`]; the rest is still reported.
 
 pub mod bench;
-pub mod cache;
+pub mod emulation;
 pub mod script;
-pub mod systems;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
+use crate::builders::systems;
+
 use tokio::sync::OnceCell;
 
-use super::inventory::Builder;
-use super::machines::Scheme;
+use crate::builders::inventory::Builder;
+use crate::builders::machines::Scheme;
 use crate::nix::copy::copy_closure;
 use crate::nix::serve::ServeClient;
 use crate::nix::store_path::StorePath;
 use crate::transport::{LocalTransport, Transport};
 use crate::{Error, ErrorKind, Result};
 
+pub use crate::builders::probe_cache::{EmulatedSystem, ProbeCache, ProbeResult, load_cache, now_unix};
 pub use bench::{BenchBinaries, REFERENCE_NS_PER_ROUND};
-pub use cache::{ProbeCache, load_cache};
-
-/// What a builder reported. Serialised into the probe cache and `builders probe --json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeResult {
-    /// The builder's name in the pool, and its URI (together the cache key).
-    pub builder: String,
-    pub uri: String,
-    /// When it was probed (unix seconds, at the end of the probe).
-    pub probed_at: u64,
-    /// When `speed` and the slowdowns were measured: `probed_at`, or an earlier probe's time
-    /// when this one skipped the benchmark and the cache kept the earlier figures.
-    #[serde(default)]
-    pub measured_at: Option<u64>,
-    /// How long the probe took (seconds, including the upload of the benchmark).
-    pub duration_s: f64,
-    /// `2.8.0`.
-    pub nix_version: Option<String>,
-    /// Nix's `system` on the builder (else from `uname -m`).
-    pub system: Option<String>,
-    /// Nix's `extra-platforms` there, as declared.
-    #[serde(default)]
-    pub extra_platforms: Vec<String>,
-    /// Nix's `system-features` there.
-    #[serde(default)]
-    pub system_features: Option<Vec<String>>,
-    /// Systems of another CPU family the builder declares or has a binfmt handler for.
-    #[serde(default)]
-    pub emulated: BTreeMap<String, EmulatedSystem>,
-    pub cores: Option<u32>,
-    /// One-minute load average.
-    pub load1: Option<f64>,
-    /// Free space on the filesystem of the Nix store.
-    pub free_disk_bytes: Option<u64>,
-    /// Measured speed (1.0 = the reference machine; see [`bench`]).
-    pub speed: Option<f64>,
-    /// Native benchmark time per round (ns), what `speed` comes from.
-    pub bench_ns_per_round: Option<f64>,
-    /// Part (`nix`, `system`, `cores`, `load`, `disk`, `speed`, `upload`, `emulated SYSTEM`,
-    /// `benchmark SYSTEM`) -> what went wrong.
-    #[serde(default)]
-    pub errors: BTreeMap<String, String>,
-    /// Target-system userlands on the builder: Nix system -> id (sha256 of the stamp file).
-    #[serde(default)]
-    pub userlands: BTreeMap<String, String>,
-}
-
-/// A system the builder may run through emulation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmulatedSystem {
-    /// Listed in Nix's `extra-platforms` (Nix only builds such derivations there if it is).
-    pub declared: bool,
-    /// Name of the enabled binfmt_misc handler for its ELF files.
-    pub binfmt: Option<String>,
-    /// Measured time emulated / time native; None when it did not run or was not measured.
-    pub slowdown: Option<f64>,
-}
-
-impl EmulatedSystem {
-    /// A binary of this system really ran there.
-    pub fn working(&self) -> bool {
-        self.slowdown.is_some()
-    }
-}
-
-impl ProbeResult {
-    /// Systems whose benchmark really ran under emulation, with their slowdown.
-    pub fn working_emulated(&self) -> BTreeMap<String, f64> {
-        self.emulated.iter().filter_map(|(s, e)| e.slowdown.map(|d| (s.clone(), d))).collect()
-    }
-}
 
 /// How to probe. Clones share the benchmark binaries, so a pool probed concurrently with
 /// clones of one `ProbeOptions` builds them once.
@@ -135,11 +65,6 @@ impl ProbeOptions {
     pub async fn binaries(&self) -> &BenchBinaries {
         self.bench.get_or_init(bench::build_local).await
     }
-}
-
-/// Seconds since the epoch now.
-pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 async fn upload(transport: &dyn Transport, paths: &[StorePath]) -> Result<()> {
@@ -303,7 +228,7 @@ pub fn assemble(
             .userlands
             .iter()
             .filter_map(|(arch, id)| {
-                crate::nix::userland::system_of_debian_arch(arch).map(|sys| (sys.to_string(), id.clone()))
+                crate::builders::userland::system_of_debian_arch(arch).map(|sys| (sys.to_string(), id.clone()))
             })
             .collect(),
     }

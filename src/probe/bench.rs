@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use super::script::{BenchOutcome, BenchRun};
-use super::systems::BENCH_SYSTEMS;
+use crate::builders::systems::BENCH_SYSTEMS;
 use crate::nix::render::string;
 use crate::nix::store_path::StorePath;
 

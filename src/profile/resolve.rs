@@ -13,7 +13,7 @@ use crate::profile::build::{BuildProfile, Provider, Strategy};
 use crate::profile::{Arch, Loaded, strategy};
 use crate::{Error, ErrorKind, Result};
 
-use super::userland::{self, Userland};
+use crate::builders::userland::{self, Userland};
 
 /// A firmware file with the place it is taken from.
 #[derive(Debug, Clone)]

@@ -1,0 +1,93 @@
+//! The manifest: `manifest.json` in a board's output directory, the contract from the build
+//! stage to verify, flash and qemu. It names every component's store paths and the artefacts
+//! later stages use, by file name, and the board's flash plan with each region's file resolved.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, ErrorKind, Result};
+
+/// One component in the manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentRecord {
+    pub drv: String,
+    pub outputs: Vec<String>,
+    pub strategy: String,
+    pub host: String,
+    pub seconds: f64,
+    pub cached: bool,
+    pub log: String,
+}
+
+/// `manifest.json` in the output directory: every component's store paths and the artefacts
+/// later stages (verify, flash, qemu) use, by file name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub rvbuild: String,
+    pub board: String,
+    pub profile: String,
+    pub provider: String,
+    pub arch: String,
+    pub abi: String,
+    pub marker: String,
+    pub kernel_release: Option<String>,
+    pub expression: String,
+    pub components: BTreeMap<String, ComponentRecord>,
+    pub artifacts: BTreeMap<String, String>,
+    /// What `rvbuild flash` writes where, from the board's flash plan.
+    #[serde(default)]
+    pub flash: Option<FlashPlan>,
+}
+
+/// The board's flash plan with each region's file resolved to its artefact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlashPlan {
+    pub method: String,
+    pub baud: u32,
+    pub recovery: Option<String>,
+    pub device_size: Option<u64>,
+    pub regions: Vec<FlashRegionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FlashRegionRecord {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+    pub file: String,
+    /// The artefact's path, when the build produced it.
+    pub path: Option<String>,
+}
+
+impl Manifest {
+    pub fn load(out_dir: &Path) -> Result<Manifest> {
+        let p = out_dir.join("manifest.json");
+        let text = fs::read_to_string(&p).map_err(|e| {
+            Error::with_help(
+                ErrorKind::Config,
+                format!("cannot read {}: {e}", p.display()),
+                "build the board first with `rvbuild board BOARD`",
+            )
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::msg(ErrorKind::Config, format!("{}: not an rvbuild manifest: {e}", p.display())))
+    }
+
+    /// The store path of an artefact, checked to exist.
+    pub fn artifact(&self, name: &str) -> Result<PathBuf> {
+        let p = self.artifacts.get(name).map(PathBuf::from).ok_or_else(|| {
+            Error::msg(ErrorKind::Config, format!("the build of {} has no artefact `{name}`", self.board))
+        })?;
+        if !p.exists() {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!("artefact {} is gone (garbage-collected?)", p.display()),
+                "rebuild with `rvbuild board`",
+            ));
+        }
+        Ok(p)
+    }
+}

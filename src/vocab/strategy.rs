@@ -1,0 +1,25 @@
+//! Build strategies: how a component's derivation is made (cross, or a target-system
+//! derivation run natively or emulated). The planner picks one per component.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// Cross compile on an x86_64 builder.
+    Cross,
+    /// Build as a target-system derivation on a native target host.
+    Native,
+    /// Build as a target-system derivation on a host emulating the target (binfmt qemu-user).
+    Emulated,
+}
+
+impl Strategy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Cross => "cross",
+            Strategy::Native => "native",
+            Strategy::Emulated => "emulated",
+        }
+    }
+}
