@@ -375,7 +375,8 @@ fn import_writes_a_valid_profile_with_the_same_pool() {
     std::fs::remove_file(f.path("etc/nix/machines")).expect("rm");
     std::fs::remove_file(f.path("etc/nix/nix.conf")).expect("rm");
     f.write("etc/nix/nix.conf", "system = x86_64-linux\nextra-platforms = aarch64-linux riscv64-linux\n");
-    let after = inventory::load_pool(Some((&prof, "fleet.yaml")), &PoolOptions::default(), &f.sources()).expect("pool");
+    let after = inventory::load_pool(Some((&prof.builders, "fleet.yaml")), &PoolOptions::default(), &f.sources())
+        .expect("pool");
     assert_eq!(names(&before), names(&after));
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(Builder { source: String::new(), ..b.clone() }, Builder { source: String::new(), ..a.clone() });

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::nix::dag;
 use crate::nix::instantiate::Instantiated;
-use crate::report::{Event, Reporter};
 use crate::transport::{LocalTransport, Transport};
+use crate::vocab::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 use super::{Member, Options};
@@ -60,17 +60,17 @@ pub fn build(
     members: Vec<Member>,
     out_dir: &Path,
     strategies: &BTreeMap<String, String>,
-    gantt: Option<PathBuf>,
-    history: crate::builders::history::History,
+    predict: bool,
+    history: &crate::builders::history::History,
     reporter: &dyn Reporter,
-) -> Result<BTreeMap<String, Built>> {
+) -> Result<ComponentsBuilt> {
     let roots: Vec<String> = inst.drvs.values().cloned().collect();
     let dag = Arc::new(dag::load_closure(&roots)?);
     let labels: BTreeMap<String, String> = inst.drvs.iter().map(|(c, d)| (d.clone(), c.clone())).collect();
     let by_drv: BTreeMap<String, String> =
         inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|s| (d.clone(), s.clone()))).collect();
     let log_dir = out_dir.join("logs");
-    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, gantt, ..Options::default() };
+    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, predict, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
     let outcome = runtime()?.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
     let roots_dir = out_dir.join(".gcroots");
@@ -128,5 +128,13 @@ pub fn build(
         };
         result.insert(component.clone(), built);
     }
-    Ok(result)
+    Ok(ComponentsBuilt { components: result, records: outcome.records, schedules: outcome.schedules })
+}
+
+/// What a component build produced: each component's record, the measured durations for the
+/// build history, and the schedules when they were asked for.
+pub struct ComponentsBuilt {
+    pub components: BTreeMap<String, Built>,
+    pub records: Vec<crate::builders::history::Record>,
+    pub schedules: Option<super::Schedules>,
 }

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use crate::nix::serve::ServeClient;
-use crate::report::Event;
 use crate::transport::Transport;
+use crate::vocab::Event;
 use crate::{Error, ErrorKind, Result};
 
 /// Where a session's stderr lines go while it builds one derivation.

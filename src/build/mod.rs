@@ -25,9 +25,9 @@ use crate::nix::copy::copy_closure;
 use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
-use crate::report::{Event, Reporter};
 use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
 use crate::transport::Transport;
+use crate::vocab::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 use conn::{Conn, Idle};
@@ -66,8 +66,9 @@ pub struct Options {
     pub builders_use_substitutes: bool,
     /// Reconnection attempts of a builder that went down, with doubling delays from 1 s.
     pub reconnect_attempts: u32,
-    /// Draw the predicted schedule and the measured one here (`.svg`, or `.html`).
-    pub gantt: Option<PathBuf>,
+    /// Also simulate the schedule on the estimates, to compare with the measured one
+    /// ([`Outcome::schedules`]).
+    pub predict: bool,
 }
 
 impl Default for Options {
@@ -80,7 +81,7 @@ impl Default for Options {
             strategies: BTreeMap::new(),
             builders_use_substitutes: false,
             reconnect_attempts: 4,
-            gantt: None,
+            predict: false,
         }
     }
 }
@@ -113,6 +114,16 @@ pub struct Outcome {
     pub records: Vec<Record>,
     /// When each task ran where (seconds since the start), for the Gantt chart.
     pub runs: Vec<crate::schedule::simulate::Run>,
+    /// The predicted and the measured schedule, when [`Options::predict`] asked for them.
+    pub schedules: Option<Schedules>,
+}
+
+/// The schedule predicted before the build and the one measured during it.
+#[derive(Debug, Clone)]
+pub struct Schedules {
+    pub predicted: crate::schedule::simulate::Schedule,
+    pub predicted_makespan: f64,
+    pub measured: crate::schedule::simulate::Schedule,
 }
 
 /// Finds what must be built for the outputs of the DAG's roots, as scheduler tasks with
@@ -651,58 +662,38 @@ pub async fn run(
 }
 
 /// The whole flow for a set of root derivations: what is missing locally, estimates from the
-/// build history, the list scheduler over `members`, the build, and the measured durations
-/// saved back into the history (an in-memory history keeps nothing).
+/// build history, the list scheduler over `members` and the build. The measured durations
+/// come back in [`Outcome::records`] for the caller to keep in its history.
 pub async fn build_roots(
     dag: Arc<Dag>,
     members: Vec<Member>,
     local: Arc<dyn Transport>,
-    mut hist: History,
+    hist: &History,
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
     if let Some(w) = hist.warning() {
         reporter.event(&Event::Note { text: w.to_string() });
     }
-    let prepared = prepare(&dag, local.as_ref(), Some(&hist)).await?;
+    let prepared = prepare(&dag, local.as_ref(), Some(hist)).await?;
     let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
     check_capable(&prepared.tasks, &models)?;
     let policy: Box<dyn Policy> =
         Box::new(crate::schedule::online::Scheduler::new(prepared.tasks.clone(), models.clone())?);
-    let gantt = opts.gantt.clone();
-    let predicted = match &gantt {
-        Some(_) => Some(crate::schedule::simulate::simulate(
+    let predicted = match opts.predict {
+        true => Some(crate::schedule::simulate::simulate(
             &prepared.tasks,
             &models,
             crate::schedule::simulate::Policy::Rvbuild,
         )?),
-        None => None,
+        false => None,
     };
-    let result = run(dag, &prepared, members, policy, local, opts, reporter).await;
-    if let (Some(path), Some(pred), Ok(outcome)) = (&gantt, &predicted, &result) {
-        let actual = crate::schedule::simulate::Schedule::from_runs(&prepared.tasks, &models, &outcome.runs);
-        let text = crate::report::gantt::render_for(path, &pred.schedule, Some(&actual));
-        std::fs::write(path, text).map_err(|e| Error::io(ErrorKind::Build, path.display(), e))?;
-        reporter.event(&Event::Note {
-            text: format!(
-                "schedule drawn in {}: predicted {:.1} s, measured {:.1} s",
-                path.display(),
-                pred.makespan,
-                actual.makespan
-            ),
-        });
+    let mut outcome = run(dag, &prepared, members, policy, local, opts, reporter).await?;
+    if let Some(pred) = predicted {
+        let measured = crate::schedule::simulate::Schedule::from_runs(&prepared.tasks, &models, &outcome.runs);
+        outcome.schedules = Some(Schedules { predicted: pred.schedule, predicted_makespan: pred.makespan, measured });
     }
-    if let Ok(outcome) = &result
-        && !outcome.records.is_empty()
-    {
-        for r in &outcome.records {
-            hist.record(r.clone());
-        }
-        if let Err(e) = hist.save() {
-            reporter.event(&Event::Note { text: format!("build history not saved: {e}") });
-        }
-    }
-    result
+    Ok(outcome)
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 impl History {
     /// The default history file: `build-history.json` in rvbuild's cache directory.
     pub fn default_path() -> PathBuf {
-        crate::profile::cache_dir().join("build-history.json")
+        crate::vocab::cache_dir().join("build-history.json")
     }
 
     /// An empty history not backed by a file (nothing is saved).
@@ -130,6 +130,13 @@ impl History {
 
     /// Adds a measurement, dropping the oldest beyond the per-key limit. Nonsense values
     /// (negative or non-finite seconds, speed <= 0) are ignored.
+    /// Records every measured duration of a build (see [`History::record`]).
+    pub fn record_all(&mut self, records: &[Record]) {
+        for r in records {
+            self.record(r.clone());
+        }
+    }
+
     pub fn record(&mut self, r: Record) {
         if r.work().is_none() {
             return;

@@ -9,9 +9,8 @@ use serde::Serialize;
 
 use super::known_hosts::{self, KnownHosts};
 use super::machines::{self, HostKey, Machine, Scheme};
+use super::section::{LocalJobs, ProfileBuilders};
 use super::ssh_config::SshConfig;
-use crate::profile::BuildProfile;
-use crate::profile::build::LocalJobs;
 use crate::{Error, ErrorKind, Result};
 
 /// Where the system files are. Tests point these at temp files; the CLI uses [`Sources::from_env`].
@@ -179,7 +178,7 @@ pub fn nix_machines(sources: &Sources) -> Result<Vec<Machine>> {
 
 /// Builds the merged, filtered pool.
 pub fn load_pool(
-    profile: Option<(&BuildProfile, &str)>,
+    profile: Option<(&ProfileBuilders, &str)>,
     opts: &PoolOptions,
     sources: &Sources,
 ) -> Result<Vec<Builder>> {
@@ -189,11 +188,11 @@ pub fn load_pool(
     } else {
         let use_nix = match profile {
             Some((p, file)) => {
-                for (i, m) in p.builders.machines.iter().enumerate() {
+                for (i, m) in p.machines.iter().enumerate() {
                     let at = format!("{file}:{} (builders.machines[{i}])", m.referenced.line());
                     entries.extend(machines::parse_spec(&m.value, &at)?);
                 }
-                p.builders.use_nix_machines
+                p.use_nix_machines
             }
             None => true,
         };
@@ -211,8 +210,7 @@ pub fn load_pool(
     let kh = KnownHosts::load(&known_hosts::default_files(sources.home.as_deref(), &sources.ssh_dir));
 
     let mut pool: Vec<Builder> = Vec::new();
-    let local_jobs =
-        opts.local_jobs.or_else(|| profile.and_then(|(p, _)| p.builders.local_jobs.as_ref().map(|l| l.value)));
+    let local_jobs = opts.local_jobs.or_else(|| profile.and_then(|(p, _)| p.local_jobs.as_ref().map(|l| l.value)));
     let local_jobs = match local_jobs.unwrap_or(LocalJobs::Auto) {
         LocalJobs::Auto => sources.cores.max(1),
         LocalJobs::Count(n) => n,

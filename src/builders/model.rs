@@ -10,7 +10,7 @@ use super::Builder;
 use super::machines::Scheme;
 use super::probe_cache::ProbeResult;
 use super::systems;
-use crate::schedule::BuilderModel;
+use crate::vocab::BuilderModel;
 
 /// Assumed slowdown of a system run through qemu-user emulation when it was never measured:
 /// compilers typically run 5-20x slower under qemu-user; 15 errs on the slow side so that an

@@ -34,9 +34,9 @@ pub struct ProbeCache {
     pub warning: Option<String>,
 }
 
-/// `probes.json` in [`crate::profile::cache_dir`].
+/// `probes.json` in [`crate::vocab::cache_dir`].
 pub fn default_path() -> PathBuf {
-    crate::profile::cache_dir().join("probes.json")
+    crate::vocab::cache_dir().join("probes.json")
 }
 
 /// Loads the cache from its default place.

@@ -9,7 +9,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::profile::Arch;
+use crate::vocab::Arch;
 use crate::{Error, ErrorKind, Result};
 
 /// The stamp file inside a userland: a request line, then `package version arch` lines.

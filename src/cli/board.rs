@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use crate::Result;
 use crate::pipeline::board::Request;
 use crate::profile::{Provider, Strategy};
+use crate::vocab::Reporter as _;
 
 use super::Context;
 use super::pool_args::PoolArgs;
@@ -78,9 +79,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         pool: args.pool.pool_options(),
         connect: ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys },
         strategies: args.strategy,
-        gantt: args.gantt,
+        predict: args.gantt.is_some(),
     };
-    let (out, manifest) = crate::pipeline::board::build(&req, reporter)?;
+    let done = crate::pipeline::board::build(&req, reporter)?;
+    if let (Some(path), Some(s)) = (&args.gantt, &done.schedules) {
+        let text = crate::report::gantt::write_schedules(path, s)?;
+        reporter.event(&crate::vocab::Event::Note { text });
+    }
+    let (out, manifest) = (done.out_dir, done.manifest);
     if args.expr_only {
         ctx.say(&out.join("board.nix").display().to_string());
         return Ok(());

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use crate::vocab::Reporter as _;
+
 use crate::build::Options;
 use crate::build::connect::{self, ConnectOptions};
 use crate::builders::history::History;
@@ -107,7 +109,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
         None => None,
     };
-    let profile = loaded.as_ref().map(|l| (&l.value, l.source.name.as_str()));
+    let profile = loaded.as_ref().map(|l| (&l.value.builders, l.source.name.as_str()));
     let pool = inventory::load_pool(profile, &args.pool.pool_options(), &Sources::from_env())?;
     let members = connect::members(&pool, &ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys })?;
     let log_dir = args.log_dir.clone().unwrap_or_else(|| {
@@ -122,20 +124,30 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             ..BuildOptions::default()
         },
         builders_use_substitutes: args.builders_use_substitutes,
-        gantt: args.gantt.clone(),
+        predict: args.gantt.is_some(),
         ..Options::default()
     };
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
-    let history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
+    let mut history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
     let outcome = crate::build::components::runtime()?.block_on(crate::build::build_roots(
         dag.clone(),
         members,
         local,
-        history,
+        &history,
         opts,
         reporter,
     ))?;
+    if let (Some(path), Some(s)) = (&args.gantt, &outcome.schedules) {
+        let text = crate::report::gantt::write_schedules(path, s)?;
+        reporter.event(&crate::vocab::Event::Note { text });
+    }
+    if !outcome.records.is_empty() {
+        history.record_all(&outcome.records);
+        if let Err(e) = history.save() {
+            reporter.event(&crate::vocab::Event::Note { text: format!("build history not saved: {e}") });
+        }
+    }
     for (k, &root) in dag.roots().iter().enumerate() {
         let node = dag.node(root);
         for (name, out) in &node.drv.outputs {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use crate::builders::Builder;
-use crate::builders::inventory::{self, Sources};
+use crate::builders::inventory::Sources;
 use crate::profile::import;
 use crate::{Error, ErrorKind, Result};
 
@@ -34,7 +34,7 @@ pub enum Action {
     /// Measure builders: Nix version, systems, emulated systems with their measured slowdown,
     /// cores, load, free store space and speed (1.0 = the reference machine). Results are cached
     /// for later builds.
-    Probe(ProbeArgs),
+    Probe(super::builders_probe::ProbeArgs),
     /// Turn /etc/nix/machines and nix.conf `builders` into a build profile.
     Import(ImportArgs),
 }
@@ -50,27 +50,6 @@ pub struct ListArgs {
     /// One JSON array on stdout.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Debug, Default, clap::Args)]
-pub struct ProbeArgs {
-    /// Builders to probe: names, hosts or `tag:T` (default: the whole pool).
-    #[arg(value_name = "HOST")]
-    pub hosts: Vec<String>,
-    #[command(flatten)]
-    pub pool: PoolArgs,
-    /// Build profile whose builders to use (default: Nix's machines and the local machine).
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
-    /// One JSON array on stdout.
-    #[arg(long)]
-    pub json: bool,
-    /// Skip the benchmark (no speed or slowdown): one quick command per host.
-    #[arg(long)]
-    pub no_benchmark: bool,
-    /// Show the cached results without connecting.
-    #[arg(long, conflicts_with_all = ["no_benchmark"])]
-    pub cached: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,19 +76,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
 }
 
-/// The pool the options select.
-pub fn load_pool(ctx: &Context, a: &PoolArgs, profile: Option<&str>) -> Result<Vec<Builder>> {
-    let loaded = match profile {
-        Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
-        None => None,
-    };
-    let opts = a.pool_options();
-    let profile = loaded.as_ref().map(|l| (&l.value, l.source.name.as_str()));
-    inventory::load_pool(profile, &opts, &Sources::from_env())
-}
-
 fn list(ctx: &Context, a: ListArgs) -> Result<()> {
-    let pool = load_pool(ctx, &a.pool, a.profile.as_deref())?;
+    let pool = super::pool_args::load_pool(ctx, &a.pool, a.profile.as_deref())?;
     let out = if a.json {
         let mut s = serde_json::to_string_pretty(&pool)
             .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the pool as JSON: {e}")))?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Context;
-use super::builders::{ProbeArgs, load_pool};
+use super::pool_args::{PoolArgs, load_pool};
 use crate::build::connect::{ConnectOptions, transport_for};
 use crate::builders::Builder;
 use crate::builders::inventory;
@@ -27,6 +27,27 @@ pub struct Row {
     pub age_s: Option<u64>,
     pub error: Option<String>,
     pub result: Option<ProbeResult>,
+}
+
+#[derive(Debug, Default, clap::Args)]
+pub struct ProbeArgs {
+    /// Builders to probe: names, hosts or `tag:T` (default: the whole pool).
+    #[arg(value_name = "HOST")]
+    pub hosts: Vec<String>,
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// Build profile whose builders to use (default: Nix's machines and the local machine).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+    /// One JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the benchmark (no speed or slowdown): one quick command per host.
+    #[arg(long)]
+    pub no_benchmark: bool,
+    /// Show the cached results without connecting.
+    #[arg(long, conflicts_with_all = ["no_benchmark"])]
+    pub cached: bool,
 }
 
 pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {

@@ -80,7 +80,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let prof = crate::profile::load_profile(&project, &args.profile)?;
     let provider: Provider = args.provider.map(Into::into).unwrap_or(prof.value.provider);
     let pool = inventory::load_pool(
-        Some((&prof.value, prof.source.name.as_str())),
+        Some((&prof.value.builders, prof.source.name.as_str())),
         &args.pool.pool_options(),
         &Sources::from_env(),
     )?;

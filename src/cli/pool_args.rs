@@ -1,7 +1,11 @@
 //! The builder-pool options shared by `build`, `board`, `plan` and `builders`: which
 //! machines, which of them, how many local slots, host key policy.
 
-use crate::builders::inventory::{self, PoolOptions};
+use crate::Result;
+use crate::builders::Builder;
+use crate::builders::inventory::{self, PoolOptions, Sources};
+
+use super::Context;
 use crate::profile::build::LocalJobs;
 
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -40,4 +44,15 @@ pub fn parse_local_jobs(s: &str) -> std::result::Result<LocalJobs, String> {
         return Ok(LocalJobs::Auto);
     }
     s.parse::<u32>().map(LocalJobs::Count).map_err(|_| format!("`{s}` is neither `auto` nor a number of build slots"))
+}
+
+/// The pool the options select.
+pub fn load_pool(ctx: &Context, a: &PoolArgs, profile: Option<&str>) -> Result<Vec<Builder>> {
+    let loaded = match profile {
+        Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),
+        None => None,
+    };
+    let opts = a.pool_options();
+    let profile = loaded.as_ref().map(|l| (&l.value.builders, l.source.name.as_str()));
+    inventory::load_pool(profile, &opts, &Sources::from_env())
 }

@@ -12,8 +12,8 @@ use crate::builders::inventory::{self, PoolOptions, Sources};
 use crate::nix::{host_expr, instantiate, nixpkgs_expr};
 use crate::profile::resolve;
 use crate::profile::{self, Provider};
-use crate::report::{Event, Reporter};
 use crate::vocab::manifest::{ComponentRecord, FlashPlan, FlashRegionRecord, Manifest};
+use crate::vocab::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 /// What a board build was asked to do.
@@ -33,8 +33,15 @@ pub struct Request {
     pub connect: ConnectOptions,
     /// `--strategy COMPONENT=STRATEGY` overrides (component or group name), over the profile's.
     pub strategies: Vec<(String, profile::Strategy)>,
-    /// Draw the predicted and the measured schedule here (`.svg` or `.html`).
-    pub gantt: Option<PathBuf>,
+    /// Also predict the schedule, to compare with the measured one (`--gantt`).
+    pub predict: bool,
+}
+
+/// A finished board build: where it is, its manifest, and the schedules when asked for.
+pub struct BoardBuild {
+    pub out_dir: PathBuf,
+    pub manifest: Manifest,
+    pub schedules: Option<crate::build::Schedules>,
 }
 
 /// The default output directory of a board: `./result-<board>`.
@@ -75,7 +82,7 @@ fn files_below(root: &Path) -> Vec<(String, PathBuf)> {
 }
 
 /// Runs the whole board build. Returns the manifest (also written to the output directory).
-pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifest)> {
+pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
     let board = profile::load_board(&req.project, &req.board)?;
     let prof = profile::load_profile(&req.project, &req.profile)?;
     let provider = req.provider.unwrap_or(prof.value.provider);
@@ -89,10 +96,14 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     if req.jobs > 0 && pool_opts.local_jobs.is_none() {
         pool_opts.local_jobs = Some(crate::profile::build::LocalJobs::Count(req.jobs as u32));
     }
-    let pool = inventory::load_pool(Some((&prof.value, prof.source.name.as_str())), &pool_opts, &Sources::from_env())?;
+    let pool = inventory::load_pool(
+        Some((&prof.value.builders, prof.source.name.as_str())),
+        &pool_opts,
+        &Sources::from_env(),
+    )?;
     let members = connect::members(&pool, &req.connect)?;
     let models: Vec<crate::schedule::BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
-    let history = crate::builders::history::History::load(&crate::builders::history::History::default_path());
+    let mut history = crate::builders::history::History::load(&crate::builders::history::History::default_path());
     let planned = crate::plan::board::plan_board(&board, &prof, provider, &req.strategies, &models, Some(&history))?;
     for p in &planned.plans {
         reporter.event(&Event::Stage {
@@ -112,7 +123,8 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     });
     instantiate::parse_check(&expr_path)?;
     if req.expr_only {
-        return Ok((out_dir, manifest_skeleton(&spec, provider, &expr_path)));
+        let manifest = manifest_skeleton(&spec, provider, &expr_path);
+        return Ok(BoardBuild { out_dir, manifest, schedules: None });
     }
     if provider == Provider::Nixpkgs && !nixpkgs_available() {
         return Err(Error::with_help(
@@ -155,10 +167,16 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
     // or an emulating builder), which the engine knows once it placed them.
     let cross: BTreeMap<String, String> =
         strategies.iter().filter(|(_, v)| *v == "cross").map(|(k, v)| (k.clone(), v.clone())).collect();
-    let built = components::build(&inst, members, &out_dir, &cross, req.gantt.clone(), history, reporter)?;
+    let built = components::build(&inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
+    if !built.records.is_empty() {
+        history.record_all(&built.records);
+        if let Err(e) = history.save() {
+            reporter.event(&Event::Note { text: format!("build history not saved: {e}") });
+        }
+    }
 
     let mut manifest = manifest_skeleton(&spec, provider, &expr_path);
-    for (c, b) in &built {
+    for (c, b) in &built.components {
         manifest.components.insert(
             c.clone(),
             ComponentRecord {
@@ -189,7 +207,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<(PathBuf, Manifes
         detail: "outputs against the board's arch, ABI and kernel".into(),
     });
     verify_outputs(&board.value, &manifest, reporter)?;
-    Ok((out_dir, manifest))
+    Ok(BoardBuild { out_dir, manifest, schedules: built.schedules })
 }
 
 /// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs

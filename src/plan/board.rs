@@ -10,7 +10,7 @@ use crate::builders::inventory::native_system;
 use crate::profile::build::Strategy;
 use crate::profile::resolve::{self, BuildSpec};
 use crate::profile::{Board, BuildProfile, Loaded, Provider};
-use crate::schedule::BuilderModel;
+use crate::vocab::BuilderModel;
 use crate::{Error, ErrorKind, Result};
 
 use super::strategy::{ComponentPlan, PlanRequest, board_components, plan};

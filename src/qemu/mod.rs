@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::profile::board::{Board, Qemu};
-use crate::report::{Event, Reporter};
 use crate::vocab::Manifest;
+use crate::vocab::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
 /// The outcome of a successful boot.

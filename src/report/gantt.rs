@@ -32,6 +32,19 @@ pub fn render_for(path: &std::path::Path, pred: &Schedule, actual: Option<&Sched
     }
 }
 
+/// Draws the predicted and the measured schedule into `path` (SVG, or HTML for `.html`) and
+/// returns the line that says so.
+pub fn write_schedules(path: &std::path::Path, s: &crate::build::Schedules) -> crate::Result<String> {
+    let text = render_for(path, &s.predicted, Some(&s.measured));
+    std::fs::write(path, text).map_err(|e| crate::Error::io(crate::ErrorKind::Config, path.display(), e))?;
+    Ok(format!(
+        "schedule drawn in {}: predicted {:.1} s, measured {:.1} s",
+        path.display(),
+        s.predicted_makespan,
+        s.measured.makespan
+    ))
+}
+
 /// Escapes text for SVG/HTML content and attribute values (the same rules as XML reports).
 pub fn escape(s: &str) -> String {
     crate::report::xml_escape(s)

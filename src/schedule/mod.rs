@@ -8,10 +8,10 @@ pub mod synthetic;
 pub mod tasks;
 
 pub use crate::builders::history::{History, Record};
-pub use crate::vocab::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
+pub use crate::vocab::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId, strategy_label};
 pub use online::Scheduler;
 pub use simulate::{
     Bounds, Policy, Run, Schedule, ScheduledTask, SimOptions, Simulation, bounds, lower_bound, lower_bound_tight,
-    simulate, simulate_with, strategy_label,
+    simulate, simulate_with,
 };
 pub use tasks::tasks_from_dag;

@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use super::simulate::strategy_label;
 use crate::builders::history::{Record, unix_now};
+use crate::vocab::model::strategy_label;
 use crate::vocab::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
 use crate::{Error, ErrorKind, Result};
 

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::online::{Scheduler, topo_order};
-use crate::vocab::model::{BuilderId, BuilderModel, Placement, Task, TaskId};
+use crate::vocab::model::{BuilderId, BuilderModel, Placement, Task, TaskId, strategy_label};
 use crate::{Error, ErrorKind, Result};
 
 /// Tolerance when matching finish and start times (seconds).
@@ -86,17 +86,6 @@ pub enum Policy {
     Rvbuild,
     /// Nix's build-remote: greedy, remote first, no ranking.
     NixLike,
-}
-
-/// The strategy colour of a task run on a builder: `emulated` when the builder emulates the
-/// system, `native` when it runs a target system (not x86_64/i686/builtin) as its own, and
-/// `cross` for derivations of the build host's system (cross compilers and host-side steps).
-pub fn strategy_label(task: &Task, builder: &BuilderModel) -> &'static str {
-    match builder.placement(&task.system) {
-        Some((Placement::Emulated, _)) => "emulated",
-        _ if matches!(task.system.as_str(), "x86_64-linux" | "i686-linux" | "builtin") => "cross",
-        _ => "native",
-    }
 }
 
 /// The two terms of [`lower_bound`].

@@ -9,34 +9,12 @@ mod ssh_auth;
 mod ssh_channel;
 mod ssh_hostkey;
 
-use std::any::Any;
-use std::future::Future;
-use std::pin::Pin;
+use crate::{Error, Result};
 
-use tokio::io::{AsyncRead, AsyncWrite};
-
-use crate::{Error, ErrorKind, Result};
-
+pub use crate::nix::serve::channel::{BoxFuture, ServeChannel};
+pub use crate::vocab::error::{FailureClass, TransportFailure};
 pub use local::LocalTransport;
 pub use ssh::{SshOptions, SshTransport};
-
-/// The byte streams of one serve session: stdin/stdout of the remote `nix-store --serve`
-/// carry the protocol, its stderr carries build logs and error messages.
-pub struct ServeChannel {
-    /// Protocol bytes from the builder (its stdout).
-    pub from_builder: Pin<Box<dyn AsyncRead + Send>>,
-    /// Protocol bytes to the builder (its stdin). Dropping it ends the session.
-    pub to_builder: Pin<Box<dyn AsyncWrite + Send>>,
-    /// The builder's stderr: build logs, `error: …` lines.
-    pub stderr: Pin<Box<dyn AsyncRead + Send>>,
-    /// What keeps the session alive (child process, SSH channel); dropped with the channel.
-    pub keepalive: Box<dyn Any + Send>,
-    /// A short name for messages: `local`, `ssh://user@host`.
-    pub label: String,
-}
-
-/// A boxed future, so that `dyn Transport` stays object safe.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A way to reach one builder.
 ///
@@ -75,53 +53,9 @@ pub fn for_builder(builder: &crate::builders::Builder, ssh: &SshOptions) -> Resu
     })
 }
 
-/// What kind of trouble a transport error is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureClass {
-    /// The builder cannot be reached or the connection to it was lost (refused, timeout, DNS,
-    /// killed sshd, dead network). Its work may be retried on another builder.
-    Unreachable,
-    /// The builder is reachable but set up so rvbuild cannot use it (host key unknown or
-    /// changed, authentication rejected, Nix missing, user not trusted). Retrying elsewhere is
-    /// fine, but the user must fix this builder; retrying it is pointless.
-    Setup,
-}
-
-/// A transport error with its class. It travels inside [`Error`] (kind [`ErrorKind::Builder`])
-/// and, when it ends a stream, inside the `std::io::Error` the serve client reads.
-#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
-#[error("{message}")]
-pub struct TransportFailure {
-    pub class: FailureClass,
-    pub message: String,
-    #[help]
-    pub help: Option<String>,
-}
-
-impl TransportFailure {
-    pub fn new(class: FailureClass, message: impl Into<String>, help: Option<String>) -> Self {
-        TransportFailure { class, message: message.into(), help }
-    }
-
-    pub fn into_error(self) -> Error {
-        Error::new(ErrorKind::Builder, self)
-    }
-
-    /// As the error of a stream read (the serve client turns it back into an [`Error`]).
-    pub fn into_io(self) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, self)
-    }
-
-    /// The failure carried by an I/O error made with [`into_io`](Self::into_io).
-    pub fn from_io(e: &std::io::Error) -> Option<&TransportFailure> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<TransportFailure>())
-    }
-}
-
 /// The class of a transport error; None for other errors (a failed build, a protocol error).
 pub fn failure_class(err: &Error) -> Option<FailureClass> {
-    let e: &(dyn std::error::Error + Send + Sync + 'static) = err.diagnostic();
-    e.downcast_ref::<TransportFailure>().map(|f| f.class)
+    err.failure_class()
 }
 
 /// True when `err` says the builder is down or unreachable (retry the work elsewhere), as

@@ -65,6 +65,8 @@ impl ErrorKind {
 /// An error with its class and a rich diagnostic (message, help, source snippet).
 pub struct Error {
     kind: ErrorKind,
+    /// Set on transport errors: whether the work may go to another builder.
+    failure: Option<FailureClass>,
     inner: Box<dyn Diagnostic + Send + Sync + 'static>,
 }
 
@@ -80,7 +82,7 @@ pub struct Plain {
 impl Error {
     /// Wraps any diagnostic with a failure class.
     pub fn new(kind: ErrorKind, diag: impl Diagnostic + Send + Sync + 'static) -> Self {
-        Error { kind, inner: Box::new(diag) }
+        Error { kind, failure: None, inner: Box::new(diag) }
     }
 
     /// A message without help.
@@ -109,6 +111,12 @@ impl Error {
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// The class of a transport failure; None for other errors (a failed build, a protocol
+    /// error).
+    pub fn failure_class(&self) -> Option<FailureClass> {
+        self.failure
     }
 
     pub fn diagnostic(&self) -> &(dyn Diagnostic + Send + Sync + 'static) {
@@ -145,6 +153,52 @@ impl Diagnostic for Error {
     }
     fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
         self.inner.related()
+    }
+}
+
+/// What kind of trouble a transport error is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The builder cannot be reached or the connection to it was lost (refused, timeout, DNS,
+    /// killed sshd, dead network). Its work may be retried on another builder.
+    Unreachable,
+    /// The builder is reachable but set up so rvbuild cannot use it (host key unknown or
+    /// changed, authentication rejected, Nix missing, user not trusted). Retrying elsewhere is
+    /// fine, but the user must fix this builder; retrying it is pointless.
+    Setup,
+}
+
+/// A transport error with its class. It travels inside [`Error`] (kind [`ErrorKind::Builder`])
+/// and, when it ends a stream, inside the `std::io::Error` the serve client reads.
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
+#[error("{message}")]
+pub struct TransportFailure {
+    pub class: FailureClass,
+    pub message: String,
+    #[help]
+    pub help: Option<String>,
+}
+
+impl TransportFailure {
+    pub fn new(class: FailureClass, message: impl Into<String>, help: Option<String>) -> Self {
+        TransportFailure { class, message: message.into(), help }
+    }
+
+    pub fn into_error(self) -> Error {
+        let class = self.class;
+        let mut e = Error::new(ErrorKind::Builder, self);
+        e.failure = Some(class);
+        e
+    }
+
+    /// As the error of a stream read (the serve client turns it back into an [`Error`]).
+    pub fn into_io(self) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, self)
+    }
+
+    /// The failure carried by an I/O error made with [`into_io`](Self::into_io).
+    pub fn from_io(e: &std::io::Error) -> Option<&TransportFailure> {
+        e.get_ref().and_then(|inner| inner.downcast_ref::<TransportFailure>())
     }
 }
 

@@ -134,6 +134,17 @@ impl BuilderModel {
     }
 }
 
+/// The strategy colour of a task run on a builder: `emulated` when the builder emulates the
+/// system, `native` when it runs a target system (not x86_64/i686/builtin) as its own, and
+/// `cross` for derivations of the build host's system (cross compilers and host-side steps).
+pub fn strategy_label(task: &Task, builder: &BuilderModel) -> &'static str {
+    match builder.placement(&task.system) {
+        Some((Placement::Emulated, _)) => "emulated",
+        _ if matches!(task.system.as_str(), "x86_64-linux" | "i686-linux" | "builtin") => "cross",
+        _ => "native",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,7 @@
 //! queries, NAR download and upload, BuildDerivation with typed results. It runs over any
 //! [`ServeChannel`]; every store path the builder sends back is validated.
 
+pub mod channel;
 mod messages;
 mod nar_source;
 
@@ -21,8 +22,8 @@ use super::drv::BasicDerivation;
 use super::nar_stream;
 use super::store_path::{NarHash, StorePath};
 use super::wire::{self, MAX_PATH};
-use crate::transport::ServeChannel;
 use crate::{Error, ErrorKind, Result};
+use channel::ServeChannel;
 
 pub use messages::{BuildOptions, BuildResult, BuildStatus, PathInfo};
 use messages::{read_build_result, write_basic_derivation, write_build_options};
@@ -224,11 +225,11 @@ impl ServeClient {
         self.broken = true;
         // The transport knows better what went wrong (lost connection, Nix missing there). A
         // failed write means the peer is gone: the read side may carry that explanation.
-        let mut explained = crate::transport::TransportFailure::from_io(&e).cloned();
+        let mut explained = crate::vocab::error::TransportFailure::from_io(&e).cloned();
         if explained.is_none() && e.kind() == io::ErrorKind::BrokenPipe {
             let mut byte = [0u8; 1];
             if let Ok(Err(r)) = tokio::time::timeout(Duration::from_secs(2), self.reader.read(&mut byte)).await {
-                explained = crate::transport::TransportFailure::from_io(&r).cloned();
+                explained = crate::vocab::error::TransportFailure::from_io(&r).cloned();
             }
         }
         if let Some(mut f) = explained {

@@ -6,10 +6,10 @@ use std::pin::Pin;
 
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
+use super::channel::BoxFuture;
 use super::{OP_DUMP_STORE_PATH, PathInfo, ServeClient};
 use crate::Result;
 use crate::nix::wire;
-use crate::transport::BoxFuture;
 
 /// A NAR stream borrowed from its source.
 pub type NarStream<'s> = Pin<Box<dyn AsyncRead + Send + 's>>;
