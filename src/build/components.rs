@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use crate::nix::dag;
 use crate::nix::instantiate::Instantiated;
 use crate::transport::{LocalTransport, Transport};
 use crate::vocab::{Event, Reporter};
@@ -64,8 +63,7 @@ pub fn build(
     history: &crate::builders::history::History,
     reporter: &dyn Reporter,
 ) -> Result<ComponentsBuilt> {
-    let roots: Vec<String> = inst.drvs.values().cloned().collect();
-    let dag = Arc::new(dag::load_closure(&roots)?);
+    let dag = inst.dag.clone();
     let labels: BTreeMap<String, String> = inst.drvs.iter().map(|(c, d)| (d.clone(), c.clone())).collect();
     let by_drv: BTreeMap<String, String> =
         inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|s| (d.clone(), s.clone()))).collect();

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::Result;
-use crate::pipeline::board::Request;
+use crate::pipeline::Request;
 use crate::profile::{Provider, Strategy};
 use crate::vocab::Reporter as _;
 
@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         strategies: args.strategy,
         predict: args.gantt.is_some(),
     };
-    let done = crate::pipeline::board::build(&req, reporter)?;
+    let done = crate::pipeline::build(&req, reporter)?;
     if let (Some(path), Some(s)) = (&args.gantt, &done.schedules) {
         let text = crate::report::gantt::write_schedules(path, s)?;
         reporter.event(&crate::vocab::Event::Note { text });

@@ -2,20 +2,18 @@
 //! included), with hosts chosen at build time; `result` links like nix-build.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use crate::vocab::Reporter as _;
 
+use crate::Result;
 use crate::build::Options;
 use crate::build::connect::{self, ConnectOptions};
 use crate::builders::history::History;
 use crate::builders::inventory::{self, Sources};
 use crate::nix::dag;
 use crate::nix::serve::BuildOptions;
-use crate::nix::store_path::StorePath;
 use crate::transport::LocalTransport;
-use crate::{Error, ErrorKind, Result};
 
 use super::Context;
 use super::pool_args::PoolArgs;
@@ -60,50 +58,8 @@ pub struct Args {
     pub gantt: Option<PathBuf>,
 }
 
-/// The .drv paths to build: given directly, or from `nix-instantiate FILE [-A ATTR]...`.
-pub fn instantiate_targets(targets: &[String], attrs: &[String]) -> Result<Vec<String>> {
-    let mut drvs = Vec::new();
-    for t in targets {
-        if t.ends_with(".drv") && StorePath::parse_drv(t).is_ok() {
-            drvs.push(t.clone());
-            continue;
-        }
-        if !Path::new(t).exists() {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!("{t}: no such file"),
-                "give a .nix file or /nix/store/...drv paths",
-            ));
-        }
-        let mut cmd = Command::new("nix-instantiate");
-        cmd.arg(t);
-        for a in attrs {
-            cmd.arg("-A").arg(a);
-        }
-        let out = cmd.stdin(Stdio::null()).stderr(Stdio::piped()).output().map_err(|e| {
-            Error::with_help(ErrorKind::Prerequisite, format!("cannot run nix-instantiate: {e}"), "install Nix")
-        })?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        if !out.status.success() {
-            return Err(Error::msg(ErrorKind::Config, format!("nix-instantiate {t} failed:\n{}", stderr.trim())));
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()) {
-            // `drv!out` selects an output; the whole derivation is built.
-            let drv = line.split('!').next().unwrap_or(line);
-            StorePath::parse_drv(drv).map_err(|e| {
-                Error::msg(ErrorKind::Build, format!("nix-instantiate printed {line:?}, not a derivation: {e}"))
-            })?;
-            drvs.push(drv.to_string());
-        }
-    }
-    if drvs.is_empty() {
-        return Err(Error::msg(ErrorKind::Config, "nothing to build: the targets gave no derivations"));
-    }
-    Ok(drvs)
-}
-
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let roots = instantiate_targets(&args.targets, &args.attr)?;
+    let roots = crate::nix::instantiate::targets(&args.targets, &args.attr)?;
     let dag = Arc::new(dag::load_closure(&roots)?);
     let loaded = match &args.profile {
         Some(p) => Some(crate::profile::load_profile(&ctx.project_dir(), p)?),

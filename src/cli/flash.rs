@@ -127,12 +127,12 @@ pub fn board_steps(board: &Board, manifest: Option<&Manifest>, args: &Args) -> R
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let board = crate::profile::load_board(&ctx.project_dir(), &args.board)?;
     let board = &board.value;
-    let out_dir = args.out.clone().unwrap_or_else(|| crate::pipeline::board::default_out_dir(&board.name.value));
+    let out_dir = args.out.clone().unwrap_or_else(|| crate::pipeline::default_out_dir(&board.name.value));
     let manifest = if out_dir.join("manifest.json").is_file() { Some(Manifest::load(&out_dir)?) } else { None };
     let steps = board_steps(board, manifest.as_ref(), &args)?;
     // Nothing is written when the build's outputs fail verification: checked before the port opens.
     if let Some(m) = manifest.as_ref().filter(|_| !args.already_verified) {
-        crate::pipeline::board::verify_outputs(board, m, ctx.reporter.as_ref())?;
+        crate::pipeline::verify_outputs(board, m, ctx.reporter.as_ref())?;
     }
     let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
     if args.recovery && !rom_recovery {

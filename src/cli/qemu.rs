@@ -4,10 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::pipeline::board::Request;
-use crate::report::Reporter;
-use crate::vocab::Manifest;
-use crate::{Result, profile, qemu};
+use crate::Result;
+use crate::pipeline::{self, BootRequest, Request};
 
 use super::Context;
 
@@ -34,49 +32,29 @@ pub struct Args {
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let reporter = ctx.reporter.as_ref();
-    let project = ctx.project_dir();
-    let board = profile::load_board(&project, &args.board)?;
-    let name = board.value.name.value.clone();
-    let out_dir = args.out.clone().unwrap_or_else(|| crate::pipeline::board::default_out_dir(&name));
-    let manifest = if args.no_build {
-        Manifest::load(&out_dir)?
-    } else {
-        let req = Request {
-            project: project.clone(),
+    let req = BootRequest {
+        build: Request {
+            project: ctx.project_dir(),
             board: args.board.clone(),
             profile: args.profile.clone(),
-            provider: None,
-            out_dir: Some(out_dir.clone()),
-            expr_only: false,
+            out_dir: args.out.clone(),
             ..Request::default()
-        };
-        crate::pipeline::board::build(&req, reporter)?.manifest
+        },
+        no_build: args.no_build,
+        timeout: args.timeout.map(Duration::from_secs),
     };
-    if let Some(q) = &board.value.qemu {
-        if q.boot == "direct" {
-            reporter.event(&crate::report::Event::Stage {
-                name: "note".into(),
-                detail: format!("{name}: QEMU has no model of this SoC; booting the board's kernel and initramfs on QEMU `{}` directly. This smoke-tests the kernel, drivers and userland, not the board's firmware path.", q.machine),
-            });
-        }
-        if args.print_command {
-            let cmd = qemu::command(&board.value, q, &manifest)?;
-            let words: Vec<String> = std::iter::once(cmd.get_program())
-                .chain(cmd.get_args())
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect();
-            ctx.say(&words.join(" "));
-            return Ok(());
-        }
+    if args.print_command {
+        ctx.say(&pipeline::qemu_command(&req, reporter)?.join(" "));
+        return Ok(());
     }
-    let outcome =
-        qemu::boot(&board.value, &manifest, &out_dir.join("logs"), args.timeout.map(Duration::from_secs), reporter)?;
+    let booted = pipeline::boot(&req, reporter)?;
     ctx.say(&format!(
-        "{name}: booted to `{}` in {:.1} s (modules: {}); console log {}",
-        manifest.marker,
-        outcome.seconds,
-        outcome.modules_loaded.join(", "),
-        outcome.log.display()
+        "{}: booted to `{}` in {:.1} s (modules: {}); console log {}",
+        booted.manifest.board,
+        booted.manifest.marker,
+        booted.outcome.seconds,
+        booted.outcome.modules_loaded.join(", "),
+        booted.outcome.log.display()
     ));
     Ok(())
 }

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             // The board's profile gives arch, ABI and loader; its build (if there is one) the
             // modules' vermagic.
             let b = crate::profile::load_board(&ctx.project_dir(), board)?;
-            let out = args.out.clone().unwrap_or_else(|| crate::pipeline::board::default_out_dir(&b.value.name.value));
+            let out = args.out.clone().unwrap_or_else(|| crate::pipeline::default_out_dir(&b.value.name.value));
             let manifest = crate::vocab::Manifest::load(&out).ok();
             verify::board::expectation(&b.value, manifest.as_ref())?
         }

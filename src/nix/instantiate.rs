@@ -15,6 +15,8 @@ use super::store_path_ok;
 pub struct Instantiated {
     pub drvs: BTreeMap<String, String>,
     pub deps: BTreeMap<String, Vec<String>>,
+    /// The closure of every component's .drv, parsed once here and reused by the build.
+    pub dag: std::sync::Arc<dag::Dag>,
 }
 
 fn nix_missing(tool: &str, e: std::io::Error) -> Error {
@@ -83,16 +85,61 @@ pub fn instantiate(file: &Path, components: &[String]) -> Result<Instantiated> {
         }
         inst.drvs.insert(c.clone(), p);
     }
-    inst.deps = component_deps(&inst.drvs)?;
+    let roots: Vec<String> = inst.drvs.values().cloned().collect();
+    let graph = dag::load_closure(&roots)?;
+    inst.deps = component_deps(&inst.drvs, &graph)?;
+    inst.dag = std::sync::Arc::new(graph);
     Ok(inst)
+}
+
+/// The .drv paths to build: given directly, or from `nix-instantiate FILE [-A ATTR]...`.
+pub fn targets(targets: &[String], attrs: &[String]) -> Result<Vec<String>> {
+    let mut drvs = Vec::new();
+    for t in targets {
+        if t.ends_with(".drv") && super::store_path::StorePath::parse_drv(t).is_ok() {
+            drvs.push(t.clone());
+            continue;
+        }
+        if !std::path::Path::new(t).exists() {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!("{t}: no such file"),
+                "give a .nix file or /nix/store/...drv paths",
+            ));
+        }
+        let mut cmd = Command::new("nix-instantiate");
+        cmd.arg(t);
+        for a in attrs {
+            cmd.arg("-A").arg(a);
+        }
+        let out = cmd
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .map_err(|e| nix_missing("nix-instantiate", e))?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            return Err(Error::msg(ErrorKind::Config, format!("nix-instantiate {t} failed:\n{}", stderr.trim())));
+        }
+        for line in String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()) {
+            // `drv!out` selects an output; the whole derivation is built.
+            let drv = line.split('!').next().unwrap_or(line);
+            super::store_path::StorePath::parse_drv(drv).map_err(|e| {
+                Error::msg(ErrorKind::Build, format!("nix-instantiate printed {line:?}, not a derivation: {e}"))
+            })?;
+            drvs.push(drv.to_string());
+        }
+    }
+    if drvs.is_empty() {
+        return Err(Error::msg(ErrorKind::Config, "nothing to build: the targets gave no derivations"));
+    }
+    Ok(drvs)
 }
 
 /// Which components each component needs: walks the parsed derivation graph from each
 /// component's `.drv`, through derivations that are not components (nixpkgs' toolchains), and
 /// stops at the first component on every path. Cycles and missing `.drv` files are errors.
-pub fn component_deps(drvs: &BTreeMap<String, String>) -> Result<BTreeMap<String, Vec<String>>> {
-    let roots: Vec<String> = drvs.values().cloned().collect();
-    let graph = dag::load_closure(&roots)?;
+pub fn component_deps(drvs: &BTreeMap<String, String>, graph: &dag::Dag) -> Result<BTreeMap<String, Vec<String>>> {
     let comp_of: BTreeMap<usize, &String> =
         drvs.iter().filter_map(|(c, d)| graph.index_of(d).map(|i| (i, c))).collect();
     let mut deps = BTreeMap::new();

@@ -1,52 +1,27 @@
-//! Building one board end to end: load and validate the board and profile, resolve them into a
-//! build spec, generate the provider's Nix expression, instantiate it, build the components and
-//! write the output directory (expression, per-component links and logs, manifest.json).
+//! Building one board end to end: load and validate the board and profile, plan, generate the
+//! provider's Nix expression, instantiate it, build the components, write the output directory
+//! (expression, per-component links and logs, manifest.json) and verify the outputs.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::build::components;
-use crate::build::connect::{self, ConnectOptions};
-use crate::builders::inventory::{self, PoolOptions, Sources};
-use crate::nix::{host_expr, instantiate, nixpkgs_expr};
-use crate::profile::resolve;
-use crate::profile::{self, Provider};
-use crate::vocab::manifest::{ComponentRecord, FlashPlan, FlashRegionRecord, Manifest};
-use crate::vocab::{Event, Reporter};
+use crate::build::connect;
+use crate::builders::history::History;
+use crate::nix::instantiate;
+use crate::profile::Provider;
+use crate::vocab::manifest::{ComponentRecord, Manifest};
+use crate::vocab::{BuilderModel, Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
-/// What a board build was asked to do.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub project: PathBuf,
-    pub board: String,
-    pub profile: String,
-    pub provider: Option<Provider>,
-    pub out_dir: Option<PathBuf>,
-    /// Write and check the expression, build nothing.
-    pub expr_only: bool,
-    /// Local build slots (0 = the pool's `local-jobs`, by default one per CPU).
-    pub jobs: usize,
-    /// Which builders (`--builders`, `--only`, `--exclude`, `--local-jobs`).
-    pub pool: PoolOptions,
-    pub connect: ConnectOptions,
-    /// `--strategy COMPONENT=STRATEGY` overrides (component or group name), over the profile's.
-    pub strategies: Vec<(String, profile::Strategy)>,
-    /// Also predict the schedule, to compare with the measured one (`--gantt`).
-    pub predict: bool,
-}
+use super::{Request, default_out_dir, manifest, stages};
 
 /// A finished board build: where it is, its manifest, and the schedules when asked for.
 pub struct BoardBuild {
     pub out_dir: PathBuf,
     pub manifest: Manifest,
     pub schedules: Option<crate::build::Schedules>,
-}
-
-/// The default output directory of a board: `./result-<board>`.
-pub fn default_out_dir(board: &str) -> PathBuf {
-    PathBuf::from(format!("result-{board}"))
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {
@@ -58,53 +33,21 @@ fn link(target: &str, at: &Path) {
     let _ = std::os::unix::fs::symlink(target, at);
 }
 
-/// Files of an output directory, recursively, as (relative name, absolute path).
-fn files_below(root: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd.flatten() {
-            let p = e.path();
-            match e.file_type() {
-                Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => {
-                    if let Ok(rel) = p.strip_prefix(root) {
-                        out.push((rel.to_string_lossy().into_owned(), p.clone()));
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Runs the whole board build. Returns the manifest (also written to the output directory).
 pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
-    let board = profile::load_board(&req.project, &req.board)?;
-    let prof = profile::load_profile(&req.project, &req.profile)?;
-    let provider = req.provider.unwrap_or(prof.value.provider);
+    let inputs = stages::load(req)?;
+    let (board, prof, provider) = (&inputs.board, &inputs.prof, inputs.provider);
     let name = board.value.name.value.clone();
     reporter.event(&Event::Stage {
         name: "resolve".into(),
         detail: format!("board {name}, profile {}, provider {}", prof.value.name.value, provider.as_str()),
     });
     // The pool first: the strategy plan weighs its builders.
-    let mut pool_opts = req.pool.clone();
-    if req.jobs > 0 && pool_opts.local_jobs.is_none() {
-        pool_opts.local_jobs = Some(crate::profile::build::LocalJobs::Count(req.jobs as u32));
-    }
-    let pool = inventory::load_pool(
-        Some((&prof.value.builders, prof.source.name.as_str())),
-        &pool_opts,
-        &Sources::from_env(),
-    )?;
+    let pool = stages::pool(req, &inputs)?;
     let members = connect::members(&pool, &req.connect)?;
-    let models: Vec<crate::schedule::BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
-    let mut history = crate::builders::history::History::load(&crate::builders::history::History::default_path());
-    let planned = crate::plan::board::plan_board(&board, &prof, provider, &req.strategies, &models, Some(&history))?;
+    let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
+    let mut history = History::load(&History::default_path());
+    let planned = stages::plan(req, &inputs, &models, &history)?;
     for p in &planned.plans {
         reporter.event(&Event::Stage {
             name: "plan".into(),
@@ -116,14 +59,14 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
     let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
     fs::create_dir_all(&out_dir).map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
     let out_dir = out_dir.canonicalize().map_err(|e| Error::io(ErrorKind::Config, out_dir.display(), e))?;
-    let expr_path = write_expression(&spec, provider, &out_dir)?;
+    let expr_path = stages::write_expression(&spec, provider, &out_dir)?;
     reporter.event(&Event::Stage {
         name: "generate".into(),
         detail: format!("{} ({} components)", expr_path.display(), spec.components().len()),
     });
     instantiate::parse_check(&expr_path)?;
     if req.expr_only {
-        let manifest = manifest_skeleton(&spec, provider, &expr_path);
+        let manifest = manifest::skeleton(&spec, provider, &expr_path);
         return Ok(BoardBuild { out_dir, manifest, schedules: None });
     }
     if provider == Provider::Nixpkgs && !nixpkgs_available() {
@@ -151,8 +94,10 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
     {
         crate::builders::userland::check_local_support(&u.system)?;
     }
-    let strategies: BTreeMap<String, String> =
-        components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch).to_string())).collect();
+    let strategies: BTreeMap<String, String> = components
+        .iter()
+        .map(|c| (c.clone(), manifest::placed_locally(spec.strategy(c), spec.arch).to_string()))
+        .collect();
     let slots: u32 = members.iter().map(|m| m.model.slots).sum();
     reporter.event(&Event::Stage {
         name: "build".into(),
@@ -175,7 +120,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
         }
     }
 
-    let mut manifest = manifest_skeleton(&spec, provider, &expr_path);
+    let mut manifest = manifest::skeleton(&spec, provider, &expr_path);
     for (c, b) in &built.components {
         manifest.components.insert(
             c.clone(),
@@ -194,8 +139,8 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
             link(o, &out_dir.join(link_name));
         }
     }
-    collect_artifacts(&mut manifest);
-    manifest.flash = Some(flash_plan(&board.value, &manifest));
+    manifest::collect_artifacts(&mut manifest);
+    manifest.flash = Some(manifest::flash_plan(&board.value, &manifest));
     write(
         &out_dir.join("manifest.json"),
         &serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,
@@ -206,126 +151,8 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
         name: "verify".into(),
         detail: "outputs against the board's arch, ABI and kernel".into(),
     });
-    verify_outputs(&board.value, &manifest, reporter)?;
+    super::verify::verify_outputs(&board.value, &manifest, reporter)?;
     Ok(BoardBuild { out_dir, manifest, schedules: built.schedules })
-}
-
-/// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs
-/// natively on a machine of the target's architecture and emulated anywhere else.
-pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'static str {
-    match strategy {
-        profile::Strategy::Cross => "cross",
-        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => "native",
-        _ => "emulated",
-    }
-}
-
-/// Writes the provider's Nix expression for `spec` to `dir/board.nix`.
-pub fn write_expression(spec: &resolve::BuildSpec, provider: Provider, dir: &Path) -> Result<PathBuf> {
-    let share = profile::shipped::materialize(&profile::cache_dir())?;
-    let nix_lib = share.join("nix");
-    let expr = match provider {
-        Provider::Host => host_expr::render(spec, &nix_lib),
-        Provider::Nixpkgs => nixpkgs_expr::render(spec, &nix_lib),
-    };
-    let expr_path = dir.join("board.nix");
-    write(&expr_path, &expr)?;
-    Ok(expr_path)
-}
-
-/// Verifies a build's outputs against the board and reports the result as a `verify` event;
-/// any finding is an error (exit 5) naming the files.
-pub fn verify_outputs(board: &profile::Board, manifest: &Manifest, reporter: &dyn Reporter) -> Result<()> {
-    let report = crate::verify::board::check_build(board, manifest)?;
-    let refused = (!report.is_clean()).then(|| crate::verify::refusal(&report));
-    reporter.event(&Event::Verify {
-        target: manifest.board.clone(),
-        ok: refused.is_none(),
-        checked: report.checked,
-        mismatched: report.mismatched,
-        skipped: report.skipped,
-        detail: match &refused {
-            None => {
-                format!("{} files checked, {} skipped (not ELF/Image/DTB), all match", report.checked, report.skipped)
-            }
-            Some(e) => e.to_string(),
-        },
-    });
-    match refused {
-        None => Ok(()),
-        Some(e) => Err(e),
-    }
-}
-
-fn manifest_skeleton(spec: &resolve::BuildSpec, provider: Provider, expr: &Path) -> Manifest {
-    Manifest {
-        rvbuild: env!("CARGO_PKG_VERSION").to_string(),
-        board: spec.board.clone(),
-        profile: spec.profile.clone(),
-        provider: provider.as_str().to_string(),
-        arch: spec.arch.as_str().to_string(),
-        abi: spec.abi.clone(),
-        marker: spec.marker.clone(),
-        kernel_release: None,
-        expression: expr.to_string_lossy().into_owned(),
-        components: BTreeMap::new(),
-        artifacts: BTreeMap::new(),
-        flash: None,
-    }
-}
-
-fn flash_plan(b: &crate::profile::Board, m: &Manifest) -> FlashPlan {
-    let method =
-        serde_json::to_value(b.flash.method).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-    FlashPlan {
-        method,
-        baud: b.flash.baud,
-        recovery: b.flash.recovery.clone(),
-        device_size: b.flash.device_size.as_ref().map(|s| s.value.0),
-        regions: b
-            .flash
-            .regions
-            .iter()
-            .map(|r| FlashRegionRecord {
-                name: r.name.value.clone(),
-                offset: r.offset.value.0,
-                size: r.size.value.0,
-                file: r.file.value.clone(),
-                path: m.artifacts.get(&r.file.value).cloned(),
-            })
-            .collect(),
-    }
-}
-
-/// Names the artefacts later stages use: the disk image, boot files, firmware files, modules.
-fn collect_artifacts(m: &mut Manifest) {
-    let pick = |m: &Manifest, comp: &str| m.components.get(comp).and_then(|c| c.outputs.first()).map(PathBuf::from);
-    let mut arts = BTreeMap::new();
-    for comp in ["image", "bootfiles", "firmware"] {
-        if let Some(root) = pick(m, comp) {
-            for (rel, abs) in files_below(&root) {
-                arts.insert(rel, abs.to_string_lossy().into_owned());
-            }
-        }
-    }
-    for (c, rec) in &m.components {
-        if c.starts_with("module-")
-            && let Some(root) = rec.outputs.first()
-        {
-            for (rel, abs) in files_below(Path::new(root)) {
-                if rel.ends_with(".ko") {
-                    arts.insert(rel, abs.to_string_lossy().into_owned());
-                }
-            }
-        }
-    }
-    if let Some(k) = pick(m, "kernel") {
-        m.kernel_release = fs::read_to_string(k.join("kernel.release")).ok().map(|s| s.trim().to_string());
-        for f in ["Image", "Image.gz", "config", "System.map"] {
-            arts.insert(format!("kernel/{f}"), k.join(f).to_string_lossy().into_owned());
-        }
-    }
-    m.artifacts = arts;
 }
 
 fn nixpkgs_available() -> bool {

@@ -1,4 +1,18 @@
 //! The board pipeline, assembled in one place: profile → plan → nix → schedule → build →
-//! verify, with the manifest written for flash and qemu.
+//! verify, with the manifest written for flash and qemu. `rvbuild board`, `plan`, `qemu` and
+//! `flash` are requests to it; the CLI only maps arguments to requests and renders results.
 
-pub mod board;
+mod board;
+mod manifest;
+mod plan;
+mod qemu;
+mod request;
+mod stages;
+mod verify;
+
+pub use board::{BoardBuild, build};
+pub use manifest::placed_locally;
+pub use plan::{PlanReport, PlanRow, plan};
+pub use qemu::{BootRequest, Booted, boot, qemu_command};
+pub use request::{Request, default_out_dir};
+pub use verify::verify_outputs;

@@ -14,7 +14,7 @@ mod image;
 mod inspect;
 mod report;
 mod source;
-mod walk;
+pub mod walk;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -28,6 +28,18 @@ pub fn expand(paths: &[PathBuf]) -> Vec<Item> {
     out
 }
 
+/// The regular files below `root`, recursively and in path order, as (path relative to `root`,
+/// path); symbolic links and special files are left out, as in [`expand`].
+pub fn files_below(root: &Path) -> Vec<(String, PathBuf)> {
+    expand(&[root.to_path_buf()])
+        .into_iter()
+        .filter_map(|item| match item {
+            Item::File(p) => p.strip_prefix(root).ok().map(|rel| (rel.to_string_lossy().into_owned(), p.clone())),
+            Item::Done(_) => None,
+        })
+        .collect()
+}
+
 fn shown(p: &Path) -> String {
     p.display().to_string()
 }

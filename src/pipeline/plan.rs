@@ -1,0 +1,102 @@
+//! `plan` through the pipeline: the board's first stages as for a build (load, pool, plan,
+//! generate), then instantiation and the scheduler on estimates, so the plan shows where each
+//! derivation would go and when. Nothing is built.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::build::connect;
+use crate::builders::history::History;
+use crate::nix::{dag, instantiate};
+use crate::plan::ComponentPlan;
+use crate::schedule::simulate::{Policy, Simulation, simulate};
+use crate::transport::{LocalTransport, Transport};
+use crate::vocab::{BuilderModel, Strategy, Task};
+use crate::{Error, ErrorKind, Result};
+
+use super::{Request, stages};
+
+/// One component of the plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRow {
+    pub component: String,
+    pub strategy: String,
+    /// Where the schedule puts it; None when it is already built.
+    pub host: Option<String>,
+    pub start: Option<f64>,
+    pub finish: Option<f64>,
+    pub cached: bool,
+    pub reason: String,
+}
+
+/// The plan of a board: each component's row, the derivations still to build, the pool, the
+/// predicted schedule and (when asked for) Nix's greedy policy on the same work.
+pub struct PlanReport {
+    pub board: String,
+    pub rows: Vec<PlanRow>,
+    pub tasks: Vec<Task>,
+    pub models: Vec<BuilderModel>,
+    pub simulation: Simulation,
+    pub nix_like: Option<Simulation>,
+}
+
+/// Plans `req`'s board over its pool; `nix_like` also simulates Nix's policy.
+pub fn plan(req: &Request, nix_like: bool) -> Result<PlanReport> {
+    let inputs = stages::load(req)?;
+    let pool = stages::pool(req, &inputs)?;
+    let models = connect::models(&pool);
+    let history = History::load(&History::default_path());
+    let planned = stages::plan(req, &inputs, &models, &history)?;
+
+    // Instantiate (no build) in a scratch directory to get the derivation graph.
+    let name = inputs.board.value.name.value.clone();
+    let scratch = crate::vocab::cache_dir().join("plan").join(&name);
+    std::fs::create_dir_all(&scratch).map_err(|e| Error::io(ErrorKind::Config, scratch.display(), e))?;
+    let expr = stages::write_expression(&planned.spec, inputs.provider, &scratch)?;
+    let inst = instantiate::instantiate(&expr, &planned.spec.components())?;
+    let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
+    let prepared = crate::build::components::runtime()?.block_on(crate::build::prepare(
+        &inst.dag,
+        local.as_ref(),
+        Some(&history),
+    ))?;
+    crate::build::check_capable(&prepared.tasks, &models)?;
+    let simulation = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
+    let nix_like = if nix_like { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };
+    let rows = rows(&planned.plans, &inst.drvs, &inst.dag, &prepared, &simulation, &models);
+    Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like })
+}
+
+fn rows(
+    plans: &[ComponentPlan],
+    drvs: &BTreeMap<String, String>,
+    graph: &dag::Dag,
+    prepared: &crate::build::Prepared,
+    sim: &Simulation,
+    models: &[BuilderModel],
+) -> Vec<PlanRow> {
+    plans
+        .iter()
+        .map(|p| {
+            let node = drvs.get(&p.component).and_then(|d| graph.index_of(d));
+            let task = node.and_then(|n| prepared.nodes.iter().position(|&x| x == n));
+            let entry = task.and_then(|t| sim.schedule.entries.iter().find(|e| e.task == t));
+            let strategy = match (p.strategy, entry) {
+                (Strategy::Cross, _) => "cross".to_string(),
+                (_, Some(e)) => e.strategy.to_string(),
+                (s, None) => s.as_str().to_string(),
+            };
+            PlanRow {
+                component: p.component.clone(),
+                strategy,
+                host: entry.and_then(|e| models.get(e.builder)).map(|m| m.name.clone()),
+                start: entry.map(|e| e.start),
+                finish: entry.map(|e| e.finish),
+                cached: task.is_none(),
+                reason: p.reason.clone(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,73 @@
+//! `qemu` through the pipeline: the board's build (a no-op when nothing changed) or its last
+//! manifest, then the QEMU boot smoke test.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::profile::{self, Board, Loaded};
+use crate::qemu::{self, BootOutcome};
+use crate::vocab::{Event, Manifest, Reporter};
+use crate::{Error, ErrorKind, Result};
+
+use super::{Request, default_out_dir};
+
+/// A boot test: the build request of the board, and how to boot.
+#[derive(Debug, Clone, Default)]
+pub struct BootRequest {
+    pub build: Request,
+    /// Boot the last build's outputs without building.
+    pub no_build: bool,
+    /// Seconds before the boot test gives up (default: the board's `qemu.timeout`).
+    pub timeout: Option<Duration>,
+}
+
+/// A finished boot test with the manifest it booted.
+pub struct Booted {
+    pub manifest: Manifest,
+    pub outcome: BootOutcome,
+}
+
+/// The board, its output directory and its manifest (built first unless `no_build`).
+fn built(req: &BootRequest, reporter: &dyn Reporter) -> Result<(Loaded<Board>, PathBuf, Manifest)> {
+    let board = profile::load_board(&req.build.project, &req.build.board)?;
+    let name = board.value.name.value.clone();
+    let out_dir = req.build.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
+    let manifest = if req.no_build {
+        Manifest::load(&out_dir)?
+    } else {
+        let build = Request { out_dir: Some(out_dir.clone()), ..req.build.clone() };
+        super::build(&build, reporter)?.manifest
+    };
+    if let Some(q) = &board.value.qemu
+        && q.boot == "direct"
+    {
+        reporter.event(&Event::Stage {
+            name: "note".into(),
+            detail: format!("{name}: QEMU has no model of this SoC; booting the board's kernel and initramfs on QEMU `{}` directly. This smoke-tests the kernel, drivers and userland, not the board's firmware path.", q.machine),
+        });
+    }
+    Ok((board, out_dir, manifest))
+}
+
+/// The QEMU command line that would boot the board, as words.
+pub fn qemu_command(req: &BootRequest, reporter: &dyn Reporter) -> Result<Vec<String>> {
+    let (board, _, manifest) = built(req, reporter)?;
+    let q = board.value.qemu.as_ref().ok_or_else(|| no_qemu(&manifest.board))?;
+    let cmd = qemu::command(&board.value, q, &manifest)?;
+    Ok(std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy().into_owned()).collect())
+}
+
+/// Builds (unless `no_build`) and boots the board to its marker.
+pub fn boot(req: &BootRequest, reporter: &dyn Reporter) -> Result<Booted> {
+    let (board, out_dir, manifest) = built(req, reporter)?;
+    let outcome = qemu::boot(&board.value, &manifest, &out_dir.join("logs"), req.timeout, reporter)?;
+    Ok(Booted { manifest, outcome })
+}
+
+fn no_qemu(board: &str) -> Error {
+    Error::with_help(
+        ErrorKind::Config,
+        format!("board {board} has no qemu section"),
+        "only boards with a `qemu:` section can be booted in QEMU",
+    )
+}
