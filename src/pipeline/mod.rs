@@ -11,7 +11,6 @@ mod stages;
 mod verify;
 
 pub use board::{BoardBuild, build};
-pub use manifest::placed_locally;
 pub use plan::{PlanReport, PlanRow, plan};
 pub use qemu::{BootRequest, Booted, boot, qemu_command};
 pub use request::{Request, default_out_dir};

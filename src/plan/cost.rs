@@ -50,19 +50,6 @@ pub const DEFAULT_OUTPUT_BYTES: &[(ComponentKind, u64)] = &[
 ];
 
 impl ComponentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ComponentKind::Kernel => "kernel",
-            ComponentKind::Module => "module",
-            ComponentKind::Userland => "userland",
-            ComponentKind::Initramfs => "initramfs",
-            ComponentKind::Bootfiles => "bootfiles",
-            ComponentKind::Firmware => "firmware",
-            ComponentKind::Image => "image",
-            ComponentKind::Other => "other",
-        }
-    }
-
     /// Default work in seconds at speed 1.0.
     pub fn default_work(self) -> f64 {
         DEFAULT_WORK.iter().find(|(k, _)| *k == self).map(|(_, w)| *w).unwrap_or(10.0)

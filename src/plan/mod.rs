@@ -5,7 +5,4 @@ pub mod board;
 pub mod cost;
 pub mod strategy;
 
-pub use cost::{ComponentKind, DEFAULT_OUTPUT_BYTES, DEFAULT_WORK, derivation_output_bytes, derivation_work};
-pub use strategy::{
-    Component, ComponentPlan, Costed, PlanRequest, board_components, merge_overrides, parse_override, plan, strategies,
-};
+pub use strategy::ComponentPlan;

@@ -9,7 +9,6 @@ use serde::Serialize;
 
 use super::cost::{ComponentKind, fmt_seconds};
 use crate::builders::history::History;
-use crate::profile::board::Sp;
 use crate::profile::build::{Strategy, StrategyPolicy};
 use crate::vocab::model::{BuilderModel, Placement, Task};
 use crate::{Error, ErrorKind, Result};
@@ -97,49 +96,10 @@ pub struct ComponentPlan {
     pub reason: String,
 }
 
-/// Parses `COMPONENT=cross|native|emulated` (the `--strategy` value).
-pub fn parse_override(s: &str) -> Result<(String, Strategy)> {
-    let bad = || {
-        Error::with_help(
-            ErrorKind::Config,
-            format!("bad --strategy value `{s}`"),
-            "write COMPONENT=STRATEGY with STRATEGY one of cross, native, emulated (e.g. --strategy kernel=cross)",
-        )
-    };
-    let (comp, strat) = s.split_once('=').ok_or_else(bad)?;
-    let strategy = match strat.trim() {
-        "cross" => Strategy::Cross,
-        "native" => Strategy::Native,
-        "emulated" => Strategy::Emulated,
-        _ => return Err(bad()),
-    };
-    let comp = comp.trim();
-    if comp.is_empty() {
-        return Err(bad());
-    }
-    Ok((comp.to_string(), strategy))
-}
-
 /// The board's components (names as `BuildSpec::components()` gives them) for the planner,
 /// all compiled for `system`.
 pub fn board_components(names: &[String], system: &str, cross_available: bool) -> Vec<Component> {
     names.iter().map(|n| Component::new(n, system, cross_available)).collect()
-}
-
-/// The build profile's `strategy.overrides` with the command line's `--strategy
-/// COMPONENT=STRATEGY` values on top (the command line wins).
-pub fn merge_overrides(profile: &BTreeMap<String, Sp<Strategy>>, cli: &[String]) -> Result<BTreeMap<String, Strategy>> {
-    let mut out: BTreeMap<String, Strategy> = profile.iter().map(|(k, v)| (k.clone(), v.value)).collect();
-    for arg in cli {
-        let (comp, strategy) = parse_override(arg)?;
-        out.insert(comp, strategy);
-    }
-    Ok(out)
-}
-
-/// The strategy per component name, as the Nix expression generators take it.
-pub fn strategies(plans: &[ComponentPlan]) -> BTreeMap<String, Strategy> {
-    plans.iter().map(|p| (p.component.clone(), p.strategy)).collect()
 }
 
 /// Best host and seconds for one component under one strategy, or why there is none.
@@ -474,7 +434,6 @@ mod tests {
         assert_eq!(module.seconds, 15.0);
         assert_eq!(get(&plans, "kernel").host.as_deref(), Some("rv1"));
         assert!(get(&plans, "kernel").reason.contains("group kernel"));
-        assert_eq!(strategies(&plans).get("kernel"), Some(&Strategy::Native));
     }
 
     #[test]
@@ -554,34 +513,12 @@ mod tests {
     }
 
     #[test]
-    fn board_components_and_merged_overrides() {
+    fn board_components_of_a_board() {
         let names: Vec<String> = ["kernel", "module-a", "init", "image"].map(String::from).to_vec();
         let comps = board_components(&names, "aarch64-linux", true);
         assert_eq!(comps.len(), 4);
         assert_eq!(comps[1].group.as_deref(), Some("kernel"));
         assert_eq!(comps[2].kind, ComponentKind::Userland);
         assert!(comps.iter().all(|c| c.system == "aarch64-linux"));
-        let none = BTreeMap::new();
-        let merged = merge_overrides(&none, &["init=emulated".to_string(), "kernel=native".to_string()])
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(merged.get("init"), Some(&Strategy::Emulated));
-        assert_eq!(merged.get("kernel"), Some(&Strategy::Native));
-        assert!(merge_overrides(&none, &["init".to_string()]).is_err());
-        // The profile's overrides, the command line on top.
-        let cfg: crate::profile::build::StrategyConfig =
-            serde_saphyr::from_str("overrides:\n  kernel: cross\n  init: native\n").unwrap_or_else(|e| panic!("{e}"));
-        let merged =
-            merge_overrides(&cfg.overrides, &["kernel=emulated".to_string()]).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(merged.get("kernel"), Some(&Strategy::Emulated));
-        assert_eq!(merged.get("init"), Some(&Strategy::Native));
-    }
-
-    #[test]
-    fn parse_strategy_overrides() {
-        assert_eq!(parse_override("kernel=cross").ok(), Some(("kernel".to_string(), Strategy::Cross)));
-        assert_eq!(parse_override("module-x = emulated").ok(), Some(("module-x".to_string(), Strategy::Emulated)));
-        assert!(parse_override("kernel").is_err_and(|e| e.kind() == ErrorKind::Config));
-        assert!(parse_override("kernel=fast").is_err());
-        assert!(parse_override("=native").is_err());
     }
 }
