@@ -65,110 +65,147 @@ const SETUP: &str = "run scripts/setup-host.sh from the rvbuild repository (as r
 /// Runs every check. Nothing here changes the machine.
 pub fn run_checks() -> Vec<Check> {
     let mut out = Vec::new();
+    nix_checks(&mut out);
+    binfmt_checks(&mut out);
+    tool_checks(&mut out, &TOOLCHAINS);
+    tool_checks(&mut out, &QEMU);
+    tool_checks(&mut out, &IMAGE_TOOLS);
+    out.push(kernel_source_check());
+    out.push(firmware_check());
+    serial_checks(&mut out);
+    builder_checks(&mut out);
+    ssh_checks(&mut out);
+    out
+}
 
-    // Nix
+/// Nix: the store tools, nix.conf's sandbox and substituters, multi- or single-user mode.
+fn nix_checks(out: &mut Vec<Check>) {
+    let conf = nix_conf(Path::new("/etc/nix/nix.conf"));
+    out.push(nix_store_check());
+    out.push(nix_sandbox_check(&conf));
+    out.push(nix_mode_check());
+    out.push(nix_substituters_check(&conf));
+}
+
+fn nix_store_check() -> Check {
     match first_line("nix-store", &["--version"]) {
-        Some(v) => out.push(check("nix", "nix-store", Status::Ok, v, None)),
-        None => out.push(check(
+        Some(v) => check("nix", "nix-store", Status::Ok, v, None),
+        None => check(
             "nix",
             "nix-store",
             Status::Fail,
             "not found on PATH",
             Some("install Nix (Debian: apt-get install nix-bin)"),
-        )),
+        ),
     }
-    let conf = nix_conf(Path::new("/etc/nix/nix.conf"));
-    match setting(&conf, "sandbox").as_deref() {
-        Some("false") => out.push(check(
-            "nix",
-            "sandbox",
-            Status::Ok,
-            "sandbox = false (the host provider uses the host's toolchains)",
-            None,
-        )),
-        other => out.push(check(
+}
+
+fn nix_sandbox_check(conf: &[(String, String)]) -> Check {
+    match setting(conf, "sandbox").as_deref() {
+        Some("false") => {
+            check("nix", "sandbox", Status::Ok, "sandbox = false (the host provider uses the host's toolchains)", None)
+        }
+        other => check(
             "nix",
             "sandbox",
             Status::Warn,
             format!("sandbox = {}", other.unwrap_or("(default: true)")),
             Some("the host provider needs `sandbox = false` in /etc/nix/nix.conf; the nixpkgs provider does not"),
-        )),
+        ),
     }
+}
+
+/// Multi-user (daemon socket) or single-user with build users; neither cannot build.
+fn nix_mode_check() -> Check {
     if Path::new("/nix/var/nix/daemon-socket/socket").exists() {
-        out.push(check("nix", "mode", Status::Ok, "multi-user (nix-daemon socket present)", None));
-    } else {
-        let users =
-            Command::new("getent").args(["group", "nixbld"]).output().map(|o| o.status.success()).unwrap_or(false);
-        if users {
-            out.push(check("nix", "mode", Status::Ok, "single-user with build users (group nixbld)", None));
-        } else {
-            out.push(check("nix", "mode", Status::Fail, "no nix-daemon and no nixbld group", Some(SETUP)));
-        }
+        return check("nix", "mode", Status::Ok, "multi-user (nix-daemon socket present)", None);
     }
-    match setting(&conf, "substituters") {
+    let users = Command::new("getent").args(["group", "nixbld"]).output().map(|o| o.status.success()).unwrap_or(false);
+    if users {
+        check("nix", "mode", Status::Ok, "single-user with build users (group nixbld)", None)
+    } else {
+        check("nix", "mode", Status::Fail, "no nix-daemon and no nixbld group", Some(SETUP))
+    }
+}
+
+fn nix_substituters_check(conf: &[(String, String)]) -> Check {
+    match setting(conf, "substituters") {
         Some(s) if s.is_empty() => {
-            out.push(check("nix", "substituters", Status::Ok, "none (offline builds do not wait on DNS)", None))
+            check("nix", "substituters", Status::Ok, "none (offline builds do not wait on DNS)", None)
         }
-        Some(s) => out.push(check("nix", "substituters", Status::Ok, s, None)),
-        None => out.push(check(
+        Some(s) => check("nix", "substituters", Status::Ok, s, None),
+        None => check(
             "nix",
             "substituters",
             Status::Warn,
             "default (cache.nixos.org)",
             Some("offline, every build waits seconds on DNS: set `substituters =` in /etc/nix/nix.conf"),
-        )),
+        ),
     }
+}
 
-    // emulation
+/// binfmt_misc registrations of qemu-user for the target arches, and their interpreters.
+fn binfmt_checks(out: &mut Vec<Check>) {
     let binfmt = Path::new("/proc/sys/fs/binfmt_misc");
     for arch in ["riscv64", "aarch64"] {
         let entry = binfmt.join(format!("qemu-{arch}"));
-        match std::fs::read_to_string(&entry) {
+        out.push(match std::fs::read_to_string(&entry) {
             Ok(t) if t.starts_with("enabled") => {
                 let interp = t.lines().find_map(|l| l.strip_prefix("interpreter ")).unwrap_or("?").to_string();
                 let exists = Path::new(&interp).exists();
-                out.push(check(
+                check(
                     "binfmt",
                     format!("qemu-{arch}"),
                     if exists { Status::Ok } else { Status::Fail },
                     format!("enabled, interpreter {interp}"),
                     if exists { None } else { Some("install qemu-user-static") },
-                ));
+                )
             }
-            Ok(_) => out.push(check(
+            Ok(_) => check(
                 "binfmt",
                 format!("qemu-{arch}"),
                 Status::Warn,
                 "registered but disabled",
                 Some("update-binfmts --enable"),
-            )),
-            Err(_) => out.push(check(
+            ),
+            Err(_) => check(
                 "binfmt",
                 format!("qemu-{arch}"),
                 Status::Warn,
                 "not registered: this machine cannot run emulated target-system builds",
                 Some("apt-get install qemu-user-static binfmt-support; update-binfmts --enable"),
-            )),
-        }
+            ),
+        });
     }
+}
 
-    // toolchains and tools
-    for (tool, pkg) in [
-        ("riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu"),
-        ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
-        ("qemu-system-riscv64", "qemu-system-misc (bookworm-backports)"),
-        ("qemu-system-aarch64", "qemu-system-arm (bookworm-backports)"),
-        ("mkfs.ext4", "e2fsprogs"),
-        ("sfdisk", "fdisk"),
-        ("mcopy", "mtools"),
-    ] {
-        match first_line(tool, &["--version"]).or_else(|| which(tool).map(|p| p.display().to_string())) {
-            Some(v) => out.push(check("tools", tool, Status::Ok, v, None)),
-            None => out.push(check("tools", tool, Status::Fail, "not found", Some(&format!("apt-get install {pkg}")))),
-        }
+/// Cross compilers, with the Debian package that brings each.
+const TOOLCHAINS: [(&str, &str); 2] =
+    [("riscv64-linux-gnu-gcc", "gcc-riscv64-linux-gnu"), ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")];
+
+/// System emulators for `rvbuild qemu`.
+const QEMU: [(&str, &str); 2] = [
+    ("qemu-system-riscv64", "qemu-system-misc (bookworm-backports)"),
+    ("qemu-system-aarch64", "qemu-system-arm (bookworm-backports)"),
+];
+
+/// What assembles disk images: filesystems, partition tables, FAT files.
+const IMAGE_TOOLS: [(&str, &str); 3] = [("mkfs.ext4", "e2fsprogs"), ("sfdisk", "fdisk"), ("mcopy", "mtools")];
+
+/// Each tool on PATH (its version line, or its path when it has no `--version`).
+fn tool_checks(out: &mut Vec<Check>, tools: &[(&str, &str)]) {
+    for &(tool, pkg) in tools {
+        out.push(match first_line(tool, &["--version"]).or_else(|| which(tool).map(|p| p.display().to_string())) {
+            Some(v) => check("tools", tool, Status::Ok, v, None),
+            None => check("tools", tool, Status::Fail, "not found", Some(&format!("apt-get install {pkg}"))),
+        });
     }
+}
+
+/// The kernel source tarball the host provider builds from.
+fn kernel_source_check() -> Check {
     let src = Path::new("/usr/src/linux-source-6.12.tar.xz");
-    out.push(if src.is_file() {
+    if src.is_file() {
         check("tools", "kernel source", Status::Ok, src.display().to_string(), None)
     } else {
         check(
@@ -178,32 +215,27 @@ pub fn run_checks() -> Vec<Check> {
             "linux-source-6.12 not installed",
             Some("apt-get install linux-source-6.12"),
         )
-    });
+    }
+}
+
+/// Foreign firmware packages unpacked by the setup script (listed in `.rvbuild-packages`).
+fn firmware_check() -> Check {
     let roots = crate::profile::resolve::firmware_roots();
     let listed: Vec<String> = roots
         .iter()
         .filter_map(|r| std::fs::read_to_string(r.join(".rvbuild-packages")).ok())
         .flat_map(|t| t.lines().filter_map(|l| l.split_whitespace().nth(1).map(str::to_string)).collect::<Vec<_>>())
         .collect();
-    out.push(if listed.is_empty() {
+    if listed.is_empty() {
         check("firmware", "foreign packages", Status::Warn, "none unpacked (VisionFive 2 / Pi 4 firmware)", Some(SETUP))
     } else {
         check("firmware", "foreign packages", Status::Ok, listed.join(", "), None)
-    });
+    }
+}
 
-    // serial
-    let ports: Vec<PathBuf> = std::fs::read_dir("/dev")
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("ttyUSB") || n.starts_with("ttyACM"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+/// USB serial adapters (`/dev/ttyUSB*`, `/dev/ttyACM*`) and whether this user may open them.
+fn serial_checks(out: &mut Vec<Check>) {
+    let ports = serial_ports();
     if ports.is_empty() {
         out.push(check("serial", "ports", Status::Ok, "no USB serial adapter connected", None));
     }
@@ -221,10 +253,25 @@ pub fn run_checks() -> Vec<Check> {
             },
         ));
     }
+}
 
-    builder_checks(&mut out);
+fn serial_ports() -> Vec<PathBuf> {
+    std::fs::read_dir("/dev")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("ttyUSB") || n.starts_with("ttyACM"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
-    // ssh
+/// An SSH key in ~/.ssh (remote builders need one) and the agent.
+fn ssh_checks(out: &mut Vec<Check>) {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let keys: Vec<String> = ["id_ed25519", "id_ecdsa", "id_rsa"]
         .iter()
@@ -241,7 +288,6 @@ pub fn run_checks() -> Vec<Check> {
         Some(s) if Path::new(&s).exists() => check("ssh", "agent", Status::Ok, "SSH_AUTH_SOCK is set", None),
         _ => check("ssh", "agent", Status::Ok, "no agent (keys are read from files)", None),
     });
-    out
 }
 
 fn which(tool: &str) -> Option<PathBuf> {

@@ -9,6 +9,8 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use rvbuild::builders::inventory::{self, PoolOptions, Sources};
 use rvbuild::builders::ssh_config::SshConfig;
 use rvbuild::builders::{Builder, HostKey, HostKeyStatus, Scheme, known_hosts::KnownHosts, machines};
@@ -239,7 +241,7 @@ fn builders_flag_replaces_nix_machines_and_takes_ports_and_ssh_ng() {
         "home/.ssh/known_hosts",
         &format!("[rv.example]:2222 ssh-ed25519 {RUBY}\n@cert-authority *.corp ssh-ed25519 {KANA}\n"),
     );
-    let key_col = machines::base64_encode(format!("ssh-ed25519 {KANA} root@kana\n").as_bytes());
+    let key_col = STANDARD.encode(format!("ssh-ed25519 {KANA} root@kana\n"));
     let spec = format!(
         "ssh://bob@rv.example:2222 riscv64-linux - 4 2.5 - - ; ssh-ng://ci.corp aarch64-linux - 1 ; \
          ssh://kana - - 1 1 - - {key_col} ; stranger"

@@ -1,6 +1,8 @@
 //! Property tests of the inventory parsers: no input panics them, and every machine they accept
 //! is written back by `to_line` (what `builders import` stores) into a line that parses the same.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use proptest::prelude::*;
 use rvbuild::builders::known_hosts::KnownHosts;
 use rvbuild::builders::machines;
@@ -43,7 +45,7 @@ proptest! {
         let auth = match port { Some(p) => format!("{auth}:{p}"), None => auth };
         let scheme = if ng { "ssh-ng://" } else { "ssh://" };
         let list = |v: &[String]| if v.is_empty() { "-".to_string() } else { v.join(",") };
-        let key = key.map(|k| machines::base64_encode(format!("ssh-ed25519 {}", machines::base64_encode(&k)).as_bytes()));
+        let key = key.map(|k| STANDARD.encode(format!("ssh-ed25519 {}", STANDARD.encode(&k))));
         let line = format!(
             "{scheme}{auth} {} - {jobs} {speed} {} {} {}",
             list(&systems), list(&feats), list(&mand), key.as_deref().unwrap_or("-")

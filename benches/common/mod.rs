@@ -4,6 +4,7 @@
 //! `nix-build --builders …` and `rvbuild build` on the same work.
 #![allow(dead_code)]
 
+use base64::Engine as _;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ pub fn rvbuild_builders(fleet: &Fleet, system: &str, slots: u32) -> String {
                 h.addr,
                 h.port,
                 fleet.client_key.display(),
-                rvbuild::builders::machines::base64_encode(h.host_key.as_bytes())
+                base64::engine::general_purpose::STANDARD.encode(&h.host_key)
             )
         })
         .collect::<Vec<_>>()

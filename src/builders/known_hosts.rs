@@ -221,7 +221,8 @@ mod tests {
         let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt).expect("key");
         mac.update(b"kana");
         let hash = mac.finalize().into_bytes();
-        let b64 = super::super::machines::base64_encode;
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         let line = format!("|1|{}|{} ssh-ed25519 {KEY}\n", b64(&salt), b64(&hash));
         let k = kh(&line);
         assert_eq!(k.lookup("kana", 22).keys.len(), 1);

@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde::Serialize;
 
 use crate::{Error, ErrorKind, Result};
@@ -71,7 +75,7 @@ impl Machine {
         }
         let identity = self.identity.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "-".into());
         let key = match &self.host_key {
-            Some(k) => base64_encode(format!("{} {}", k.key_type, k.key).as_bytes()),
+            Some(k) => STANDARD.encode(format!("{} {}", k.key_type, k.key)),
             None => "-".into(),
         };
         format!(
@@ -392,45 +396,22 @@ fn shorten(s: &str) -> String {
     if s.chars().count() > 24 { format!("{}...", s.chars().take(24).collect::<String>()) } else { s.to_string() }
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Decoding engine: the standard alphabet, no padding (`base64_decode` strips any `=` first) and
+/// unused bits of the last character ignored, so every key column accepted so far still is.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
 
-/// Standard base64 with `=` padding (padding optional); None when not valid.
+/// Standard base64 with `=` padding optional; None when empty or not valid.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
-    if s.is_empty() || s.len() % 4 == 1 {
+    if s.is_empty() {
         return None;
     }
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
-/// Standard base64 with padding.
-pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    LENIENT.decode(s).ok()
 }
 
 #[cfg(test)]
@@ -447,15 +428,21 @@ mod tests {
     #[test]
     fn base64_round_trip() {
         for s in ["", "a", "ab", "abc", "abcd", "ssh-ed25519 AAAAC3Nz"] {
-            let e = base64_encode(s.as_bytes());
+            let e = STANDARD.encode(s.as_bytes());
             if s.is_empty() {
                 assert_eq!(base64_decode(&e), None);
             } else {
                 assert_eq!(base64_decode(&e).as_deref(), Some(s.as_bytes()), "{s}");
+                assert_eq!(base64_decode(e.trim_end_matches('=')).as_deref(), Some(s.as_bytes()), "unpadded {s}");
             }
         }
-        assert_eq!(base64_encode(b"ab"), "YWI=");
+        assert_eq!(STANDARD.encode(b"ab"), "YWI=");
+        assert_eq!(base64_decode("YWI==").as_deref(), Some(&b"ab"[..]), "extra padding is ignored");
+        assert_eq!(base64_decode("YWJ").as_deref(), Some(&b"ab"[..]), "unused trailing bits are ignored");
         assert_eq!(base64_decode("YW!="), None);
+        assert_eq!(base64_decode("YWJjZ"), None, "a lone last character");
+        assert_eq!(base64_decode("YW=I"), None);
+        assert_eq!(base64_decode("===="), None);
     }
 
     #[test]
@@ -529,7 +516,7 @@ mod tests {
     #[test]
     fn host_key_column_round_trips_through_to_line() {
         let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ3dDLOZERP1nZfRz3zIeVDm1q2Trer+fWFVvVXrgXM1 root@kana\n";
-        let line = format!("ssh://k x86_64-linux /k 2 1.5 kvm - {}", base64_encode(key.as_bytes()));
+        let line = format!("ssh://k x86_64-linux /k 2 1.5 kvm - {}", STANDARD.encode(key));
         let m = parse_line(&line, "x").expect("parse");
         let k = m.host_key.clone().expect("key");
         assert_eq!(k.key_type, "ssh-ed25519");

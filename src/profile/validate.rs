@@ -4,7 +4,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::board::{Arch, Board, FlashMethod, Sp, TableKind};
+use super::board::{
+    Arch, Board, DeviceTree, FirmwareFile, Flash, FlashMethod, FlashRegion, Image, Kernel, OutOfTreeDriver, Partition,
+    Qemu, Sp, TableKind,
+};
 use super::build::BuildProfile;
 use super::diag::{ProfileError, SourceText};
 use super::units::{Addr, Size};
@@ -101,6 +104,25 @@ impl Checker<'_> {
 /// Checks a parsed board. `stem` is the file name without `.yaml`.
 pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     let mut c = Checker { src, errors: Vec::new() };
+    check_name(&mut c, b, stem);
+    check_arch_abi_isa(&mut c, b);
+    check_kernel(&mut c, &b.kernel);
+    check_drivers(&mut c, b);
+    check_device_trees(&mut c, &b.device_trees);
+    let fw_names = check_firmware(&mut c, b);
+    check_boot_files(&mut c, b, &fw_names);
+    check_image(&mut c, &b.image, &fw_names);
+    check_flash(&mut c, &b.flash, &fw_names);
+    check_load_addresses(&mut c, &b.firmware.load_addresses);
+    if let Some(q) = &b.qemu {
+        check_qemu(&mut c, q, b.arch.value, &fw_names);
+    }
+    check_marker(&mut c, b);
+    c.errors
+}
+
+/// The board's name matches its file and is safe to use as a file name.
+fn check_name(c: &mut Checker, b: &Board, stem: &str) {
     if b.name.value != stem {
         c.err(
             &b.name,
@@ -111,6 +133,10 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     if !is_safe_name(&b.name.value) {
         c.err(&b.name, format!("`{}` is not a valid board name", b.name.value), "use letters, digits, '-', '_', '.'");
     }
+}
+
+/// ABI and ISA fit the arch, and an lp64d ABI has the D extension.
+fn check_arch_abi_isa(c: &mut Checker, b: &Board) {
     let arch = b.arch.value;
     if !arch.valid_abis().contains(&b.abi.value.as_str()) {
         c.err(
@@ -144,9 +170,10 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             "use rv64gc (which includes D) or ABI lp64",
         );
     }
+}
 
-    // kernel
-    let k = &b.kernel;
+/// Kernel base configuration, config symbols, image format, source, fragments and patches.
+fn check_kernel(c: &mut Checker, k: &Kernel) {
     let dc = k.defconfig.value.as_str();
     if !(matches!(dc, "tinyconfig" | "allnoconfig" | "defconfig") || (dc.ends_with("_defconfig") && is_safe_name(dc))) {
         c.err(
@@ -180,42 +207,55 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             );
         }
     }
+}
 
-    // drivers
+/// In-tree driver symbols, out-of-tree drivers, and module support when modules are built.
+fn check_drivers(c: &mut Checker, b: &Board) {
     c.kconfig_map(&b.drivers.in_tree, "drivers.in-tree");
     for (sym, v) in &b.drivers.in_tree {
         if !matches!(v.value.as_str(), "y" | "m") {
             c.err(v, format!("in-tree driver {sym} must be y (built in) or m (module), not `{}`", v.value), "");
         }
     }
-    let modules_on = k.config.get("MODULES").map(|v| v.value == "y").unwrap_or(false);
-    let wants_modules = !b.drivers.out_of_tree.is_empty() || b.drivers.in_tree.values().any(|v| v.value == "m");
     let mut seen = BTreeSet::new();
     for d in &b.drivers.out_of_tree {
-        if !is_safe_name(&d.name.value) {
-            c.err(&d.name, format!("`{}` is not a valid driver name", d.name.value), "use letters, digits, '-', '_'");
-        }
-        if !seen.insert(d.name.value.clone()) {
-            c.err(&d.name, format!("driver `{}` is listed twice", d.name.value), "");
-        }
-        if !is_safe_rel_path(&d.source.value) {
-            c.err(
-                &d.source,
-                format!("driver source `{}` must be a relative path inside the project", d.source.value),
-                "e.g. drivers/rvhello",
-            );
-        }
-        if d.kernel.value != k.name {
-            c.err(
-                &d.kernel,
-                format!(
-                    "driver `{}` is built for kernel `{}`, but this board builds kernel `{}`",
-                    d.name.value, d.kernel.value, k.name
-                ),
-                format!("set `kernel: {}` or remove the driver", k.name),
-            );
-        }
+        check_out_of_tree_driver(c, d, &b.kernel.name, &mut seen);
     }
+    check_modules_enabled(c, b);
+}
+
+/// One out-of-tree driver: its name (valid, listed once), source path and kernel.
+fn check_out_of_tree_driver(c: &mut Checker, d: &OutOfTreeDriver, kernel: &str, seen: &mut BTreeSet<String>) {
+    if !is_safe_name(&d.name.value) {
+        c.err(&d.name, format!("`{}` is not a valid driver name", d.name.value), "use letters, digits, '-', '_'");
+    }
+    if !seen.insert(d.name.value.clone()) {
+        c.err(&d.name, format!("driver `{}` is listed twice", d.name.value), "");
+    }
+    if !is_safe_rel_path(&d.source.value) {
+        c.err(
+            &d.source,
+            format!("driver source `{}` must be a relative path inside the project", d.source.value),
+            "e.g. drivers/rvhello",
+        );
+    }
+    if d.kernel.value != kernel {
+        c.err(
+            &d.kernel,
+            format!(
+                "driver `{}` is built for kernel `{}`, but this board builds kernel `{kernel}`",
+                d.name.value, d.kernel.value
+            ),
+            format!("set `kernel: {kernel}` or remove the driver"),
+        );
+    }
+}
+
+/// A board that builds modules (out-of-tree or `m` in-tree drivers) enables MODULES.
+fn check_modules_enabled(c: &mut Checker, b: &Board) {
+    let k = &b.kernel;
+    let modules_on = k.config.get("MODULES").map(|v| v.value == "y").unwrap_or(false);
+    let wants_modules = !b.drivers.out_of_tree.is_empty() || b.drivers.in_tree.values().any(|v| v.value == "m");
     if wants_modules && !modules_on {
         let at = b.drivers.out_of_tree.first().map(|d| &d.name);
         let msg = "the board builds kernel modules, but the kernel config does not enable MODULES";
@@ -224,10 +264,12 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             None => c.err(&k.defconfig, msg, "add `MODULES: y` to kernel.config"),
         }
     }
+}
 
-    // device trees
+/// Device tree paths are relative .dtb paths, and at most one is the default.
+fn check_device_trees(c: &mut Checker, device_trees: &[DeviceTree]) {
     let mut defaults = 0;
-    for dt in &b.device_trees {
+    for dt in device_trees {
         if !dt.name.value.ends_with(".dtb") || !is_safe_rel_path(&dt.name.value) {
             c.err(
                 &dt.name,
@@ -242,13 +284,16 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             }
         }
     }
+}
 
-    // firmware
+/// Every firmware file (OpenSBI, U-Boot, plain files): OpenSBI only on RISC-V, names valid and
+/// unique, a usable source. Returns the names, which later sections refer to.
+fn check_firmware(c: &mut Checker, b: &Board) -> BTreeSet<String> {
     let mut fw_names: BTreeSet<String> = BTreeSet::new();
     let mut all_fw = Vec::new();
     if let Some(o) = &b.firmware.opensbi {
         all_fw.push(&o.file);
-        if arch != Arch::Riscv64 {
+        if b.arch.value != Arch::Riscv64 {
             c.err(&o.file.name, "OpenSBI is RISC-V firmware, but this board is aarch64", "remove firmware.opensbi");
         }
     }
@@ -257,31 +302,38 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     }
     all_fw.extend(b.firmware.files.iter());
     for f in all_fw {
-        if !is_safe_name(&f.name.value) {
-            c.err(
-                &f.name,
-                format!("firmware file name `{}` is not valid", f.name.value),
-                "a plain file name, e.g. u-boot.bin",
-            );
-        }
-        if !fw_names.insert(f.name.value.clone()) {
-            c.err(&f.name, format!("firmware file `{}` is listed twice", f.name.value), "");
-        }
-        if let Some(p) = &f.path
-            && !is_safe_abs_path(&p.value)
-        {
-            c.err(p, format!("firmware path `{}` must be an absolute path", p.value), "");
-        }
-        if f.path.is_none() && f.nixpkgs.is_none() && f.how_to_get.is_none() {
-            c.err(
-                &f.name,
-                format!("firmware file `{}` has no source", f.name.value),
-                "set path (with package), nixpkgs, or how-to-get",
-            );
-        }
+        check_firmware_file(c, f, &mut fw_names);
     }
+    fw_names
+}
 
-    // boot partition extras
+fn check_firmware_file(c: &mut Checker, f: &FirmwareFile, fw_names: &mut BTreeSet<String>) {
+    if !is_safe_name(&f.name.value) {
+        c.err(
+            &f.name,
+            format!("firmware file name `{}` is not valid", f.name.value),
+            "a plain file name, e.g. u-boot.bin",
+        );
+    }
+    if !fw_names.insert(f.name.value.clone()) {
+        c.err(&f.name, format!("firmware file `{}` is listed twice", f.name.value), "");
+    }
+    if let Some(p) = &f.path
+        && !is_safe_abs_path(&p.value)
+    {
+        c.err(p, format!("firmware path `{}` must be an absolute path", p.value), "");
+    }
+    if f.path.is_none() && f.nixpkgs.is_none() && f.how_to_get.is_none() {
+        c.err(
+            &f.name,
+            format!("firmware file `{}` has no source", f.name.value),
+            "set path (with package), nixpkgs, or how-to-get",
+        );
+    }
+}
+
+/// Boot partition extras: firmware files the firmware section lists, plain file names.
+fn check_boot_files(c: &mut Checker, b: &Board, fw_names: &BTreeSet<String>) {
     for f in &b.boot_files.firmware {
         if !fw_names.contains(&f.value) {
             c.err(
@@ -300,104 +352,118 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             );
         }
     }
+}
 
-    // image
-    let img = &b.image;
+/// Image size, partition table capacity, each partition, overlaps, and a boot files partition.
+fn check_image(c: &mut Checker, img: &Image, fw_names: &BTreeSet<String>) {
     let img_size = img.size.value.0;
     if img_size == 0 || !img_size.is_multiple_of(SECTOR) {
         c.err(&img.size, format!("image size {} is not a positive multiple of 512 bytes", img.size.value), "");
     }
-    let (first_usable, tail) = match img.table {
-        TableKind::Dos => (SECTOR, 0),
-        TableKind::Gpt => (34 * SECTOR, 33 * SECTOR),
-    };
     if img.table == TableKind::Dos && img.partitions.len() > 4 {
         c.err(&img.size, "an MBR (dos) table holds at most 4 primary partitions", "use `table: gpt`");
     }
     let mut parts = Vec::new();
     for p in &img.partitions {
-        let (start, size) = (p.start.value.0, p.size.value.0);
-        if start % SECTOR != 0 || size % SECTOR != 0 || size == 0 {
-            c.err(
-                &p.start,
-                format!("partition `{}`: start and size must be non-zero multiples of 512 bytes", p.name.value),
-                "",
-            );
-        }
-        if start < first_usable {
-            c.err(
-                &p.start,
-                format!("partition `{}` starts at {} inside the partition table", p.name.value, p.start.value),
-                format!("start at {:#x} or later (1MiB is customary)", first_usable),
-            );
-        }
-        match start.checked_add(size) {
-            Some(end) if end <= img_size.saturating_sub(tail) => {}
-            _ => c.err(
-                &p.size,
-                format!("partition `{}` ends past the end of the {} image", p.name.value, img.size.value),
-                "grow image.size or shrink the partition",
-            ),
-        }
-        match img.table {
-            TableKind::Dos => {
-                if !(p.part_type.value.len() <= 2 && u8::from_str_radix(&p.part_type.value, 16).is_ok()) {
-                    c.err(
-                        &p.part_type,
-                        format!("`{}` is not an MBR partition type", p.part_type.value),
-                        "a hex byte such as 83 (Linux) or c (FAT32 LBA)",
-                    );
-                }
-            }
-            TableKind::Gpt => {
-                if !is_guid(&p.part_type.value) {
-                    c.err(
-                        &p.part_type,
-                        format!("`{}` is not a GPT partition type GUID", p.part_type.value),
-                        "e.g. 0FC63DAF-8483-4772-8E79-3D69D8477DE4",
-                    );
-                }
-            }
-        }
-        let fs = p.fs.value.as_str();
-        if !matches!(fs, "ext4" | "vfat" | "raw") {
-            c.err(&p.fs, format!("filesystem `{fs}` is not supported"), "use ext4, vfat or raw");
-        }
-        let content = p.content.value.as_str();
-        if content == "bootfiles" {
-            if fs == "raw" {
-                c.err(&p.fs, "the bootfiles partition needs a filesystem", "use ext4 or vfat");
-            }
-        } else if let Some(name) = content.strip_prefix("firmware:") {
-            if !fw_names.contains(name) {
-                c.err(
-                    &p.content,
-                    format!(
-                        "partition `{}` holds firmware file `{name}`, which the firmware section does not list",
-                        p.name.value
-                    ),
-                    "add it to firmware or fix the name",
-                );
-            }
-            if fs != "raw" {
-                c.err(&p.fs, "a firmware partition is written raw", "use `fs: raw`");
-            }
-        } else if content != "empty" {
-            c.err(
-                &p.content,
-                format!("unknown partition content `{content}`"),
-                "use bootfiles, firmware:<file> or empty",
-            );
-        }
-        parts.push((&p.name, &p.start, start, size));
+        check_partition_bounds(c, img, p);
+        check_partition_type(c, img.table, p);
+        check_partition_content(c, p, fw_names);
+        parts.push((&p.name, &p.start, p.start.value.0, p.size.value.0));
     }
     c.regions_overlap("partition", &parts);
     if !img.partitions.iter().any(|p| p.content.value == "bootfiles") {
         c.err(&img.size, "no partition holds the boot files", "add a partition with `content: bootfiles`");
     }
+}
 
-    // flash
-    let fl = &b.flash;
+/// A partition is sector-aligned, after the partition table and inside the image (before a
+/// GPT's backup table).
+fn check_partition_bounds(c: &mut Checker, img: &Image, p: &Partition) {
+    let (first_usable, tail) = match img.table {
+        TableKind::Dos => (SECTOR, 0),
+        TableKind::Gpt => (34 * SECTOR, 33 * SECTOR),
+    };
+    let (start, size) = (p.start.value.0, p.size.value.0);
+    if start % SECTOR != 0 || size % SECTOR != 0 || size == 0 {
+        c.err(
+            &p.start,
+            format!("partition `{}`: start and size must be non-zero multiples of 512 bytes", p.name.value),
+            "",
+        );
+    }
+    if start < first_usable {
+        c.err(
+            &p.start,
+            format!("partition `{}` starts at {} inside the partition table", p.name.value, p.start.value),
+            format!("start at {:#x} or later (1MiB is customary)", first_usable),
+        );
+    }
+    match start.checked_add(size) {
+        Some(end) if end <= img.size.value.0.saturating_sub(tail) => {}
+        _ => c.err(
+            &p.size,
+            format!("partition `{}` ends past the end of the {} image", p.name.value, img.size.value),
+            "grow image.size or shrink the partition",
+        ),
+    }
+}
+
+/// The partition type suits the table: a hex byte for MBR, a GUID for GPT.
+fn check_partition_type(c: &mut Checker, table: TableKind, p: &Partition) {
+    match table {
+        TableKind::Dos => {
+            if !(p.part_type.value.len() <= 2 && u8::from_str_radix(&p.part_type.value, 16).is_ok()) {
+                c.err(
+                    &p.part_type,
+                    format!("`{}` is not an MBR partition type", p.part_type.value),
+                    "a hex byte such as 83 (Linux) or c (FAT32 LBA)",
+                );
+            }
+        }
+        TableKind::Gpt => {
+            if !is_guid(&p.part_type.value) {
+                c.err(
+                    &p.part_type,
+                    format!("`{}` is not a GPT partition type GUID", p.part_type.value),
+                    "e.g. 0FC63DAF-8483-4772-8E79-3D69D8477DE4",
+                );
+            }
+        }
+    }
+}
+
+/// The filesystem is supported and fits the content (boot files, a raw firmware file, empty).
+fn check_partition_content(c: &mut Checker, p: &Partition, fw_names: &BTreeSet<String>) {
+    let fs = p.fs.value.as_str();
+    if !matches!(fs, "ext4" | "vfat" | "raw") {
+        c.err(&p.fs, format!("filesystem `{fs}` is not supported"), "use ext4, vfat or raw");
+    }
+    let content = p.content.value.as_str();
+    if content == "bootfiles" {
+        if fs == "raw" {
+            c.err(&p.fs, "the bootfiles partition needs a filesystem", "use ext4 or vfat");
+        }
+    } else if let Some(name) = content.strip_prefix("firmware:") {
+        if !fw_names.contains(name) {
+            c.err(
+                &p.content,
+                format!(
+                    "partition `{}` holds firmware file `{name}`, which the firmware section does not list",
+                    p.name.value
+                ),
+                "add it to firmware or fix the name",
+            );
+        }
+        if fs != "raw" {
+            c.err(&p.fs, "a firmware partition is written raw", "use `fs: raw`");
+        }
+    } else if content != "empty" {
+        c.err(&p.content, format!("unknown partition content `{content}`"), "use bootfiles, firmware:<file> or empty");
+    }
+}
+
+/// Flash method settings, recovery method, each region, and overlaps.
+fn check_flash(c: &mut Checker, fl: &Flash, fw_names: &BTreeSet<String>) {
     let dev_size = fl.device_size.as_ref().map(|s| s.value.0);
     if fl.method == FlashMethod::UbootSpiNor
         && dev_size.is_none()
@@ -413,49 +479,63 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     }
     let mut regions = Vec::new();
     for r in &fl.regions {
-        let (off, size) = (r.offset.value.0, r.size.value.0);
-        if size == 0 {
-            c.err(&r.size, format!("flash region `{}` has size 0", r.name.value), "");
-        }
-        if matches!(fl.method, FlashMethod::UbootVirtio | FlashMethod::UbootMmc) && off % SECTOR != 0 {
-            c.err(
-                &r.offset,
-                format!(
-                    "flash region `{}` offset {} is not a multiple of the 512-byte block",
-                    r.name.value, r.offset.value
-                ),
-                "",
-            );
-        }
-        if let Some(ds) = dev_size
-            && off.checked_add(size).is_none_or(|end| end > ds)
-        {
-            c.err(
-                &r.size,
-                format!(
-                    "flash region `{}` ({}+{}) runs past the end of the {} device",
-                    r.name.value,
-                    r.offset.value,
-                    r.size.value,
-                    Size(ds)
-                ),
-                "",
-            );
-        }
-        if r.file.value != "disk.img" && !fw_names.contains(&r.file.value) {
-            c.err(
-                &r.file,
-                format!("flash region `{}` writes `{}`, which the board does not produce", r.name.value, r.file.value),
-                "use disk.img or a firmware file name",
-            );
-        }
-        regions.push((&r.name, &r.offset, off, size));
+        check_flash_region(c, fl.method, dev_size, r, fw_names);
+        regions.push((&r.name, &r.offset, r.offset.value.0, r.size.value.0));
     }
     c.regions_overlap("flash region", &regions);
+}
 
-    // load addresses: distinct
+/// One flash region: non-empty, block-aligned where the method needs it, on the device, and
+/// writing a file the board produces.
+fn check_flash_region(
+    c: &mut Checker,
+    method: FlashMethod,
+    dev_size: Option<u64>,
+    r: &FlashRegion,
+    fw_names: &BTreeSet<String>,
+) {
+    let (off, size) = (r.offset.value.0, r.size.value.0);
+    if size == 0 {
+        c.err(&r.size, format!("flash region `{}` has size 0", r.name.value), "");
+    }
+    if matches!(method, FlashMethod::UbootVirtio | FlashMethod::UbootMmc) && off % SECTOR != 0 {
+        c.err(
+            &r.offset,
+            format!(
+                "flash region `{}` offset {} is not a multiple of the 512-byte block",
+                r.name.value, r.offset.value
+            ),
+            "",
+        );
+    }
+    if let Some(ds) = dev_size
+        && off.checked_add(size).is_none_or(|end| end > ds)
+    {
+        c.err(
+            &r.size,
+            format!(
+                "flash region `{}` ({}+{}) runs past the end of the {} device",
+                r.name.value,
+                r.offset.value,
+                r.size.value,
+                Size(ds)
+            ),
+            "",
+        );
+    }
+    if r.file.value != "disk.img" && !fw_names.contains(&r.file.value) {
+        c.err(
+            &r.file,
+            format!("flash region `{}` writes `{}`, which the board does not produce", r.name.value, r.file.value),
+            "use disk.img or a firmware file name",
+        );
+    }
+}
+
+/// U-Boot load address variables: valid names, distinct addresses.
+fn check_load_addresses(c: &mut Checker, load_addresses: &BTreeMap<String, Sp<Addr>>) {
     let mut addrs: BTreeMap<u64, &str> = BTreeMap::new();
-    for (name, a) in &b.firmware.load_addresses {
+    for (name, a) in load_addresses {
         if !name.bytes().all(|x| x.is_ascii_lowercase() || x.is_ascii_digit() || x == b'_') {
             c.err(a, format!("`{name}` is not a U-Boot environment variable name"), "e.g. kernel_addr_r");
         }
@@ -467,41 +547,44 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             );
         }
     }
+}
 
-    // qemu
-    if let Some(q) = &b.qemu {
-        let want = match arch {
-            Arch::Riscv64 => "riscv64",
-            Arch::Aarch64 => "aarch64",
-        };
-        if q.system != want
-            && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
-        {
+/// The QEMU section: system matching the arch, firmware files of this board, a known boot mode.
+fn check_qemu(c: &mut Checker, q: &Qemu, arch: Arch, fw_names: &BTreeSet<String>) {
+    let want = match arch {
+        Arch::Riscv64 => "riscv64",
+        Arch::Aarch64 => "aarch64",
+    };
+    if q.system != want
+        && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
+    {
+        c.err(
+            x,
+            format!("qemu.system `{}` does not match arch {}", q.system, arch.as_str()),
+            format!("use `system: {want}`"),
+        );
+    }
+    for f in [&q.bios, &q.kernel].into_iter().flatten() {
+        if !fw_names.contains(&f.value) {
             c.err(
-                x,
-                format!("qemu.system `{}` does not match arch {}", q.system, arch.as_str()),
-                format!("use `system: {want}`"),
+                f,
+                format!("qemu firmware `{}` is not a firmware file of this board", f.value),
+                "name a file from the firmware section",
             );
         }
-        for f in [&q.bios, &q.kernel].into_iter().flatten() {
-            if !fw_names.contains(&f.value) {
-                c.err(
-                    f,
-                    format!("qemu firmware `{}` is not a firmware file of this board", f.value),
-                    "name a file from the firmware section",
-                );
-            }
-        }
-        if !matches!(q.boot.as_str(), "firmware" | "direct")
-            && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
-        {
-            c.err(x, format!("qemu.boot `{}` is not known", q.boot), "use firmware or direct");
-        }
     }
+    if !matches!(q.boot.as_str(), "firmware" | "direct")
+        && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
+    {
+        c.err(x, format!("qemu.boot `{}` is not known", q.boot), "use firmware or direct");
+    }
+}
+
+/// The boot marker ends up in a double-quoted shell and Nix string.
+fn check_marker(c: &mut Checker, b: &Board) {
     if b.marker.is_empty() || !b.marker.bytes().all(|x| x.is_ascii_graphic() && x != b'"' && x != b'\\') {
         c.err(&b.name, "marker must be printable ASCII without spaces, quotes or backslashes", "");
     }
-    c.errors
 }
 
 /// Checks a parsed build profile.

@@ -2,9 +2,11 @@
 //! and writes a JUnit XML file when the run ends (CI systems show it as a test report).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Mutex;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
@@ -49,11 +51,12 @@ impl Junit {
     }
 
     /// The XML document for the events seen so far.
-    pub fn xml(&self) -> String {
-        match self.state.lock() {
-            Ok(s) => render(&s),
-            Err(poisoned) => render(&poisoned.into_inner()),
-        }
+    pub fn xml(&self) -> Result<String> {
+        let report = match self.state.lock() {
+            Ok(s) => report(&s),
+            Err(poisoned) => report(&poisoned.into_inner()),
+        };
+        report.to_string().map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot render the JUnit report: {e}")))
     }
 }
 
@@ -130,7 +133,7 @@ impl Reporter for Junit {
     }
 
     fn finish(&self) -> Result<()> {
-        let xml = self.xml();
+        let xml = self.xml()?;
         std::fs::write(&self.path, xml).map_err(|e| {
             Error::with_help(
                 ErrorKind::Config,
@@ -160,42 +163,44 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn render(s: &State) -> String {
-    let failures = s.cases.iter().filter(|c| matches!(c.outcome, Outcome::Failed { .. })).count();
-    let skipped = s.cases.iter().filter(|c| matches!(c.outcome, Outcome::Skipped(_))).count();
-    let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let head = format!(
-        "tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{:.3}\"",
-        s.cases.len(),
-        s.seconds
-    );
-    let _ = writeln!(x, "<testsuites name=\"rvbuild\" {head}>");
-    let _ = writeln!(x, "  <testsuite name=\"{}\" {head}>", escape(&s.suite));
-    for c in &s.cases {
-        let open = format!(
-            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
-            escape(c.classname),
-            escape(&c.name),
-            c.seconds
-        );
-        match &c.outcome {
-            Outcome::Passed => {
-                let _ = writeln!(x, "{open}/>");
-            }
-            Outcome::Failed { message, body } => {
-                let _ = writeln!(x, "{open}>");
-                let _ = writeln!(x, "      <failure message=\"{}\">{}</failure>", escape(message), escape(body));
-                let _ = writeln!(x, "    </testcase>");
-            }
-            Outcome::Skipped(why) => {
-                let _ = writeln!(x, "{open}>");
-                let _ = writeln!(x, "      <skipped message=\"{}\"/>", escape(why));
-                let _ = writeln!(x, "    </testcase>");
-            }
+/// One test suite named after the command, one test case per collected case.
+fn report(s: &State) -> Report {
+    let mut suite = TestSuite::new(text(&s.suite));
+    suite.set_time(duration(s.seconds));
+    suite.add_test_cases(s.cases.iter().map(test_case));
+    let mut report = Report::new("rvbuild");
+    report.set_time(duration(s.seconds));
+    report.add_test_suite(suite);
+    report
+}
+
+fn test_case(c: &Case) -> TestCase {
+    let status = match &c.outcome {
+        Outcome::Passed => TestCaseStatus::success(),
+        Outcome::Failed { message, body } => {
+            let mut st = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            st.set_message(text(message)).set_description(text(body));
+            st
         }
-    }
-    x.push_str("  </testsuite>\n</testsuites>\n");
-    x
+        Outcome::Skipped(why) => {
+            let mut st = TestCaseStatus::skipped();
+            st.set_message(text(why));
+            st
+        }
+    };
+    let mut case = TestCase::new(text(&c.name), status);
+    case.set_classname(c.classname).set_time(duration(c.seconds));
+    case
+}
+
+/// quick-junit drops control characters and ANSI escapes; the two noncharacters XML 1.0 also
+/// forbids become U+FFFD here.
+fn text(s: &str) -> String {
+    s.replace(['\u{fffe}', '\u{ffff}'], "\u{fffd}")
+}
+
+fn duration(seconds: f64) -> Duration {
+    Duration::try_from_secs_f64(seconds).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -204,6 +209,31 @@ mod tests {
 
     fn finished(c: &str, ok: bool) -> Event {
         Event::Finished { component: c.into(), drv: "d".into(), host: "local".into(), seconds: 1.5, ok, cached: false }
+    }
+
+    /// The first start tag `<TAG …>` of an element, without `<TAG` and `>`.
+    fn start_tag<'a>(xml: &'a str, tag: &str) -> &'a str {
+        let after = xml.split_once(&format!("<{tag} ")).map(|(_, a)| a).unwrap_or_else(|| panic!("no <{tag} in {xml}"));
+        after.split('>').next().unwrap_or_default()
+    }
+
+    /// The value of attribute `name` in a start tag (attribute order is the serializer's).
+    fn attr<'a>(tag: &'a str, name: &str) -> &'a str {
+        let key = format!("{name}=\"");
+        let start = tag.find(&format!(" {key}")).map(|i| i + 1).or_else(|| tag.starts_with(&key).then_some(0));
+        let start = start.unwrap_or_else(|| panic!("no {name} in {tag}")) + key.len();
+        tag[start..].split('"').next().unwrap_or_default()
+    }
+
+    /// The `<testcase>` named `name`: its start tag and what follows up to its end.
+    fn case<'a>(xml: &'a str, name: &str) -> (&'a str, &'a str) {
+        let part = xml
+            .split("<testcase ")
+            .skip(1)
+            .find(|p| attr(p.split('>').next().unwrap_or_default(), "name") == name)
+            .unwrap_or_else(|| panic!("no test case {name} in {xml}"));
+        let (head, rest) = part.split_once('>').unwrap_or((part, ""));
+        (head, if head.ends_with('/') { "" } else { rest.split("</testcase>").next().unwrap_or_default() })
     }
 
     #[test]
@@ -232,10 +262,16 @@ mod tests {
             failed: 1,
             error: Some("component `module-x` failed".into()),
         });
-        let x = j.xml();
-        assert!(x.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""), "{x}");
+        let x = j.xml().expect("xml");
+        for tag in ["testsuites", "testsuite"] {
+            let t = start_tag(&x, tag);
+            let counts = ["tests", "failures", "errors", "skipped"].map(|a| attr(t, a));
+            assert_eq!(counts, ["3", "1", "0", "1"], "{x}");
+        }
         assert!(x.contains("error: `x` &lt;undeclared&gt;</failure>"), "{x}");
-        assert!(x.contains("name=\"image\" time=\"0.000\">\n      <skipped"), "{x}");
+        let (head, body) = case(&x, "image");
+        assert_eq!(attr(head, "time"), "0.000", "{x}");
+        assert!(body.trim_start().starts_with("<skipped"), "{x}");
         assert_eq!(x.matches("<testcase ").count(), 3);
     }
 
@@ -254,8 +290,20 @@ mod tests {
             failed: 0,
             error: Some("boards/x.yaml:1:1: bad\nmore".into()),
         });
-        let x = j.xml();
-        assert!(x.contains("classname=\"rvbuild\" name=\"qemu\""), "{x}");
+        let x = j.xml().expect("xml");
+        assert_eq!(attr(case(&x, "qemu").0, "classname"), "rvbuild", "{x}");
         assert!(x.contains("<failure message=\"boards/x.yaml:1:1: bad\">"), "{x}");
+        assert!(x.contains("bad\nmore</failure>"), "the whole error is the failure's text: {x}");
+    }
+
+    #[test]
+    fn report_text_has_no_escape_sequences_or_characters_xml_forbids() {
+        let j = Junit::new(PathBuf::from("unused.xml"));
+        j.event(&Event::Queued { component: "kernel".into(), drv: "d".into() });
+        j.event(&Event::Log { source: "kernel".into(), line: "\u{1b}[31merror\u{1b}[0m\u{7} \u{ffff}".into() });
+        j.event(&finished("kernel", false));
+        let x = j.xml().expect("xml");
+        assert!(x.contains(">error \u{fffd}</failure>"), "{x}");
+        assert!(!x.contains(['\u{1b}', '\u{7}', '\u{ffff}']), "{x}");
     }
 }

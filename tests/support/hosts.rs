@@ -8,6 +8,7 @@
 //! Also: a generator of test derivation graphs (plain `derivation`s with `/bin/sh` builders, no
 //! nixpkgs) and `instantiate` for them.
 
+use base64::Engine as _;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -326,7 +327,7 @@ impl Host {
             systems.join(","),
             fleet.client_key.display(),
             self.max_jobs,
-            rvbuild::builders::machines::base64_encode(self.host_key.as_bytes())
+            base64::engine::general_purpose::STANDARD.encode(&self.host_key)
         )
     }
 
