@@ -97,8 +97,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let roots: Vec<String> = inst.drvs.values().cloned().collect();
     let graph = Arc::new(dag::load_closure(&roots)?);
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let prepared =
-        crate::build::components::runtime()?.block_on(crate::build::prepare(&graph, local.as_ref(), Some(&history)))?;
+    let prepared = ctx.runtime.block_on(crate::build::prepare(&graph, local.as_ref(), Some(&history)))?;
     crate::build::check_capable(&prepared.tasks, &models)?;
     let sim = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
     let nix = if args.simulate { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };

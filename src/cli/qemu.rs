@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             expr_only: false,
             ..Request::default()
         };
-        crate::pipeline::board::build(&req, reporter)?.manifest
+        crate::pipeline::board::build(&req, &ctx.runtime, reporter)?.manifest
     };
     if let Some(q) = &board.value.qemu {
         if q.boot == "direct" {
