@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use rvbuild::flash::crc::crc32;
 use rvbuild::flash::port;
-use rvbuild::flash::progress::Silent;
 use rvbuild::flash::uboot::{Console, ConsoleOptions};
+use rvbuild::vocab::Silent;
 
 fn main() {
     let kib: usize = std::env::var("BENCH_KIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
@@ -46,7 +46,7 @@ fn main() {
 
     // rvbuild
     let t = Instant::now();
-    con.loady(addr, "bench.bin", &data, None, &mut Silent).expect("rvbuild loady");
+    con.loady(addr, "bench.bin", &data, None, &Silent).expect("rvbuild loady");
     let ours = t.elapsed().as_secs_f64();
     check(&mut con, "rvbuild");
     con.run("mw.b 80400000 0 1000").expect("clear");
@@ -76,7 +76,7 @@ fn main() {
 
     if let Some(b) = baud {
         let t = Instant::now();
-        con.loady(addr, "bench.bin", &data, Some((b, 115_200)), &mut Silent).expect("rvbuild loady with baud switch");
+        con.loady(addr, "bench.bin", &data, Some((b, 115_200)), &Silent).expect("rvbuild loady with baud switch");
         let fast = t.elapsed().as_secs_f64();
         check(&mut con, "rvbuild (baud switch)");
         println!("  rvbuild with loady's switch to {b} bps: {fast:7.2} s  {:8.1} KiB/s", rate(fast));

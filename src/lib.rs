@@ -15,7 +15,7 @@
 //! - [`flash_board`]: a board's images written over its serial console, each region read back.
 //!
 //! The building blocks below them are public too, for tools that need one layer: the Nix
-//! formats and serve client ([`nix`]), transports ([`transport`]), the builder pool
+//! formats and serve client ([`nix`]), transports ([`transport`]), the build engine ([`build`]), the builder pool
 //! ([`builders`]), probes ([`probe`]), the scheduler and simulator ([`schedule`]), the serial
 //! protocols ([`flash`]) and the checks ([`verify`](mod@verify)).
 //!
@@ -24,12 +24,12 @@
 //! The modules are layers, listed here bottom first; a module imports only from the ones above
 //! it in this list (docs/architecture.md, enforced by tests/architecture.rs).
 
-pub(crate) mod build;
+pub mod build;
 pub mod builders;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 pub mod cli;
-pub(crate) mod doctor;
+pub mod doctor;
 pub mod flash;
 pub mod nix;
 pub(crate) mod pipeline;
@@ -46,7 +46,7 @@ pub mod vocab;
 
 pub use pipeline::{
     BoardBuild, BootRequest, Booted, PlanReport, PlanRow, Request, boot as boot_board, build as build_board,
-    plan as plan_board,
+    plan as plan_board, qemu_command, verify_outputs,
 };
 pub use verify::{Expectation, Report as VerifyReport, verify_paths as verify};
 pub use vocab::error::{Error, ErrorKind, Result};

@@ -319,3 +319,60 @@ fn the_scanner_finds_grouped_and_inline_paths_and_ignores_comments_and_tests() {
     g.remove("y");
     assert!(find_cycle(&g).is_none());
 }
+
+/// What only `cli`, `report` and `main.rs` may do: print, exit the process, start a runtime.
+const LOUD: &[&str] = &[
+    "println!",
+    "eprintln!",
+    "print!(",
+    "eprint!(",
+    "process::exit",
+    "runtime::Builder",
+    "Runtime::new",
+    "new_multi_thread",
+    "new_current_thread",
+];
+
+/// The entries of [`LOUD`] that `code` (comments, strings and tests already removed) contains
+/// as whole tokens.
+fn loud_calls(code: &str) -> Vec<&'static str> {
+    LOUD.iter()
+        .copied()
+        .filter(|pat| {
+            code.match_indices(pat)
+                .any(|(i, _)| !code[..i].chars().next_back().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_'))
+        })
+        .collect()
+}
+
+#[test]
+fn core_never_prints_exits_or_starts_a_runtime() {
+    let sample = code_of(
+        "fn f() { eprintln!(\"x\"); let s = \"println!\"; }\n// std::process::exit(1)\nfn g() { sprint!(); }\n#[cfg(test)]\nmod tests { fn t() { tokio::runtime::Builder::new_current_thread(); } }\n",
+    );
+    assert_eq!(loud_calls(&sample), ["eprintln!"], "the scanner is broken");
+
+    let src = repo().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    for f in &files {
+        let (top, _) = place(&src, f);
+        if matches!(top.as_str(), "cli" | "report" | "main") {
+            continue;
+        }
+        let text = fs::read_to_string(f).expect("source file is readable");
+        let found = loud_calls(&code_of(&text));
+        if !found.is_empty() {
+            let shown = f.strip_prefix(repo()).unwrap_or(f).display().to_string();
+            problems.push(format!("{shown}: {}", found.join(", ")));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "core never prints and never exits, and `main` owns the one tokio runtime (docs/architecture.md): \
+         report through vocab::event::Reporter or return data to `cli`; take a runtime Handle:\n  {}",
+        problems.join("\n  ")
+    );
+}

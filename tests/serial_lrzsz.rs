@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use rvbuild::flash::progress::Silent;
 use rvbuild::flash::{xmodem, ymodem};
+use rvbuild::vocab::Silent;
 use support::pty;
 
 const SIZES: &[usize] = &[0, 1, 127, 128, 129, 1023, 1024, 1025, 3 * 1024 * 1024 + 77];
@@ -25,7 +25,7 @@ fn serial_ymodem_send_to_rb() {
         let child = pty::spawn_on(&slave, dir.path(), "rb", &["-b"]);
         let opts = ymodem::SendOptions { timing: quick_timing(), ..ymodem::SendOptions::default() };
         let name = format!("f{len}.bin");
-        let stats = ymodem::send(&mut master, &[ymodem::Outgoing { name: &name, data: &data }], &opts, &mut Silent)
+        let stats = ymodem::send(&mut master, &[ymodem::Outgoing { name: &name, data: &data }], &opts, &Silent)
             .unwrap_or_else(|e| panic!("size {len}: {e}"));
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "rb failed for size {len}: {err}");
@@ -47,7 +47,7 @@ fn xmodem_send_to_rx(block: xmodem::BlockSize) {
         let (mut master, slave) = pty::pair();
         let child = pty::spawn_on(&slave, dir.path(), "rx", &["-b", "-c", "out.bin"]);
         let opts = xmodem::SendOptions { block, timing: quick_timing(), ..xmodem::SendOptions::default() };
-        xmodem::send(&mut master, &data, &opts, &mut Silent).unwrap_or_else(|e| panic!("size {len}: {e}"));
+        xmodem::send(&mut master, &data, &opts, &Silent).unwrap_or_else(|e| panic!("size {len}: {e}"));
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "rx failed for size {len}: {err}");
         let got = std::fs::read(dir.path().join("out.bin")).unwrap();
@@ -77,7 +77,7 @@ fn serial_ymodem_receive_from_sb() {
         let (mut master, slave) = pty::pair();
         let child = pty::spawn_on(&slave, dir.path(), "sb", &["-b", &name]);
         let opts = ymodem::ReceiveOptions { timing: quick_timing() };
-        let files = ymodem::receive(&mut master, &opts, &mut Silent).unwrap_or_else(|e| panic!("size {len}: {e}"));
+        let files = ymodem::receive(&mut master, &opts, &Silent).unwrap_or_else(|e| panic!("size {len}: {e}"));
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "sb failed for size {len}: {err}");
         assert_eq!(files.len(), 1);
@@ -101,7 +101,7 @@ fn xmodem_receive_from_sx(extra: &[&str]) {
         args.push("in.bin");
         let child = pty::spawn_on(&slave, dir.path(), "sx", &args);
         let opts = xmodem::ReceiveOptions { timing: quick_timing(), ..xmodem::ReceiveOptions::default() };
-        let got = xmodem::receive(&mut master, &opts, &mut Silent).unwrap_or_else(|e| panic!("size {len}: {e}"));
+        let got = xmodem::receive(&mut master, &opts, &Silent).unwrap_or_else(|e| panic!("size {len}: {e}"));
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "sx failed for size {len}: {err}");
         assert!(got.len() >= len && got.len() < len + 1024, "size {len}: got {}", got.len());
@@ -149,8 +149,7 @@ fn serial_ymodem_both_ways_over_a_noisy_line() {
     let line = support::noisy::NoisyLine::new(&dev, 3000, 20_000);
     let mut port = rvbuild::flash::port::open(&line.port, 115_200).unwrap();
     let opts = ymodem::SendOptions { timing: quick_timing(), ..ymodem::SendOptions::default() };
-    let stats =
-        ymodem::send(&mut port, &[ymodem::Outgoing { name: "n.bin", data: &data }], &opts, &mut Silent).unwrap();
+    let stats = ymodem::send(&mut port, &[ymodem::Outgoing { name: "n.bin", data: &data }], &opts, &Silent).unwrap();
     let _ = pty::finish(child, LIMIT);
     assert!(stats.retransmits > 0, "the noise did not hit");
     assert!(std::fs::read(dir.path().join("n.bin")).unwrap() == data);
@@ -163,7 +162,7 @@ fn serial_ymodem_both_ways_over_a_noisy_line() {
     let (child, dev) = peer_pty(dir.path(), "sb -b m.bin");
     let line = support::noisy::NoisyLine::new(&dev, 3000, 20_000);
     let mut port = rvbuild::flash::port::open(&line.port, 115_200).unwrap();
-    let files = ymodem::receive(&mut port, &ymodem::ReceiveOptions { timing: quick_timing() }, &mut Silent).unwrap();
+    let files = ymodem::receive(&mut port, &ymodem::ReceiveOptions { timing: quick_timing() }, &Silent).unwrap();
     let _ = pty::finish(child, LIMIT);
     assert!(line.flips.load(std::sync::atomic::Ordering::Relaxed) > 0);
     assert_eq!(files.len(), 1);
@@ -192,7 +191,7 @@ fn serial_sender_stops_when_rb_cancels() {
         &mut port,
         &[ymodem::Outgoing { name: "c.bin", data: &data }],
         &ymodem::SendOptions { timing: quick_timing(), ..ymodem::SendOptions::default() },
-        &mut Silent,
+        &Silent,
     )
     .unwrap_err();
     killer.join().unwrap();
@@ -210,7 +209,7 @@ fn serial_xmodem_checksum_mode_both_ways() {
         let (mut master, slave) = pty::pair();
         let child = pty::spawn_on(&slave, dir.path(), "rx", &["-b", "out.bin"]);
         let opts = xmodem::SendOptions { timing: quick_timing(), ..xmodem::SendOptions::default() };
-        xmodem::send(&mut master, &data, &opts, &mut Silent).unwrap();
+        xmodem::send(&mut master, &data, &opts, &Silent).unwrap();
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "rx: {err}");
         let got = std::fs::read(dir.path().join("out.bin")).unwrap();
@@ -222,7 +221,7 @@ fn serial_xmodem_checksum_mode_both_ways() {
         let (mut master, slave) = pty::pair();
         let child = pty::spawn_on(&slave, dir.path(), "sx", &["-b", "in.bin"]);
         let opts = xmodem::ReceiveOptions { check: xmodem::Check::Sum, timing: quick_timing() };
-        let got = xmodem::receive(&mut master, &opts, &mut Silent).unwrap();
+        let got = xmodem::receive(&mut master, &opts, &Silent).unwrap();
         let (ok, err) = pty::finish(child, LIMIT);
         assert!(ok, "sx: {err}");
         assert!(got[..len] == data[..], "size {len}");
@@ -246,7 +245,7 @@ fn serial_receiver_stops_when_sx_cancels() {
         std::process::Command::new("kill").args(["-TERM", pid.trim()]).status().unwrap();
     });
     let opts = xmodem::ReceiveOptions { timing: quick_timing(), ..xmodem::ReceiveOptions::default() };
-    let err = xmodem::receive(&mut port, &opts, &mut Silent).unwrap_err();
+    let err = xmodem::receive(&mut port, &opts, &Silent).unwrap_err();
     killer.join().unwrap();
     let _ = pty::finish(child, Duration::from_secs(10));
     assert!(err.to_string().contains("cancelled"), "{err}");

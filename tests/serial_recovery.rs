@@ -6,9 +6,9 @@ mod support;
 use std::process::Command;
 use std::time::Duration;
 
-use rvbuild::flash::progress::Silent;
 use rvbuild::flash::recovery::{RecoveryOptions, boot_from_rom, make_spl_image};
 use rvbuild::flash::uboot::{Console, ConsoleOptions};
+use rvbuild::vocab::Silent;
 use support::{pty, rom::RomSim};
 
 #[test]
@@ -23,7 +23,7 @@ fn serial_recovery_boots_through_rom_quirks() {
     let sim = RomSim::start();
     let mut link = rvbuild::flash::port::open(&sim.port, 115_200).unwrap();
     let opts = RecoveryOptions { timeout: Duration::from_secs(20), ..RecoveryOptions::default() };
-    boot_from_rom(&mut link, &spl_path, &fit_path, &opts, &mut Silent).unwrap();
+    boot_from_rom(&mut link, &spl_path, &fit_path, &opts, &Silent).unwrap();
     let mut con = Console::attach(
         &mut link,
         ConsoleOptions { attach_timeout: Duration::from_secs(10), ..ConsoleOptions::default() },

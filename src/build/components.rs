@@ -44,17 +44,12 @@ pub fn add_root(path: &str, link: &Path) -> Result<()> {
     Ok(())
 }
 
-/// A multi-threaded async runtime for the engine, started from synchronous code.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot start the async runtime: {e}")))
-}
-
 /// Builds every component of `inst` over `members`. `strategies` labels components (cross,
-/// native, emulated) in events and the manifest.
+/// native, emulated) in events and the manifest. The engine runs on `rt` (the process's
+/// runtime), blocked on from this synchronous caller.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
+    rt: &tokio::runtime::Handle,
     inst: &Instantiated,
     members: Vec<Member>,
     out_dir: &Path,
@@ -70,7 +65,7 @@ pub fn build(
     let log_dir = out_dir.join("logs");
     let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, predict, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let outcome = runtime()?.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
+    let outcome = rt.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
     let roots_dir = out_dir.join(".gcroots");
     std::fs::create_dir_all(&roots_dir).map_err(|e| Error::io(ErrorKind::Build, roots_dir.display(), e))?;
     let mut result = BTreeMap::new();

@@ -81,7 +81,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         strategies: args.strategy,
         predict: args.gantt.is_some(),
     };
-    let done = crate::pipeline::build(&req, reporter)?;
+    let done = crate::pipeline::build(&req, &ctx.runtime, reporter)?;
     if let (Some(path), Some(s)) = (&args.gantt, &done.schedules) {
         let text = crate::report::gantt::write_schedules(path, s)?;
         reporter.event(&crate::vocab::Event::Note { text });

@@ -86,14 +86,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
     let mut history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
-    let outcome = crate::build::components::runtime()?.block_on(crate::build::build_roots(
-        dag.clone(),
-        members,
-        local,
-        &history,
-        opts,
-        reporter,
-    ))?;
+    let outcome =
+        ctx.runtime.block_on(crate::build::build_roots(dag.clone(), members, local, &history, opts, reporter))?;
     if let (Some(path), Some(s)) = (&args.gantt, &outcome.schedules) {
         let text = crate::report::gantt::write_schedules(path, s)?;
         reporter.event(&crate::vocab::Event::Note { text });

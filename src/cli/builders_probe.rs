@@ -82,7 +82,7 @@ pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {
             let what = if opts.measure { " (the benchmark takes a few seconds per host)" } else { "" };
             eprintln!("probing {}{what}…", names.join(", "));
         }
-        let rows = probe_all(&pool, &opts, &connect)?;
+        let rows = probe_all(&ctx.runtime, &pool, &opts, &connect)?;
         for r in rows.iter().filter_map(|r| r.result.clone()) {
             cache.insert(r);
         }
@@ -131,12 +131,13 @@ fn row_err(b: &Builder, error: String, age_s: Option<u64>) -> Row {
 }
 
 /// Probes every builder concurrently (each through its own transport), in pool order.
-pub fn probe_all(pool: &[Builder], opts: &ProbeOptions, connect: &ConnectOptions) -> Result<Vec<Row>> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io(ErrorKind::Internal, "tokio runtime", e))?;
+/// Blocks on `rt` (the process's runtime) from this synchronous caller.
+pub fn probe_all(
+    rt: &tokio::runtime::Handle,
+    pool: &[Builder],
+    opts: &ProbeOptions,
+    connect: &ConnectOptions,
+) -> Result<Vec<Row>> {
     rt.block_on(async {
         let mut tasks = Vec::new();
         for b in pool {

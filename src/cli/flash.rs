@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use crate::flash::plan::{FlashOptions, FlashStep, Target};
-use crate::flash::{port, progress, recovery};
+use crate::flash::{port, recovery};
 use crate::profile::Board;
 use crate::profile::board::FlashMethod;
-use crate::report::{Event, FlashEvents, Reporter};
+use crate::report::{Event, Reporter};
 use crate::vocab::Manifest;
 use crate::{Error, ErrorKind, Result};
 
@@ -154,10 +154,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     let path = port::resolve(args.port.as_deref(), &port::list())?;
     let mut link = port::open(&path, args.baud)?;
+    // Transfers and the driver's notes arrive as events: a bar or lines on stderr, or JSON.
     let reporter = ctx.reporter.as_ref();
-    // Under --json the driver's own bar/lines stay off: its transfers arrive as events.
-    let inner: Box<dyn progress::Progress> = if ctx.json { Box::new(progress::Silent) } else { progress::for_stderr() };
-    let mut prog = FlashEvents::new(inner, reporter);
     let mut opts = FlashOptions {
         chunk: args.chunk,
         load_addr: args.load_addr,
@@ -177,10 +175,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                     timeout: std::time::Duration::from_secs(args.timeout),
                     ..recovery::RecoveryOptions::default()
                 },
-                &mut prog,
+                reporter,
             )?;
         }
-        crate::flash::flash(&mut link, &steps, &opts, &mut prog)
+        crate::flash::flash(&mut link, &steps, &opts, reporter)
     })();
     let board_name = board.name.value.clone();
     let report = match result {

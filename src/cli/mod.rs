@@ -91,8 +91,9 @@ pub enum Command {
 
 /// Runs the parsed command line. Commands that build, boot or flash report through events and
 /// end with a `summary` event; an interrupted run ends as `Interrupted` (exit code 130).
-pub fn run(cli: Cli) -> Result<()> {
-    crate::vocab::cancel::install();
+/// `runtime` is the process's one async runtime (built by `main`); commands block on it from
+/// this synchronous thread.
+pub fn run(cli: Cli, runtime: &tokio::runtime::Handle) -> Result<()> {
     let (name, emits_events) = match &cli.command {
         Command::Board(_) => ("board", true),
         Command::Qemu(_) => ("qemu", true),
@@ -102,8 +103,13 @@ pub fn run(cli: Cli) -> Result<()> {
     };
     let opts = report::Options { json: cli.json && emits_events, junit: cli.junit.clone(), verbose: cli.verbose };
     let reporter = Arc::new(Session::new(&opts));
-    let ctx =
-        Context { project: cli.project.clone(), verbose: cli.verbose, json: cli.json, reporter: reporter.clone() };
+    let ctx = Context {
+        project: cli.project.clone(),
+        verbose: cli.verbose,
+        json: cli.json,
+        reporter: reporter.clone(),
+        runtime: runtime.clone(),
+    };
     let result = match cli.command {
         Command::Board(a) => board::run(&ctx, a),
         Command::Boards(a) => boards::run(&ctx, a),
@@ -136,6 +142,8 @@ pub struct Context {
     pub json: bool,
     /// Where core code sends its events.
     pub reporter: Arc<Session>,
+    /// The process's one async runtime; commands `block_on` it (never from async code).
+    pub runtime: tokio::runtime::Handle,
 }
 
 impl Context {

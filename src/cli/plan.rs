@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         strategies: args.strategy.clone(),
         ..Request::default()
     };
-    let plan = pipeline::plan(&req, args.simulate)?;
+    let plan = pipeline::plan(&req, args.simulate, &ctx.runtime)?;
     let (sim, models, tasks) = (&plan.simulation, &plan.models, &plan.tasks);
     if let Some(path) = &args.gantt {
         let text = gantt::render_for(path, &sim.schedule, None);

@@ -44,10 +44,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         timeout: args.timeout.map(Duration::from_secs),
     };
     if args.print_command {
-        ctx.say(&pipeline::qemu_command(&req, reporter)?.join(" "));
+        ctx.say(&pipeline::qemu_command(&req, &ctx.runtime, reporter)?.join(" "));
         return Ok(());
     }
-    let booted = pipeline::boot(&req, reporter)?;
+    let booted = pipeline::boot(&req, &ctx.runtime, reporter)?;
     ctx.say(&format!(
         "{}: booted to `{}` in {:.1} s (modules: {}); console log {}",
         booted.manifest.board,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::flash::{port, progress, xmodem, ymodem};
+use crate::flash::{port, xmodem, ymodem};
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
@@ -61,25 +61,25 @@ pub enum Protocol {
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     match args.action {
-        Action::List => list(ctx.json),
-        Action::Send { file, line } => send(&file, &line),
-        Action::Receive { dest, line } => receive(&dest, &line),
+        Action::List => list(ctx),
+        Action::Send { file, line } => send(ctx, &file, &line),
+        Action::Receive { dest, line } => receive(ctx, &dest, &line),
     }
 }
 
-fn list(json: bool) -> Result<()> {
+fn list(ctx: &Context) -> Result<()> {
     let ports = port::list();
-    if json {
+    if ctx.json {
         let text = serde_json::to_string_pretty(&ports).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?;
         println!("{text}");
         return Ok(());
     }
     if ports.is_empty() {
-        println!("no serial ports found");
+        ctx.say("no serial ports found");
     }
     for p in ports {
         match &p.usb {
-            Some(u) => println!(
+            Some(u) => ctx.say(&format!(
                 "{}  {:04x}:{:04x}  {}  {}  serial {}",
                 p.path,
                 u.vid,
@@ -87,8 +87,8 @@ fn list(json: bool) -> Result<()> {
                 u.manufacturer.as_deref().unwrap_or("-"),
                 u.product.as_deref().unwrap_or("-"),
                 u.serial.as_deref().unwrap_or("-")
-            ),
-            None => println!("{}  {}", p.path, p.driver.as_deref().unwrap_or("-")),
+            )),
+            None => ctx.say(&format!("{}  {}", p.path, p.driver.as_deref().unwrap_or("-"))),
         }
     }
     Ok(())
@@ -103,10 +103,10 @@ fn open(line: &LineArgs) -> Result<serialport::TTYPort> {
     port::open(&path, line.baud)
 }
 
-fn send(file: &std::path::Path, line: &LineArgs) -> Result<()> {
+fn send(ctx: &Context, file: &std::path::Path, line: &LineArgs) -> Result<()> {
     let data = std::fs::read(file).map_err(|e| Error::io(ErrorKind::Config, file.display(), e))?;
     let mut link = open(line)?;
-    let mut prog = progress::for_stderr();
+    let reporter = ctx.reporter.as_ref();
     let stats = match line.protocol {
         Protocol::Xmodem | Protocol::Xmodem1k => {
             let opts = xmodem::SendOptions {
@@ -118,40 +118,40 @@ fn send(file: &std::path::Path, line: &LineArgs) -> Result<()> {
                 timing: timing(line),
                 ..xmodem::SendOptions::default()
             };
-            xmodem::send(&mut link, &data, &opts, prog.as_mut())?
+            xmodem::send(&mut link, &data, &opts, reporter)?
         }
         Protocol::Ymodem => {
             let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "file".to_string());
             let opts = ymodem::SendOptions { timing: timing(line), ..ymodem::SendOptions::default() };
-            ymodem::send(&mut link, &[ymodem::Outgoing { name: &name, data: &data }], &opts, prog.as_mut())?
+            ymodem::send(&mut link, &[ymodem::Outgoing { name: &name, data: &data }], &opts, reporter)?
         }
     };
-    eprintln!("sent {} bytes in {} blocks, {} retransmitted", stats.bytes, stats.blocks, stats.retransmits);
+    ctx.say(&format!("sent {} bytes in {} blocks, {} retransmitted", stats.bytes, stats.blocks, stats.retransmits));
     Ok(())
 }
 
-fn receive(dest: &std::path::Path, line: &LineArgs) -> Result<()> {
+fn receive(ctx: &Context, dest: &std::path::Path, line: &LineArgs) -> Result<()> {
     let mut link = open(line)?;
-    let mut prog = progress::for_stderr();
+    let reporter = ctx.reporter.as_ref();
     let write = |path: &std::path::Path, data: &[u8]| {
         std::fs::write(path, data).map_err(|e| Error::io(ErrorKind::Flash, path.display(), e))
     };
     match line.protocol {
         Protocol::Ymodem => {
             let opts = ymodem::ReceiveOptions { timing: timing(line) };
-            let files = ymodem::receive(&mut link, &opts, prog.as_mut())?;
+            let files = ymodem::receive(&mut link, &opts, reporter)?;
             for f in files {
                 let path = dest.join(&f.name);
                 write(&path, &f.data)?;
-                eprintln!("received {} ({} bytes)", path.display(), f.data.len());
+                ctx.say(&format!("received {} ({} bytes)", path.display(), f.data.len()));
             }
         }
         _ => {
             let opts = xmodem::ReceiveOptions { timing: timing(line), ..xmodem::ReceiveOptions::default() };
-            let data = xmodem::receive(&mut link, &opts, prog.as_mut())?;
+            let data = xmodem::receive(&mut link, &opts, reporter)?;
             let path = if dest.is_dir() { dest.join("xmodem.bin") } else { dest.to_path_buf() };
             write(&path, &data)?;
-            eprintln!("received {} ({} bytes)", path.display(), data.len());
+            ctx.say(&format!("received {} ({} bytes)", path.display(), data.len()));
         }
     }
     Ok(())

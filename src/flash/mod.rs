@@ -10,7 +10,6 @@ pub mod xmodem;
 pub mod ymodem;
 
 pub use link::SerialLink;
-pub use progress::Progress;
 pub mod plan;
 pub mod uboot;
 

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::crc::crc32;
 use super::link::SerialLink;
-use super::progress::Progress;
+use super::progress::note;
 use super::uboot::{Console, ConsoleOptions, board_error};
+use crate::vocab::Reporter;
 use crate::{Error, ErrorKind, Result};
 
 /// Where an image goes on the board.
@@ -89,13 +90,13 @@ pub fn flash(
     port: &mut dyn SerialLink,
     steps: &[FlashStep],
     opts: &FlashOptions,
-    progress: &mut dyn Progress,
+    reporter: &dyn Reporter,
 ) -> Result<FlashReport> {
     let started = Instant::now();
     let images = read_images(steps)?;
-    progress.note(&format!("waiting for the U-Boot prompt on {}", port.name()));
+    note(reporter, &format!("waiting for the U-Boot prompt on {}", port.name()));
     let mut con = Console::attach(port, opts.console.clone())?;
-    flash_at_prompt(&mut con, steps, &images, opts, progress)
+    flash_at_prompt(&mut con, steps, &images, opts, reporter)
         .map(|steps| FlashReport { steps, seconds: started.elapsed().as_secs_f64() })
 }
 
@@ -142,7 +143,7 @@ pub fn flash_at_prompt(
     steps: &[FlashStep],
     images: &[Vec<u8>],
     opts: &FlashOptions,
-    progress: &mut dyn Progress,
+    reporter: &dyn Reporter,
 ) -> Result<Vec<StepReport>> {
     let load = match opts.load_addr {
         Some(a) => a,
@@ -152,18 +153,18 @@ pub fn flash_at_prompt(
     let scratch = opts.scratch_addr.unwrap_or(load + chunk);
     let mut reports = Vec::new();
     for (step, data) in steps.iter().zip(images) {
-        prepare(con, step, data.len() as u64, progress)?;
+        prepare(con, step, data.len() as u64, reporter)?;
         let mut chunks = 0;
         for (i, piece) in data.chunks(chunk as usize).enumerate() {
             let at = i as u64 * chunk;
-            write_chunk(con, step, at, piece, load, scratch, opts, progress)?;
+            write_chunk(con, step, at, piece, load, scratch, opts, reporter)?;
             chunks += 1;
         }
         let report = StepReport { name: step.name.clone(), bytes: data.len() as u64, crc32: crc32(data), chunks };
-        progress.note(&format!(
-            "{}: {} bytes written and verified (crc32 {:08x})",
-            report.name, report.bytes, report.crc32
-        ));
+        note(
+            reporter,
+            &format!("{}: {} bytes written and verified (crc32 {:08x})", report.name, report.bytes, report.crc32),
+        );
         reports.push(report);
     }
     Ok(reports)
@@ -203,7 +204,7 @@ fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String
 }
 
 /// Selects the device and checks that the image fits it.
-fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, progress: &mut dyn Progress) -> Result<()> {
+fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Reporter) -> Result<()> {
     match &step.target {
         Target::SpiNor { offset, .. } => {
             let out = checked(con, "sf probe", Duration::from_secs(20))?;
@@ -219,7 +220,7 @@ fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, progress: &mut dyn
                     offset + len
                 )));
             }
-            progress.note(out.lines().find(|l| l.contains("SF: Detected")).unwrap_or(""));
+            note(reporter, out.lines().find(|l| l.contains("SF: Detected")).unwrap_or(""));
         }
         Target::Mmc { dev, byte_offset } => {
             checked(con, &format!("mmc dev {dev}"), Duration::from_secs(20))?;
@@ -278,7 +279,7 @@ fn write_chunk(
     load: u64,
     scratch: u64,
     opts: &FlashOptions,
-    progress: &mut dyn Progress,
+    reporter: &dyn Reporter,
 ) -> Result<()> {
     let len = piece.len() as u64;
     let want = crc32(piece);
@@ -298,20 +299,20 @@ fn write_chunk(
     }
     let label = format!("{} @ {:#x}", step.name, at);
     let baud = opts.transfer_baud.map(|b| (b, opts.console_baud));
-    con.loady(load, &step.name, piece, baud, progress)?;
+    con.loady(load, &step.name, piece, baud, reporter)?;
     let got = con.crc32_is(load, len, want)?;
     if got != want {
         return Err(flash_err(format!(
             "{label}: the data loaded into RAM has crc32 {got:08x}, expected {want:08x}; nothing was written"
         )));
     }
-    progress.note(&format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
+    note(reporter, &format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
     match &step.target {
         Target::SpiNor { offset, .. } => {
             let off = offset + at;
             let out = checked(con, &format!("sf update {load:x} {off:x} {len:x}"), long)?;
             if !out.contains("written") {
-                progress.note(&format!("`sf update` answered: {}", out.trim()));
+                note(reporter, &format!("`sf update` answered: {}", out.trim()));
             }
             checked(con, &format!("sf read {scratch:x} {off:x} {len:x}"), long)?;
         }
@@ -329,7 +330,7 @@ fn write_chunk(
             "{label}: read-back crc32 {back:08x} differs from the image's {want:08x}: the write did not land"
         )));
     }
-    progress.note(&format!("{label}: read back, crc32 {back:08x} verified"));
+    note(reporter, &format!("{label}: read back, crc32 {back:08x} verified"));
     Ok(())
 }
 

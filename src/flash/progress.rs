@@ -1,149 +1,103 @@
-//! Transfer progress: the [`Progress`] callback the protocols and the flash plan report to, and
-//! its renderers (an indicatif bar on a terminal, plain lines in CI or pipes, nothing at all).
+//! Transfer progress as events: [`Progress`] turns a protocol's start / advance / retransmit /
+//! finish into `transfer-started`, `transfer-progress` (at most every 500 ms) and
+//! `transfer-finished` events on a `Reporter`, and [`note`] sends a status line as a `note`
+//! event. The flash layer never prints: the renderers in `report` draw bars or lines.
 
-use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-/// Receives progress of transfers and steps. Core code never prints; it calls this.
-pub trait Progress {
-    /// A transfer of `total` bytes (0 when unknown) begins.
-    fn start(&mut self, label: &str, total: u64);
-    /// `done` bytes of the current transfer are through.
-    fn advance(&mut self, done: u64);
-    /// A block had to be sent or requested again.
-    fn retransmit(&mut self);
-    /// The current transfer ended.
-    fn finish(&mut self);
-    /// A status line (a console command, a check result).
-    fn note(&mut self, text: &str);
+use crate::vocab::{Event, Reporter};
+
+/// Progress events at most this often per transfer (plus the start and the end).
+const EVERY: Duration = Duration::from_millis(500);
+
+/// Sends a status line (a console command, a check result) as a `note` event.
+pub fn note(reporter: &dyn Reporter, text: &str) {
+    reporter.event(&Event::Note { text: text.to_string() });
 }
 
-/// Discards every report.
-#[derive(Debug, Default)]
-pub struct Silent;
-
-impl Progress for Silent {
-    fn start(&mut self, _: &str, _: u64) {}
-    fn advance(&mut self, _: u64) {}
-    fn retransmit(&mut self) {}
-    fn finish(&mut self) {}
-    fn note(&mut self, _: &str) {}
-}
-
-/// Picks the renderer for stderr: a bar on a terminal unless `CI` is set, plain lines otherwise.
-pub fn for_stderr() -> Box<dyn Progress> {
-    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false");
-    if std::io::stderr().is_terminal() && !ci { Box::new(Bar::default()) } else { Box::new(Lines::default()) }
-}
-
-/// Counters for one transfer, shared by the renderers.
-#[derive(Debug, Default)]
-struct Transfer {
+/// The counters of the current transfer, reported as events.
+pub struct Progress<'r> {
+    reporter: &'r dyn Reporter,
     label: String,
     total: u64,
     done: u64,
     retransmits: u64,
     started: Option<Instant>,
-}
-
-impl Transfer {
-    fn rate(&self) -> f64 {
-        let secs = self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0);
-        if secs > 0.0 { self.done as f64 / secs } else { 0.0 }
-    }
-
-    fn summary(&self) -> String {
-        let rate = self.rate();
-        let eta = if rate > 0.0 && self.total > self.done {
-            format!(", ETA {:.0}s", (self.total - self.done) as f64 / rate)
-        } else {
-            String::new()
-        };
-        format!(
-            "{}: {}/{} bytes, {:.1} KiB/s{}, {} retransmitted",
-            self.label,
-            self.done,
-            self.total,
-            rate / 1024.0,
-            eta,
-            self.retransmits
-        )
-    }
-}
-
-/// Plain lines on stderr, at most one every two seconds per transfer plus one at the end.
-#[derive(Debug, Default)]
-pub struct Lines {
-    t: Transfer,
     last: Option<Instant>,
 }
 
-impl Progress for Lines {
-    fn start(&mut self, label: &str, total: u64) {
-        self.t = Transfer { label: label.to_string(), total, started: Some(Instant::now()), ..Transfer::default() };
-        self.last = Some(Instant::now());
-        eprintln!("{label}: {total} bytes to transfer");
+impl<'r> Progress<'r> {
+    pub fn new(reporter: &'r dyn Reporter) -> Self {
+        Progress { reporter, label: String::new(), total: 0, done: 0, retransmits: 0, started: None, last: None }
     }
-    fn advance(&mut self, done: u64) {
-        self.t.done = done;
-        if self.last.is_none_or(|l| l.elapsed() >= Duration::from_secs(2)) {
+
+    /// A transfer of `total` bytes (0 when unknown) begins.
+    pub fn start(&mut self, label: &str, total: u64) {
+        self.label = label.to_string();
+        (self.total, self.done, self.retransmits) = (total, 0, 0);
+        self.started = Some(Instant::now());
+        self.last = None;
+        self.reporter.event(&Event::TransferStarted { label: self.label.clone(), total });
+    }
+
+    /// `done` bytes of the current transfer are through.
+    pub fn advance(&mut self, done: u64) {
+        self.done = done;
+        if self.last.is_none_or(|l| l.elapsed() >= EVERY) {
             self.last = Some(Instant::now());
-            eprintln!("{}", self.t.summary());
+            self.reporter.event(&Event::TransferProgress { label: self.label.clone(), done, total: self.total });
         }
     }
-    fn retransmit(&mut self) {
-        self.t.retransmits += 1;
-    }
-    fn finish(&mut self) {
-        eprintln!("{} (done)", self.t.summary());
-    }
-    fn note(&mut self, text: &str) {
-        eprintln!("{text}");
-    }
-}
 
-/// An indicatif bar with bytes, rate, ETA and the retransmission count.
-#[derive(Default)]
-pub struct Bar {
-    bar: Option<indicatif::ProgressBar>,
-    retransmits: u64,
-}
-
-impl Progress for Bar {
-    fn start(&mut self, label: &str, total: u64) {
-        let bar = indicatif::ProgressBar::new(total);
-        let style = indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
-        bar.set_style(style);
-        bar.set_prefix(label.to_string());
-        self.retransmits = 0;
-        self.bar = Some(bar);
-    }
-    fn advance(&mut self, done: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(done);
-        }
-    }
-    fn retransmit(&mut self) {
+    /// A block had to be sent or requested again.
+    pub fn retransmit(&mut self) {
         self.retransmits += 1;
-        if let Some(b) = &self.bar {
-            b.set_message(format!("{} retransmitted", self.retransmits));
-        }
     }
-    fn finish(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish();
-        }
+
+    /// The current transfer ended.
+    pub fn finish(&mut self) {
+        self.reporter.event(&Event::TransferFinished {
+            label: self.label.clone(),
+            bytes: self.done,
+            retransmits: self.retransmits,
+            seconds: self.started.map(|s| s.elapsed().as_secs_f64()).unwrap_or(0.0),
+        });
     }
-    fn note(&mut self, text: &str) {
-        match &self.bar {
-            Some(b) => b.println(text),
-            None => {
-                let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Record(Mutex<Vec<Event>>);
+
+    impl Reporter for Record {
+        fn event(&self, e: &Event) {
+            if let Ok(mut v) = self.0.lock() {
+                v.push(e.clone());
             }
         }
+    }
+
+    #[test]
+    fn a_transfer_becomes_start_throttled_progress_and_finish_events() {
+        let rec = Record::default();
+        let mut p = Progress::new(&rec);
+        p.start("disk.img", 1000);
+        for done in (0..=1000).step_by(100) {
+            p.advance(done);
+        }
+        p.retransmit();
+        p.finish();
+        note(&rec, "=> crc32 ok");
+        let events = rec.0.into_inner().unwrap_or_default();
+        assert!(matches!(&events[0], Event::TransferStarted { total: 1000, .. }));
+        let progress = events.iter().filter(|e| matches!(e, Event::TransferProgress { .. })).count();
+        assert_eq!(progress, 1, "the first advance is reported, the rest within 500 ms are not: {events:?}");
+        assert!(matches!(&events[events.len() - 2], Event::TransferFinished { bytes: 1000, retransmits: 1, .. }));
+        assert!(matches!(events.last(), Some(Event::Note { text }) if text == "=> crc32 ok"));
     }
 }

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use super::crc::crc32;
 use super::link::SerialLink;
-use super::progress::Progress;
+use super::progress::note;
 use super::xmodem::{self, BlockSize, Timing};
 use super::ymodem;
+use crate::vocab::Reporter;
 use crate::{Error, ErrorKind, Result};
 
 /// Settings of the recovery boot.
@@ -78,15 +79,18 @@ pub fn boot_from_rom(
     spl: &Path,
     fit: &Path,
     opts: &RecoveryOptions,
-    progress: &mut dyn Progress,
+    reporter: &dyn Reporter,
 ) -> Result<()> {
     let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(ErrorKind::Config, p.display(), e));
     let (spl_data, fit_data) = (read(spl)?, read(fit)?);
     check_spl_header(&spl_data).map_err(|why| Error::msg(ErrorKind::Config, format!("{}: {why}", spl.display())))?;
-    progress.note(&format!(
-        "waiting for the JH7110 boot ROM on {} (boot pins RGPIO1,RGPIO0 = 1,1 i.e. UART; then power on or reset)",
-        link.name()
-    ));
+    note(
+        reporter,
+        &format!(
+            "waiting for the JH7110 boot ROM on {} (boot pins RGPIO1,RGPIO0 = 1,1 i.e. UART; then power on or reset)",
+            link.name()
+        ),
+    );
     let timing = Timing { start: opts.timeout, settle: opts.settle, retries: 20, ..Timing::default() };
     let xopts = xmodem::SendOptions {
         block: BlockSize::B1024,
@@ -95,27 +99,27 @@ pub fn boot_from_rom(
         downshift: false,
         timing: timing.clone(),
     };
-    xmodem::send(link, &spl_data, &xopts, progress).map_err(|e| {
+    xmodem::send(link, &spl_data, &xopts, reporter).map_err(|e| {
         Error::with_help(
             ErrorKind::Flash,
             format!("sending the SPL to the boot ROM failed: {e}"),
             "check that the boot pins select UART (RGPIO1,RGPIO0 = 1,1) and reset the board",
         )
     })?;
-    progress.note("SPL accepted by the boot ROM; waiting for it to ask for the U-Boot FIT");
+    note(reporter, "SPL accepted by the boot ROM; waiting for it to ask for the U-Boot FIT");
     let name = fit.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "u-boot.itb".into());
     let yopts = ymodem::SendOptions {
         timing: Timing { start: Duration::from_secs(30), ..timing },
         ..ymodem::SendOptions::default()
     };
-    ymodem::send(link, &[ymodem::Outgoing { name: &name, data: &fit_data }], &yopts, progress).map_err(|e| {
+    ymodem::send(link, &[ymodem::Outgoing { name: &name, data: &fit_data }], &yopts, reporter).map_err(|e| {
         Error::with_help(
             ErrorKind::Flash,
             format!("sending the U-Boot FIT to the SPL failed: {e}"),
             "the SPL must be built with CONFIG_SPL_YMODEM_SUPPORT=y to load U-Boot over UART",
         )
     })?;
-    progress.note("U-Boot FIT accepted; waiting for U-Boot");
+    note(reporter, "U-Boot FIT accepted; waiting for U-Boot");
     Ok(())
 }
 

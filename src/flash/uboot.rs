@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use super::link::{SerialLink, drain, read_byte};
-use super::progress::Progress;
+use super::progress::note;
 use super::xmodem::{Timing, show_bytes};
 use super::ymodem;
+use crate::vocab::Reporter;
 use crate::{Error, ErrorKind, Result};
 
 const PROMPT: &[u8] = b"=> ";
@@ -247,14 +248,14 @@ impl<'a> Console<'a> {
         name: &str,
         data: &[u8],
         baud: Option<(u32, u32)>,
-        progress: &mut dyn Progress,
+        reporter: &dyn Reporter,
     ) -> Result<()> {
         let mut last: Option<Error> = None;
         for _ in 0..3 {
-            match self.loady_once(addr, name, data, baud, progress) {
+            match self.loady_once(addr, name, data, baud, reporter) {
                 Ok(()) => return Ok(()),
                 Err(e) => {
-                    progress.note(&format!("loady failed, retrying: {e}"));
+                    note(reporter, &format!("loady failed, retrying: {e}"));
                     last = Some(e);
                     // Let U-Boot give up on its side and come back to the prompt.
                     let _ = self.link.write_all(&[0x18; 5]);
@@ -272,7 +273,7 @@ impl<'a> Console<'a> {
         name: &str,
         data: &[u8],
         baud: Option<(u32, u32)>,
-        progress: &mut dyn Progress,
+        reporter: &dyn Reporter,
     ) -> Result<()> {
         let cmd = match baud {
             Some((fast, _)) => format!("loady {addr:x} {fast}"),
@@ -310,7 +311,7 @@ impl<'a> Console<'a> {
             },
             ..ymodem::SendOptions::default()
         };
-        let sent = ymodem::send(self.link, &[ymodem::Outgoing { name, data }], &opts, progress);
+        let sent = ymodem::send(self.link, &[ymodem::Outgoing { name, data }], &opts, reporter);
         let mut before = Vec::new();
         if let Some((_, slow)) = baud {
             // U-Boot asks for ESC at the old speed after the transfer.
@@ -331,7 +332,7 @@ impl<'a> Console<'a> {
             return Err(err(format!("U-Boot received {size} bytes instead of {}", data.len())));
         }
         if stats.retransmits > 0 {
-            progress.note(&format!("{} blocks retransmitted", stats.retransmits));
+            note(reporter, &format!("{} blocks retransmitted", stats.retransmits));
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::crc::{crc16, sum8};
 use super::link::{SerialLink, drain, read_byte, read_full};
 use super::progress::Progress;
+use crate::vocab::Reporter;
 use crate::{Error, ErrorKind, Result};
 
 pub const SOH: u8 = 0x01;
@@ -156,7 +157,7 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends one block until it is ACKed. `payload` is exactly 128 or 1024 bytes.
-    pub fn send_block(&mut self, num: u8, payload: &[u8], progress: &mut dyn Progress) -> Result<()> {
+    pub fn send_block(&mut self, num: u8, payload: &[u8], progress: &mut Progress<'_>) -> Result<()> {
         let limit = self.timing.retries;
         if self.send_block_upto(num, payload, progress, limit)? {
             Ok(())
@@ -167,7 +168,7 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends one block; false when it was still not ACKed after `limit` resends.
-    fn send_block_upto(&mut self, num: u8, payload: &[u8], progress: &mut dyn Progress, limit: u32) -> Result<bool> {
+    fn send_block_upto(&mut self, num: u8, payload: &[u8], progress: &mut Progress<'_>, limit: u32) -> Result<bool> {
         let mut frame = Vec::with_capacity(payload.len() + 5);
         frame.push(if payload.len() == 1024 { STX } else { SOH });
         frame.push(num);
@@ -206,7 +207,7 @@ impl<'a> Sender<'a> {
     }
 
     /// Sends `data` as blocks numbered from 1.
-    pub fn send_data(&mut self, data: &[u8], opts: &SendOptions, progress: &mut dyn Progress) -> Result<()> {
+    pub fn send_data(&mut self, data: &[u8], opts: &SendOptions, progress: &mut Progress<'_>) -> Result<()> {
         let mut num: u8 = 1;
         let mut off = 0;
         let mut block = vec![0u8; 1024];
@@ -326,10 +327,11 @@ fn wait_for_request(link: &mut dyn SerialLink, timing: &Timing) -> Result<Check>
 }
 
 /// Sends `data` with XMODEM (or XMODEM-1K when `opts.block` is 1024).
-pub fn send(link: &mut dyn SerialLink, data: &[u8], opts: &SendOptions, progress: &mut dyn Progress) -> Result<Stats> {
+pub fn send(link: &mut dyn SerialLink, data: &[u8], opts: &SendOptions, reporter: &dyn Reporter) -> Result<Stats> {
     let mut s = Sender::wait_start(link, opts.timing.clone())?;
+    let mut progress = Progress::new(reporter);
     progress.start("xmodem", data.len() as u64);
-    let r = s.send_data(data, opts, progress).and_then(|()| s.send_eot());
+    let r = s.send_data(data, opts, &mut progress).and_then(|()| s.send_eot());
     progress.finish();
     r.map(|()| s.stats)
 }
@@ -451,7 +453,7 @@ impl<'a> Receiver<'a> {
 
     /// Receives data blocks numbered from 1 up to the EOT; `first` is a packet already read.
     /// Returns the payload including the padding of the last block.
-    pub fn receive_data(&mut self, first: Option<Packet>, progress: &mut dyn Progress) -> Result<Vec<u8>> {
+    pub fn receive_data(&mut self, first: Option<Packet>, progress: &mut Progress<'_>) -> Result<Vec<u8>> {
         let mut out = Vec::new();
         let mut expected: u8 = 1;
         let mut errors = 0;
@@ -530,14 +532,15 @@ impl Default for ReceiveOptions {
 
 /// Receives one XMODEM file. XMODEM carries no length, so the result keeps the last block's
 /// padding.
-pub fn receive(link: &mut dyn SerialLink, opts: &ReceiveOptions, progress: &mut dyn Progress) -> Result<Vec<u8>> {
+pub fn receive(link: &mut dyn SerialLink, opts: &ReceiveOptions, reporter: &dyn Reporter) -> Result<Vec<u8>> {
     let mut r = Receiver::new(link, opts.check, opts.timing.clone());
     let first = r.start(true)?;
     if let Packet::Timeout = first {
         return Err(r.abort(&format!("no sender started within {}s", opts.timing.start.as_secs())));
     }
+    let mut progress = Progress::new(reporter);
     progress.start("xmodem", 0);
-    let out = r.receive_data(Some(first), progress);
+    let out = r.receive_data(Some(first), &mut progress);
     progress.finish();
     out
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::link::{SerialLink, read_byte};
 use super::progress::Progress;
 use super::xmodem::{self, ACK, BlockSize, CRC_REQUEST, Check, NAK, Packet, Receiver, Sender, Stats, Timing};
+use crate::vocab::Reporter;
 use crate::{Error, ErrorKind, Result};
 
 /// One file of a batch to send.
@@ -88,9 +89,10 @@ pub fn send(
     link: &mut dyn SerialLink,
     files: &[Outgoing<'_>],
     opts: &SendOptions,
-    progress: &mut dyn Progress,
+    reporter: &dyn Reporter,
 ) -> Result<Stats> {
     let mut s = Sender::wait_start(link, opts.timing.clone())?;
+    let mut progress = Progress::new(reporter);
     let xopts = xmodem::SendOptions {
         block: opts.block,
         small_tail: true,
@@ -103,10 +105,10 @@ pub fn send(
             wait_next_request(&mut s, opts.timing.reply)?;
         }
         let header = header_block(f.name, f.data.len() as u64)?;
-        s.send_block(0, &header, progress)?;
+        s.send_block(0, &header, &mut progress)?;
         wait_after_header(&mut s, opts.after_header)?;
         progress.start(f.name, f.data.len() as u64);
-        let r = s.send_data(f.data, &xopts, progress).and_then(|()| s.send_eot());
+        let r = s.send_data(f.data, &xopts, &mut progress).and_then(|()| s.send_eot());
         progress.finish();
         r?;
     }
@@ -181,8 +183,9 @@ pub struct ReceiveOptions {
 }
 
 /// Receives a batch until the end-of-batch block.
-pub fn receive(link: &mut dyn SerialLink, opts: &ReceiveOptions, progress: &mut dyn Progress) -> Result<Vec<Incoming>> {
+pub fn receive(link: &mut dyn SerialLink, opts: &ReceiveOptions, reporter: &dyn Reporter) -> Result<Vec<Incoming>> {
     let mut r = Receiver::new(link, Check::Crc, opts.timing.clone());
+    let mut progress = Progress::new(reporter);
     let mut files = Vec::new();
     loop {
         let packet = r.start(true)?;
@@ -204,7 +207,7 @@ pub fn receive(link: &mut dyn SerialLink, opts: &ReceiveOptions, progress: &mut 
                 r.send(ACK)?;
                 r.send(r.request_byte())?;
                 progress.start(&name, size.unwrap_or(0));
-                let got = r.receive_data(None, progress);
+                let got = r.receive_data(None, &mut progress);
                 progress.finish();
                 let mut data = got?;
                 if let Some(size) = size

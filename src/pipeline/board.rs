@@ -34,7 +34,8 @@ fn link(target: &str, at: &Path) {
 }
 
 /// Runs the whole board build. Returns the manifest (also written to the output directory).
-pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
+/// The build engine runs on `rt`, the process's runtime; call this from synchronous code.
+pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter) -> Result<BoardBuild> {
     let inputs = stages::load(req)?;
     let (board, prof, provider) = (&inputs.board, &inputs.prof, inputs.provider);
     let name = board.value.name.value.clone();
@@ -112,7 +113,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
     // or an emulating builder), which the engine knows once it placed them.
     let cross: BTreeMap<String, String> =
         strategies.iter().filter(|(_, v)| *v == "cross").map(|(k, v)| (k.clone(), v.clone())).collect();
-    let built = components::build(&inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
+    let built = components::build(rt, &inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
     if !built.records.is_empty() {
         history.record_all(&built.records);
         if let Err(e) = history.save() {

@@ -43,7 +43,8 @@ pub struct PlanReport {
 }
 
 /// Plans `req`'s board over its pool; `nix_like` also simulates Nix's policy.
-pub fn plan(req: &Request, nix_like: bool) -> Result<PlanReport> {
+/// The scheduler's preparation runs on `rt`; call this from synchronous code.
+pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Result<PlanReport> {
     let inputs = stages::load(req)?;
     let pool = stages::pool(req, &inputs)?;
     let models = connect::models(&pool);
@@ -57,11 +58,7 @@ pub fn plan(req: &Request, nix_like: bool) -> Result<PlanReport> {
     let expr = stages::write_expression(&planned.spec, inputs.provider, &scratch)?;
     let inst = instantiate::instantiate(&expr, &planned.spec.components())?;
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let prepared = crate::build::components::runtime()?.block_on(crate::build::prepare(
-        &inst.dag,
-        local.as_ref(),
-        Some(&history),
-    ))?;
+    let prepared = rt.block_on(crate::build::prepare(&inst.dag, local.as_ref(), Some(&history)))?;
     crate::build::check_capable(&prepared.tasks, &models)?;
     let simulation = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
     let nix_like = if nix_like { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };

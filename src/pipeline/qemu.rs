@@ -28,7 +28,11 @@ pub struct Booted {
 }
 
 /// The board, its output directory and its manifest (built first unless `no_build`).
-fn built(req: &BootRequest, reporter: &dyn Reporter) -> Result<(Loaded<Board>, PathBuf, Manifest)> {
+fn built(
+    req: &BootRequest,
+    rt: &tokio::runtime::Handle,
+    reporter: &dyn Reporter,
+) -> Result<(Loaded<Board>, PathBuf, Manifest)> {
     let board = profile::load_board(&req.build.project, &req.build.board)?;
     let name = board.value.name.value.clone();
     let out_dir = req.build.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
@@ -36,7 +40,7 @@ fn built(req: &BootRequest, reporter: &dyn Reporter) -> Result<(Loaded<Board>, P
         Manifest::load(&out_dir)?
     } else {
         let build = Request { out_dir: Some(out_dir.clone()), ..req.build.clone() };
-        super::build(&build, reporter)?.manifest
+        super::build(&build, rt, reporter)?.manifest
     };
     if let Some(q) = &board.value.qemu
         && q.boot == "direct"
@@ -50,16 +54,16 @@ fn built(req: &BootRequest, reporter: &dyn Reporter) -> Result<(Loaded<Board>, P
 }
 
 /// The QEMU command line that would boot the board, as words.
-pub fn qemu_command(req: &BootRequest, reporter: &dyn Reporter) -> Result<Vec<String>> {
-    let (board, _, manifest) = built(req, reporter)?;
+pub fn qemu_command(req: &BootRequest, rt: &tokio::runtime::Handle, reporter: &dyn Reporter) -> Result<Vec<String>> {
+    let (board, _, manifest) = built(req, rt, reporter)?;
     let q = board.value.qemu.as_ref().ok_or_else(|| no_qemu(&manifest.board))?;
     let cmd = qemu::command(&board.value, q, &manifest)?;
     Ok(std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(|a| a.to_string_lossy().into_owned()).collect())
 }
 
 /// Builds (unless `no_build`) and boots the board to its marker.
-pub fn boot(req: &BootRequest, reporter: &dyn Reporter) -> Result<Booted> {
-    let (board, out_dir, manifest) = built(req, reporter)?;
+pub fn boot(req: &BootRequest, rt: &tokio::runtime::Handle, reporter: &dyn Reporter) -> Result<Booted> {
+    let (board, out_dir, manifest) = built(req, rt, reporter)?;
     let outcome = qemu::boot(&board.value, &manifest, &out_dir.join("logs"), req.timeout, reporter)?;
     Ok(Booted { manifest, outcome })
 }

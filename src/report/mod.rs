@@ -8,14 +8,12 @@ mod json;
 mod junit;
 pub use junit::escape as xml_escape;
 mod plain;
-mod progress;
 mod session;
 mod tty;
 
 pub use json::Json;
 pub use junit::Junit;
 pub use plain::Plain;
-pub use progress::FlashEvents;
 pub use session::{Options, Session};
 pub use tty::Tty;
 

@@ -2,21 +2,38 @@
 
 use std::io::Write;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::{Event, Reporter};
 
-/// Plain timestamped lines on stderr. Log lines and outputs only with verbose; transfers are
-/// left to the flash driver's own progress lines.
+/// A serial transfer's progress lines at most this often (plus one at the start and the end).
+const TRANSFER_EVERY: Duration = Duration::from_secs(2);
+
+/// Plain timestamped lines on stderr. Log lines and outputs only with verbose; a serial
+/// transfer as a line at its start, one every two seconds and one at its end.
 pub struct Plain {
     verbose: bool,
-    out: Mutex<()>,
+    out: Mutex<Option<Transfer>>,
+}
+
+/// The transfer under way, for its rate and how often it is shown.
+struct Transfer {
+    started: Instant,
+    shown: Instant,
 }
 
 impl Plain {
     pub fn new(verbose: bool) -> Self {
-        Plain { verbose, out: Mutex::new(()) }
+        Plain { verbose, out: Mutex::new(None) }
     }
+}
+
+/// `label: done/total bytes, rate KiB/s, ETA`, the line of a transfer under way.
+fn transfer_line(label: &str, done: u64, total: u64, seconds: f64) -> String {
+    let rate = if seconds > 0.0 { done as f64 / seconds } else { 0.0 };
+    let eta =
+        if rate > 0.0 && total > done { format!(", ETA {:.0}s", (total - done) as f64 / rate) } else { String::new() };
+    format!("{label}: {done}/{total} bytes, {:.1} KiB/s{eta}", rate / 1024.0)
 }
 
 /// `HH:MM:SS` (UTC) of now.
@@ -47,10 +64,17 @@ pub(super) fn line(e: &Event, verbose: bool) -> Option<String> {
         Event::Verify { target, ok, detail, .. } => {
             format!("verify {target}: {} ({detail})", if *ok { "OK" } else { "FAILED" })
         }
-        Event::TransferStarted { .. }
-        | Event::TransferProgress { .. }
-        | Event::TransferFinished { .. }
-        | Event::Note { .. } => return None,
+        Event::TransferStarted { label, total } => format!("{label}: {total} bytes to transfer"),
+        // Progress needs the transfer's start: [`Plain`] and the TTY bar handle it.
+        Event::TransferProgress { .. } => return None,
+        Event::TransferFinished { label, bytes, retransmits, seconds } => {
+            let rate = if *seconds > 0.0 { *bytes as f64 / seconds } else { 0.0 };
+            format!(
+                "{label}: {bytes} bytes in {seconds:.1}s, {:.1} KiB/s, {retransmits} retransmitted (done)",
+                rate / 1024.0
+            )
+        }
+        Event::Note { text } => text.clone(),
         Event::Flash { board, step, ok, bytes, detail, .. } => {
             if *ok {
                 format!("flash {board} {step}: {bytes} bytes written and read back")
@@ -75,8 +99,27 @@ pub(super) fn line(e: &Event, verbose: bool) -> Option<String> {
 
 impl Reporter for Plain {
     fn event(&self, e: &Event) {
-        let Some(line) = line(e, self.verbose) else { return };
-        let _guard = self.out.lock();
+        let Ok(mut transfer) = self.out.lock() else { return };
+        let line = match e {
+            Event::TransferStarted { .. } => {
+                let now = Instant::now();
+                *transfer = Some(Transfer { started: now, shown: now });
+                line(e, self.verbose)
+            }
+            Event::TransferProgress { label, done, total } => match transfer.as_mut() {
+                Some(t) if t.shown.elapsed() >= TRANSFER_EVERY => {
+                    t.shown = Instant::now();
+                    Some(transfer_line(label, *done, *total, t.started.elapsed().as_secs_f64()))
+                }
+                _ => None,
+            },
+            Event::TransferFinished { .. } => {
+                *transfer = None;
+                line(e, self.verbose)
+            }
+            _ => line(e, self.verbose),
+        };
+        let Some(line) = line else { return };
         let _ = writeln!(std::io::stderr(), "[{}] {line}", timestamp());
     }
 }

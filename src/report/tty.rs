@@ -1,6 +1,7 @@
 //! The terminal display: an indicatif MultiProgress with one spinner line per running
-//! component (strategy, host, elapsed) and an overall bar (done/total derivations, ETA). Other
-//! events print as lines above the bars without breaking them.
+//! component (strategy, host, elapsed) and an overall bar (done/total derivations, ETA), and a
+//! bar for a serial transfer (bytes, rate, ETA). Other events print as lines above the bars
+//! without breaking them.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -14,6 +15,7 @@ struct Bars {
     overall: Option<ProgressBar>,
     running: BTreeMap<String, ProgressBar>,
     queued: u64,
+    transfer: Option<ProgressBar>,
 }
 
 /// Progress bars on stderr.
@@ -28,7 +30,7 @@ impl Tty {
         Tty {
             verbose,
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(Bars { overall: None, running: BTreeMap::new(), queued: 0 }),
+            bars: Mutex::new(Bars { overall: None, running: BTreeMap::new(), queued: 0, transfer: None }),
         }
     }
 
@@ -65,6 +67,28 @@ impl Tty {
         bar.enable_steady_tick(Duration::from_millis(200));
         bars.running.insert(component.to_string(), bar);
     }
+
+    fn transfer_started(&self, bars: &mut Bars, label: &str, total: u64) {
+        let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        let bar = self.multi.add(ProgressBar::new(total).with_style(style).with_prefix(label.to_string()));
+        if let Some(old) = bars.transfer.replace(bar) {
+            old.finish_and_clear();
+            self.multi.remove(&old);
+        }
+    }
+
+    /// The bar goes; its last state stays as a line above the others.
+    fn transfer_finished(&self, bars: &mut Bars, e: &Event) {
+        if let Some(b) = bars.transfer.take() {
+            b.finish_and_clear();
+            self.multi.remove(&b);
+        }
+        if let Some(l) = plain::line(e, self.verbose) {
+            self.println(&l);
+        }
+    }
 }
 
 impl Reporter for Tty {
@@ -80,6 +104,13 @@ impl Reporter for Tty {
                 self.overall(&mut bars, total);
             }
             Event::Started { component, host, strategy, .. } => self.started(&mut bars, component, strategy, host),
+            Event::TransferStarted { label, total } => self.transfer_started(&mut bars, label, *total),
+            Event::TransferProgress { done, .. } => {
+                if let Some(b) = &bars.transfer {
+                    b.set_position(*done);
+                }
+            }
+            Event::TransferFinished { .. } => self.transfer_finished(&mut bars, e),
             Event::Finished { component, .. } => {
                 if let Some(b) = bars.running.remove(component) {
                     b.finish_and_clear();
@@ -97,6 +128,9 @@ impl Reporter for Tty {
             }
             Event::Summary { .. } => {
                 for (_, b) in std::mem::take(&mut bars.running) {
+                    b.finish_and_clear();
+                }
+                if let Some(b) = bars.transfer.take() {
                     b.finish_and_clear();
                 }
                 if let Some(o) = bars.overall.take() {

@@ -1,22 +1,17 @@
 //! Ctrl-C / SIGTERM: a global "interrupted" flag and a registry of running child processes
-//! (nix-store, qemu). On the first signal every registered child gets SIGTERM, the flag is set,
-//! and the waiting code fails; the run then ends with exit code 130. A second signal, or a run
-//! that has not stopped 10 s later (2 s when no child was running), exits at once.
+//! (nix-store, qemu). On the first signal the binary calls [`on_signal`]: every registered child
+//! gets SIGTERM, the flag is set, and the waiting code fails; the run then ends with exit code
+//! 130. The signal listener, its grace period and the exit itself live in `main`.
 
 use std::collections::BTreeSet;
 use std::process::Child;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use crate::{Error, ErrorKind};
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
-static INSTALLED: AtomicBool = AtomicBool::new(false);
-
-/// The exit code of an interrupted run.
-const EXIT_INTERRUPTED: i32 = 130;
 
 /// True once SIGINT or SIGTERM arrived.
 pub fn interrupted() -> bool {
@@ -65,50 +60,16 @@ fn terminate(pid: u32) {
     }
 }
 
-/// Sets the flag and terminates the registered children; returns how many there were.
-fn on_signal() -> usize {
+/// What the binary calls when SIGINT or SIGTERM arrives: sets the flag and terminates the
+/// registered children; returns how many there were. Listening for the signals, the grace
+/// period, the message and the exit code are the binary's (`main`).
+pub fn on_signal() -> usize {
     INTERRUPTED.store(true, Ordering::SeqCst);
     let pids: Vec<u32> = CHILDREN.lock().map(|c| c.iter().copied().collect()).unwrap_or_default();
     for &pid in &pids {
         terminate(pid);
     }
     pids.len()
-}
-
-/// Installs the SIGINT/SIGTERM handlers (once). The handlers are registered before this
-/// returns, so a signal that comes right after is already caught.
-pub fn install() {
-    if INSTALLED.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-    let streams = {
-        let _guard = rt.enter();
-        use tokio::signal::unix::{SignalKind, signal};
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    };
-    let (Ok(mut int), Ok(mut term)) = streams else { return };
-    let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
-        rt.block_on(async {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            // With children to stop, the main thread sees them fail and exits 130 after its
-            // summary; code with nothing registered (a serial transfer) does not look at the
-            // flag, so it gets a short grace period only. A second signal ends it at once.
-            let grace = if on_signal() > 0 { Duration::from_secs(10) } else { Duration::from_secs(2) };
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-                _ = tokio::time::sleep(grace) => {}
-            }
-        });
-        on_signal();
-        eprintln!("rvbuild: interrupted");
-        std::process::exit(EXIT_INTERRUPTED);
-    });
-    drop(spawned);
 }
 
 /// Replaces an error caused by the interruption (a killed child failing) with `Interrupted`.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use rvbuild::flash::SerialLink;
 use rvbuild::flash::crc::{crc16, crc32};
-use rvbuild::flash::progress::Silent;
 use rvbuild::flash::ymodem;
+use rvbuild::vocab::Silent;
 use serialport::TTYPort;
 
 /// What the simulated board received.
@@ -131,8 +131,7 @@ fn run(mut link: TTYPort) -> Result<RomResult, String> {
         &mut link,
         b"\r\nU-Boot SPL 2024.01 (Jan 01 2026 - 00:00:00 +0000)\r\nDDR version: dc2e84f0.\r\nTrying to boot from UART\r\n",
     );
-    let files =
-        ymodem::receive(&mut link, &ymodem::ReceiveOptions::default(), &mut Silent).map_err(|e| e.to_string())?;
+    let files = ymodem::receive(&mut link, &ymodem::ReceiveOptions::default(), &Silent).map_err(|e| e.to_string())?;
     let fit = files.into_iter().next().ok_or("no FIT")?.data;
     put(
         &mut link,
@@ -208,7 +207,7 @@ fn command(link: &mut TTYPort, cmd: &str, ram: &mut [u8], flash: &mut [u8]) -> S
         ["loady", a] => {
             let addr = hex(Some(a));
             put(link, format!("## Ready for binary (ymodem) download to 0x{addr:08X} at 115200 bps...\r\n").as_bytes());
-            match ymodem::receive(link, &ymodem::ReceiveOptions::default(), &mut Silent) {
+            match ymodem::receive(link, &ymodem::ReceiveOptions::default(), &Silent) {
                 Ok(files) => {
                     let data = files.into_iter().next().map(|f| f.data).unwrap_or_default();
                     ram[at(addr)..at(addr) + data.len()].copy_from_slice(&data);
