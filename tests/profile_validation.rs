@@ -115,6 +115,17 @@ fn abi_not_valid_for_arch() {
 }
 
 #[test]
+fn arch_not_a_board_arch() {
+    expect_one(
+        "qemu-riscv64",
+        "arch: riscv64",
+        "arch: x86_64",
+        &["x86_64 is not a board architecture: riscv64 or aarch64"],
+    );
+    expect_one("qemu-riscv64", "arch: riscv64", "arch: mips", &["unknown variant `mips`"]);
+}
+
+#[test]
 fn isa_does_not_match_arch() {
     expect_one("qemu-riscv64", "isa: rv64gc", "isa: armv8-a", &["does not match arch riscv64", "starts with rv64"]);
 }

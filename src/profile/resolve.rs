@@ -115,6 +115,8 @@ impl BuildSpec {
                 format!("-march={march} -mabi={}", self.abi)
             }
             Arch::Aarch64 => "-march=armv8-a".to_string(),
+            // Not board arches: validation refuses them.
+            Arch::Riscv32 | Arch::Arm | Arch::X86_64 | Arch::I386 => String::new(),
         }
     }
 }
@@ -173,10 +175,7 @@ pub fn host_tools_id(firmware_packages: &[String]) -> String {
 pub fn host_toolchain_id(arch: Arch) -> Result<String> {
     let gcc = format!("{}gcc", arch.cross_prefix());
     let version = run_text(&gcc, &["--version"]).ok_or_else(|| {
-        let pkg = match arch {
-            Arch::Riscv64 => "gcc-riscv64-linux-gnu",
-            Arch::Aarch64 => "gcc-aarch64-linux-gnu",
-        };
+        let pkg = format!("gcc-{}", arch.cross_prefix().trim_end_matches('-'));
         Error::with_help(
             ErrorKind::Prerequisite,
             format!("the cross compiler {gcc} is not installed"),

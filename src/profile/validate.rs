@@ -112,6 +112,16 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
         c.err(&b.name, format!("`{}` is not a valid board name", b.name.value), "use letters, digits, '-', '_', '.'");
     }
     let arch = b.arch.value;
+    if !arch.is_board() {
+        let board: Vec<_> = Arch::BOARD.iter().map(|a| a.as_str()).collect();
+        c.err(
+            &b.arch,
+            format!("{arch} is not a board architecture: {}", board.join(" or ")),
+            "boards are riscv64 or aarch64; `rvbuild verify --arch` checks files of other architectures",
+        );
+        // The ABI, ISA, firmware and QEMU rules below all assume a board arch.
+        return c.errors;
+    }
     if !arch.valid_abis().contains(&b.abi.value.as_str()) {
         c.err(
             &b.abi,
@@ -122,6 +132,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     let isa_ok = match arch {
         Arch::Riscv64 => b.isa.value.starts_with("rv64"),
         Arch::Aarch64 => b.isa.value.starts_with("armv8") || b.isa.value.starts_with("armv9"),
+        Arch::Riscv32 | Arch::Arm | Arch::X86_64 | Arch::I386 => true, // returned above
     };
     if !isa_ok {
         c.err(
@@ -130,6 +141,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
             match arch {
                 Arch::Riscv64 => "a riscv64 ISA string starts with rv64, e.g. rv64gc or rv64imafdc_zicsr",
                 Arch::Aarch64 => "an aarch64 ISA starts with armv8 or armv9, e.g. armv8-a",
+                Arch::Riscv32 | Arch::Arm | Arch::X86_64 | Arch::I386 => "",
             },
         );
     }
@@ -470,10 +482,7 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
 
     // qemu
     if let Some(q) = &b.qemu {
-        let want = match arch {
-            Arch::Riscv64 => "riscv64",
-            Arch::Aarch64 => "aarch64",
-        };
+        let want = arch.as_str();
         if q.system != want
             && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
         {
