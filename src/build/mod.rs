@@ -684,7 +684,7 @@ pub async fn build_roots(
         true => Some(crate::schedule::simulate::simulate(
             &prepared.tasks,
             &models,
-            crate::schedule::simulate::Policy::Rvbuild,
+            crate::schedule::simulate::SimPolicy::Rvbuild,
         )?),
         false => None,
     };

@@ -19,7 +19,7 @@ use crate::profile::Provider;
 use crate::profile::build::Strategy;
 use crate::report::gantt;
 use crate::schedule::BuilderModel;
-use crate::schedule::simulate::{Policy, Simulation, simulate};
+use crate::schedule::simulate::{SimPolicy, Simulation, simulate};
 use crate::transport::{LocalTransport, Transport};
 use crate::{Error, ErrorKind, Result};
 
@@ -100,8 +100,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let prepared =
         crate::build::components::runtime()?.block_on(crate::build::prepare(&graph, local.as_ref(), Some(&history)))?;
     crate::build::check_capable(&prepared.tasks, &models)?;
-    let sim = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
-    let nix = if args.simulate { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };
+    let sim = simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?;
+    let nix = if args.simulate { Some(simulate(&prepared.tasks, &models, SimPolicy::NixLike)?) } else { None };
 
     let rows = rows(&planned.plans, &inst.drvs, &graph, &prepared, &sim, &models);
     if let Some(path) = &args.gantt {
