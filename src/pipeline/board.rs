@@ -13,7 +13,7 @@ use crate::nix::{host_expr, instantiate, nixpkgs_expr};
 use crate::profile::resolve;
 use crate::profile::{self, Provider};
 use crate::vocab::manifest::{ComponentRecord, FlashPlan, FlashRegionRecord, Manifest};
-use crate::vocab::{Event, Reporter};
+use crate::vocab::{Event, Reporter, Strategy};
 use crate::{Error, ErrorKind, Result};
 
 /// What a board build was asked to do.
@@ -151,8 +151,8 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
     {
         crate::builders::userland::check_local_support(&u.system)?;
     }
-    let strategies: BTreeMap<String, String> =
-        components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch).to_string())).collect();
+    let strategies: BTreeMap<String, Strategy> =
+        components.iter().map(|c| (c.clone(), placed_locally(spec.strategy(c), spec.arch))).collect();
     let slots: u32 = members.iter().map(|m| m.model.slots).sum();
     reporter.event(&Event::Stage {
         name: "build".into(),
@@ -165,8 +165,8 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
     });
     // Cross components are labelled `cross`; target-system ones by where they run (a native
     // or an emulating builder), which the engine knows once it placed them.
-    let cross: BTreeMap<String, String> =
-        strategies.iter().filter(|(_, v)| *v == "cross").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let cross: BTreeMap<String, Strategy> =
+        strategies.iter().filter(|(_, v)| **v == Strategy::Cross).map(|(k, &v)| (k.clone(), v)).collect();
     let built = components::build(&inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
     if !built.records.is_empty() {
         history.record_all(&built.records);
@@ -182,7 +182,7 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
             ComponentRecord {
                 drv: b.drv.clone(),
                 outputs: b.outputs.clone(),
-                strategy: b.strategy.clone().unwrap_or_else(|| strategies.get(c).cloned().unwrap_or_default()),
+                strategy: b.strategy.unwrap_or_else(|| placed_locally(spec.strategy(c), spec.arch)),
                 host: b.host.clone(),
                 seconds: b.seconds,
                 cached: b.cached,
@@ -212,11 +212,11 @@ pub fn build(req: &Request, reporter: &dyn Reporter) -> Result<BoardBuild> {
 
 /// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs
 /// natively on a machine of the target's architecture and emulated anywhere else.
-pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'static str {
+pub fn placed_locally(strategy: Strategy, arch: profile::Arch) -> Strategy {
     match strategy {
-        profile::Strategy::Cross => "cross",
-        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => "native",
-        _ => "emulated",
+        Strategy::Cross => Strategy::Cross,
+        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => Strategy::Native,
+        _ => Strategy::Emulated,
     }
 }
 

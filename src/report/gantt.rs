@@ -140,7 +140,7 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
             r#"<rect class="{class} {strategy}{crit}" x="{:.2}" y="{:.1}" width="{w:.2}" height="{h}" fill="{}"{stroke}><title>{} ({strategy}) {:.1}–{:.1} s</title></rect>"#,
             x(e.start),
             y + dy,
-            colour(e.strategy),
+            colour(e.strategy.as_str()),
             escape(&e.name),
             e.start,
             e.finish,

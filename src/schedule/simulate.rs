@@ -33,7 +33,7 @@ pub struct ScheduledTask {
     pub finish: f64,
     pub placement: Placement,
     /// `cross`, `native` or `emulated` (see [`strategy_label`]).
-    pub strategy: &'static str,
+    pub strategy: crate::vocab::Strategy,
     /// On the path that decided the makespan.
     pub critical: bool,
 }
@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(sim.schedule.critical_path(), vec![0, 1]);
         let kernel = sim.schedule.entries.iter().find(|e| e.task == 1).map(|e| e.builder);
         assert_eq!(kernel, Some(1));
-        assert!(sim.schedule.entries.iter().all(|e| e.strategy == "cross"));
+        assert!(sim.schedule.entries.iter().all(|e| e.strategy == crate::vocab::Strategy::Cross));
         let nix = simulate(&tasks, &pool, SimPolicy::NixLike).unwrap_or_else(|e| panic!("{e}"));
         assert!(nix.makespan >= sim.makespan);
     }
@@ -431,10 +431,10 @@ mod tests {
         let mut rv = builder("rv", 1, 1.0, false);
         rv.native_systems = vec!["riscv64-linux".into()];
         let mut t = task("k", 1.0, &[]);
-        assert_eq!(strategy_label(&t, &emu), "cross");
+        assert_eq!(strategy_label(&t, &emu), crate::vocab::Strategy::Cross);
         t.system = "riscv64-linux".into();
-        assert_eq!(strategy_label(&t, &emu), "emulated");
-        assert_eq!(strategy_label(&t, &rv), "native");
+        assert_eq!(strategy_label(&t, &emu), crate::vocab::Strategy::Emulated);
+        assert_eq!(strategy_label(&t, &rv), crate::vocab::Strategy::Native);
     }
 
     #[test]

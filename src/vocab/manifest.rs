@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::Strategy;
 use crate::{Error, ErrorKind, Result};
 
 /// One component in the manifest.
@@ -15,7 +16,7 @@ use crate::{Error, ErrorKind, Result};
 pub struct ComponentRecord {
     pub drv: String,
     pub outputs: Vec<String>,
-    pub strategy: String,
+    pub strategy: Strategy,
     pub host: String,
     pub seconds: f64,
     pub cached: bool,
