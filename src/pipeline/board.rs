@@ -262,8 +262,8 @@ fn manifest_skeleton(spec: &resolve::BuildSpec, provider: Provider, expr: &Path)
         rvbuild: env!("CARGO_PKG_VERSION").to_string(),
         board: spec.board.clone(),
         profile: spec.profile.clone(),
-        provider: provider.as_str().to_string(),
-        arch: spec.arch.as_str().to_string(),
+        provider,
+        arch: spec.arch,
         abi: spec.abi.clone(),
         marker: spec.marker.clone(),
         kernel_release: None,
@@ -275,10 +275,8 @@ fn manifest_skeleton(spec: &resolve::BuildSpec, provider: Provider, expr: &Path)
 }
 
 fn flash_plan(b: &crate::profile::Board, m: &Manifest) -> FlashPlan {
-    let method =
-        serde_json::to_value(b.flash.method).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     FlashPlan {
-        method,
+        method: b.flash.method,
         baud: b.flash.baud,
         recovery: b.flash.recovery.clone(),
         device_size: b.flash.device_size.as_ref().map(|s| s.value.0),

@@ -12,6 +12,7 @@ use super::units::{Addr, Size};
 pub type Sp<T> = serde_saphyr::Spanned<T>;
 
 pub use crate::vocab::Arch;
+pub use crate::vocab::manifest::FlashMethod;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -248,19 +249,6 @@ pub struct Partition {
     pub content: Sp<String>,
     #[serde(default)]
     pub bootable: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlashMethod {
-    /// U-Boot `virtio write` (QEMU boards).
-    UbootVirtio,
-    /// U-Boot `sf` commands to SPI NOR.
-    UbootSpiNor,
-    /// U-Boot `mmc write` to an SD card or eMMC.
-    UbootMmc,
-    /// Nothing to flash over serial: copy the image to an SD card.
-    SdCard,
 }
 
 #[derive(Debug, Clone, Deserialize)]
