@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         crate::pipeline::board::build(&req, reporter)?.manifest
     };
     if let Some(q) = &board.value.qemu {
-        if q.boot == "direct" {
+        if q.boot == crate::profile::board::QemuBoot::Direct {
             reporter.event(&crate::report::Event::Stage {
                 name: "note".into(),
                 detail: format!("{name}: QEMU has no model of this SoC; booting the board's kernel and initramfs on QEMU `{}` directly. This smoke-tests the kernel, drivers and userland, not the board's firmware path.", q.machine),

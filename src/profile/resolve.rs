@@ -8,7 +8,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::profile::board::{Board, FirmwareFile, TableKind};
+use crate::profile::board::{Board, FirmwareFile, PartContent, PartFs, TableKind};
 use crate::profile::build::{BuildProfile, Provider, Strategy};
 use crate::profile::{Arch, Loaded, strategy};
 use crate::{Error, ErrorKind, Result};
@@ -39,9 +39,8 @@ pub struct PartitionSpec {
     pub start_sector: u64,
     pub size_sectors: u64,
     pub part_type: String,
-    pub fs: String,
-    /// `bootfiles`, `firmware:<name>` or `empty`.
-    pub content: String,
+    pub fs: PartFs,
+    pub content: PartContent,
     pub bootable: bool,
 }
 
@@ -429,7 +428,7 @@ pub fn resolve_with_strategies(
             start_sector: part.start.value.0 / 512,
             size_sectors: part.size.value.0 / 512,
             part_type: part.part_type.value.clone(),
-            fs: part.fs.value.clone(),
+            fs: part.fs.value,
             content: part.content.value.clone(),
             bootable: part.bootable,
         })

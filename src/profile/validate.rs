@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::board::{Arch, Board, FlashMethod, Sp, TableKind};
+use super::board::{Arch, Board, FlashMethod, PartContent, PartFs, Sp, TableKind};
 use super::build::BuildProfile;
 use super::diag::{ProfileError, SourceText};
 use super::units::{Addr, Size};
@@ -371,17 +371,13 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
                 }
             }
         }
-        let fs = p.fs.value.as_str();
-        if !matches!(fs, "ext4" | "vfat" | "raw") {
-            c.err(&p.fs, format!("filesystem `{fs}` is not supported"), "use ext4, vfat or raw");
-        }
-        let content = p.content.value.as_str();
-        if content == "bootfiles" {
-            if fs == "raw" {
+        let fs = p.fs.value;
+        if p.content.value == PartContent::Bootfiles {
+            if fs == PartFs::Raw {
                 c.err(&p.fs, "the bootfiles partition needs a filesystem", "use ext4 or vfat");
             }
-        } else if let Some(name) = content.strip_prefix("firmware:") {
-            if !fw_names.contains(name) {
+        } else if let PartContent::Firmware(name) = &p.content.value {
+            if !fw_names.contains(name.as_str()) {
                 c.err(
                     &p.content,
                     format!(
@@ -391,20 +387,14 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
                     "add it to firmware or fix the name",
                 );
             }
-            if fs != "raw" {
+            if fs != PartFs::Raw {
                 c.err(&p.fs, "a firmware partition is written raw", "use `fs: raw`");
             }
-        } else if content != "empty" {
-            c.err(
-                &p.content,
-                format!("unknown partition content `{content}`"),
-                "use bootfiles, firmware:<file> or empty",
-            );
         }
         parts.push((&p.name, &p.start, start, size));
     }
     c.regions_overlap("partition", &parts);
-    if !img.partitions.iter().any(|p| p.content.value == "bootfiles") {
+    if !img.partitions.iter().any(|p| p.content.value == PartContent::Bootfiles) {
         c.err(&img.size, "no partition holds the boot files", "add a partition with `content: bootfiles`");
     }
 
@@ -500,11 +490,6 @@ pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
                     "name a file from the firmware section",
                 );
             }
-        }
-        if !matches!(q.boot.as_str(), "firmware" | "direct")
-            && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
-        {
-            c.err(x, format!("qemu.boot `{}` is not known", q.boot), "use firmware or direct");
         }
     }
     if b.marker.is_empty() || !b.marker.bytes().all(|x| x.is_ascii_graphic() && x != b'"' && x != b'\\') {
