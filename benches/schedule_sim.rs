@@ -9,7 +9,7 @@
 
 use rvbuild::report::gantt;
 use rvbuild::schedule::synthetic::{Rng, board_dag, pools};
-use rvbuild::schedule::{BuilderModel, Policy, lower_bound, lower_bound_tight, simulate};
+use rvbuild::schedule::{BuilderModel, SimPolicy, lower_bound, lower_bound_tight, simulate};
 
 const PACKAGES: usize = 400;
 
@@ -40,13 +40,14 @@ fn main() {
             for seed in 1..=seeds {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x1000_0000_01b3));
                 let dag = board_dag(&mut rng, PACKAGES, chain);
-                let (a, b) = match (simulate(&dag, &pool, Policy::Rvbuild), simulate(&dag, &pool, Policy::NixLike)) {
-                    (Ok(a), Ok(b)) => (a, b),
-                    (Err(e), _) | (_, Err(e)) => {
-                        eprintln!("simulation failed: {e}");
-                        std::process::exit(1);
-                    }
-                };
+                let (a, b) =
+                    match (simulate(&dag, &pool, SimPolicy::Rvbuild), simulate(&dag, &pool, SimPolicy::NixLike)) {
+                        (Ok(a), Ok(b)) => (a, b),
+                        (Err(e), _) | (_, Err(e)) => {
+                            eprintln!("simulation failed: {e}");
+                            std::process::exit(1);
+                        }
+                    };
                 if verbose && seed == 1 {
                     explain(&a, &pool);
                 }

@@ -115,6 +115,46 @@ fn abi_not_valid_for_arch() {
 }
 
 #[test]
+fn arch_not_a_board_arch() {
+    expect_one(
+        "qemu-riscv64",
+        "arch: riscv64",
+        "arch: x86_64",
+        &["x86_64 is not a board architecture: riscv64 or aarch64"],
+    );
+    expect_one("qemu-riscv64", "arch: riscv64", "arch: mips", &["unknown variant `mips`"]);
+}
+
+#[test]
+fn unknown_partition_fs_content_and_qemu_boot() {
+    expect_one(
+        "qemu-riscv64",
+        "      fs: ext4",
+        "      fs: btrfs",
+        &["unknown variant `btrfs`", "ext4", "vfat", "raw"],
+    );
+    expect_one(
+        "qemu-riscv64",
+        "      content: bootfiles",
+        "      content: kernel",
+        &["unknown partition content `kernel`", "bootfiles, firmware:<file> or empty"],
+    );
+    expect_one(
+        "star64",
+        "      content: firmware:u-boot.itb",
+        "      content: 'firmware:'",
+        &["unknown partition content `firmware:`"],
+    );
+    expect_one_at(
+        "qemu-riscv64",
+        "  system: riscv64",
+        "  system: riscv64\n  boot: pxe",
+        "boot: pxe",
+        &["unknown variant `pxe`", "firmware", "direct"],
+    );
+}
+
+#[test]
 fn isa_does_not_match_arch() {
     expect_one("qemu-riscv64", "isa: rv64gc", "isa: armv8-a", &["does not match arch riscv64", "starts with rv64"]);
 }

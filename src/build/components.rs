@@ -9,14 +9,15 @@ use std::sync::Arc;
 
 use crate::nix::instantiate::Instantiated;
 use crate::transport::{LocalTransport, Transport};
-use crate::vocab::{Event, Reporter};
+use crate::vocab::{Event, Reporter, Strategy};
 use crate::{Error, ErrorKind, Result};
 
 use super::{Member, Options};
 
-/// What one component produced.
+/// What one component produced: unlike the engine's [`super::Built`] (one derivation built
+/// in this run), a component may have been in the store already (`cached`, no strategy).
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Built {
+pub struct ComponentBuilt {
     pub drv: String,
     /// Output store paths, `out` first.
     pub outputs: Vec<String>,
@@ -24,7 +25,7 @@ pub struct Built {
     pub cached: bool,
     pub host: String,
     /// Where it ran as the engine labelled it (`cross`, `native`, `emulated`); None if cached.
-    pub strategy: Option<String>,
+    pub strategy: Option<Strategy>,
     pub log: PathBuf,
 }
 
@@ -53,15 +54,15 @@ pub fn build(
     inst: &Instantiated,
     members: Vec<Member>,
     out_dir: &Path,
-    strategies: &BTreeMap<String, String>,
+    strategies: &BTreeMap<String, Strategy>,
     predict: bool,
     history: &crate::builders::history::History,
     reporter: &dyn Reporter,
 ) -> Result<ComponentsBuilt> {
     let dag = inst.dag.clone();
     let labels: BTreeMap<String, String> = inst.drvs.iter().map(|(c, d)| (d.clone(), c.clone())).collect();
-    let by_drv: BTreeMap<String, String> =
-        inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|s| (d.clone(), s.clone()))).collect();
+    let by_drv: BTreeMap<String, Strategy> =
+        inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|&s| (d.clone(), s))).collect();
     let log_dir = out_dir.join("logs");
     let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, predict, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
@@ -80,13 +81,13 @@ pub fn build(
             add_root(o, &link)?;
         }
         let built = match outcome.built.get(drv) {
-            Some(b) => Built {
+            Some(b) => ComponentBuilt {
                 drv: drv.clone(),
                 outputs,
                 seconds: b.seconds,
                 cached: false,
                 host: b.host.clone(),
-                strategy: Some(b.strategy.clone()),
+                strategy: Some(b.strategy),
                 log: b.log.clone(),
             },
             None => {
@@ -108,7 +109,7 @@ pub fn build(
                 for p in &outputs {
                     reporter.event(&Event::Output { component: component.clone(), path: p.clone() });
                 }
-                Built {
+                ComponentBuilt {
                     drv: drv.clone(),
                     outputs,
                     seconds: 0.0,
@@ -127,7 +128,7 @@ pub fn build(
 /// What a component build produced: each component's record, the measured durations for the
 /// build history, and the schedules when they were asked for.
 pub struct ComponentsBuilt {
-    pub components: BTreeMap<String, Built>,
+    pub components: BTreeMap<String, ComponentBuilt>,
     pub records: Vec<crate::builders::history::Record>,
     pub schedules: Option<super::Schedules>,
 }

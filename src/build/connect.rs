@@ -34,8 +34,9 @@ pub fn models(pool: &[Builder]) -> Vec<BuilderModel> {
     let cache = crate::builders::probe_cache::load_cache();
     let now = crate::builders::probe_cache::now_unix();
     let policy = ModelPolicy::default();
-    let local_userlands: Vec<String> = [Arch::Riscv64, Arch::Aarch64]
-        .into_iter()
+    let local_userlands: Vec<String> = Arch::BOARD
+        .iter()
+        .copied()
         .filter_map(|a| crate::builders::userland::find(a).ok())
         .map(|u| crate::builders::userland::feature(&u.id))
         .collect();

@@ -27,7 +27,7 @@ use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
 use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
 use crate::transport::Transport;
-use crate::vocab::{Event, Reporter};
+use crate::vocab::{Event, Reporter, Strategy};
 use crate::{Error, ErrorKind, Result};
 
 use conn::{Conn, Idle};
@@ -61,7 +61,7 @@ pub struct Options {
     /// Labels for events and logs, by .drv path (board components); else the derivation name.
     pub labels: BTreeMap<String, String>,
     /// Strategy label per .drv path for events (`cross`, `native`, `emulated`); else by placement.
-    pub strategies: BTreeMap<String, String>,
+    pub strategies: BTreeMap<String, Strategy>,
     /// Let builders substitute missing inputs from their own caches (builders-use-substitutes).
     pub builders_use_substitutes: bool,
     /// Reconnection attempts of a builder that went down, with doubling delays from 1 s.
@@ -94,7 +94,7 @@ pub struct Built {
     pub outputs: Vec<String>,
     pub host: String,
     /// `native` or `emulated` (by placement) unless the caller gave a strategy.
-    pub strategy: String,
+    pub strategy: Strategy,
     pub seconds: f64,
     /// Seconds since the run started.
     pub started: f64,
@@ -209,14 +209,14 @@ fn label_of(shared: &Shared, node: &DagNode) -> String {
     shared.opts.labels.get(node.drv_path.as_str()).cloned().unwrap_or_else(|| node.drv_path.drv_name().to_string())
 }
 
-fn strategy_of(shared: &Shared, node: &DagNode, b: &BuilderModel) -> String {
-    if let Some(s) = shared.opts.strategies.get(node.drv_path.as_str()) {
-        return s.clone();
+fn strategy_of(shared: &Shared, node: &DagNode, b: &BuilderModel) -> Strategy {
+    if let Some(&s) = shared.opts.strategies.get(node.drv_path.as_str()) {
+        return s;
     }
     if b.native_systems.contains(&node.drv.platform) || node.drv.platform == "builtin" {
-        "native".into()
+        Strategy::Native
     } else {
-        "emulated".into()
+        Strategy::Emulated
     }
 }
 
@@ -466,7 +466,7 @@ pub async fn run(
                     component: label_of(&shared, node),
                     drv: node.drv_path.as_str().to_string(),
                     host: member.model.name.clone(),
-                    strategy: strategy_of(&shared, node, &member.model),
+                    strategy: strategy_of(&shared, node, &member.model).as_str().to_string(),
                 });
                 let shared = shared.clone();
                 jobs.spawn(async move {
@@ -684,7 +684,7 @@ pub async fn build_roots(
         true => Some(crate::schedule::simulate::simulate(
             &prepared.tasks,
             &models,
-            crate::schedule::simulate::Policy::Rvbuild,
+            crate::schedule::simulate::SimPolicy::Rvbuild,
         )?),
         false => None,
     };

@@ -38,6 +38,10 @@ pub fn debian_arch(arch: Arch) -> &'static str {
     match arch {
         Arch::Riscv64 => "riscv64",
         Arch::Aarch64 => "arm64",
+        Arch::Riscv32 => "riscv32",
+        Arch::Arm => "armhf",
+        Arch::X86_64 => "amd64",
+        Arch::I386 => "i386",
     }
 }
 

@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             format!(
                 "verify: {} file(s) do not match {} {}, {} could not be read",
                 report.mismatched,
-                exp.arch.name(),
+                exp.arch.as_str(),
                 exp.abi_name(),
                 report.errors
             ),

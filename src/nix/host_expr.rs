@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::render::{attr, string, string_list};
+use crate::profile::board::PartContent;
 use crate::profile::resolve::{BuildSpec, sfdisk_script};
 
 fn path_literal(p: &Path, name: &str) -> String {
@@ -129,12 +130,10 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let _ = writeln!(e, "    table = {};", string(&sfdisk_script(spec)));
     let _ = writeln!(e, "    partitions = [");
     for p in &spec.partitions {
-        let content = if p.content == "bootfiles" {
-            "\"${bootfiles}\"".to_string()
-        } else if let Some(f) = p.content.strip_prefix("firmware:") {
-            format!("\"${{firmware}}/{}\"", f.replace(['"', '\\', '$'], ""))
-        } else {
-            string("-")
+        let content = match &p.content {
+            PartContent::Bootfiles => "\"${bootfiles}\"".to_string(),
+            PartContent::Firmware(f) => format!("\"${{firmware}}/{}\"", f.replace(['"', '\\', '$'], "")),
+            PartContent::Empty => string("-"),
         };
         let _ = writeln!(
             e,
@@ -142,7 +141,7 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
             p.index,
             p.start_sector,
             p.size_sectors,
-            string(&p.fs),
+            string(p.fs.as_str()),
             string(&p.name),
             content
         );

@@ -34,6 +34,10 @@ pub fn render(spec: &BuildSpec, nix_lib: &Path) -> String {
     let cross_attr = match spec.arch {
         Arch::Riscv64 => "riscv64",
         Arch::Aarch64 => "aarch64-multiplatform",
+        Arch::Riscv32 => "riscv32",
+        Arch::Arm => "armv7l-hf-multiplatform",
+        Arch::X86_64 => "gnu64",
+        Arch::I386 => "gnu32",
     };
     let _ = writeln!(
         e,

@@ -12,7 +12,7 @@ use crate::builders::history::History;
 use crate::nix::instantiate;
 use crate::profile::Provider;
 use crate::vocab::manifest::{ComponentRecord, Manifest};
-use crate::vocab::{BuilderModel, Event, Reporter};
+use crate::vocab::{BuilderModel, Event, Reporter, Strategy};
 use crate::{Error, ErrorKind, Result};
 
 use super::{Request, default_out_dir, manifest, stages};
@@ -95,10 +95,8 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     {
         crate::builders::userland::check_local_support(&u.system)?;
     }
-    let strategies: BTreeMap<String, String> = components
-        .iter()
-        .map(|c| (c.clone(), manifest::placed_locally(spec.strategy(c), spec.arch).to_string()))
-        .collect();
+    let strategies: BTreeMap<String, Strategy> =
+        components.iter().map(|c| (c.clone(), manifest::placed_locally(spec.strategy(c), spec.arch))).collect();
     let slots: u32 = members.iter().map(|m| m.model.slots).sum();
     reporter.event(&Event::Stage {
         name: "build".into(),
@@ -111,8 +109,8 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     });
     // Cross components are labelled `cross`; target-system ones by where they run (a native
     // or an emulating builder), which the engine knows once it placed them.
-    let cross: BTreeMap<String, String> =
-        strategies.iter().filter(|(_, v)| *v == "cross").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let cross: BTreeMap<String, Strategy> =
+        strategies.iter().filter(|(_, v)| **v == Strategy::Cross).map(|(k, &v)| (k.clone(), v)).collect();
     let built = components::build(rt, &inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
     if !built.records.is_empty() {
         history.record_all(&built.records);
@@ -128,7 +126,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
             ComponentRecord {
                 drv: b.drv.clone(),
                 outputs: b.outputs.clone(),
-                strategy: b.strategy.clone().unwrap_or_else(|| strategies.get(c).cloned().unwrap_or_default()),
+                strategy: b.strategy.unwrap_or_else(|| manifest::placed_locally(spec.strategy(c), spec.arch)),
                 host: b.host.clone(),
                 seconds: b.seconds,
                 cached: b.cached,
@@ -141,7 +139,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
         }
     }
     manifest::collect_artifacts(&mut manifest);
-    manifest.flash = Some(manifest::flash_plan(&board.value, &manifest));
+    manifest.flash = Some(manifest::flash_plan(&board.value, Some(&manifest)));
     write(
         &out_dir.join("manifest.json"),
         &serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,

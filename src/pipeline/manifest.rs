@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 
 use crate::profile::{self, Provider, resolve};
 use crate::verify::walk::files_below;
+use crate::vocab::Strategy;
 use crate::vocab::manifest::{FlashPlan, FlashRegionRecord, Manifest};
 
 /// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs
 /// natively on a machine of the target's architecture and emulated anywhere else.
-pub fn placed_locally(strategy: profile::Strategy, arch: profile::Arch) -> &'static str {
+pub fn placed_locally(strategy: Strategy, arch: profile::Arch) -> Strategy {
     match strategy {
-        profile::Strategy::Cross => "cross",
-        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => "native",
-        _ => "emulated",
+        Strategy::Cross => Strategy::Cross,
+        _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => Strategy::Native,
+        _ => Strategy::Emulated,
     }
 }
 
@@ -24,8 +25,8 @@ pub(crate) fn skeleton(spec: &resolve::BuildSpec, provider: Provider, expr: &Pat
         rvbuild: env!("CARGO_PKG_VERSION").to_string(),
         board: spec.board.clone(),
         profile: spec.profile.clone(),
-        provider: provider.as_str().to_string(),
-        arch: spec.arch.as_str().to_string(),
+        provider,
+        arch: spec.arch,
         abi: spec.abi.clone(),
         marker: spec.marker.clone(),
         kernel_release: None,
@@ -36,11 +37,11 @@ pub(crate) fn skeleton(spec: &resolve::BuildSpec, provider: Provider, expr: &Pat
     }
 }
 
-pub(crate) fn flash_plan(b: &crate::profile::Board, m: &Manifest) -> FlashPlan {
-    let method =
-        serde_json::to_value(b.flash.method).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+/// The board's flash plan with each region's file resolved to the build's artefact (none
+/// without a build).
+pub(crate) fn flash_plan(b: &crate::profile::Board, m: Option<&Manifest>) -> FlashPlan {
     FlashPlan {
-        method,
+        method: b.flash.method,
         baud: b.flash.baud,
         recovery: b.flash.recovery.clone(),
         device_size: b.flash.device_size.as_ref().map(|s| s.value.0),
@@ -53,7 +54,7 @@ pub(crate) fn flash_plan(b: &crate::profile::Board, m: &Manifest) -> FlashPlan {
                 offset: r.offset.value.0,
                 size: r.size.value.0,
                 file: r.file.value.clone(),
-                path: m.artifacts.get(&r.file.value).cloned(),
+                path: m.and_then(|m| m.artifacts.get(&r.file.value).cloned()),
             })
             .collect(),
     }

@@ -11,7 +11,7 @@ use crate::build::connect;
 use crate::builders::history::History;
 use crate::nix::{dag, instantiate};
 use crate::plan::ComponentPlan;
-use crate::schedule::simulate::{Policy, Simulation, simulate};
+use crate::schedule::simulate::{SimPolicy, Simulation, simulate};
 use crate::transport::{LocalTransport, Transport};
 use crate::vocab::{BuilderModel, Strategy, Task};
 use crate::{Error, ErrorKind, Result};
@@ -60,8 +60,8 @@ pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Resul
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
     let prepared = rt.block_on(crate::build::prepare(&inst.dag, local.as_ref(), Some(&history)))?;
     crate::build::check_capable(&prepared.tasks, &models)?;
-    let simulation = simulate(&prepared.tasks, &models, Policy::Rvbuild)?;
-    let nix_like = if nix_like { Some(simulate(&prepared.tasks, &models, Policy::NixLike)?) } else { None };
+    let simulation = simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?;
+    let nix_like = if nix_like { Some(simulate(&prepared.tasks, &models, SimPolicy::NixLike)?) } else { None };
     let rows = rows(&planned.plans, &inst.drvs, &inst.dag, &prepared, &simulation, &models);
     Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like })
 }

@@ -43,7 +43,7 @@ fn built(
         super::build(&build, rt, reporter)?.manifest
     };
     if let Some(q) = &board.value.qemu
-        && q.boot == "direct"
+        && q.boot == crate::profile::board::QemuBoot::Direct
     {
         reporter.event(&Event::Stage {
             name: "note".into(),

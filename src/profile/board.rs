@@ -3,6 +3,7 @@
 //! unknown keys are rejected. `Sp<T>` fields keep their source location for validation messages.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,7 @@ use super::units::{Addr, Size};
 pub type Sp<T> = serde_saphyr::Spanned<T>;
 
 pub use crate::vocab::Arch;
+pub use crate::vocab::manifest::FlashMethod;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -242,25 +244,86 @@ pub struct Partition {
     /// MBR type byte (e.g. "83", "c") or GPT type GUID.
     #[serde(rename = "type")]
     pub part_type: Sp<String>,
-    /// ext4 | vfat | raw
-    pub fs: Sp<String>,
-    /// What goes in: `bootfiles` (kernel, initramfs, DTBs, extlinux) or `firmware:<file>`.
-    pub content: Sp<String>,
+    pub fs: Sp<PartFs>,
+    /// What goes in: `bootfiles` (kernel, initramfs, DTBs, extlinux), `firmware:<file>` or `empty`.
+    pub content: Sp<PartContent>,
     #[serde(default)]
     pub bootable: bool,
 }
 
+/// The filesystem of an image partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FlashMethod {
-    /// U-Boot `virtio write` (QEMU boards).
-    UbootVirtio,
-    /// U-Boot `sf` commands to SPI NOR.
-    UbootSpiNor,
-    /// U-Boot `mmc write` to an SD card or eMMC.
-    UbootMmc,
-    /// Nothing to flash over serial: copy the image to an SD card.
-    SdCard,
+#[serde(rename_all = "lowercase")]
+pub enum PartFs {
+    Ext4,
+    Vfat,
+    /// No filesystem: the content is written as is.
+    Raw,
+}
+
+impl PartFs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartFs::Ext4 => "ext4",
+            PartFs::Vfat => "vfat",
+            PartFs::Raw => "raw",
+        }
+    }
+}
+
+impl fmt::Display for PartFs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an image partition holds; written `bootfiles`, `firmware:<file>` or `empty` in YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartContent {
+    /// Kernel, initramfs, DTBs and extlinux.conf (and the boot files of `boot-files`).
+    Bootfiles,
+    /// One firmware file, named in the firmware section, written raw.
+    Firmware(String),
+    /// Nothing: the partition is left as it is.
+    Empty,
+}
+
+impl fmt::Display for PartContent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartContent::Bootfiles => f.write_str("bootfiles"),
+            PartContent::Firmware(name) => write!(f, "firmware:{name}"),
+            PartContent::Empty => f.write_str("empty"),
+        }
+    }
+}
+
+impl std::str::FromStr for PartContent {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<PartContent, String> {
+        match s {
+            "bootfiles" => Ok(PartContent::Bootfiles),
+            "empty" => Ok(PartContent::Empty),
+            _ => match s.strip_prefix("firmware:") {
+                Some(name) if !name.is_empty() => Ok(PartContent::Firmware(name.to_string())),
+                _ => Err(format!("unknown partition content `{s}`, expected bootfiles, firmware:<file> or empty")),
+            },
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PartContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for PartContent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -313,8 +376,8 @@ pub struct Qemu {
     pub kernel: Option<Sp<String>>,
     /// `firmware` boots through OpenSBI/U-Boot and the disk image; `direct` passes the board's
     /// kernel and initramfs with -kernel/-initrd (for boards QEMU has no model of).
-    #[serde(default = "default_boot")]
-    pub boot: String,
+    #[serde(default)]
+    pub boot: QemuBoot,
     #[serde(default)]
     pub extra_args: Vec<String>,
     /// Seconds before the boot test gives up.
@@ -328,9 +391,26 @@ fn default_memory() -> String {
 fn default_smp() -> u32 {
     1
 }
-fn default_boot() -> String {
-    "firmware".to_string()
+/// How the QEMU boot test starts the board (`qemu.boot`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QemuBoot {
+    /// Through OpenSBI/U-Boot and the disk image.
+    #[default]
+    Firmware,
+    /// The board's kernel and initramfs with -kernel/-initrd.
+    Direct,
 }
+
+impl fmt::Display for QemuBoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            QemuBoot::Firmware => "firmware",
+            QemuBoot::Direct => "direct",
+        })
+    }
+}
+
 fn default_timeout() -> u64 {
     180
 }

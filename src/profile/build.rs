@@ -7,23 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::board::Sp;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    /// Debian's cross toolchains and sources on the build host (works offline).
-    Host,
-    /// nixpkgs' cross and native package sets (needs nixpkgs on NIX_PATH).
-    Nixpkgs,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Host => "host",
-            Provider::Nixpkgs => "nixpkgs",
-        }
-    }
-}
+pub use crate::vocab::manifest::Provider;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
-use crate::profile::board::{Board, FirmwareFile, TableKind};
+use crate::profile::board::{Board, FirmwareFile, PartContent, PartFs, TableKind};
 use crate::profile::build::{BuildProfile, Provider, Strategy};
 use crate::profile::{Arch, Loaded, strategy};
 use crate::{Error, ErrorKind, Result};
@@ -39,9 +39,8 @@ pub struct PartitionSpec {
     pub start_sector: u64,
     pub size_sectors: u64,
     pub part_type: String,
-    pub fs: String,
-    /// `bootfiles`, `firmware:<name>` or `empty`.
-    pub content: String,
+    pub fs: PartFs,
+    pub content: PartContent,
     pub bootable: bool,
 }
 
@@ -115,6 +114,8 @@ impl BuildSpec {
                 format!("-march={march} -mabi={}", self.abi)
             }
             Arch::Aarch64 => "-march=armv8-a".to_string(),
+            // Not board arches: validation refuses them.
+            Arch::Riscv32 | Arch::Arm | Arch::X86_64 | Arch::I386 => String::new(),
         }
     }
 }
@@ -173,10 +174,7 @@ pub fn host_tools_id(firmware_packages: &[String]) -> String {
 pub fn host_toolchain_id(arch: Arch) -> Result<String> {
     let gcc = format!("{}gcc", arch.cross_prefix());
     let version = run_text(&gcc, &["--version"]).ok_or_else(|| {
-        let pkg = match arch {
-            Arch::Riscv64 => "gcc-riscv64-linux-gnu",
-            Arch::Aarch64 => "gcc-aarch64-linux-gnu",
-        };
+        let pkg = format!("gcc-{}", arch.cross_prefix().trim_end_matches('-'));
         Error::with_help(
             ErrorKind::Prerequisite,
             format!("the cross compiler {gcc} is not installed"),
@@ -430,7 +428,7 @@ pub fn resolve_with_strategies(
             start_sector: part.start.value.0 / 512,
             size_sectors: part.size.value.0 / 512,
             part_type: part.part_type.value.clone(),
-            fs: part.fs.value.clone(),
+            fs: part.fs.value,
             content: part.content.value.clone(),
             bootable: part.bootable,
         })

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::board::{
-    Arch, Board, DeviceTree, FirmwareFile, Flash, FlashMethod, FlashRegion, Image, Kernel, OutOfTreeDriver, Partition,
-    Qemu, Sp, TableKind,
+    Arch, Board, DeviceTree, FirmwareFile, Flash, FlashMethod, FlashRegion, Image, Kernel, OutOfTreeDriver,
+    PartContent, PartFs, Partition, Qemu, Sp, TableKind,
 };
 use super::build::BuildProfile;
 use super::diag::{ProfileError, SourceText};
@@ -105,7 +105,10 @@ impl Checker<'_> {
 pub fn board(b: &Board, stem: &str, src: &SourceText) -> Vec<ProfileError> {
     let mut c = Checker { src, errors: Vec::new() };
     check_name(&mut c, b, stem);
-    check_arch_abi_isa(&mut c, b);
+    if !check_arch_abi_isa(&mut c, b) {
+        // The ABI, ISA, firmware and QEMU rules all assume a board arch.
+        return c.errors;
+    }
     check_kernel(&mut c, &b.kernel);
     check_drivers(&mut c, b);
     check_device_trees(&mut c, &b.device_trees);
@@ -135,9 +138,19 @@ fn check_name(c: &mut Checker, b: &Board, stem: &str) {
     }
 }
 
-/// ABI and ISA fit the arch, and an lp64d ABI has the D extension.
-fn check_arch_abi_isa(c: &mut Checker, b: &Board) {
+/// The arch is a board arch, ABI and ISA fit it, and an lp64d ABI has the D extension. False
+/// when the arch is not a board arch (nothing else can be checked then).
+fn check_arch_abi_isa(c: &mut Checker, b: &Board) -> bool {
     let arch = b.arch.value;
+    if !arch.is_board() {
+        let board: Vec<_> = Arch::BOARD.iter().map(|a| a.as_str()).collect();
+        c.err(
+            &b.arch,
+            format!("{arch} is not a board architecture: {}", board.join(" or ")),
+            "boards are riscv64 or aarch64; `rvbuild verify --arch` checks files of other architectures",
+        );
+        return false;
+    }
     if !arch.valid_abis().contains(&b.abi.value.as_str()) {
         c.err(
             &b.abi,
@@ -148,6 +161,7 @@ fn check_arch_abi_isa(c: &mut Checker, b: &Board) {
     let isa_ok = match arch {
         Arch::Riscv64 => b.isa.value.starts_with("rv64"),
         Arch::Aarch64 => b.isa.value.starts_with("armv8") || b.isa.value.starts_with("armv9"),
+        Arch::Riscv32 | Arch::Arm | Arch::X86_64 | Arch::I386 => true, // returned above
     };
     if !isa_ok {
         c.err(
@@ -156,6 +170,7 @@ fn check_arch_abi_isa(c: &mut Checker, b: &Board) {
             match arch {
                 Arch::Riscv64 => "a riscv64 ISA string starts with rv64, e.g. rv64gc or rv64imafdc_zicsr",
                 Arch::Aarch64 => "an aarch64 ISA starts with armv8 or armv9, e.g. armv8-a",
+                Arch::Riscv32 | Arch::Arm | Arch::X86_64 | Arch::I386 => "",
             },
         );
     }
@@ -170,6 +185,7 @@ fn check_arch_abi_isa(c: &mut Checker, b: &Board) {
             "use rv64gc (which includes D) or ABI lp64",
         );
     }
+    true
 }
 
 /// Kernel base configuration, config symbols, image format, source, fragments and patches.
@@ -371,7 +387,7 @@ fn check_image(c: &mut Checker, img: &Image, fw_names: &BTreeSet<String>) {
         parts.push((&p.name, &p.start, p.start.value.0, p.size.value.0));
     }
     c.regions_overlap("partition", &parts);
-    if !img.partitions.iter().any(|p| p.content.value == "bootfiles") {
+    if !img.partitions.iter().any(|p| p.content.value == PartContent::Bootfiles) {
         c.err(&img.size, "no partition holds the boot files", "add a partition with `content: bootfiles`");
     }
 }
@@ -434,17 +450,13 @@ fn check_partition_type(c: &mut Checker, table: TableKind, p: &Partition) {
 
 /// The filesystem is supported and fits the content (boot files, a raw firmware file, empty).
 fn check_partition_content(c: &mut Checker, p: &Partition, fw_names: &BTreeSet<String>) {
-    let fs = p.fs.value.as_str();
-    if !matches!(fs, "ext4" | "vfat" | "raw") {
-        c.err(&p.fs, format!("filesystem `{fs}` is not supported"), "use ext4, vfat or raw");
-    }
-    let content = p.content.value.as_str();
-    if content == "bootfiles" {
-        if fs == "raw" {
+    let fs = p.fs.value;
+    if p.content.value == PartContent::Bootfiles {
+        if fs == PartFs::Raw {
             c.err(&p.fs, "the bootfiles partition needs a filesystem", "use ext4 or vfat");
         }
-    } else if let Some(name) = content.strip_prefix("firmware:") {
-        if !fw_names.contains(name) {
+    } else if let PartContent::Firmware(name) = &p.content.value {
+        if !fw_names.contains(name.as_str()) {
             c.err(
                 &p.content,
                 format!(
@@ -454,11 +466,9 @@ fn check_partition_content(c: &mut Checker, p: &Partition, fw_names: &BTreeSet<S
                 "add it to firmware or fix the name",
             );
         }
-        if fs != "raw" {
+        if fs != PartFs::Raw {
             c.err(&p.fs, "a firmware partition is written raw", "use `fs: raw`");
         }
-    } else if content != "empty" {
-        c.err(&p.content, format!("unknown partition content `{content}`"), "use bootfiles, firmware:<file> or empty");
     }
 }
 
@@ -549,12 +559,9 @@ fn check_load_addresses(c: &mut Checker, load_addresses: &BTreeMap<String, Sp<Ad
     }
 }
 
-/// The QEMU section: system matching the arch, firmware files of this board, a known boot mode.
+/// The QEMU section: system matching the arch, firmware files of this board.
 fn check_qemu(c: &mut Checker, q: &Qemu, arch: Arch, fw_names: &BTreeSet<String>) {
-    let want = match arch {
-        Arch::Riscv64 => "riscv64",
-        Arch::Aarch64 => "aarch64",
-    };
+    let want = arch.as_str();
     if q.system != want
         && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
     {
@@ -572,11 +579,6 @@ fn check_qemu(c: &mut Checker, q: &Qemu, arch: Arch, fw_names: &BTreeSet<String>
                 "name a file from the firmware section",
             );
         }
-    }
-    if !matches!(q.boot.as_str(), "firmware" | "direct")
-        && let Some(x) = q.bios.as_ref().or(q.kernel.as_ref())
-    {
-        c.err(x, format!("qemu.boot `{}` is not known", q.boot), "use firmware or direct");
     }
 }
 

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use crate::profile::board::{Board, Qemu};
+use crate::profile::board::{Board, Qemu, QemuBoot};
 use crate::vocab::Manifest;
 use crate::vocab::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
@@ -32,8 +32,8 @@ pub fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
     }
     cmd.args(["-m", &q.memory, "-smp", &q.smp.to_string()]);
     cmd.args(["-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot"]);
-    match q.boot.as_str() {
-        "direct" => {
+    match q.boot {
+        QemuBoot::Direct => {
             if let Some(sbi) = &board.firmware.opensbi {
                 cmd.arg("-bios").arg(m.artifact(&sbi.file.name.value)?);
             }
@@ -42,7 +42,7 @@ pub fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
             cmd.arg("-initrd").arg(m.artifact("initramfs.cpio.gz")?);
             cmd.arg("-append").arg(&board.kernel.cmdline);
         }
-        _ => {
+        QemuBoot::Firmware => {
             if let Some(b) = &q.bios {
                 cmd.arg("-bios").arg(m.artifact(&b.value)?);
             }

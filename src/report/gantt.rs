@@ -140,7 +140,7 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
             r#"<rect class="{class} {strategy}{crit}" x="{:.2}" y="{:.1}" width="{w:.2}" height="{h}" fill="{}"{stroke}><title>{} ({strategy}) {:.1}–{:.1} s</title></rect>"#,
             x(e.start),
             y + dy,
-            colour(e.strategy),
+            colour(e.strategy.as_str()),
             escape(&e.name),
             e.start,
             e.finish,
@@ -214,7 +214,7 @@ pub fn render_html(pred: &Schedule, actual: Option<&Schedule>) -> String {
 mod tests {
     use super::*;
     use crate::schedule::online::tests::{builder, task};
-    use crate::schedule::simulate::{Policy, Run, simulate};
+    use crate::schedule::simulate::{Run, SimPolicy, simulate};
 
     fn count(hay: &str, needle: &str) -> usize {
         hay.matches(needle).count()
@@ -225,7 +225,7 @@ mod tests {
         let mut tasks = vec![task("toolchain", 100.0, &[]), task("linux <6.12> & co", 400.0, &[0])];
         tasks.extend((0..4).map(|i| task(&format!("pkg{i}"), 20.0, &[0])));
         let pool = vec![builder("local", 2, 1.0, true), builder("x1", 2, 2.0, false)];
-        let sim = simulate(&tasks, &pool, Policy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
+        let sim = simulate(&tasks, &pool, SimPolicy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
         let svg = render_svg(&sim.schedule, None);
         assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
         assert_eq!(count(&svg, "<rect class=\"bar "), 6);
@@ -245,7 +245,7 @@ mod tests {
     fn actual_runs_drawn_beside_prediction_and_in_the_table() {
         let tasks = vec![task("a", 10.0, &[]), task("b", 10.0, &[0])];
         let pool = vec![builder("local", 1, 1.0, true)];
-        let sim = simulate(&tasks, &pool, Policy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
+        let sim = simulate(&tasks, &pool, SimPolicy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
         let runs = [
             Run { task: 0, builder: 0, start: 0.0, finish: 14.0 },
             Run { task: 1, builder: 0, start: 14.0, finish: 30.0 },

@@ -11,7 +11,7 @@ pub use crate::builders::history::{History, Record};
 pub use crate::vocab::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId, strategy_label};
 pub use online::Scheduler;
 pub use simulate::{
-    Bounds, Policy, Run, Schedule, ScheduledTask, SimOptions, Simulation, bounds, lower_bound, lower_bound_tight,
+    Bounds, Run, Schedule, ScheduledTask, SimOptions, SimPolicy, Simulation, bounds, lower_bound, lower_bound_tight,
     simulate, simulate_with,
 };
 pub use tasks::tasks_from_dag;

@@ -582,7 +582,7 @@ impl Scheduler {
         Some(Record {
             name: t.name.clone(),
             host: b.name.clone(),
-            strategy: strategy_label(t, b).to_string(),
+            strategy: strategy_label(t, b).as_str().to_string(),
             seconds,
             host_speed: b.speed,
             slowdown,

@@ -33,7 +33,7 @@ pub struct ScheduledTask {
     pub finish: f64,
     pub placement: Placement,
     /// `cross`, `native` or `emulated` (see [`strategy_label`]).
-    pub strategy: &'static str,
+    pub strategy: crate::vocab::Strategy,
     /// On the path that decided the makespan.
     pub critical: bool,
 }
@@ -81,7 +81,7 @@ impl Simulation {
 
 /// Which scheduling policy a simulation uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub enum SimPolicy {
     /// rvbuild's scheduler.
     Rvbuild,
     /// Nix's build-remote: greedy, remote first, no ranking.
@@ -220,7 +220,7 @@ fn area_work(t: &Task, builders: &[BuilderModel]) -> f64 {
 /// How a simulation runs.
 #[derive(Debug, Clone, Copy)]
 pub struct SimOptions<'a> {
-    pub policy: Policy,
+    pub policy: SimPolicy,
     /// The builders as they really are (same order as the declared ones): tasks take their
     /// execution time on these while the scheduler only knows the declared models and what it
     /// measures. `None`: every task takes exactly its predicted duration.
@@ -230,7 +230,7 @@ pub struct SimOptions<'a> {
 }
 
 /// Runs `policy` on estimates only (every task takes exactly its predicted duration).
-pub fn simulate(tasks: &[Task], builders: &[BuilderModel], policy: Policy) -> Result<Simulation> {
+pub fn simulate(tasks: &[Task], builders: &[BuilderModel], policy: SimPolicy) -> Result<Simulation> {
     simulate_with(tasks, builders, &SimOptions { policy, actual: None, learning: true })
 }
 
@@ -248,8 +248,8 @@ pub fn simulate_with(tasks: &[Task], builders: &[BuilderModel], opts: &SimOption
             break;
         }
         let started = match policy {
-            Policy::Rvbuild => sched.dispatch(now),
-            Policy::NixLike => sched.dispatch_nix_like(now),
+            SimPolicy::Rvbuild => sched.dispatch(now),
+            SimPolicy::NixLike => sched.dispatch_nix_like(now),
         };
         for a in started {
             let predicted = sched.predicted_finish(a.task).unwrap_or(now);
@@ -367,7 +367,7 @@ mod tests {
         let mut tasks = vec![task("toolchain", 100.0, &[]), task("kernel", 400.0, &[0])];
         tasks.extend((0..4).map(|i| task(&format!("pkg{i}"), 20.0, &[0])));
         let pool = vec![builder("local", 2, 1.0, true), builder("x1", 2, 2.0, false)];
-        let sim = simulate(&tasks, &pool, Policy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
+        let sim = simulate(&tasks, &pool, SimPolicy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
         // Critical path on x1: 50 + 200.
         assert_eq!(sim.lower_bound, 250.0);
         assert_eq!(bounds(&tasks, &pool), Bounds { critical_path: 250.0, work_over_capacity: 580.0 / 6.0 });
@@ -377,8 +377,8 @@ mod tests {
         assert_eq!(sim.schedule.critical_path(), vec![0, 1]);
         let kernel = sim.schedule.entries.iter().find(|e| e.task == 1).map(|e| e.builder);
         assert_eq!(kernel, Some(1));
-        assert!(sim.schedule.entries.iter().all(|e| e.strategy == "cross"));
-        let nix = simulate(&tasks, &pool, Policy::NixLike).unwrap_or_else(|e| panic!("{e}"));
+        assert!(sim.schedule.entries.iter().all(|e| e.strategy == crate::vocab::Strategy::Cross));
+        let nix = simulate(&tasks, &pool, SimPolicy::NixLike).unwrap_or_else(|e| panic!("{e}"));
         assert!(nix.makespan >= sim.makespan);
     }
 
@@ -392,8 +392,12 @@ mod tests {
         let mut actual = declared.clone();
         actual[1].speed = 0.5;
         let run = |learning| {
-            simulate_with(&tasks, &declared, &SimOptions { policy: Policy::Rvbuild, actual: Some(&actual), learning })
-                .unwrap_or_else(|e| panic!("{e}"))
+            simulate_with(
+                &tasks,
+                &declared,
+                &SimOptions { policy: SimPolicy::Rvbuild, actual: Some(&actual), learning },
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
         };
         let (with, without) = (run(true), run(false));
         // The bound is the true one (work / true capacity): learning gets close to it.
@@ -427,17 +431,17 @@ mod tests {
         let mut rv = builder("rv", 1, 1.0, false);
         rv.native_systems = vec!["riscv64-linux".into()];
         let mut t = task("k", 1.0, &[]);
-        assert_eq!(strategy_label(&t, &emu), "cross");
+        assert_eq!(strategy_label(&t, &emu), crate::vocab::Strategy::Cross);
         t.system = "riscv64-linux".into();
-        assert_eq!(strategy_label(&t, &emu), "emulated");
-        assert_eq!(strategy_label(&t, &rv), "native");
+        assert_eq!(strategy_label(&t, &emu), crate::vocab::Strategy::Emulated);
+        assert_eq!(strategy_label(&t, &rv), crate::vocab::Strategy::Native);
     }
 
     #[test]
     fn impossible_task_fails_before_simulating() {
         let mut t = task("k", 1.0, &[]);
         t.system = "aarch64-linux".into();
-        assert!(simulate(&[t], &[builder("l", 1, 1.0, true)], Policy::Rvbuild).is_err());
+        assert!(simulate(&[t], &[builder("l", 1, 1.0, true)], SimPolicy::Rvbuild).is_err());
     }
 
     fn arb_case() -> impl Strategy<Value = (Vec<Task>, Vec<BuilderModel>)> {
@@ -494,7 +498,7 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
         fn lower_bound_never_exceeds_makespan((tasks, pool) in arb_case()) {
-            for policy in [Policy::Rvbuild, Policy::NixLike] {
+            for policy in [SimPolicy::Rvbuild, SimPolicy::NixLike] {
                 let sim = simulate(&tasks, &pool, policy);
                 prop_assert!(sim.is_ok());
                 let sim = sim.unwrap_or_else(|e| panic!("{e}"));

@@ -139,7 +139,7 @@ pub fn pools() -> Vec<(&'static str, Vec<BuilderModel>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schedule::{Policy, lower_bound, lower_bound_tight, simulate};
+    use crate::schedule::{SimPolicy, lower_bound, lower_bound_tight, simulate};
 
     #[test]
     fn generator_is_deterministic_and_acyclic() {
@@ -158,8 +158,8 @@ mod tests {
         for chain in [true, false] {
             let dag = board_dag(&mut Rng(0x5eed), 150, chain);
             for (label, pool) in pools() {
-                let ours = simulate(&dag, &pool, Policy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
-                let nix = simulate(&dag, &pool, Policy::NixLike).unwrap_or_else(|e| panic!("{e}"));
+                let ours = simulate(&dag, &pool, SimPolicy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
+                let nix = simulate(&dag, &pool, SimPolicy::NixLike).unwrap_or_else(|e| panic!("{e}"));
                 let tight = lower_bound_tight(&dag, &pool);
                 assert!(ours.makespan <= 1.10 * tight, "{label} chain={chain}: {} vs tight {tight}", ours.makespan);
                 assert!(ours.makespan < nix.makespan, "{label} chain={chain}");

@@ -13,7 +13,7 @@ use super::{Abi, Arch, Expectation, Report};
 
 /// The vermagic string the kernel writes into every module it accepts (include/linux/vermagic.h):
 /// release, then SMP / preempt / mod_unload / modversions by configuration, then the arch tag.
-pub fn kernel_vermagic(release: &str, config: &str, arch: crate::profile::Arch) -> String {
+pub fn kernel_vermagic(release: &str, config: &str, arch: Arch) -> String {
     let on = |sym: &str| config.lines().any(|l| l.trim() == format!("CONFIG_{sym}=y"));
     let mut v = format!("{release} ");
     if on("SMP") {
@@ -30,19 +30,19 @@ pub fn kernel_vermagic(release: &str, config: &str, arch: crate::profile::Arch) 
     if on("MODVERSIONS") {
         v.push_str("modversions ");
     }
+    // MODULE_ARCH_VERMAGIC of each arch; x86's depends on the CPU family (none for generic).
     v.push_str(match arch {
-        crate::profile::Arch::Riscv64 => "riscv",
-        crate::profile::Arch::Aarch64 => "aarch64",
+        Arch::Riscv64 | Arch::Riscv32 => "riscv",
+        Arch::Aarch64 => "aarch64",
+        Arch::Arm => "ARMv7 p2v8",
+        Arch::X86_64 | Arch::I386 => "",
     });
-    v
+    v.trim_end().to_string()
 }
 
 /// The expectation for a board profile; with a manifest, the modules' vermagic too.
 pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expectation> {
-    let arch = match board.arch.value {
-        crate::profile::Arch::Riscv64 => Arch::Riscv64,
-        crate::profile::Arch::Aarch64 => Arch::Aarch64,
-    };
+    let arch = board.arch.value;
     let abi = Abi::parse(arch, &board.abi.value).ok_or_else(|| {
         Error::msg(
             ErrorKind::Config,

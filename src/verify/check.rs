@@ -2,8 +2,9 @@
 //! OS/ABI, type, RISC-V and ARM ABI flags, loader, vermagic) with the expectation.
 
 use super::elf::{self, Header};
-use super::expect::{Abi, Arch, Expectation, FloatAbi};
+use super::expect::{Abi, Expectation, FloatAbi, elf_class, elf_endian, elf_machine};
 use super::report::{ElfSummary, FileResult, Mismatch, Status};
+use crate::vocab::Arch;
 
 /// RISC-V e_flags bits.
 const EF_RISCV_RVC: u32 = 0x1;
@@ -79,14 +80,14 @@ pub fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
     let h = &f.header;
     let mut out = Vec::new();
     let arch = exp.arch;
-    if h.machine != arch.machine() {
-        out.push(Mismatch::new("machine", machine_label(arch.machine()), machine_label(h.machine)));
+    if h.machine != elf_machine(arch) {
+        out.push(Mismatch::new("machine", machine_label(elf_machine(arch)), machine_label(h.machine)));
     }
-    if h.class != arch.class() {
-        out.push(Mismatch::new("class", arch.class().name(), h.class.name()));
+    if h.class != elf_class(arch) {
+        out.push(Mismatch::new("class", elf_class(arch).name(), h.class.name()));
     }
-    if h.endian != arch.endian() {
-        out.push(Mismatch::new("endianness", arch.endian().name(), h.endian.name()));
+    if h.endian != elf_endian(arch) {
+        out.push(Mismatch::new("endianness", elf_endian(arch).name(), h.endian.name()));
     }
     if h.osabi != OSABI_SYSV && h.osabi != OSABI_GNU {
         out.push(Mismatch::new(

@@ -4,68 +4,31 @@
 use serde::Serialize;
 
 use super::elf::{self, Class, Endian};
+use crate::vocab::Arch;
 use crate::{Error, ErrorKind, Result};
 
-/// A target architecture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Arch {
-    Riscv64,
-    Riscv32,
-    Aarch64,
-    Arm,
-    X86_64,
-    I386,
+/// The ELF e_machine of an architecture.
+pub fn elf_machine(arch: Arch) -> u16 {
+    match arch {
+        Arch::Riscv64 | Arch::Riscv32 => elf::EM_RISCV,
+        Arch::Aarch64 => elf::EM_AARCH64,
+        Arch::Arm => elf::EM_ARM,
+        Arch::X86_64 => elf::EM_X86_64,
+        Arch::I386 => elf::EM_386,
+    }
 }
 
-impl Arch {
-    pub const ALL: &'static [Arch] =
-        &[Arch::Riscv64, Arch::Riscv32, Arch::Aarch64, Arch::Arm, Arch::X86_64, Arch::I386];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::Riscv64 => "riscv64",
-            Arch::Riscv32 => "riscv32",
-            Arch::Aarch64 => "aarch64",
-            Arch::Arm => "arm",
-            Arch::X86_64 => "x86_64",
-            Arch::I386 => "i386",
-        }
+/// The ELF class (32 or 64 bit) of an architecture.
+pub fn elf_class(arch: Arch) -> Class {
+    match arch {
+        Arch::Riscv64 | Arch::Aarch64 | Arch::X86_64 => Class::Elf64,
+        Arch::Riscv32 | Arch::Arm | Arch::I386 => Class::Elf32,
     }
+}
 
-    fn parse(s: &str) -> Option<Arch> {
-        match s {
-            "riscv64" | "rv64" => Some(Arch::Riscv64),
-            "riscv32" | "rv32" => Some(Arch::Riscv32),
-            "aarch64" | "arm64" => Some(Arch::Aarch64),
-            "arm" | "armhf" | "armel" | "armv7" => Some(Arch::Arm),
-            "x86_64" | "amd64" => Some(Arch::X86_64),
-            "i386" | "i686" | "x86" => Some(Arch::I386),
-            _ => None,
-        }
-    }
-
-    /// The ELF e_machine of this architecture.
-    pub fn machine(self) -> u16 {
-        match self {
-            Arch::Riscv64 | Arch::Riscv32 => elf::EM_RISCV,
-            Arch::Aarch64 => elf::EM_AARCH64,
-            Arch::Arm => elf::EM_ARM,
-            Arch::X86_64 => elf::EM_X86_64,
-            Arch::I386 => elf::EM_386,
-        }
-    }
-
-    pub fn class(self) -> Class {
-        match self {
-            Arch::Riscv64 | Arch::Aarch64 | Arch::X86_64 => Class::Elf64,
-            Arch::Riscv32 | Arch::Arm | Arch::I386 => Class::Elf32,
-        }
-    }
-
-    pub fn endian(self) -> Endian {
-        Endian::Little
-    }
+/// The byte order of an architecture's ELF files (all little-endian here).
+pub fn elf_endian(_arch: Arch) -> Endian {
+    Endian::Little
 }
 
 /// A floating-point calling convention.
@@ -209,7 +172,7 @@ impl Expectation {
         let mut parts = spec.split(',').map(str::trim);
         let arch_name = parts.next().unwrap_or_default();
         let arch = Arch::parse(arch_name).ok_or_else(|| {
-            let known: Vec<_> = Arch::ALL.iter().map(|a| a.name()).collect();
+            let known: Vec<_> = Arch::ALL.iter().map(|a| a.as_str()).collect();
             Error::with_help(
                 ErrorKind::Config,
                 format!("--arch: unknown architecture `{arch_name}`"),
@@ -225,7 +188,7 @@ impl Expectation {
                     abi = Some(Abi::parse(arch, value).ok_or_else(|| {
                         Error::with_help(
                             ErrorKind::Config,
-                            format!("--arch: `{value}` is not an ABI of {}", arch.name()),
+                            format!("--arch: `{value}` is not an ABI of {}", arch.as_str()),
                             abi_help(arch),
                         )
                     })?)
@@ -280,7 +243,7 @@ fn abi_help(arch: Arch) -> String {
         Arch::Aarch64 => "lp64",
         Arch::X86_64 | Arch::I386 => "sysv",
     };
-    format!("ABIs of {}: {abis}", arch.name())
+    format!("ABIs of {}: {abis}", arch.as_str())
 }
 
 /// The glibc dynamic loader path of an architecture and ABI, when glibc has one.

@@ -2,9 +2,10 @@
 //! architecture, byte order), the 32-bit ARM zImage magic, and flattened device trees (FDT
 //! magic, header sizes, the root node's `compatible` list).
 
-use super::expect::{Arch, Expectation};
+use super::expect::Expectation;
 use super::report::Mismatch;
 use super::source::Source;
+use crate::vocab::Arch;
 
 /// Architecture a kernel image header declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +95,7 @@ pub fn check_kernel_image(exp: &Expectation, img: &KernelImage) -> Vec<Mismatch>
     match ImageArch::expected_for(exp.arch) {
         Some(want) if want != img.arch => out.push(Mismatch::new("image-arch", want.name(), img.arch.name())),
         None => {
-            out.push(Mismatch::new("image-arch", format!("no Image header for {}", exp.arch.name()), img.arch.name()))
+            out.push(Mismatch::new("image-arch", format!("no Image header for {}", exp.arch.as_str()), img.arch.name()))
         }
         _ => {}
     }

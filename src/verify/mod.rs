@@ -20,7 +20,8 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use expect::{Abi, Arch, Expectation, FloatAbi, glibc_loader};
+pub use crate::vocab::Arch;
+pub use expect::{Abi, Expectation, FloatAbi, elf_class, elf_endian, elf_machine, glibc_loader};
 pub use report::{ElfSummary, FileResult, Kind, Mismatch, Report, Status};
 
 /// Checks every file under `paths` (directories recursively, archive members included)
@@ -91,7 +92,7 @@ pub fn refusal(report: &Report) -> crate::Error {
         format!(
             "refusing to flash: {} output file(s) do not match {} {} and {} could not be read:\n{}",
             report.mismatched,
-            exp.arch.name(),
+            exp.arch.as_str(),
             exp.abi_name(),
             report.errors,
             lines.join("\n")

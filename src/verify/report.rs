@@ -205,7 +205,7 @@ impl Report {
         let _ = writeln!(
             out,
             "verify ({} {}): {} checked, {} mismatched, {} errors, {} skipped",
-            e.arch.name(),
+            e.arch.as_str(),
             e.abi_name(),
             self.checked,
             self.mismatched,

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::Strategy;
+
 /// Index of a task (the derivation's node index in the DAG being built).
 pub type TaskId = usize;
 /// Index of a builder in the pool given to the scheduler.
@@ -137,11 +139,11 @@ impl BuilderModel {
 /// The strategy colour of a task run on a builder: `emulated` when the builder emulates the
 /// system, `native` when it runs a target system (not x86_64/i686/builtin) as its own, and
 /// `cross` for derivations of the build host's system (cross compilers and host-side steps).
-pub fn strategy_label(task: &Task, builder: &BuilderModel) -> &'static str {
+pub fn strategy_label(task: &Task, builder: &BuilderModel) -> Strategy {
     match builder.placement(&task.system) {
-        Some((Placement::Emulated, _)) => "emulated",
-        _ if matches!(task.system.as_str(), "x86_64-linux" | "i686-linux" | "builtin") => "cross",
-        _ => "native",
+        Some((Placement::Emulated, _)) => Strategy::Emulated,
+        _ if matches!(task.system.as_str(), "x86_64-linux" | "i686-linux" | "builtin") => Strategy::Cross,
+        _ => Strategy::Native,
     }
 }
 

@@ -1,5 +1,8 @@
 //! Build strategies: how a component's derivation is made (cross, or a target-system
-//! derivation run natively or emulated). The planner picks one per component.
+//! derivation run natively or emulated). The planner picks one per component; the engine,
+//! the schedule and the manifest label with it what actually ran.
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -21,5 +24,11 @@ impl Strategy {
             Strategy::Native => "native",
             Strategy::Emulated => "emulated",
         }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
