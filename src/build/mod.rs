@@ -411,17 +411,16 @@ pub async fn run(
     dag: Arc<Dag>,
     prepared: &Prepared,
     members: Vec<Member>,
-    mut policy: Box<dyn Policy>,
+    policy: Box<dyn Policy>,
     local: Arc<dyn Transport>,
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
     std::fs::create_dir_all(&opts.log_dir).map_err(|e| Error::io(ErrorKind::Build, opts.log_dir.display(), e))?;
-    let n = prepared.tasks.len();
     let (etx, mut erx) = mpsc::unbounded_channel::<Event>();
     let nb = members.len();
     let shared = Arc::new(Shared {
-        dag: dag.clone(),
+        dag,
         idle: (0..nb).map(|_| Idle::default()).collect(),
         upload: (0..nb).map(|_| AsyncMutex::new(())).collect(),
         members,
@@ -431,234 +430,379 @@ pub async fn run(
         events: etx.clone(),
         opts,
     });
-    let mut outcome = Outcome {
-        cached: prepared.cached.iter().map(|&i| dag.node(i).drv_path.as_str().to_string()).collect(),
-        ..Outcome::default()
-    };
-    let slots: u32 = shared.members.iter().map(|m| m.model.slots).sum();
-    reporter.event(&Event::Plan { derivations: n + prepared.cached.len(), slots: slots as usize });
-    for &i in &prepared.nodes {
-        let node = dag.node(i);
-        reporter.event(&Event::Queued { component: label_of(&shared, node), drv: node.drv_path.as_str().to_string() });
+    let mut engine = Engine::new(shared, prepared, policy, reporter);
+    let result = engine.pump(&mut erx).await;
+    let outcome = engine.shut_down(etx, erx).await;
+    result.map(|()| outcome)
+}
+
+/// The state of one [`run`]: the jobs and reconnections under way, the builders that are
+/// down, and what has been built so far.
+struct Engine<'a> {
+    shared: Arc<Shared>,
+    prepared: &'a Prepared,
+    policy: Box<dyn Policy>,
+    reporter: &'a dyn Reporter,
+    start: Instant,
+    jobs: JoinSet<JobDone>,
+    reconnects: JoinSet<(BuilderId, Result<Conn>)>,
+    down: BTreeMap<BuilderId, Down>,
+    attempts: Vec<u32>,
+    remaining: usize,
+    /// Set when a lost builder left some task with nowhere to run; cleared if it comes back.
+    stranded: Option<Error>,
+    outcome: Outcome,
+}
+
+/// A job that ended: its task, where and when it ran, and the names its events carry.
+struct Ended {
+    task: TaskId,
+    builder: BuilderId,
+    node_index: usize,
+    started: f64,
+    elapsed: f64,
+    /// Seconds since the start of the run when the job was seen to end.
+    now: f64,
+    label: String,
+    host: String,
+}
+
+impl<'a> Engine<'a> {
+    /// Announces the plan and the queued derivations, and starts the clock.
+    fn new(shared: Arc<Shared>, prepared: &'a Prepared, policy: Box<dyn Policy>, reporter: &'a dyn Reporter) -> Self {
+        let n = prepared.tasks.len();
+        let outcome = Outcome {
+            cached: prepared.cached.iter().map(|&i| shared.dag.node(i).drv_path.as_str().to_string()).collect(),
+            ..Outcome::default()
+        };
+        let slots: u32 = shared.members.iter().map(|m| m.model.slots).sum();
+        reporter.event(&Event::Plan { derivations: n + prepared.cached.len(), slots: slots as usize });
+        for &i in &prepared.nodes {
+            let node = shared.dag.node(i);
+            reporter
+                .event(&Event::Queued { component: label_of(&shared, node), drv: node.drv_path.as_str().to_string() });
+        }
+        Engine {
+            shared,
+            prepared,
+            policy,
+            reporter,
+            start: Instant::now(),
+            jobs: JoinSet::new(),
+            reconnects: JoinSet::new(),
+            down: BTreeMap::new(),
+            attempts: vec![0u32; n],
+            remaining: n,
+            stranded: None,
+            outcome,
+        }
     }
-    let start = Instant::now();
-    let mut jobs: JoinSet<JobDone> = JoinSet::new();
-    let mut reconnects: JoinSet<(BuilderId, Result<Conn>)> = JoinSet::new();
-    let mut down: BTreeMap<BuilderId, Down> = BTreeMap::new();
-    let mut attempts = vec![0u32; n];
-    let mut remaining = n;
-    // Set when a lost builder left some task with nowhere to run; cleared if it comes back.
-    let mut stranded: Option<Error> = None;
-    let result = loop {
-        if remaining == 0 {
-            break Ok(());
-        }
-        if crate::vocab::cancel::interrupted() {
-            break Err(Error::msg(ErrorKind::Interrupted, "interrupted: every builder session was closed"));
-        }
-        let now = start.elapsed().as_secs_f64();
-        if stranded.is_none() {
-            for a in policy.dispatch(now) {
-                let Some(&node_index) = prepared.nodes.get(a.task) else { continue };
-                let Some(member) = shared.members.get(a.builder) else { continue };
-                let node = dag.node(node_index);
-                reporter.event(&Event::Started {
-                    component: label_of(&shared, node),
-                    drv: node.drv_path.as_str().to_string(),
-                    host: member.model.name.clone(),
-                    strategy: strategy_of(&shared, node, &member.model).as_str().to_string(),
-                });
-                let shared = shared.clone();
-                jobs.spawn(async move {
-                    let t0 = Instant::now();
-                    let started = start.elapsed().as_secs_f64();
-                    let result = job(shared, node_index, a.builder).await;
-                    JobDone { task: a.task, builder: a.builder, started, elapsed: t0.elapsed().as_secs_f64(), result }
-                });
+
+    fn now(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// The dispatch loop: starts what the policy assigns and what builders to retry, then
+    /// waits for a job, a reconnection, a log event or a tick. Ends when all is built
+    /// (`Ok`) or the run must stop (the error says why).
+    async fn pump(&mut self, erx: &mut mpsc::UnboundedReceiver<Event>) -> Result<()> {
+        loop {
+            if self.remaining == 0 {
+                return Ok(());
+            }
+            if crate::vocab::cancel::interrupted() {
+                return Err(Error::msg(ErrorKind::Interrupted, "interrupted: every builder session was closed"));
+            }
+            let now = self.now();
+            if self.stranded.is_none() {
+                self.dispatch(now);
+            }
+            self.retry_down_builders(now);
+            self.check_progress()?;
+            tokio::select! {
+                Some(joined) = self.jobs.join_next() => {
+                    let done =
+                        joined.map_err(|e| Error::msg(ErrorKind::Internal, format!("a build task failed: {e}")))?;
+                    self.job_done(done)?;
+                }
+                Some(joined) = self.reconnects.join_next() => {
+                    if let Ok((b, r)) = joined {
+                        self.reconnected(b, r);
+                    }
+                }
+                Some(ev) = erx.recv() => self.reporter.event(&ev),
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
-        for (&b, d) in down.iter_mut() {
-            if !d.in_flight && d.tries < shared.opts.reconnect_attempts && d.next_try <= now {
+    }
+
+    /// Starts a job for each assignment the policy makes now: upload, BuildDerivation, fetch.
+    fn dispatch(&mut self, now: f64) {
+        for a in self.policy.dispatch(now) {
+            let Some(&node_index) = self.prepared.nodes.get(a.task) else { continue };
+            let Some(member) = self.shared.members.get(a.builder) else { continue };
+            let node = self.shared.dag.node(node_index);
+            self.reporter.event(&Event::Started {
+                component: label_of(&self.shared, node),
+                drv: node.drv_path.as_str().to_string(),
+                host: member.model.name.clone(),
+                strategy: strategy_of(&self.shared, node, &member.model).as_str().to_string(),
+            });
+            let shared = self.shared.clone();
+            let start = self.start;
+            self.jobs.spawn(async move {
+                let t0 = Instant::now();
+                let started = start.elapsed().as_secs_f64();
+                let result = job(shared, node_index, a.builder).await;
+                JobDone { task: a.task, builder: a.builder, started, elapsed: t0.elapsed().as_secs_f64(), result }
+            });
+        }
+    }
+
+    /// Tries to reconnect each down builder whose backoff has passed and tries are left.
+    fn retry_down_builders(&mut self, now: f64) {
+        for (&b, d) in self.down.iter_mut() {
+            if !d.in_flight && d.tries < self.shared.opts.reconnect_attempts && d.next_try <= now {
                 d.in_flight = true;
-                let shared = shared.clone();
-                reconnects.spawn(async move {
+                let shared = self.shared.clone();
+                self.reconnects.spawn(async move {
                     let member = &shared.members[b];
                     (b, Conn::open(member.transport.as_ref(), shared.events.clone()).await)
                 });
             }
         }
-        if jobs.is_empty() && reconnects.is_empty() {
-            let retrying = down.values().any(|d| d.tries < shared.opts.reconnect_attempts);
+    }
+
+    /// Fails when nothing runs, nothing reconnects and no down builder is left to retry:
+    /// the remaining tasks can never be placed.
+    fn check_progress(&mut self) -> Result<()> {
+        if self.jobs.is_empty() && self.reconnects.is_empty() {
+            let retrying = self.down.values().any(|d| d.tries < self.shared.opts.reconnect_attempts);
             if !retrying {
-                break Err(stranded.take().unwrap_or_else(|| {
+                return Err(self.stranded.take().unwrap_or_else(|| {
                     Error::msg(
                         ErrorKind::Internal,
-                        format!("{remaining} derivation(s) could not be placed on any builder"),
+                        format!("{} derivation(s) could not be placed on any builder", self.remaining),
                     )
                 }));
             }
         }
-        tokio::select! {
-            Some(joined) = jobs.join_next() => {
-                let done = match joined {
-                    Ok(d) => d,
-                    Err(e) => break Err(Error::msg(ErrorKind::Internal, format!("a build task failed: {e}"))),
-                };
-                let now = start.elapsed().as_secs_f64();
-                let node = dag.node(prepared.nodes[done.task]);
-                let member = &shared.members[done.builder];
-                let label = label_of(&shared, node);
-                let host = member.model.name.clone();
-                let finished = |ok: bool| Event::Finished {
-                    component: label.clone(),
-                    drv: node.drv_path.as_str().to_string(),
-                    host: host.clone(),
-                    seconds: done.elapsed,
-                    ok,
-                    cached: false,
-                };
-                match done.result {
-                    Ok(JobOk { outputs, bytes, transfers }) => {
-                        reporter.event(&finished(true));
-                        for (b, secs) in transfers {
-                            policy.link_measured(done.builder, b, secs);
-                        }
-                        policy.output_measured(done.task, bytes);
-                        outcome.runs.push(crate::schedule::simulate::Run {
-                            task: done.task,
-                            builder: done.builder,
-                            start: done.started,
-                            finish: done.started + done.elapsed,
-                        });
-                        if let Some(r) = policy.history_record(done.task, done.builder, done.elapsed, bytes) {
-                            outcome.records.push(r);
-                        }
-                        for p in &outputs {
-                            reporter.event(&Event::Output { component: label.clone(), path: p.clone() });
-                        }
-                        policy.finished(done.task, done.builder, now, done.elapsed);
-                        remaining -= 1;
-                        outcome.built.insert(node.drv_path.as_str().to_string(), Built {
-                            drv: node.drv_path.as_str().to_string(),
-                            label: label.clone(),
-                            outputs,
-                            host,
-                            strategy: strategy_of(&shared, node, &member.model),
-                            seconds: done.elapsed,
-                            started: done.started,
-                            log: shared.opts.log_dir.join(format!("{label}.log")),
-                        });
-                    }
-                    Err(JobError::Fatal(e)) => {
-                        reporter.event(&finished(false));
-                        break Err(e);
-                    }
-                    Err(JobError::Build { result, log_tail }) => {
-                        reporter.event(&finished(false));
-                        attempts[done.task] += 1;
-                        if result.status == BuildStatus::TransientFailure && attempts[done.task] < shared.opts.max_attempts {
-                            reporter.event(&Event::Note { text: format!("{label}: transient failure on {host}, trying again: {}", result.error_msg) });
-                            policy.failed(done.task, done.builder, now);
-                            continue;
-                        }
-                        let log = shared.opts.log_dir.join(format!("{label}.log"));
-                        let what = if shared.opts.labels.contains_key(node.drv_path.as_str()) {
-                            format!("component `{label}`")
-                        } else {
-                            label.clone()
-                        };
-                        break Err(Error::with_help(
-                            ErrorKind::Build,
-                            format!(
-                                "{what} failed to build on {host} ({}): {:?}: {}\n{log_tail}",
-                                node.drv_path, result.status, strip_ansi(result.error_msg.trim())
-                            ),
-                            format!("full log: {}", log.display()),
-                        ));
-                    }
-                    Err(JobError::Builder(e)) => {
-                        reporter.event(&finished(false));
-                        attempts[done.task] += 1;
-                        policy.failed(done.task, done.builder, now);
-                        if let std::collections::btree_map::Entry::Vacant(v) = down.entry(done.builder) {
-                            shared.idle[done.builder].clear();
-                            // A builder set up wrong (host key, login, Nix) stays down: retrying
-                            // cannot help. One that dropped off the network is tried again.
-                            let setup = crate::transport::failure_class(&e) == Some(crate::transport::FailureClass::Setup);
-                            let tries = if setup { shared.opts.reconnect_attempts } else { 0 };
-                            v.insert(Down { tries, next_try: now + 1.0, in_flight: false });
-                            outcome.lost.push((host.clone(), e.to_string()));
-                            reporter.event(&Event::Note {
-                                text: format!("builder {host} is down ({e}); its work goes to the other builders"),
-                            });
-                            if let Err(no_one) = policy.builder_down(done.builder, now) {
-                                stranded = Some(if setup {
-                                    // The builder's own error says what to fix (e.g. the host key).
-                                    e
-                                } else {
-                                    Error::with_help(
-                                        ErrorKind::Builder,
-                                        format!("{no_one}\nlast error from {host}: {e}"),
-                                        "bring the builder back, or add one that can build this system (--builders)",
-                                    )
-                                });
-                                continue;
-                            }
-                        }
-                        if attempts[done.task] >= shared.opts.max_attempts {
-                            break Err(Error::with_help(
-                                ErrorKind::Builder,
-                                format!("{label}: gave up after {} attempts; last on {host}: {e}", attempts[done.task]),
-                                "check the builders with `rvbuild builders probe`",
-                            ));
-                        }
-                    }
-                }
+        Ok(())
+    }
+
+    /// Handles a finished job; an error stops the run.
+    fn job_done(&mut self, done: JobDone) -> Result<()> {
+        let node_index = self.prepared.nodes[done.task];
+        let ended = Ended {
+            task: done.task,
+            builder: done.builder,
+            node_index,
+            started: done.started,
+            elapsed: done.elapsed,
+            now: self.now(),
+            label: label_of(&self.shared, self.shared.dag.node(node_index)),
+            host: self.shared.members[done.builder].model.name.clone(),
+        };
+        match done.result {
+            Ok(ok) => {
+                self.succeeded(&ended, ok);
+                Ok(())
             }
-            Some(joined) = reconnects.join_next() => {
-                let now = start.elapsed().as_secs_f64();
-                let Ok((b, r)) = joined else { continue };
-                let host = shared.members[b].model.name.clone();
-                match r {
-                    Ok(conn) => {
-                        down.remove(&b);
-                        shared.idle[b].give_back(conn);
-                        policy.builder_up(b, now);
-                        stranded = None;
-                        reporter.event(&Event::Note { text: format!("builder {host} is back") });
-                    }
-                    Err(e) => {
-                        if let Some(d) = down.get_mut(&b) {
-                            d.tries += 1;
-                            d.in_flight = false;
-                            d.next_try = now + f64::from(1u32 << d.tries.min(6));
-                            if d.tries >= shared.opts.reconnect_attempts {
-                                reporter.event(&Event::Note { text: format!("builder {host} stays down: {e}") });
-                            }
-                        }
-                    }
-                }
+            Err(JobError::Fatal(e)) => {
+                self.report_finished(&ended, false);
+                Err(e)
             }
-            Some(ev) = erx.recv() => reporter.event(&ev),
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            Err(JobError::Build { result, log_tail }) => self.build_failed(&ended, result, log_tail),
+            Err(JobError::Builder(e)) => self.builder_failed(&ended, e),
         }
-    };
-    jobs.abort_all();
-    reconnects.abort_all();
-    while jobs.join_next().await.is_some() {}
-    drop(shared);
-    // Sessions are closed now; give local nix-store processes the moment they need to stop
-    // their builds (killing them outright would leave the builder processes running).
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while crate::vocab::cancel::running_children() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    drop(etx);
-    while let Ok(ev) = erx.try_recv() {
-        reporter.event(&ev);
+
+    fn report_finished(&self, ended: &Ended, ok: bool) {
+        self.reporter.event(&Event::Finished {
+            component: ended.label.clone(),
+            drv: self.shared.dag.node(ended.node_index).drv_path.as_str().to_string(),
+            host: ended.host.clone(),
+            seconds: ended.elapsed,
+            ok,
+            cached: false,
+        });
     }
-    outcome.seconds = start.elapsed().as_secs_f64();
-    result.map(|()| outcome)
+
+    /// Records a built derivation: events, measurements for the policy and the history, the
+    /// run for the Gantt chart, and its [`Built`] entry.
+    fn succeeded(&mut self, ended: &Ended, ok: JobOk) {
+        let JobOk { outputs, bytes, transfers } = ok;
+        let (task, builder) = (ended.task, ended.builder);
+        self.report_finished(ended, true);
+        for (b, secs) in transfers {
+            self.policy.link_measured(builder, b, secs);
+        }
+        self.policy.output_measured(task, bytes);
+        self.outcome.runs.push(crate::schedule::simulate::Run {
+            task,
+            builder,
+            start: ended.started,
+            finish: ended.started + ended.elapsed,
+        });
+        if let Some(r) = self.policy.history_record(task, builder, ended.elapsed, bytes) {
+            self.outcome.records.push(r);
+        }
+        for p in &outputs {
+            self.reporter.event(&Event::Output { component: ended.label.clone(), path: p.clone() });
+        }
+        self.policy.finished(task, builder, ended.now, ended.elapsed);
+        self.remaining -= 1;
+        let node = self.shared.dag.node(ended.node_index);
+        let member = &self.shared.members[builder];
+        self.outcome.built.insert(
+            node.drv_path.as_str().to_string(),
+            Built {
+                drv: node.drv_path.as_str().to_string(),
+                label: ended.label.clone(),
+                outputs,
+                host: ended.host.clone(),
+                strategy: strategy_of(&self.shared, node, &member.model),
+                seconds: ended.elapsed,
+                started: ended.started,
+                log: self.shared.opts.log_dir.join(format!("{}.log", ended.label)),
+            },
+        );
+    }
+
+    /// A build ran and failed: a transient failure is tried again while attempts are left,
+    /// anything else stops the run with the log's last lines.
+    fn build_failed(&mut self, ended: &Ended, result: BuildResult, log_tail: String) -> Result<()> {
+        let (label, host) = (&ended.label, &ended.host);
+        self.report_finished(ended, false);
+        self.attempts[ended.task] += 1;
+        if result.status == BuildStatus::TransientFailure && self.attempts[ended.task] < self.shared.opts.max_attempts {
+            self.reporter.event(&Event::Note {
+                text: format!("{label}: transient failure on {host}, trying again: {}", result.error_msg),
+            });
+            self.policy.failed(ended.task, ended.builder, ended.now);
+            return Ok(());
+        }
+        let node = self.shared.dag.node(ended.node_index);
+        let log = self.shared.opts.log_dir.join(format!("{label}.log"));
+        let what = if self.shared.opts.labels.contains_key(node.drv_path.as_str()) {
+            format!("component `{label}`")
+        } else {
+            label.clone()
+        };
+        Err(Error::with_help(
+            ErrorKind::Build,
+            format!(
+                "{what} failed to build on {host} ({}): {:?}: {}\n{log_tail}",
+                node.drv_path,
+                result.status,
+                strip_ansi(result.error_msg.trim())
+            ),
+            format!("full log: {}", log.display()),
+        ))
+    }
+
+    /// The builder failed a job (connection, protocol, transfer): the task goes elsewhere,
+    /// the builder is marked down the first time, and the run stops when the task has used
+    /// up its attempts.
+    fn builder_failed(&mut self, ended: &Ended, e: Error) -> Result<()> {
+        self.report_finished(ended, false);
+        self.attempts[ended.task] += 1;
+        self.policy.failed(ended.task, ended.builder, ended.now);
+        let e = if self.down.contains_key(&ended.builder) {
+            e
+        } else {
+            let Some(e) = self.mark_down(ended, e) else { return Ok(()) };
+            e
+        };
+        if self.attempts[ended.task] >= self.shared.opts.max_attempts {
+            return Err(Error::with_help(
+                ErrorKind::Builder,
+                format!(
+                    "{}: gave up after {} attempts; last on {}: {e}",
+                    ended.label, self.attempts[ended.task], ended.host
+                ),
+                "check the builders with `rvbuild builders probe`",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Marks the job's builder down after `e`: its idle sessions are dropped, it is tried
+    /// again with backoff (unless it is set up wrong), and the policy moves its work. Gives
+    /// `e` back, or `None` when that left some task with no builder: then `e` went into
+    /// [`Engine::stranded`].
+    fn mark_down(&mut self, ended: &Ended, e: Error) -> Option<Error> {
+        let host = &ended.host;
+        self.shared.idle[ended.builder].clear();
+        // A builder set up wrong (host key, login, Nix) stays down: retrying
+        // cannot help. One that dropped off the network is tried again.
+        let setup = crate::transport::failure_class(&e) == Some(crate::transport::FailureClass::Setup);
+        let tries = if setup { self.shared.opts.reconnect_attempts } else { 0 };
+        self.down.insert(ended.builder, Down { tries, next_try: ended.now + 1.0, in_flight: false });
+        self.outcome.lost.push((host.clone(), e.to_string()));
+        self.reporter
+            .event(&Event::Note { text: format!("builder {host} is down ({e}); its work goes to the other builders") });
+        let Err(no_one) = self.policy.builder_down(ended.builder, ended.now) else { return Some(e) };
+        self.stranded = Some(if setup {
+            // The builder's own error says what to fix (e.g. the host key).
+            e
+        } else {
+            Error::with_help(
+                ErrorKind::Builder,
+                format!("{no_one}\nlast error from {host}: {e}"),
+                "bring the builder back, or add one that can build this system (--builders)",
+            )
+        });
+        None
+    }
+
+    /// A reconnection ended: the builder is back (its session joins the idle ones), or its
+    /// next try waits twice as long.
+    fn reconnected(&mut self, b: BuilderId, r: Result<Conn>) {
+        let now = self.now();
+        let host = self.shared.members[b].model.name.clone();
+        match r {
+            Ok(conn) => {
+                self.down.remove(&b);
+                self.shared.idle[b].give_back(conn);
+                self.policy.builder_up(b, now);
+                self.stranded = None;
+                self.reporter.event(&Event::Note { text: format!("builder {host} is back") });
+            }
+            Err(e) => {
+                if let Some(d) = self.down.get_mut(&b) {
+                    d.tries += 1;
+                    d.in_flight = false;
+                    d.next_try = now + f64::from(1u32 << d.tries.min(6));
+                    if d.tries >= self.shared.opts.reconnect_attempts {
+                        self.reporter.event(&Event::Note { text: format!("builder {host} stays down: {e}") });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Ends the run (done, failed or Ctrl-C): stops the jobs, closes every session (which
+    /// ends the remote builds), lets local nix-store processes stop, reports the last events.
+    async fn shut_down(self, etx: mpsc::UnboundedSender<Event>, mut erx: mpsc::UnboundedReceiver<Event>) -> Outcome {
+        let Engine { shared, mut jobs, mut reconnects, reporter, start, mut outcome, .. } = self;
+        jobs.abort_all();
+        reconnects.abort_all();
+        while jobs.join_next().await.is_some() {}
+        drop(shared);
+        // Sessions are closed now; give local nix-store processes the moment they need to stop
+        // their builds (killing them outright would leave the builder processes running).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while crate::vocab::cancel::running_children() > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(etx);
+        while let Ok(ev) = erx.try_recv() {
+            reporter.event(&ev);
+        }
+        outcome.seconds = start.elapsed().as_secs_f64();
+        outcome
+    }
 }
 
 /// The whole flow for a set of root derivations: what is missing locally, estimates from the

@@ -35,6 +35,7 @@ fn link(target: &str, at: &Path) {
 
 /// Runs the whole board build. Returns the manifest (also written to the output directory).
 /// The build engine runs on `rt`, the process's runtime; call this from synchronous code.
+// Long on purpose: the stages in order (resolve, plan, generate, instantiate, build, manifest, verify).
 pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter) -> Result<BoardBuild> {
     let inputs = stages::load(req)?;
     let (board, prof, provider) = (&inputs.board, &inputs.prof, inputs.provider);

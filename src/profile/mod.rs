@@ -6,6 +6,7 @@
 pub mod board;
 pub mod build;
 pub mod diag;
+pub mod host_facts;
 pub mod import;
 pub mod resolve;
 pub mod shipped;
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 pub use board::{Arch, Board};
 pub use build::{BuildProfile, Provider, Strategy};
 pub use diag::{ProfileError, ProfileErrors, SourceText};
+
+use sha2::{Digest, Sha256};
 
 use crate::{Error, ErrorKind, Result};
 
@@ -53,6 +56,16 @@ impl<T> Loaded<T> {
 }
 
 pub use crate::vocab::cache_dir;
+
+/// The hex SHA-256 of `parts`, each ended by a NUL: stable identifiers and cache keys.
+fn hex_digest(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// Finds `kind/name.yaml` (kind = boards | profiles): a path if `name` looks like one, else the
 /// project directory, else the shipped files.

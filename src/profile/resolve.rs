@@ -1,19 +1,21 @@
 //! The resolved build of one board: the board profile merged with the build profile, every path
 //! made absolute and checked, every component with its strategy. Both toolchain providers
-//! render their Nix expression from this; nothing here runs Nix.
+//! render their Nix expression from this. Nothing here runs Nix; for the host provider it
+//! checks files on the build host, and takes the toolchain's identity and the kernel tarball's
+//! device trees from [`host_facts`](crate::profile::host_facts), which runs gcc, dpkg-query
+//! and tar.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use sha2::{Digest, Sha256};
 
 use crate::profile::board::{Board, FirmwareFile, PartContent, PartFs, TableKind};
 use crate::profile::build::{BuildProfile, Provider, Strategy};
-use crate::profile::{Arch, Loaded, strategy};
+use crate::profile::{Arch, Loaded, hex_digest, strategy};
 use crate::{Error, ErrorKind, Result};
 
 use crate::builders::userland::{self, Userland};
+
+pub use crate::profile::host_facts::{dts_index, firmware_roots, host_toolchain_id, host_tools_id};
 
 /// A firmware file with the place it is taken from.
 #[derive(Debug, Clone)]
@@ -120,108 +122,10 @@ impl BuildSpec {
     }
 }
 
-fn hex_digest(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// A GUID-formatted identifier derived from text (stable across builds).
 pub fn stable_guid(parts: &[&str]) -> String {
     let d = hex_digest(parts);
     format!("{}-{}-4{}-8{}-{}", &d[0..8], &d[8..12], &d[13..16], &d[17..20], &d[20..32]).to_uppercase()
-}
-
-fn run_text(cmd: &str, args: &[&str]) -> Option<String> {
-    let out = Command::new(cmd).args(args).output().ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
-fn package_versions(pkgs: &[&str]) -> String {
-    let mut pkgs = pkgs.to_vec();
-    pkgs.sort();
-    pkgs.dedup();
-    let mut id = String::new();
-    for p in pkgs {
-        if let Some(v) = run_text("dpkg-query", &["-W", "-f", "${Version}", p]) {
-            id.push_str(&format!("{p} {v}; "));
-        }
-    }
-    id
-}
-
-/// The identity of the host packages firmware and image steps use.
-pub fn host_tools_id(firmware_packages: &[String]) -> String {
-    let mut pkgs: Vec<&str> = firmware_packages.iter().map(String::as_str).collect();
-    pkgs.extend(["e2fsprogs", "fdisk", "dosfstools", "mtools"]);
-    let mut id = package_versions(&pkgs);
-    // Packages unpacked by the setup script are not in dpkg's database: they list themselves.
-    for root in firmware_roots() {
-        if let Ok(t) = std::fs::read_to_string(root.join(".rvbuild-packages")) {
-            id.push_str(&t.split_whitespace().collect::<Vec<_>>().join(" "));
-        }
-    }
-    id
-}
-
-/// The identity of the build host's compiler for this arch, checked to exist (host provider).
-pub fn host_toolchain_id(arch: Arch) -> Result<String> {
-    let gcc = format!("{}gcc", arch.cross_prefix());
-    let version = run_text(&gcc, &["--version"]).ok_or_else(|| {
-        let pkg = format!("gcc-{}", arch.cross_prefix().trim_end_matches('-'));
-        Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("the cross compiler {gcc} is not installed"),
-            format!("install the Debian package {pkg} (scripts/setup-host.sh does), or use the nixpkgs provider"),
-        )
-    })?;
-    let first = version.lines().next().unwrap_or_default();
-    Ok(format!("{first}; {}", package_versions(&["linux-source-6.12"])))
-}
-
-/// The `.dts` files of a kernel source tarball, listed once and cached by path, size and mtime
-/// (listing a compressed kernel tarball takes seconds; a wrong DT name must fail before the
-/// kernel build, not after it).
-pub fn dts_index(tarball: &Path) -> Result<Vec<String>> {
-    let meta = std::fs::metadata(tarball).map_err(|e| Error::io(ErrorKind::Prerequisite, tarball.display(), e))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let key = hex_digest(&[&tarball.to_string_lossy(), &meta.len().to_string(), &mtime.to_string()]);
-    let cache = crate::profile::cache_dir().join("dts-index");
-    let file = cache.join(&key[..16]);
-    if let Ok(text) = std::fs::read_to_string(&file) {
-        return Ok(text.lines().map(str::to_string).collect());
-    }
-    let out = Command::new("tar")
-        .arg("-tf")
-        .arg(tarball)
-        .output()
-        .map_err(|e| Error::io(ErrorKind::Prerequisite, "tar", e))?;
-    if !out.status.success() {
-        return Err(Error::msg(
-            ErrorKind::Prerequisite,
-            format!("cannot list {}: {}", tarball.display(), String::from_utf8_lossy(&out.stderr).trim()),
-        ));
-    }
-    let list: Vec<String> =
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.ends_with(".dts")).map(str::to_string).collect();
-    if std::fs::create_dir_all(&cache).is_ok() {
-        let tmp = cache.join(format!("{}.tmp{}", &key[..16], std::process::id()));
-        if std::fs::write(&tmp, list.join("\n")).is_ok() {
-            let _ = std::fs::rename(&tmp, &file);
-        }
-    }
-    Ok(list)
 }
 
 /// Fails when a board's device tree has no source in the kernel tarball, naming similar ones.
@@ -250,15 +154,6 @@ fn check_device_trees(board: &Loaded<Board>, tarball: &Path) -> Result<()> {
         return Err(Error::new(ErrorKind::Config, board.source.error(&dt.name, msg, help)));
     }
     Ok(())
-}
-
-/// Directories searched as prefixes of firmware paths: packages of other architectures or
-/// suites are unpacked there by scripts/setup-host.sh (`RVBUILD_FIRMWARE_ROOTS`, colon-separated).
-pub fn firmware_roots() -> Vec<PathBuf> {
-    match std::env::var_os("RVBUILD_FIRMWARE_ROOTS") {
-        Some(v) => std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect(),
-        None => vec![PathBuf::from("/var/lib/rvbuild/firmware-root")],
-    }
 }
 
 fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result<FirmwareSpec> {
@@ -318,121 +213,14 @@ pub fn resolve_with_strategies(
     let base = board.base_dir()?;
     let name = b.name.value.clone();
 
-    let mut opts: BTreeMap<String, String> = BTreeMap::new();
-    for (k, v) in &b.kernel.config {
-        opts.insert(k.clone(), v.value.clone());
-    }
-    for (k, v) in &b.drivers.in_tree {
-        opts.insert(k.clone(), v.value.clone());
-    }
-    for (k, v) in &p.overlays.kernel_config {
-        opts.insert(k.clone(), v.value.clone());
-    }
-    for frag in &b.kernel.fragments {
-        let path = base.join(&frag.value);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::with_help(
-                ErrorKind::Config,
-                format!("{}: kernel fragment {}: {e}", board.source.name, path.display()),
-                "fix the path in kernel.fragments",
-            )
-        })?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            let Some((k, v)) = line.strip_prefix("CONFIG_").and_then(|l| l.split_once('=')) else {
-                return Err(Error::with_help(
-                    ErrorKind::Config,
-                    format!("{}: `{line}` is not a CONFIG_X=value line", path.display()),
-                    "fragments hold lines like CONFIG_SERIAL_8250=y",
-                ));
-            };
-            opts.insert(k.to_string(), v.to_string());
-        }
-    }
-    if !b.kernel.patches.is_empty() && provider == Provider::Host {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("{}: kernel.patches are not applied by the host provider yet", board.source.name),
-            "remove the patches or use the nixpkgs provider",
-        ));
-    }
-    let kernel_options = opts.iter().map(|(k, v)| format!("CONFIG_{k}={v}")).collect();
-
-    let kernel_tarball = b.kernel.source.tarball.as_ref().map(PathBuf::from);
-    if provider == Provider::Host {
-        match &kernel_tarball {
-            Some(t) if t.is_file() => {}
-            Some(t) => {
-                return Err(Error::with_help(
-                    ErrorKind::Prerequisite,
-                    format!("kernel source {} is missing", t.display()),
-                    "install Debian's linux-source-6.12 package (scripts/setup-host.sh does)",
-                ));
-            }
-            None => {
-                return Err(Error::with_help(
-                    ErrorKind::Config,
-                    format!("{}: kernel.source.tarball is needed by the host provider", board.source.name),
-                    "set kernel.source.tarball or use the nixpkgs provider",
-                ));
-            }
-        }
-    }
-
-    let mut modules = Vec::new();
-    for d in &b.drivers.out_of_tree {
-        // Like boards, driver sources are looked up in the project first, then among rvbuild's own.
-        let mut src = base.join(&d.source.value);
-        if !src.is_dir() && board.origin != crate::profile::Origin::Shipped {
-            let shipped = crate::profile::shipped::materialize(&crate::profile::cache_dir())?.join(&d.source.value);
-            if shipped.is_dir() {
-                src = shipped;
-            }
-        }
-        if !src.is_dir() {
-            let msg = format!("driver `{}`: source directory {} does not exist", d.name.value, src.display());
-            let help = "driver sources are looked up relative to the project directory, then among rvbuild's own";
-            return Err(Error::new(ErrorKind::Config, board.source.error(&d.source, msg, help)));
-        }
-        modules.push(ModuleSpec { name: d.name.value.clone(), source: src, load: d.load });
-    }
-
-    let mut fw_files: Vec<&FirmwareFile> = Vec::new();
-    if let Some(o) = &b.firmware.opensbi {
-        fw_files.push(&o.file);
-    }
-    if let Some(u) = &b.firmware.u_boot {
-        fw_files.extend(u.files.iter());
-    }
-    fw_files.extend(b.firmware.files.iter());
+    let kernel_options = kernel_options(board, profile, &base)?;
+    let kernel_tarball = kernel_source(board, provider)?;
+    let modules = resolve_modules(board, &base)?;
+    let fw_files = firmware_files(b);
     let firmware = fw_files.iter().map(|f| resolve_firmware(f, &base, provider)).collect::<Result<Vec<_>>>()?;
     let packages: Vec<String> = fw_files.iter().filter_map(|f| f.package.clone()).collect();
-
-    let dtbs: Vec<String> = b.device_trees.iter().map(|d| d.name.value.clone()).collect();
-    if provider == Provider::Host
-        && let Some(t) = &kernel_tarball
-        && !b.device_trees.is_empty()
-    {
-        check_device_trees(board, t)?;
-    }
-    let default_dtb =
-        b.device_trees.iter().find(|d| d.default).or(b.device_trees.first()).map(|d| d.name.value.clone());
-
-    let partitions = b
-        .image
-        .partitions
-        .iter()
-        .enumerate()
-        .map(|(i, part)| PartitionSpec {
-            index: i + 1,
-            name: part.name.value.clone(),
-            start_sector: part.start.value.0 / 512,
-            size_sectors: part.size.value.0 / 512,
-            part_type: part.part_type.value.clone(),
-            fs: part.fs.value,
-            content: part.content.value.clone(),
-            bootable: part.bootable,
-        })
-        .collect();
+    let (dtbs, default_dtb) = device_trees(board, provider, kernel_tarball.as_deref())?;
+    let partitions = partitions(b);
 
     let module_names: Vec<String> = modules.iter().map(|m: &ModuleSpec| m.name.clone()).collect();
     let (strategies, userland) = resolve_strategies(board, profile, provider, &module_names, cli_strategies)?;
@@ -478,6 +266,157 @@ pub fn resolve_with_strategies(
         toolchain_id,
         tools_id,
     })
+}
+
+/// The kernel's `CONFIG_X=v` lines, sorted: the board's config, its in-tree drivers, the
+/// profile's overlays, then the board's fragment files (a later one wins).
+fn kernel_options(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, base: &Path) -> Result<Vec<String>> {
+    let b = &board.value;
+    let mut opts: BTreeMap<String, String> = BTreeMap::new();
+    for (k, v) in &b.kernel.config {
+        opts.insert(k.clone(), v.value.clone());
+    }
+    for (k, v) in &b.drivers.in_tree {
+        opts.insert(k.clone(), v.value.clone());
+    }
+    for (k, v) in &profile.value.overlays.kernel_config {
+        opts.insert(k.clone(), v.value.clone());
+    }
+    for frag in &b.kernel.fragments {
+        opts.extend(read_fragment(board, &base.join(&frag.value))?);
+    }
+    Ok(opts.iter().map(|(k, v)| format!("CONFIG_{k}={v}")).collect())
+}
+
+/// The `CONFIG_X=value` lines of a kernel config fragment, as `(X, value)` in file order.
+fn read_fragment(board: &Loaded<Board>, path: &Path) -> Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::with_help(
+            ErrorKind::Config,
+            format!("{}: kernel fragment {}: {e}", board.source.name, path.display()),
+            "fix the path in kernel.fragments",
+        )
+    })?;
+    let mut lines = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let Some((k, v)) = line.strip_prefix("CONFIG_").and_then(|l| l.split_once('=')) else {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!("{}: `{line}` is not a CONFIG_X=value line", path.display()),
+                "fragments hold lines like CONFIG_SERIAL_8250=y",
+            ));
+        };
+        lines.push((k.to_string(), v.to_string()));
+    }
+    Ok(lines)
+}
+
+/// The kernel source tarball, checked for the host provider: it must be given and exist, and
+/// the board may not ask for patches (the host provider does not apply them yet).
+fn kernel_source(board: &Loaded<Board>, provider: Provider) -> Result<Option<PathBuf>> {
+    let b = &board.value;
+    if !b.kernel.patches.is_empty() && provider == Provider::Host {
+        return Err(Error::with_help(
+            ErrorKind::Config,
+            format!("{}: kernel.patches are not applied by the host provider yet", board.source.name),
+            "remove the patches or use the nixpkgs provider",
+        ));
+    }
+    let kernel_tarball = b.kernel.source.tarball.as_ref().map(PathBuf::from);
+    if provider == Provider::Host {
+        match &kernel_tarball {
+            Some(t) if t.is_file() => {}
+            Some(t) => {
+                return Err(Error::with_help(
+                    ErrorKind::Prerequisite,
+                    format!("kernel source {} is missing", t.display()),
+                    "install Debian's linux-source-6.12 package (scripts/setup-host.sh does)",
+                ));
+            }
+            None => {
+                return Err(Error::with_help(
+                    ErrorKind::Config,
+                    format!("{}: kernel.source.tarball is needed by the host provider", board.source.name),
+                    "set kernel.source.tarball or use the nixpkgs provider",
+                ));
+            }
+        }
+    }
+    Ok(kernel_tarball)
+}
+
+/// The out-of-tree drivers, each with its source directory checked to exist.
+fn resolve_modules(board: &Loaded<Board>, base: &Path) -> Result<Vec<ModuleSpec>> {
+    let mut modules = Vec::new();
+    for d in &board.value.drivers.out_of_tree {
+        // Like boards, driver sources are looked up in the project first, then among rvbuild's own.
+        let mut src = base.join(&d.source.value);
+        if !src.is_dir() && board.origin != crate::profile::Origin::Shipped {
+            let shipped = crate::profile::shipped::materialize(&crate::profile::cache_dir())?.join(&d.source.value);
+            if shipped.is_dir() {
+                src = shipped;
+            }
+        }
+        if !src.is_dir() {
+            let msg = format!("driver `{}`: source directory {} does not exist", d.name.value, src.display());
+            let help = "driver sources are looked up relative to the project directory, then among rvbuild's own";
+            return Err(Error::new(ErrorKind::Config, board.source.error(&d.source, msg, help)));
+        }
+        modules.push(ModuleSpec { name: d.name.value.clone(), source: src, load: d.load });
+    }
+    Ok(modules)
+}
+
+/// The board's firmware files: OpenSBI's, U-Boot's, then the others.
+fn firmware_files(b: &Board) -> Vec<&FirmwareFile> {
+    let mut fw_files: Vec<&FirmwareFile> = Vec::new();
+    if let Some(o) = &b.firmware.opensbi {
+        fw_files.push(&o.file);
+    }
+    if let Some(u) = &b.firmware.u_boot {
+        fw_files.extend(u.files.iter());
+    }
+    fw_files.extend(b.firmware.files.iter());
+    fw_files
+}
+
+/// The device trees to build and the default one; for the host provider each is checked to
+/// have a source in the kernel tarball.
+fn device_trees(
+    board: &Loaded<Board>,
+    provider: Provider,
+    kernel_tarball: Option<&Path>,
+) -> Result<(Vec<String>, Option<String>)> {
+    let b = &board.value;
+    let dtbs: Vec<String> = b.device_trees.iter().map(|d| d.name.value.clone()).collect();
+    if provider == Provider::Host
+        && let Some(t) = kernel_tarball
+        && !b.device_trees.is_empty()
+    {
+        check_device_trees(board, t)?;
+    }
+    let default_dtb =
+        b.device_trees.iter().find(|d| d.default).or(b.device_trees.first()).map(|d| d.name.value.clone());
+    Ok((dtbs, default_dtb))
+}
+
+/// The image's partitions, numbered from 1, with offsets and sizes in 512-byte sectors.
+fn partitions(b: &Board) -> Vec<PartitionSpec> {
+    b.image
+        .partitions
+        .iter()
+        .enumerate()
+        .map(|(i, part)| PartitionSpec {
+            index: i + 1,
+            name: part.name.value.clone(),
+            start_sector: part.start.value.0 / 512,
+            size_sectors: part.size.value.0 / 512,
+            part_type: part.part_type.value.clone(),
+            fs: part.fs.value,
+            content: part.content.value.clone(),
+            bootable: part.bootable,
+        })
+        .collect()
 }
 
 /// Each component's strategy (profile overrides, then the command line's) checked against what

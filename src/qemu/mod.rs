@@ -104,53 +104,103 @@ pub fn boot(
     let log_path = log_dir.join("boot.log");
     let mut log = fs::File::create(&log_path).map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;
 
+    let (rx, streams) = console_lines(&mut child.0);
+    let left = || timeout.saturating_sub(start.elapsed());
+    let console = watch_console(&rx, streams, left, &mut log, &mut child.0, &m.marker, reporter);
+    let seconds = start.elapsed().as_secs_f64();
+    drop(registered);
+    drop(child);
+    let wanted: Vec<String> =
+        board.drivers.out_of_tree.iter().filter(|d| d.load).map(|d| format!("{}.ko", d.name.value)).collect();
+    let missing: Vec<&String> = wanted.iter().filter(|w| !console.loaded.contains(w)).collect();
+    let ok = console.marker_seen && missing.is_empty();
+    let detail = if ok {
+        format!("marker `{}` seen, modules loaded: {}", m.marker, console.loaded.join(", "))
+    } else {
+        failure_detail(&console, &missing, start, timeout)
+    };
+    reporter.event(&Event::Boot { board: m.board.clone(), ok, seconds, detail: detail.clone() });
+    if ok {
+        return Ok(BootOutcome { seconds, log: log_path, modules_loaded: console.loaded });
+    }
+    let lines = &console.lines;
+    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+    Err(Error::with_help(
+        ErrorKind::Boot,
+        format!("boot test of {} failed: {detail}\nlast console lines:\n{tail}", m.board),
+        format!("full console log: {}", log_path.display()),
+    ))
+}
+
+/// The guest's stdout and stderr as lines on one channel (`None` when a stream ends), and how
+/// many streams there are.
+fn console_lines(child: &mut Child) -> (mpsc::Receiver<Option<String>>, usize) {
     let (tx, rx) = mpsc::channel::<Option<String>>();
-    let mut readers = Vec::new();
+    let mut streams = 0;
     for stream in [
-        child.0.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.0.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
     {
         let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            let mut stream = stream;
-            let mut buf = [0u8; 4096];
-            let mut line = Vec::new();
-            loop {
-                match stream.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        for &b in &buf[..n] {
-                            if b == b'\n' {
-                                let _ =
-                                    tx.send(Some(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string()));
-                                line.clear();
-                            } else {
-                                line.push(b);
-                            }
-                        }
+        std::thread::spawn(move || send_lines(stream, &tx));
+        streams += 1;
+    }
+    (rx, streams)
+}
+
+/// Sends each line of `stream` (without its `\r\n`), then `None` at its end.
+fn send_lines(mut stream: Box<dyn Read + Send>, tx: &mpsc::Sender<Option<String>>) {
+    let mut buf = [0u8; 4096];
+    let mut line = Vec::new();
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                for &b in &buf[..n] {
+                    if b == b'\n' {
+                        let _ = tx.send(Some(String::from_utf8_lossy(&line).trim_end_matches('\r').to_string()));
+                        line.clear();
+                    } else {
+                        line.push(b);
                     }
                 }
             }
-            if !line.is_empty() {
-                let _ = tx.send(Some(String::from_utf8_lossy(&line).to_string()));
-            }
-            let _ = tx.send(None);
-        }));
+        }
     }
-    drop(tx);
+    if !line.is_empty() {
+        let _ = tx.send(Some(String::from_utf8_lossy(&line).to_string()));
+    }
+    let _ = tx.send(None);
+}
 
-    let wanted: Vec<String> =
-        board.drivers.out_of_tree.iter().filter(|d| d.load).map(|d| format!("{}.ko", d.name.value)).collect();
-    let mut loaded = Vec::new();
-    let mut lines: Vec<String> = Vec::new();
-    let mut open_streams = readers.len();
-    let mut marker_seen = false;
-    let mut failure: Option<String> = None;
+/// What the guest's console showed.
+#[derive(Default)]
+struct Console {
+    lines: Vec<String>,
+    /// The modules init reported loaded (file names).
+    loaded: Vec<String>,
+    marker_seen: bool,
+    /// The first line that says the boot failed (a kernel panic, say).
+    failure: Option<String>,
+}
+
+/// Reads console lines into `log` and `Log` events until the streams end or no time is `left`;
+/// once the marker is seen, gives the guest a moment to power off, then stops it.
+fn watch_console(
+    rx: &mpsc::Receiver<Option<String>>,
+    mut open_streams: usize,
+    left: impl Fn() -> Duration,
+    log: &mut fs::File,
+    child: &mut Child,
+    marker: &str,
+    reporter: &dyn Reporter,
+) -> Console {
+    let mut c = Console::default();
     while open_streams > 0 {
-        let left = timeout.saturating_sub(start.elapsed());
+        let left = left();
         if left.is_zero() {
             break;
         }
@@ -159,50 +209,39 @@ pub fn boot(
                 let _ = writeln!(log, "{l}");
                 reporter.event(&Event::Log { source: "console".into(), line: l.clone() });
                 if let Some(rest) = l.strip_prefix("rvbuild-init: loaded ") {
-                    loaded.push(rest.rsplit('/').next().unwrap_or(rest).to_string());
+                    c.loaded.push(rest.rsplit('/').next().unwrap_or(rest).to_string());
                 }
-                if l.trim() == m.marker {
-                    marker_seen = true;
+                if l.trim() == marker {
+                    c.marker_seen = true;
                 }
                 if l.contains("Kernel panic") || l.contains("failed to load, no marker") {
-                    failure.get_or_insert_with(|| l.clone());
+                    c.failure.get_or_insert_with(|| l.clone());
                 }
-                lines.push(l);
-                if marker_seen {
+                c.lines.push(l);
+                if c.marker_seen {
                     // The guest powers off after the marker; give it a moment, then stop it.
-                    let _ = child.0.wait_timeout_or_kill(Duration::from_secs(10));
+                    let _ = child.wait_timeout_or_kill(Duration::from_secs(10));
                 }
             }
             Ok(None) => open_streams -= 1,
             Err(_) => break,
         }
     }
-    let seconds = start.elapsed().as_secs_f64();
-    drop(registered);
-    drop(child);
-    let missing: Vec<&String> = wanted.iter().filter(|w| !loaded.contains(w)).collect();
-    let ok = marker_seen && missing.is_empty();
-    let detail = if ok {
-        format!("marker `{}` seen, modules loaded: {}", m.marker, loaded.join(", "))
-    } else if let Some(f) = &failure {
+    c
+}
+
+/// Why a boot failed: the failure line, the timeout, a guest that stopped early, or the
+/// modules that did not load.
+fn failure_detail(c: &Console, missing: &[&String], start: Instant, timeout: Duration) -> String {
+    if let Some(f) = &c.failure {
         f.clone()
-    } else if !marker_seen && start.elapsed() >= timeout {
+    } else if !c.marker_seen && start.elapsed() >= timeout {
         format!("no marker within {} s", timeout.as_secs())
-    } else if !marker_seen {
+    } else if !c.marker_seen {
         "the guest stopped without printing the marker".to_string()
     } else {
         format!("modules not loaded: {}", missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
-    };
-    reporter.event(&Event::Boot { board: m.board.clone(), ok, seconds, detail: detail.clone() });
-    if ok {
-        return Ok(BootOutcome { seconds, log: log_path, modules_loaded: loaded });
     }
-    let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-    Err(Error::with_help(
-        ErrorKind::Boot,
-        format!("boot test of {} failed: {detail}\nlast console lines:\n{tail}", m.board),
-        format!("full console log: {}", log_path.display()),
-    ))
 }
 
 trait WaitTimeout {

@@ -70,32 +70,7 @@ pub async fn authenticate<H: russh::client::Handler>(
         )
     };
 
-    let mut agent = match sources.agent_socket {
-        Some(sock) => match AgentClient::connect_uds(sock).await {
-            Ok(a) => Some(a),
-            Err(_) => {
-                notes.push(format!("ssh-agent at {} did not answer", sock.display()));
-                None
-            }
-        },
-        None => None,
-    };
-    let agent_keys: Vec<PublicKey> = match agent.as_mut() {
-        Some(a) => match a.request_identities().await {
-            Ok(ids) => ids
-                .into_iter()
-                .filter_map(|id| match id {
-                    AgentIdentity::PublicKey { key, .. } => Some(key),
-                    AgentIdentity::Certificate { .. } => None,
-                })
-                .collect(),
-            Err(_) => {
-                notes.push("ssh-agent refused to list its keys".into());
-                Vec::new()
-            }
-        },
-        None => Vec::new(),
-    };
+    let (mut agent, agent_keys) = agent_and_keys(sources.agent_socket, &mut notes).await;
     let rsa_hash = handle.best_supported_rsa_hash().await.ok().flatten().flatten();
 
     let mut files: Vec<(PathBuf, bool)> = sources.identity_files.iter().map(|p| (p.clone(), true)).collect();
@@ -158,6 +133,46 @@ pub async fn authenticate<H: russh::client::Handler>(
         }
     }
 
+    Err(rejected(who, user, &tried, &notes, &encrypted))
+}
+
+/// The ssh-agent at `socket` and the public keys it holds; what went wrong goes to `notes`.
+async fn agent_and_keys(
+    socket: Option<&Path>,
+    notes: &mut Vec<String>,
+) -> (Option<AgentClient<tokio::net::UnixStream>>, Vec<PublicKey>) {
+    let mut agent = match socket {
+        Some(sock) => match AgentClient::connect_uds(sock).await {
+            Ok(a) => Some(a),
+            Err(_) => {
+                notes.push(format!("ssh-agent at {} did not answer", sock.display()));
+                None
+            }
+        },
+        None => None,
+    };
+    let agent_keys: Vec<PublicKey> = match agent.as_mut() {
+        Some(a) => match a.request_identities().await {
+            Ok(ids) => ids
+                .into_iter()
+                .filter_map(|id| match id {
+                    AgentIdentity::PublicKey { key, .. } => Some(key),
+                    AgentIdentity::Certificate { .. } => None,
+                })
+                .collect(),
+            Err(_) => {
+                notes.push("ssh-agent refused to list its keys".into());
+                Vec::new()
+            }
+        },
+        None => Vec::new(),
+    };
+    (agent, agent_keys)
+}
+
+/// The failure after every key was refused: what was tried, what could not be used, and how
+/// to fix it (a passphrase-protected key goes through ssh-agent).
+fn rejected(who: &str, user: &str, tried: &[String], notes: &[String], encrypted: &[PathBuf]) -> TransportFailure {
     let mut message = format!("{who}: authentication as `{user}` was rejected");
     if tried.is_empty() {
         message = format!("{who}: no usable SSH key to log in as `{user}`");
@@ -180,7 +195,7 @@ pub async fn authenticate<H: russh::client::Handler>(
              in the machines line (column 3) or as IdentityFile in ~/.ssh/config"
         )
     };
-    Err(TransportFailure::new(FailureClass::Setup, message, Some(help)))
+    TransportFailure::new(FailureClass::Setup, message, Some(help))
 }
 
 /// Offers a key read from `path`, unless the same key was offered already; true when the
