@@ -45,8 +45,8 @@ pub mod verify;
 pub mod vocab;
 
 pub use pipeline::{
-    BoardBuild, BootRequest, Booted, PlanReport, PlanRow, Request, boot as boot_board, build as build_board,
-    plan as plan_board, qemu_command, verify_outputs,
+    BoardBuild, BootRequest, Booted, FlashRequest, Flashed, PlanReport, PlanRow, Request, boot as boot_board,
+    build as build_board, flash as flash_board, plan as plan_board, qemu_command, verify_outputs,
 };
 pub use verify::{Expectation, Report as VerifyReport, verify_paths as verify};
 pub use vocab::error::{Error, ErrorKind, Result};

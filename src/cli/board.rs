@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::Result;
-use crate::pipeline::Request;
+use crate::pipeline::{self, Request};
 use crate::profile::{Provider, Strategy};
 use crate::vocab::Reporter as _;
 
@@ -98,25 +98,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         }
     }
     if let Some(port) = args.flash {
-        let board = crate::profile::load_board(&ctx.project_dir(), &manifest.board)?;
-        super::flash::run(
-            ctx,
-            super::flash::Args {
-                board: manifest.board.clone(),
-                port: Some(port),
-                image: None,
-                spl: None,
-                fit: None,
-                baud: args.baud.unwrap_or(board.value.flash.baud),
-                transfer_baud: None,
-                recovery: false,
-                timeout: 60,
-                out: Some(out),
-                chunk: 16 << 20,
-                load_addr: None,
-                already_verified: true,
-            },
-        )?;
+        let req = pipeline::FlashRequest {
+            port: Some(port),
+            baud: args.baud,
+            out_dir: Some(out),
+            already_verified: true,
+            ..pipeline::FlashRequest::new(ctx.project_dir(), manifest.board.clone())
+        };
+        let done = pipeline::flash(&req, reporter)?;
+        super::flash::report(ctx, &done);
     }
     Ok(())
 }

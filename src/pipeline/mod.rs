@@ -3,6 +3,7 @@
 //! `flash` are requests to it; the CLI only maps arguments to requests and renders results.
 
 mod board;
+pub(crate) mod flash;
 mod manifest;
 mod plan;
 mod qemu;
@@ -11,6 +12,7 @@ mod stages;
 mod verify;
 
 pub use board::{BoardBuild, build};
+pub use flash::{FlashRequest, Flashed, flash};
 pub use plan::{PlanReport, PlanRow, plan};
 pub use qemu::{BootRequest, Booted, boot, qemu_command};
 pub use request::{Request, default_out_dir};

@@ -1,0 +1,220 @@
+//! `flash` through the pipeline: the steps come from the flash plan the build recorded in the
+//! manifest (each region with the artefact it takes), files given on the command line replace
+//! a region's artefact; the build's outputs are verified before the port opens; JH7110 boards
+//! may come up from the boot ROM first; every region is written and read back.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::flash::plan::{FlashOptions, FlashReport, FlashStep, Target};
+use crate::flash::{port, recovery};
+use crate::profile::board::FlashMethod;
+use crate::profile::{self, Board};
+use crate::vocab::manifest::{FlashPlan, FlashRegionRecord};
+use crate::vocab::{Event, Manifest, Reporter};
+use crate::{Error, ErrorKind, Result};
+
+use super::default_out_dir;
+
+/// Seconds to wait for the U-Boot prompt (or the boot ROM) unless asked otherwise.
+pub const DEFAULT_TIMEOUT_S: u64 = 60;
+/// Bytes per load/write/verify round unless asked otherwise (must fit the board's RAM twice).
+pub const DEFAULT_CHUNK: u64 = 16 << 20;
+
+/// What to flash, where and how. [`FlashRequest::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct FlashRequest {
+    pub project: PathBuf,
+    pub board: String,
+    /// Build output directory whose manifest says what goes where (default: ./result-BOARD).
+    pub out_dir: Option<PathBuf>,
+    /// Serial port, `auto`, or None for the single USB serial adapter.
+    pub port: Option<String>,
+    /// Files for regions by region name (`spl`, `fit`, `disk`), over the build's artefacts.
+    pub files: Vec<(String, PathBuf)>,
+    /// The image for the board's only region (or its `disk.img` region, or its `fit`).
+    pub image: Option<PathBuf>,
+    /// Console baud rate (default: the board's).
+    pub baud: Option<u32>,
+    /// Switch to this baud rate for each `loady` transfer (and back afterwards).
+    pub transfer_baud: Option<u32>,
+    /// JH7110: boot from the ROM's UART mode first.
+    pub recovery: bool,
+    /// How long to wait for the U-Boot prompt (or the boot ROM).
+    pub timeout: Duration,
+    /// Bytes per load/write/verify round.
+    pub chunk: u64,
+    /// RAM address to load to; default: U-Boot's `loadaddr`, else `kernel_addr_r`.
+    pub load_addr: Option<u64>,
+    /// The caller has just verified these outputs (`rvbuild board --flash`).
+    pub already_verified: bool,
+}
+
+impl FlashRequest {
+    /// Flash `board` from its default output directory with the default settings.
+    pub fn new(project: PathBuf, board: impl Into<String>) -> Self {
+        FlashRequest {
+            project,
+            board: board.into(),
+            out_dir: None,
+            port: None,
+            files: Vec::new(),
+            image: None,
+            baud: None,
+            transfer_baud: None,
+            recovery: false,
+            timeout: Duration::from_secs(DEFAULT_TIMEOUT_S),
+            chunk: DEFAULT_CHUNK,
+            load_addr: None,
+            already_verified: false,
+        }
+    }
+}
+
+/// The flash plan to follow: the manifest's when the board was built, else the board's own
+/// (every region's file must then come from the request).
+fn flash_plan(board: &Board, manifest: Option<&Manifest>) -> FlashPlan {
+    match manifest.and_then(|m| m.flash.clone()) {
+        Some(plan) => plan,
+        None => super::manifest::flash_plan(board, None),
+    }
+}
+
+/// The file for one region: the request's, else the build's artefact.
+fn region_file(r: &FlashRegionRecord, single: bool, req: &FlashRequest) -> Option<PathBuf> {
+    let named = req.files.iter().find(|(name, _)| *name == r.name).map(|(_, p)| p.clone());
+    let image = req.image.clone().filter(|_| single || r.file == "disk.img" || r.name == "fit");
+    named.or(image).or_else(|| r.path.as_ref().map(PathBuf::from))
+}
+
+/// A board's flash steps from its flash plan: each region's file, checked to fit the region.
+pub(crate) fn flash_steps(board: &Board, manifest: Option<&Manifest>, req: &FlashRequest) -> Result<Vec<FlashStep>> {
+    let name = &board.name.value;
+    let plan = flash_plan(board, manifest);
+    let method = plan.method;
+    if method == FlashMethod::SdCard {
+        return Err(Error::with_help(
+            ErrorKind::Config,
+            format!("{name} boots from an SD card: there is nothing to write over its serial console"),
+            "write disk.img of `rvbuild board` to the card (dd or bmaptool)",
+        ));
+    }
+    let single = plan.regions.len() == 1;
+    let mut steps = Vec::new();
+    for r in &plan.regions {
+        let path = region_file(r, single, req).ok_or_else(|| {
+            Error::with_help(
+                ErrorKind::Config,
+                format!("no file for flash region `{}` ({}) of {name}", r.name, r.file),
+                format!("build the board first (`rvbuild board {name}`), or pass the file (--image / --spl / --fit)"),
+            )
+        })?;
+        let len = std::fs::metadata(&path).map_err(|e| Error::io(ErrorKind::Config, path.display(), e))?.len();
+        if len > r.size {
+            return Err(Error::with_help(
+                ErrorKind::Config,
+                format!(
+                    "{} is {len} bytes, larger than flash region `{}` ({} bytes at {})",
+                    path.display(),
+                    r.name,
+                    r.size,
+                    crate::profile::units::Addr(r.offset)
+                ),
+                "nothing was written; shrink the image or fix the region in the board profile",
+            ));
+        }
+        let target = match method {
+            FlashMethod::UbootVirtio => Target::Virtio { dev: 0, byte_offset: r.offset },
+            FlashMethod::UbootMmc => Target::Mmc { dev: 0, byte_offset: r.offset },
+            FlashMethod::UbootSpiNor => Target::SpiNor { offset: r.offset, size_limit: r.size },
+            FlashMethod::SdCard => {
+                return Err(Error::msg(ErrorKind::Internal, "sd-card boards have no serial flash steps"));
+            }
+        };
+        steps.push(FlashStep { name: r.name.clone(), file: path, target });
+    }
+    Ok(steps)
+}
+
+/// A finished flash: the board and what was written.
+pub struct Flashed {
+    pub board: String,
+    pub report: FlashReport,
+}
+
+/// Flashes the board: plan, verify, preflight, optional ROM recovery, then each region with
+/// CRC read-back. Every step is reported as a `flash` event.
+pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
+    let loaded = profile::load_board(&req.project, &req.board)?;
+    let board = &loaded.value;
+    let out_dir = req.out_dir.clone().unwrap_or_else(|| default_out_dir(&board.name.value));
+    let manifest = if out_dir.join("manifest.json").is_file() { Some(Manifest::load(&out_dir)?) } else { None };
+    let steps = flash_steps(board, manifest.as_ref(), req)?;
+    // Nothing is written when the build's outputs fail verification: checked before the port opens.
+    if let Some(m) = manifest.as_ref().filter(|_| !req.already_verified) {
+        super::verify_outputs(board, m, reporter)?;
+    }
+    let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
+    if req.recovery && !rom_recovery {
+        return Err(Error::msg(
+            ErrorKind::Config,
+            format!("--recovery is for JH7110 boards; `{}` has no ROM recovery path", req.board),
+        ));
+    }
+    // Preflight before touching the port: files readable, sizes fit, SPL header valid.
+    crate::flash::plan::read_images(&steps)?;
+    let jh7110_files = match steps.as_slice() {
+        [spl, fit] if rom_recovery => Some((spl.file.clone(), fit.file.clone())),
+        _ => None,
+    };
+    if let Some((spl, _)) = &jh7110_files {
+        let data = std::fs::read(spl).map_err(|e| Error::io(ErrorKind::Config, spl.display(), e))?;
+        recovery::check_spl_header(&data)
+            .map_err(|why| Error::msg(ErrorKind::Config, format!("{}: {why}", spl.display())))?;
+    }
+    let baud = req.baud.unwrap_or(board.flash.baud);
+    let path = port::resolve(req.port.as_deref(), &port::list())?;
+    let mut link = port::open(&path, baud)?;
+    let mut opts = FlashOptions {
+        chunk: req.chunk,
+        load_addr: req.load_addr,
+        transfer_baud: req.transfer_baud,
+        console_baud: baud,
+        ..FlashOptions::default()
+    };
+    opts.console.attach_timeout = req.timeout;
+    let started = Instant::now();
+    let result = (|| {
+        if let (true, Some((spl, fit))) = (req.recovery, &jh7110_files) {
+            let rec = recovery::RecoveryOptions { timeout: req.timeout, ..recovery::RecoveryOptions::default() };
+            recovery::boot_from_rom(&mut link, spl, fit, &rec, reporter)?;
+        }
+        crate::flash::flash(&mut link, &steps, &opts, reporter)
+    })();
+    let board_name = board.name.value.clone();
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => {
+            reporter.event(&Event::Flash {
+                board: board_name,
+                step: "flash".into(),
+                ok: false,
+                bytes: 0,
+                seconds: started.elapsed().as_secs_f64(),
+                detail: e.to_string(),
+            });
+            return Err(e);
+        }
+    };
+    for s in &report.steps {
+        reporter.event(&Event::Flash {
+            board: board_name.clone(),
+            step: s.name.clone(),
+            ok: true,
+            bytes: s.bytes,
+            seconds: report.seconds,
+            detail: format!("crc32 {:08x}, {} chunk(s), read back", s.crc32, s.chunks),
+        });
+    }
+    Ok(Flashed { board: board_name, report })
+}
