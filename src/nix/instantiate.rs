@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
+
+use super::error::NixError;
 
 use super::dag;
 use super::store_path_ok;
@@ -17,12 +19,8 @@ pub struct Instantiated {
     pub deps: BTreeMap<String, Vec<String>>,
 }
 
-fn nix_missing(tool: &str, e: std::io::Error) -> Error {
-    Error::with_help(
-        ErrorKind::Prerequisite,
-        format!("cannot run {tool}: {e}"),
-        "install Nix (Debian: nix-bin; scripts/setup-host.sh does it) and make sure it is on PATH",
-    )
+fn nix_missing(tool: &'static str, source: std::io::Error) -> NixError {
+    NixError::ToolMissing { tool, source }
 }
 
 /// Checks that an expression parses (`nix-instantiate --parse`), for providers that cannot be
@@ -36,14 +34,11 @@ pub fn parse_check(file: &Path) -> Result<()> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::msg(
-            ErrorKind::Internal,
-            format!(
-                "generated expression {} does not parse: {}",
-                file.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ))
+        Err(NixError::ExpressionDoesNotParse {
+            file: file.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into())
     }
 }
 
@@ -59,27 +54,17 @@ pub fn instantiate(file: &Path, components: &[String]) -> Result<Instantiated> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         let msg: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("nix-instantiate {} failed:\n{}", file.display(), msg.join("\n")),
-            "the message above comes from evaluating the board's generated expression",
-        ));
+        return Err(NixError::InstantiateFailed { file: file.to_path_buf(), message: msg.join("\n") }.into());
     }
     let paths: Vec<String> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     if paths.len() != components.len() {
-        return Err(Error::msg(
-            ErrorKind::Internal,
-            format!("nix-instantiate printed {} paths for {} attributes", paths.len(), components.len()),
-        ));
+        return Err(NixError::PathCount { printed: paths.len(), attributes: components.len() }.into());
     }
     let mut inst = Instantiated::default();
     for (c, p) in components.iter().zip(paths) {
         if !store_path_ok(&p) || !p.ends_with(".drv") {
-            return Err(Error::msg(
-                ErrorKind::Internal,
-                format!("nix-instantiate printed `{p}`, which is not a .drv store path"),
-            ));
+            return Err(NixError::NotADrvPath { printed: p }.into());
         }
         inst.drvs.insert(c.clone(), p);
     }
@@ -98,7 +83,7 @@ pub fn component_deps(drvs: &BTreeMap<String, String>) -> Result<BTreeMap<String
     let mut deps = BTreeMap::new();
     for (c, d) in drvs {
         let Some(start) = graph.index_of(d) else {
-            return Err(Error::msg(ErrorKind::Internal, format!("{d} is missing from its own derivation graph")));
+            return Err(NixError::MissingFromGraph { drv: d.clone() }.into());
         };
         let mut found = std::collections::BTreeSet::new();
         let mut seen = std::collections::BTreeSet::new();
