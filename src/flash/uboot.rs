@@ -337,8 +337,8 @@ impl<'a> Console<'a> {
     }
 }
 
-fn line_err(link: &dyn SerialLink, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", link.name()), e)
+fn line_err(link: &dyn SerialLink, source: std::io::Error) -> Error {
+    super::error::FlashError::SerialLine { link: link.name().to_string(), source }.into()
 }
 
 /// Four bytes that differ from `\n=> ` in at most one place.

@@ -113,8 +113,8 @@ fn flash_err(msg: impl Into<String>) -> Error {
     Error::msg(ErrorKind::Flash, msg)
 }
 
-fn line_err(link: &dyn SerialLink, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", link.name()), e)
+fn line_err(link: &dyn SerialLink, source: std::io::Error) -> Error {
+    super::error::FlashError::SerialLine { link: link.name().to_string(), source }.into()
 }
 
 /// Shows received bytes for an error message: printable ASCII as is, the rest as `\xNN`.

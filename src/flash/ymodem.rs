@@ -170,8 +170,8 @@ fn wait_next_request(s: &mut Sender<'_>, timeout: Duration) -> Result<()> {
     }
 }
 
-fn line_err(s: &Sender<'_>, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", s.link.name()), e)
+fn line_err(s: &Sender<'_>, source: std::io::Error) -> Error {
+    super::error::FlashError::SerialLine { link: s.link.name().to_string(), source }.into()
 }
 
 /// Options of a YMODEM receive.
