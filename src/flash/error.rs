@@ -133,6 +133,94 @@ pub enum FlashError {
         help("the SPL must be built with CONFIG_SPL_YMODEM_SUPPORT=y to load U-Boot over UART")
     )]
     FitNotSent { source: Box<Error> },
+
+    // ------------------------------------------------------------ the U-Boot console
+    #[error("no U-Boot prompt on {link} within {secs}s (received: {received})")]
+    #[diagnostic(
+        code(rvbuild::flash::uboot::no_prompt),
+        help(
+            "reset or power-cycle the board; check the baud rate (--baud), that TX/RX are crossed, and that the board boots U-Boot"
+        )
+    )]
+    NoPrompt { link: String, secs: u64, received: String },
+
+    #[error(
+        "U-Boot on {link} did not echo `{cmd}` correctly after {attempts} attempts (last echo: {last_echo}): the line is too noisy"
+    )]
+    #[diagnostic(code(rvbuild::flash::uboot::noisy_echo))]
+    NoisyEcho { link: String, cmd: String, attempts: u32, last_echo: String },
+
+    #[error("U-Boot on {link} does not return to its prompt")]
+    #[diagnostic(code(rvbuild::flash::uboot::no_return_to_prompt))]
+    NoReturnToPrompt { link: String },
+
+    #[error("U-Boot on {link} did not finish `{cmd}` within {secs}s (received: {received})")]
+    #[diagnostic(code(rvbuild::flash::uboot::command_timeout))]
+    CommandTimeout { link: String, cmd: String, secs: u64, received: String },
+
+    #[error("cannot read the answer of `{cmd}` from U-Boot on {link}: {answer:?}")]
+    #[diagnostic(code(rvbuild::flash::uboot::unreadable_answer))]
+    UnreadableAnswer { cmd: String, link: String, answer: String },
+
+    #[error("loady failed")]
+    #[diagnostic(code(rvbuild::flash::uboot::loady_failed))]
+    LoadyFailed,
+
+    #[error("U-Boot on {link} did not start `{cmd}` (received: {received})")]
+    #[diagnostic(code(rvbuild::flash::uboot::loady_not_started))]
+    LoadyNotStarted { link: String, cmd: String, received: String },
+
+    #[error("U-Boot aborted the transfer: {answer}")]
+    #[diagnostic(code(rvbuild::flash::uboot::transfer_aborted))]
+    TransferAborted { answer: String },
+
+    #[error("U-Boot received {received} bytes instead of {sent}")]
+    #[diagnostic(code(rvbuild::flash::uboot::wrong_size))]
+    WrongSize { received: u64, sent: usize },
+
+    // ------------------------------------------------------------ XMODEM / YMODEM
+    #[error("block {num} was not accepted after {attempts} attempts on {link}")]
+    #[diagnostic(code(rvbuild::flash::xmodem::block_not_accepted))]
+    BlockNotAccepted { num: u8, attempts: u32, link: String },
+
+    #[error("the receiver on {link} cancelled the transfer at block {num}")]
+    #[diagnostic(code(rvbuild::flash::xmodem::cancelled_at_block))]
+    CancelledAtBlock { link: String, num: u8 },
+
+    #[error("the receiver on {link} cancelled at the end of the file")]
+    #[diagnostic(code(rvbuild::flash::xmodem::cancelled_at_end))]
+    CancelledAtEnd { link: String },
+
+    #[error("the end of the file (EOT) was never acknowledged on {link}")]
+    #[diagnostic(code(rvbuild::flash::xmodem::eot_not_acknowledged))]
+    EotNotAcknowledged { link: String },
+
+    #[error("no receiver asked for the transfer on {link} within {secs}s (received: {received})")]
+    #[diagnostic(
+        code(rvbuild::flash::xmodem::no_receiver),
+        help("start the receiver (e.g. `rx`, `rb`, U-Boot's `loady`) before or right after the sender")
+    )]
+    NoReceiver { link: String, secs: u64, received: String },
+
+    #[error("the receiver on {link} cancelled before the transfer began")]
+    #[diagnostic(code(rvbuild::flash::xmodem::cancelled_before_start))]
+    CancelledBeforeStart { link: String },
+
+    #[error("receiving on {link} failed: {why}")]
+    #[diagnostic(code(rvbuild::flash::xmodem::receive_failed))]
+    ReceiveFailed { link: String, why: String },
+
+    #[error("the sender on {link} cancelled the transfer")]
+    #[diagnostic(code(rvbuild::flash::xmodem::sender_cancelled))]
+    SenderCancelled { link: String },
+
+    #[error("the receiver on {link} refused the end-of-batch block")]
+    #[diagnostic(code(rvbuild::flash::ymodem::end_of_batch_refused))]
+    EndOfBatchRefused { link: String },
+
+    #[error("file name `{name}` is too long for a YMODEM header")]
+    #[diagnostic(code(rvbuild::flash::ymodem::name_too_long))]
+    NameTooLong { name: String },
 }
 
 impl From<FlashError> for Error {
@@ -150,7 +238,8 @@ impl From<FlashError> for Error {
             | PastSpiNor { .. }
             | DoesNotFit { .. }
             | ReadRecoveryFile { .. }
-            | BadSpl { .. } => ErrorKind::Config,
+            | BadSpl { .. }
+            | NameTooLong { .. } => ErrorKind::Config,
             PortPermission { .. } => ErrorKind::Prerequisite,
             PortBusy { .. }
             | OpenPort { .. }
@@ -161,7 +250,25 @@ impl From<FlashError> for Error {
             | RamCrc { .. }
             | ReadBackCrc { .. }
             | SplNotSent { .. }
-            | FitNotSent { .. } => ErrorKind::Flash,
+            | FitNotSent { .. }
+            | NoPrompt { .. }
+            | NoisyEcho { .. }
+            | NoReturnToPrompt { .. }
+            | CommandTimeout { .. }
+            | UnreadableAnswer { .. }
+            | LoadyFailed
+            | LoadyNotStarted { .. }
+            | TransferAborted { .. }
+            | WrongSize { .. }
+            | BlockNotAccepted { .. }
+            | CancelledAtBlock { .. }
+            | CancelledAtEnd { .. }
+            | EotNotAcknowledged { .. }
+            | NoReceiver { .. }
+            | CancelledBeforeStart { .. }
+            | ReceiveFailed { .. }
+            | SenderCancelled { .. }
+            | EndOfBatchRefused { .. } => ErrorKind::Flash,
         };
         Error::new(kind, e)
     }
