@@ -22,23 +22,18 @@ pub mod qemu;
 pub mod serial;
 pub mod verify;
 
-const EXIT_CODES: &str = "\
-Exit codes:
-  0    success
-  1    internal error (a bug: please report it)
-  2    usage or configuration error (command line, board/profile YAML, input files)
-  3    a build failed
-  4    a builder was unreachable or lost
-  5    verification of the outputs failed
-  6    flashing failed
-  7    the boot test failed
-  8    a tool or file this machine needs is missing (see `rvbuild doctor`)
-  9    the capability has not landed yet
-  130  interrupted (Ctrl-C / SIGTERM)";
+/// The "Exit codes:" text of `--help` (and the man page), generated from `ErrorKind::TABLE`.
+fn exit_codes_help() -> String {
+    let mut text = String::from("Exit codes:\n  0    success");
+    for (kind, meaning) in crate::vocab::error::ErrorKind::TABLE {
+        text.push_str(&format!("\n  {:<5}{meaning}", kind.exit_code()));
+    }
+    text
+}
 
 /// rvbuild: board profile in, verified and flashed image out.
 #[derive(Debug, Parser)]
-#[command(name = "rvbuild", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "rvbuild", version, about, long_about = None, after_help = exit_codes_help())]
 pub struct Cli {
     /// Directory searched first for `boards/` and `profiles/` (default: the current directory).
     #[arg(long, global = true, value_name = "DIR", env = "RVBUILD_PROJECT")]

@@ -2,6 +2,7 @@
 //! boot-ROM recovery path, serial port handling and progress reporting.
 
 pub mod crc;
+pub mod error;
 pub mod link;
 pub mod port;
 pub mod progress;

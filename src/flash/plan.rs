@@ -6,11 +6,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::crc::crc32;
+use super::error::FlashError;
 use super::link::SerialLink;
 use super::progress::note;
 use super::uboot::{Console, ConsoleOptions, board_error};
+use crate::Result;
 use crate::vocab::Reporter;
-use crate::{Error, ErrorKind, Result};
 
 /// Where an image goes on the board.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,14 +78,6 @@ pub struct FlashReport {
 
 const SECTOR: u64 = 512;
 
-fn cfg_err(msg: impl Into<String>) -> Error {
-    Error::msg(ErrorKind::Config, msg)
-}
-
-fn flash_err(msg: impl Into<String>) -> Error {
-    Error::msg(ErrorKind::Flash, msg)
-}
-
 /// Flashes every step through U-Boot on `port` and proves each by CRC read-back.
 pub fn flash(
     port: &mut dyn SerialLink,
@@ -104,33 +97,33 @@ pub fn flash(
 pub fn read_images(steps: &[FlashStep]) -> Result<Vec<Vec<u8>>> {
     let mut images = Vec::new();
     for s in steps {
-        let data = std::fs::read(&s.file).map_err(|e| {
-            Error::with_help(
-                ErrorKind::Config,
-                format!("cannot read image {} for `{}`: {e}", s.file.display(), s.name),
-                "build the board first, or pass the file with --image",
-            )
+        let data = std::fs::read(&s.file).map_err(|source| FlashError::ReadImage {
+            file: s.file.clone(),
+            name: s.name.clone(),
+            source,
         })?;
         match &s.target {
             Target::SpiNor { size_limit, .. } if data.len() as u64 > *size_limit => {
-                return Err(cfg_err(format!(
-                    "image {} ({} bytes) is larger than its SPI NOR region `{}` ({} bytes)",
-                    s.file.display(),
-                    data.len(),
-                    s.name,
-                    size_limit
-                )));
+                return Err(FlashError::ImageTooLarge {
+                    file: s.file.clone(),
+                    size: data.len(),
+                    name: s.name.clone(),
+                    limit: *size_limit,
+                }
+                .into());
             }
             Target::Mmc { byte_offset, .. } | Target::Virtio { byte_offset, .. } if byte_offset % SECTOR != 0 => {
-                return Err(cfg_err(format!(
-                    "`{}`: offset {byte_offset:#x} is not a multiple of {SECTOR} bytes",
-                    s.name
-                )));
+                return Err(FlashError::MisalignedOffset {
+                    name: s.name.clone(),
+                    offset: *byte_offset,
+                    sector: SECTOR,
+                }
+                .into());
             }
             _ => {}
         }
         if data.is_empty() {
-            return Err(cfg_err(format!("image {} is empty", s.file.display())));
+            return Err(FlashError::EmptyImage { file: s.file.clone() }.into());
         }
         images.push(data);
     }
@@ -178,11 +171,7 @@ fn default_load_addr(con: &mut Console<'_>) -> Result<u64> {
             return Ok(a);
         }
     }
-    Err(Error::with_help(
-        ErrorKind::Flash,
-        "U-Boot has neither `loadaddr` nor `kernel_addr_r` set: no load address known",
-        "give the address in RAM to load to with --load-addr",
-    ))
+    Err(FlashError::NoLoadAddress.into())
 }
 
 fn parse_hex(s: &str) -> Option<u64> {
@@ -194,11 +183,7 @@ fn parse_hex(s: &str) -> Option<u64> {
 fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String> {
     let out = con.run_with(cmd, timeout)?;
     if let Some(line) = board_error(&out) {
-        return Err(Error::with_help(
-            ErrorKind::Flash,
-            format!("U-Boot answered `{cmd}` with an error: {line}"),
-            "check that the board's U-Boot has this command and the device exists (full answer above in --verbose)",
-        ));
+        return Err(FlashError::UbootCommand { cmd: cmd.to_string(), line: line.to_string() }.into());
     }
     Ok(out)
 }
@@ -209,16 +194,12 @@ fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Rep
         Target::SpiNor { offset, .. } => {
             let out = checked(con, "sf probe", Duration::from_secs(20))?;
             if !out.contains("SF: Detected") {
-                return Err(flash_err(format!("`sf probe` found no SPI NOR flash: {}", out.trim())));
+                return Err(FlashError::NoSpiNor { answer: out.trim().to_string() }.into());
             }
             if let Some(total) = parse_sf_total(&out)
                 && offset + len > total
             {
-                return Err(cfg_err(format!(
-                    "`{}` ends at {:#x}, past the end of the {total}-byte SPI NOR",
-                    step.name,
-                    offset + len
-                )));
+                return Err(FlashError::PastSpiNor { name: step.name.clone(), end: offset + len, total }.into());
             }
             note(reporter, out.lines().find(|l| l.contains("SF: Detected")).unwrap_or(""));
         }
@@ -233,10 +214,14 @@ fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Rep
             if let Some(blocks) = parse_capacity_blocks(&info, *dev) {
                 let cap = blocks * SECTOR;
                 if byte_offset + len > cap {
-                    return Err(cfg_err(format!(
-                        "image {} ({len} bytes at offset {byte_offset:#x}) does not fit virtio device {dev} ({cap} bytes)",
-                        step.file.display()
-                    )));
+                    return Err(FlashError::DoesNotFit {
+                        file: step.file.clone(),
+                        len,
+                        offset: *byte_offset,
+                        dev: *dev,
+                        capacity: cap,
+                    }
+                    .into());
                 }
             }
         }
@@ -302,9 +287,7 @@ fn write_chunk(
     con.loady(load, &step.name, piece, baud, reporter)?;
     let got = con.crc32_is(load, len, want)?;
     if got != want {
-        return Err(flash_err(format!(
-            "{label}: the data loaded into RAM has crc32 {got:08x}, expected {want:08x}; nothing was written"
-        )));
+        return Err(FlashError::RamCrc { label, got, want }.into());
     }
     note(reporter, &format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
     match &step.target {
@@ -326,9 +309,7 @@ fn write_chunk(
     }
     let back = con.crc32_is(scratch, len, want)?;
     if back != want {
-        return Err(flash_err(format!(
-            "{label}: read-back crc32 {back:08x} differs from the image's {want:08x}: the write did not land"
-        )));
+        return Err(FlashError::ReadBackCrc { label, back, want }.into());
     }
     note(reporter, &format!("{label}: read back, crc32 {back:08x} verified"));
     Ok(())
@@ -337,6 +318,7 @@ fn write_chunk(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn parses_device_sizes() {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serialport::{DataBits, FlowControl, Parity, StopBits, TTYPort};
 
-use crate::{Error, ErrorKind, Result};
+use super::error::FlashError;
+use crate::{Error, Result};
 
 /// The USB identity of a port's adapter.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -78,11 +79,7 @@ fn usb_info(dir: &Path) -> Option<UsbInfo> {
 pub fn resolve(spec: Option<&str>, ports: &[PortInfo]) -> Result<String> {
     let spec = spec.unwrap_or("").trim();
     if spec.is_empty() {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            "no serial port given",
-            "pass --port /dev/ttyUSB0 (or --port auto), or set RVBUILD_PORT; `rvbuild serial list` shows the ports",
-        ));
+        return Err(FlashError::NoPort.into());
     }
     if spec != "auto" {
         return Ok(spec.to_string());
@@ -90,31 +87,15 @@ pub fn resolve(spec: Option<&str>, ports: &[PortInfo]) -> Result<String> {
     let usb: Vec<&PortInfo> = ports.iter().filter(|p| p.usb.is_some()).collect();
     match usb.as_slice() {
         [one] => Ok(one.path.clone()),
-        [] => Err(Error::with_help(
-            ErrorKind::Config,
-            "--port auto: no USB serial adapter is connected",
-            "plug in the board's USB serial adapter, or name the port with --port",
-        )),
-        many => Err(Error::with_help(
-            ErrorKind::Config,
-            format!(
-                "--port auto: {} USB serial adapters found ({}); refusing to guess",
-                many.len(),
-                many.iter().map(|p| p.path.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-            "name the port with --port (see `rvbuild serial list`)",
-        )),
+        [] => Err(FlashError::NoAdapter.into()),
+        many => Err(FlashError::ManyAdapters { ports: many.iter().map(|p| p.path.clone()).collect() }.into()),
     }
 }
 
 /// Opens `path` at `baud`, 8N1, without flow control, for this process only.
 pub fn open(path: &str, baud: u32) -> Result<TTYPort> {
     if !Path::new(path).exists() {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("serial port {path} does not exist"),
-            "check the cable and the port name; `rvbuild serial list` shows the ports present",
-        ));
+        return Err(FlashError::NoSuchPort { path: path.to_string() }.into());
     }
     serialport::new(path, baud)
         .data_bits(DataBits::Eight)
@@ -130,28 +111,19 @@ pub fn open(path: &str, baud: u32) -> Result<TTYPort> {
 fn open_error(path: &str, e: serialport::Error) -> Error {
     use serialport::ErrorKind as K;
     match e.kind() {
-        K::NoDevice => Error::with_help(
-            ErrorKind::Flash,
-            format!("serial port {path} is busy: another program holds it ({e})"),
-            "close the other program using it (screen, minicom, tio, picocom, ModemManager) and try again",
-        ),
-        K::Io(std::io::ErrorKind::PermissionDenied) => Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("no permission to open serial port {path}"),
-            "add your user to the `dialout` group (`sudo usermod -aG dialout $USER`), then log out and in again",
-        ),
-        K::Io(std::io::ErrorKind::NotFound) => Error::with_help(
-            ErrorKind::Config,
-            format!("serial port {path} does not exist"),
-            "check the cable and the port name; `rvbuild serial list` shows the ports present",
-        ),
-        _ => Error::msg(ErrorKind::Flash, format!("cannot open serial port {path}: {e}")),
+        K::NoDevice => FlashError::PortBusy { path: path.to_string(), source: e }.into(),
+        K::Io(std::io::ErrorKind::PermissionDenied) => {
+            FlashError::PortPermission { path: path.to_string(), source: e }.into()
+        }
+        K::Io(std::io::ErrorKind::NotFound) => FlashError::NoSuchPort { path: path.to_string() }.into(),
+        _ => FlashError::OpenPort { path: path.to_string(), source: e }.into(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn usb_port(path: &str) -> PortInfo {
         PortInfo {

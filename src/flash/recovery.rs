@@ -6,12 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::crc::crc32;
+use super::error::{FlashError, SplHeaderError};
 use super::link::SerialLink;
 use super::progress::note;
 use super::xmodem::{self, BlockSize, Timing};
 use super::ymodem;
+use crate::Result;
 use crate::vocab::Reporter;
-use crate::{Error, ErrorKind, Result};
 
 /// Settings of the recovery boot.
 #[derive(Debug, Clone)]
@@ -36,24 +37,19 @@ fn u32_at(d: &[u8], off: usize) -> u32 {
 
 /// Checks the 0x400-byte StarFive header of `u-boot-spl.bin.normal.out`: field offset, header
 /// size, payload size and the payload's CRC-32.
-pub fn check_spl_header(data: &[u8]) -> std::result::Result<(), String> {
+pub fn check_spl_header(data: &[u8]) -> std::result::Result<(), SplHeaderError> {
     if data.len() < 0x400 {
-        return Err(format!(
-            "{} bytes is too short for a StarFive SPL (0x400-byte header); use u-boot-spl.bin.normal.out",
-            data.len()
-        ));
+        return Err(SplHeaderError::TooShort { len: data.len() });
     }
     if u32_at(data, 0) != 0x240 || u32_at(data, 0x28C) != 0x400 {
-        return Err("no StarFive SPL header (expected u-boot-spl.bin.normal.out, not u-boot-spl.bin)".into());
+        return Err(SplHeaderError::NoHeader);
     }
     let size = u32_at(data, 0x288) as usize;
-    let payload = data
-        .get(0x400..0x400 + size)
-        .ok_or_else(|| format!("the header says {size} payload bytes but the file holds {}", data.len() - 0x400))?;
+    let payload = data.get(0x400..0x400 + size).ok_or(SplHeaderError::Size { size, holds: data.len() - 0x400 })?;
     let want = u32_at(data, 0x290);
     let got = crc32(payload);
     if want != got {
-        return Err(format!("payload crc32 {got:08x} differs from the header's {want:08x}: the file is damaged"));
+        return Err(SplHeaderError::Crc { got, want });
     }
     Ok(())
 }
@@ -81,9 +77,10 @@ pub fn boot_from_rom(
     opts: &RecoveryOptions,
     reporter: &dyn Reporter,
 ) -> Result<()> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| Error::io(ErrorKind::Config, p.display(), e));
+    let read =
+        |p: &Path| std::fs::read(p).map_err(|source| FlashError::ReadRecoveryFile { file: p.to_path_buf(), source });
     let (spl_data, fit_data) = (read(spl)?, read(fit)?);
-    check_spl_header(&spl_data).map_err(|why| Error::msg(ErrorKind::Config, format!("{}: {why}", spl.display())))?;
+    check_spl_header(&spl_data).map_err(|source| FlashError::BadSpl { file: spl.to_path_buf(), source })?;
     note(
         reporter,
         &format!(
@@ -99,26 +96,15 @@ pub fn boot_from_rom(
         downshift: false,
         timing: timing.clone(),
     };
-    xmodem::send(link, &spl_data, &xopts, reporter).map_err(|e| {
-        Error::with_help(
-            ErrorKind::Flash,
-            format!("sending the SPL to the boot ROM failed: {e}"),
-            "check that the boot pins select UART (RGPIO1,RGPIO0 = 1,1) and reset the board",
-        )
-    })?;
+    xmodem::send(link, &spl_data, &xopts, reporter).map_err(|e| FlashError::SplNotSent { source: Box::new(e) })?;
     note(reporter, "SPL accepted by the boot ROM; waiting for it to ask for the U-Boot FIT");
     let name = fit.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "u-boot.itb".into());
     let yopts = ymodem::SendOptions {
         timing: Timing { start: Duration::from_secs(30), ..timing },
         ..ymodem::SendOptions::default()
     };
-    ymodem::send(link, &[ymodem::Outgoing { name: &name, data: &fit_data }], &yopts, reporter).map_err(|e| {
-        Error::with_help(
-            ErrorKind::Flash,
-            format!("sending the U-Boot FIT to the SPL failed: {e}"),
-            "the SPL must be built with CONFIG_SPL_YMODEM_SUPPORT=y to load U-Boot over UART",
-        )
-    })?;
+    ymodem::send(link, &[ymodem::Outgoing { name: &name, data: &fit_data }], &yopts, reporter)
+        .map_err(|e| FlashError::FitNotSent { source: Box::new(e) })?;
     note(reporter, "U-Boot FIT accepted; waiting for U-Boot");
     Ok(())
 }
@@ -134,8 +120,8 @@ mod tests {
         let mut bad = img.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(check_spl_header(&bad).unwrap_err().contains("damaged"));
+        assert!(check_spl_header(&bad).unwrap_err().to_string().contains("damaged"));
         assert!(check_spl_header(&img[0x400..]).is_err());
-        assert!(check_spl_header(&vec![0u8; 0x500]).unwrap_err().contains("no StarFive"));
+        assert!(check_spl_header(&vec![0u8; 0x500]).unwrap_err().to_string().contains("no StarFive"));
     }
 }

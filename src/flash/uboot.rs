@@ -4,12 +4,13 @@
 
 use std::time::{Duration, Instant};
 
+use super::error::FlashError;
 use super::link::{SerialLink, drain, read_byte};
 use super::progress::note;
 use super::xmodem::{Timing, show_bytes};
 use super::ymodem;
 use crate::vocab::Reporter;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 const PROMPT: &[u8] = b"=> ";
 const CTRL_C: u8 = 0x03;
@@ -38,10 +39,6 @@ pub struct Console<'a> {
     opts: ConsoleOptions,
 }
 
-fn err(msg: impl Into<String>) -> Error {
-    Error::msg(ErrorKind::Flash, msg)
-}
-
 fn ends_with_prompt(buf: &[u8]) -> bool {
     buf.ends_with(b"\n=> ") || buf == PROMPT
 }
@@ -56,16 +53,12 @@ impl<'a> Console<'a> {
         let mut quiet_since = Instant::now();
         loop {
             if Instant::now() >= deadline {
-                return Err(Error::with_help(
-                    ErrorKind::Flash,
-                    format!(
-                        "no U-Boot prompt on {} within {}s (received: {})",
-                        link.name(),
-                        opts.attach_timeout.as_secs(),
-                        show_bytes(&seen)
-                    ),
-                    "reset or power-cycle the board; check the baud rate (--baud), that TX/RX are crossed, and that the board boots U-Boot",
-                ));
+                return Err(FlashError::NoPrompt {
+                    link: link.name().to_string(),
+                    secs: opts.attach_timeout.as_secs(),
+                    received: show_bytes(&seen),
+                }
+                .into());
             }
             let b = read_byte(link, Duration::from_millis(100)).map_err(|e| line_err(link, e))?;
             match b {
@@ -127,12 +120,13 @@ impl<'a> Console<'a> {
             }
             self.cancel_line()?;
         }
-        Err(err(format!(
-            "U-Boot on {} did not echo `{cmd}` correctly after {} attempts (last echo: {}): the line is too noisy",
-            self.link.name(),
-            self.opts.retries + 1,
-            show_bytes(&last)
-        )))
+        Err(FlashError::NoisyEcho {
+            link: self.link.name().to_string(),
+            cmd: cmd.to_string(),
+            attempts: self.opts.retries + 1,
+            last_echo: show_bytes(&last),
+        }
+        .into())
     }
 
     /// Ctrl-C, then waits for a fresh prompt.
@@ -145,7 +139,7 @@ impl<'a> Console<'a> {
                 return Ok(());
             }
         }
-        Err(err(format!("U-Boot on {} does not return to its prompt", self.link.name())))
+        Err(FlashError::NoReturnToPrompt { link: self.link.name().to_string() }.into())
     }
 
     fn read_n(&mut self, n: usize, gap: Duration) -> Result<Vec<u8>> {
@@ -173,12 +167,13 @@ impl<'a> Console<'a> {
         loop {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(err(format!(
-                    "U-Boot on {} did not finish `{cmd}` within {}s (received: {})",
-                    self.link.name(),
-                    timeout.as_secs(),
-                    show_bytes(&out)
-                )));
+                return Err(FlashError::CommandTimeout {
+                    link: self.link.name().to_string(),
+                    cmd: cmd.to_string(),
+                    secs: timeout.as_secs(),
+                    received: show_bytes(&out),
+                }
+                .into());
             }
             match read_byte(self.link, left.min(quiet)).map_err(|e| line_err(self.link, e))? {
                 Some(b) => {
@@ -220,7 +215,7 @@ impl<'a> Console<'a> {
             }
             last = out;
         }
-        Err(err(format!("cannot read the answer of `{cmd}` from U-Boot on {}: {last:?}", self.link.name())))
+        Err(FlashError::UnreadableAnswer { cmd, link: self.link.name().to_string(), answer: last }.into())
     }
 
     /// Checks that the board computes `want` over `addr..addr+len`. A differing answer is asked
@@ -264,7 +259,7 @@ impl<'a> Console<'a> {
                 }
             }
         }
-        Err(last.unwrap_or_else(|| err("loady failed")))
+        Err(last.unwrap_or_else(|| FlashError::LoadyFailed.into()))
     }
 
     fn loady_once(
@@ -284,11 +279,12 @@ impl<'a> Console<'a> {
         let end = Instant::now() + Duration::from_secs(5);
         while !contains(&head, b"## Ready for binary") {
             if Instant::now() >= end || ends_with_prompt(&head) {
-                return Err(err(format!(
-                    "U-Boot on {} did not start `{cmd}` (received: {})",
-                    self.link.name(),
-                    show_bytes(&head)
-                )));
+                return Err(FlashError::LoadyNotStarted {
+                    link: self.link.name().to_string(),
+                    cmd: cmd.to_string(),
+                    received: show_bytes(&head),
+                }
+                .into());
             }
             if let Some(b) = read_byte(self.link, Duration::from_millis(200)).map_err(|e| line_err(self.link, e))? {
                 head.push(b);
@@ -324,12 +320,12 @@ impl<'a> Console<'a> {
         let stats = sent?;
         let out = clean(&self.until_prompt_after(before, Duration::from_secs(20), &cmd)?);
         if out.contains("aborted") {
-            return Err(err(format!("U-Boot aborted the transfer: {}", out.trim())));
+            return Err(FlashError::TransferAborted { answer: out.trim().to_string() }.into());
         }
         if let Some(size) = parse_total_size(&out)
             && size != data.len() as u64
         {
-            return Err(err(format!("U-Boot received {size} bytes instead of {}", data.len())));
+            return Err(FlashError::WrongSize { received: size, sent: data.len() }.into());
         }
         if stats.retransmits > 0 {
             note(reporter, &format!("{} blocks retransmitted", stats.retransmits));
@@ -338,8 +334,8 @@ impl<'a> Console<'a> {
     }
 }
 
-fn line_err(link: &dyn SerialLink, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", link.name()), e)
+fn line_err(link: &dyn SerialLink, source: std::io::Error) -> Error {
+    FlashError::SerialLine { link: link.name().to_string(), source }.into()
 }
 
 /// Four bytes that differ from `\n=> ` in at most one place.

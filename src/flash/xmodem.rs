@@ -8,10 +8,11 @@
 use std::time::{Duration, Instant};
 
 use super::crc::{crc16, sum8};
+use super::error::FlashError;
 use super::link::{SerialLink, drain, read_byte, read_full};
 use super::progress::Progress;
 use crate::vocab::Reporter;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 pub const SOH: u8 = 0x01;
 pub const STX: u8 = 0x02;
@@ -110,12 +111,8 @@ pub struct Stats {
     pub retransmits: u64,
 }
 
-fn flash_err(msg: impl Into<String>) -> Error {
-    Error::msg(ErrorKind::Flash, msg)
-}
-
-fn line_err(link: &dyn SerialLink, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", link.name()), e)
+fn line_err(link: &dyn SerialLink, source: std::io::Error) -> Error {
+    FlashError::SerialLine { link: link.name().to_string(), source }.into()
 }
 
 /// Shows received bytes for an error message: printable ASCII as is, the rest as `\xNN`.
@@ -163,7 +160,7 @@ impl<'a> Sender<'a> {
             Ok(())
         } else {
             self.cancel();
-            Err(flash_err(format!("block {num} was not accepted after {} attempts on {}", limit + 1, self.link.name())))
+            Err(FlashError::BlockNotAccepted { num, attempts: limit + 1, link: self.link.name().to_string() }.into())
         }
     }
 
@@ -188,10 +185,7 @@ impl<'a> Sender<'a> {
                     return Ok(true);
                 }
                 Reply::Cancel => {
-                    return Err(flash_err(format!(
-                        "the receiver on {} cancelled the transfer at block {num}",
-                        self.link.name()
-                    )));
+                    return Err(FlashError::CancelledAtBlock { link: self.link.name().to_string(), num }.into());
                 }
                 Reply::Other => {
                     failures += 1;
@@ -246,15 +240,12 @@ impl<'a> Sender<'a> {
             match self.reply()? {
                 Reply::Ack => return Ok(()),
                 Reply::Cancel => {
-                    return Err(flash_err(format!(
-                        "the receiver on {} cancelled at the end of the file",
-                        self.link.name()
-                    )));
+                    return Err(FlashError::CancelledAtEnd { link: self.link.name().to_string() }.into());
                 }
                 Reply::Other => {}
             }
         }
-        Err(flash_err(format!("the end of the file (EOT) was never acknowledged on {}", self.link.name())))
+        Err(FlashError::EotNotAcknowledged { link: self.link.name().to_string() }.into())
     }
 
     /// Tells the receiver to give up (CAN CAN CAN CAN CAN). Best effort.
@@ -288,16 +279,12 @@ fn wait_for_request(link: &mut dyn SerialLink, timing: &Timing) -> Result<Check>
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(Error::with_help(
-                ErrorKind::Flash,
-                format!(
-                    "no receiver asked for the transfer on {} within {}s (received: {})",
-                    link.name(),
-                    timing.start.as_secs(),
-                    show_bytes(&seen)
-                ),
-                "start the receiver (e.g. `rx`, `rb`, U-Boot's `loady`) before or right after the sender",
-            ));
+            return Err(FlashError::NoReceiver {
+                link: link.name().to_string(),
+                secs: timing.start.as_secs(),
+                received: show_bytes(&seen),
+            }
+            .into());
         }
         let last = seen.last().copied();
         let wait = match last {
@@ -307,10 +294,7 @@ fn wait_for_request(link: &mut dyn SerialLink, timing: &Timing) -> Result<Check>
         match read_byte(link, wait).map_err(|e| line_err(link, e))? {
             Some(b) => {
                 if b == CAN && last == Some(CAN) {
-                    return Err(flash_err(format!(
-                        "the receiver on {} cancelled before the transfer began",
-                        link.name()
-                    )));
+                    return Err(FlashError::CancelledBeforeStart { link: link.name().to_string() }.into());
                 }
                 seen.push(b);
                 if seen.len() > 4096 {
@@ -426,7 +410,7 @@ impl<'a> Receiver<'a> {
     /// Gives up: CANs to the sender and an error naming `why`.
     pub fn abort(&mut self, why: &str) -> Error {
         let _ = self.link.write_all(&[CAN; 5]);
-        flash_err(format!("receiving on {} failed: {why}", self.link.name()))
+        FlashError::ReceiveFailed { link: self.link.name().to_string(), why: why.to_string() }.into()
     }
 
     /// Asks for the first packet (`C`, or NAK after four unanswered `C`s when `fallback`) and
@@ -493,7 +477,7 @@ impl<'a> Receiver<'a> {
                     self.send(NAK)?;
                 }
                 Packet::Cancel => {
-                    return Err(flash_err(format!("the sender on {} cancelled the transfer", self.link.name())));
+                    return Err(FlashError::SenderCancelled { link: self.link.name().to_string() }.into());
                 }
                 Packet::Bad | Packet::Timeout => {
                     errors += 1;

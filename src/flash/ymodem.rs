@@ -4,11 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::error::FlashError;
 use super::link::{SerialLink, read_byte};
 use super::progress::Progress;
 use super::xmodem::{self, ACK, BlockSize, CRC_REQUEST, Check, NAK, Packet, Receiver, Sender, Stats, Timing};
 use crate::vocab::Reporter;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 /// One file of a batch to send.
 #[derive(Debug, Clone, Copy)]
@@ -42,10 +43,6 @@ impl Default for SendOptions {
     }
 }
 
-fn flash_err(msg: impl Into<String>) -> Error {
-    Error::msg(ErrorKind::Flash, msg)
-}
-
 /// Builds block 0: `name NUL size NUL…`, 128 bytes, or 1024 if the name needs it.
 pub fn header_block(name: &str, size: u64) -> Result<Vec<u8>> {
     let mut h = Vec::with_capacity(128);
@@ -56,7 +53,7 @@ pub fn header_block(name: &str, size: u64) -> Result<Vec<u8>> {
         0..=128 => 128,
         129..=1024 => 1024,
         _ => {
-            return Err(Error::msg(ErrorKind::Config, format!("file name `{name}` is too long for a YMODEM header")));
+            return Err(FlashError::NameTooLong { name: name.to_string() }.into());
         }
     };
     h.resize(len, 0);
@@ -133,7 +130,7 @@ fn send_end_of_batch(s: &mut Sender<'_>) -> Result<()> {
             _ => return Ok(()),
         }
     }
-    Err(flash_err(format!("the receiver on {} refused the end-of-batch block", s.link.name())))
+    Err(FlashError::EndOfBatchRefused { link: s.link.name().to_string() }.into())
 }
 
 /// After block 0's ACK: a `C` (or NAK) may follow; wait briefly for it so that it is not taken
@@ -172,8 +169,8 @@ fn wait_next_request(s: &mut Sender<'_>, timeout: Duration) -> Result<()> {
     }
 }
 
-fn line_err(s: &Sender<'_>, e: std::io::Error) -> Error {
-    Error::io(ErrorKind::Flash, format!("serial line {}", s.link.name()), e)
+fn line_err(s: &Sender<'_>, source: std::io::Error) -> Error {
+    FlashError::SerialLine { link: s.link.name().to_string(), source }.into()
 }
 
 /// Options of a YMODEM receive.
@@ -194,7 +191,7 @@ pub fn receive(link: &mut dyn SerialLink, opts: &ReceiveOptions, reporter: &dyn 
                 return Err(r.abort(&format!("no YMODEM header within {}s", opts.timing.start.as_secs())));
             }
             Packet::Cancel => {
-                return Err(flash_err(format!("the sender on {} cancelled the transfer", r.link.name())));
+                return Err(FlashError::SenderCancelled { link: r.link.name().to_string() }.into());
             }
             // A repeated EOT of the previous file: our ACK was lost.
             Packet::Eot => r.send(ACK)?,

@@ -10,9 +10,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::dag::Dag;
+use super::error::NixError;
 use super::serve::{BuildOptions, BuildResult, PathInfo, ServeClient, check_hash};
 use super::store_path::StorePath;
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
 
 /// What a copy did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,13 +34,7 @@ pub async fn closure_infos(src: &mut ServeClient, paths: &[StorePath]) -> Result
         let batch: Vec<StorePath> = std::mem::take(&mut todo).into_iter().collect();
         let got = src.query_path_infos(&batch).await?;
         for p in &batch {
-            let info = got.get(p).ok_or_else(|| {
-                Error::with_help(
-                    ErrorKind::Build,
-                    format!("{} is not valid on {}", p, src.label()),
-                    "build or fetch it there first (or run nix-store --realise)",
-                )
-            })?;
+            let info = got.get(p).ok_or_else(|| NixError::NotValid { path: p.clone(), on: src.label().to_string() })?;
             for r in &info.references {
                 if !infos.contains_key(r) && !got.contains_key(r) && !batch.contains(r) {
                     todo.insert(r.clone());
@@ -70,10 +65,7 @@ fn dependency_order(paths: &BTreeSet<StorePath>, infos: &BTreeMap<StorePath, Pat
             }
         }
         if order.len() == before {
-            return Err(Error::msg(
-                ErrorKind::Build,
-                "store paths reference each other in a cycle; cannot order the copy",
-            ));
+            return Err(NixError::ReferenceCycle.into());
         }
     }
     Ok(order)
@@ -154,7 +146,7 @@ async fn copy_one(src: &mut ServeClient, dst: &mut ServeClient, info: &PathInfo)
         (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
         // One failure causes the other; show both, the reader can tell which came first.
         (Err(d), Err(a)) => {
-            Err(Error::msg(ErrorKind::Builder, format!("copying {} failed on both sides:\n{d}\n{a}", info.path)))
+            Err(NixError::CopyFailed { path: info.path.clone(), dump: Box::new(d), add: Box::new(a) }.into())
         }
     }
 }
@@ -177,15 +169,8 @@ pub async fn build_remote(
     if result.is_success() {
         let mut outputs = Vec::new();
         for (name, out) in &node.drv.outputs {
-            let p = StorePath::parse(&out.path).map_err(|_| {
-                Error::msg(
-                    ErrorKind::Build,
-                    format!(
-                        "output {name:?} of {} has no fixed path (content-addressed derivations are not supported yet)",
-                        node.drv_path
-                    ),
-                )
-            })?;
+            let p = StorePath::parse(&out.path)
+                .map_err(|_| NixError::FloatingOutput { output: name.clone(), drv: node.drv_path.to_string() })?;
             outputs.push(p);
         }
         copy_closure(builder, local, &outputs).await?;
@@ -207,9 +192,9 @@ pub async fn add_path_from_fs(
         let p = fs_path.clone();
         tokio::task::spawn_blocking(move || super::nar::hash_path(&p))
             .await
-            .map_err(|e| Error::msg(ErrorKind::Internal, format!("NAR hashing thread failed: {e}")))?
+            .map_err(|source| NixError::ThreadFailed { what: "NAR hashing", source })?
     };
-    let (hash, size) = hashed.map_err(|e| Error::msg(ErrorKind::Build, format!("reading {path}: {e}")))?;
+    let (hash, size) = hashed.map_err(|source| NixError::ReadLocal { path: path.clone(), source })?;
     let info = PathInfo {
         path: path.clone(),
         deriver,

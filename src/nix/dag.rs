@@ -7,8 +7,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::io;
 
 use super::drv::{BasicDerivation, Derivation};
+use super::error::NixError;
 use super::store_path::StorePath;
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
 
 /// One derivation in the graph.
 #[derive(Debug, Clone)]
@@ -41,9 +42,7 @@ pub fn load_closure_with(roots: &[String], mut read: impl FnMut(&StorePath) -> i
     // (path, the derivation that referenced it) for error messages.
     let mut queue: VecDeque<(StorePath, Option<usize>)> = VecDeque::new();
     for r in roots {
-        let p = StorePath::parse_drv(r).map_err(|e| {
-            Error::with_help(ErrorKind::Config, e.to_string(), "pass the .drv path nix-instantiate printed")
-        })?;
+        let p = StorePath::parse_drv(r).map_err(|source| NixError::BadRoot { source })?;
         if !dag.index.contains_key(&p) {
             let i = dag.add_node(p.clone(), &mut read, None)?;
             dag.roots.push(i);
@@ -55,7 +54,8 @@ pub fn load_closure_with(roots: &[String], mut read: impl FnMut(&StorePath) -> i
         let inputs: Vec<String> = dag.nodes[i].drv.input_drvs.keys().cloned().collect();
         for input in inputs {
             // The parser validated these as .drv store paths; parse again for the typed form.
-            let ip = StorePath::parse_drv(&input).map_err(|e| Error::msg(ErrorKind::Build, format!("{path}: {e}")))?;
+            let ip =
+                StorePath::parse_drv(&input).map_err(|source| NixError::BadInputDrv { drv: path.clone(), source })?;
             let j = match dag.index.get(&ip) {
                 Some(&j) => j,
                 None => {
@@ -79,19 +79,13 @@ impl Dag {
         read: &mut impl FnMut(&StorePath) -> io::Result<String>,
         parent: Option<usize>,
     ) -> Result<usize> {
-        let text = read(&path).map_err(|e| {
-            let needed_by = match parent {
-                Some(p) => format!(" (an input of {})", self.nodes[p].drv_path),
-                None => String::new(),
-            };
-            Error::with_help(
-                ErrorKind::Build,
-                format!("cannot read derivation {path}{needed_by}: {e}"),
-                "instantiate the expression again (nix-instantiate); the .drv may have been garbage-collected",
-            )
+        let text = read(&path).map_err(|source| NixError::UnreadableDrv {
+            path: path.clone(),
+            needed_by: parent.map(|p| self.nodes[p].drv_path.clone()),
+            source,
         })?;
         let drv = Derivation::parse(&text)
-            .map_err(|e| Error::new(ErrorKind::Build, e.into_diagnostic(path.as_str(), text)))?;
+            .map_err(|e| NixError::MalformedDrv(Box::new(e.into_diagnostic(path.as_str(), text))))?;
         let i = self.nodes.len();
         self.nodes.push(DagNode { drv_path: path.clone(), drv, inputs: Vec::new(), dependents: Vec::new() });
         self.index.insert(path, i);
@@ -125,9 +119,9 @@ impl Dag {
             cur = self.nodes[cur].inputs.iter().copied().find(|&j| missing[j] > 0).unwrap_or(cur);
         }
         let start = seen[cur].unwrap_or(0);
-        let mut names: Vec<&str> = path[start..].iter().map(|&i| self.nodes[i].drv_path.as_str()).collect();
-        names.push(self.nodes[cur].drv_path.as_str());
-        Err(Error::msg(ErrorKind::Build, format!("the derivations form a dependency cycle: {}", names.join(" -> "))))
+        let mut cycle: Vec<String> = path[start..].iter().map(|&i| self.nodes[i].drv_path.to_string()).collect();
+        cycle.push(self.nodes[cur].drv_path.to_string());
+        Err(NixError::DrvCycle { cycle }.into())
     }
 
     pub fn nodes(&self) -> &[DagNode] {
@@ -178,23 +172,18 @@ impl Dag {
         let node = &self.nodes[i];
         let mut paths = BTreeSet::new();
         for src in &node.drv.input_srcs {
-            paths.insert(StorePath::parse(src).map_err(|e| Error::msg(ErrorKind::Build, e.to_string()))?);
+            paths.insert(StorePath::parse(src).map_err(|source| NixError::BadInputSrc { source })?);
         }
         for (&j, (input, outs)) in node.inputs.iter().zip(node.drv.input_drvs.iter()) {
             let dep = &self.nodes[j].drv;
             for o in outs {
-                let out = dep.outputs.get(o).ok_or_else(|| {
-                    Error::msg(
-                        ErrorKind::Build,
-                        format!("{} uses output {o:?} of {input}, which has no such output", node.drv_path),
-                    )
+                let out = dep.outputs.get(o).ok_or_else(|| NixError::NoSuchOutput {
+                    drv: node.drv_path.clone(),
+                    output: o.clone(),
+                    input: input.clone(),
                 })?;
-                let p = StorePath::parse(&out.path).map_err(|_| {
-                    Error::msg(
-                        ErrorKind::Build,
-                        format!("output {o:?} of {input} has no fixed path (content-addressed derivations are not supported yet)"),
-                    )
-                })?;
+                let p = StorePath::parse(&out.path)
+                    .map_err(|_| NixError::FloatingOutput { output: o.clone(), drv: input.clone() })?;
                 paths.insert(p);
             }
         }
@@ -210,6 +199,7 @@ impl Dag {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use std::collections::BTreeMap;
 
     fn drv_path(i: usize) -> String {

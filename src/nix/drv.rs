@@ -65,6 +65,7 @@ impl DrvParseError {
 /// A `.drv` parse error with the file's text, for rendering with a pointer.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 #[error("{message}")]
+#[diagnostic(code(rvbuild::nix::malformed_drv))]
 pub struct DrvDiagnostic {
     message: String,
     expected: String,

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
+
+use super::error::NixError;
 
 use super::dag;
 use super::store_path_ok;
@@ -19,12 +21,8 @@ pub struct Instantiated {
     pub dag: std::sync::Arc<dag::Dag>,
 }
 
-fn nix_missing(tool: &str, e: std::io::Error) -> Error {
-    Error::with_help(
-        ErrorKind::Prerequisite,
-        format!("cannot run {tool}: {e}"),
-        "install Nix (Debian: nix-bin; scripts/setup-host.sh does it) and make sure it is on PATH",
-    )
+fn nix_missing(tool: &'static str, source: std::io::Error) -> NixError {
+    NixError::ToolMissing { tool, source }
 }
 
 /// Checks that an expression parses (`nix-instantiate --parse`), for providers that cannot be
@@ -38,14 +36,11 @@ pub fn parse_check(file: &Path) -> Result<()> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(Error::msg(
-            ErrorKind::Internal,
-            format!(
-                "generated expression {} does not parse: {}",
-                file.display(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ))
+        Err(NixError::ExpressionDoesNotParse {
+            file: file.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into())
     }
 }
 
@@ -61,27 +56,17 @@ pub fn instantiate(file: &Path, components: &[String]) -> Result<Instantiated> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
         let msg: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("warning:")).collect();
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("nix-instantiate {} failed:\n{}", file.display(), msg.join("\n")),
-            "the message above comes from evaluating the board's generated expression",
-        ));
+        return Err(NixError::InstantiateFailed { file: file.to_path_buf(), message: msg.join("\n") }.into());
     }
     let paths: Vec<String> =
         String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     if paths.len() != components.len() {
-        return Err(Error::msg(
-            ErrorKind::Internal,
-            format!("nix-instantiate printed {} paths for {} attributes", paths.len(), components.len()),
-        ));
+        return Err(NixError::PathCount { printed: paths.len(), attributes: components.len() }.into());
     }
     let mut inst = Instantiated::default();
     for (c, p) in components.iter().zip(paths) {
         if !store_path_ok(&p) || !p.ends_with(".drv") {
-            return Err(Error::msg(
-                ErrorKind::Internal,
-                format!("nix-instantiate printed `{p}`, which is not a .drv store path"),
-            ));
+            return Err(NixError::NotADrvPath { printed: p }.into());
         }
         inst.drvs.insert(c.clone(), p);
     }
@@ -101,11 +86,7 @@ pub fn targets(targets: &[String], attrs: &[String]) -> Result<Vec<String>> {
             continue;
         }
         if !std::path::Path::new(t).exists() {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!("{t}: no such file"),
-                "give a .nix file or /nix/store/...drv paths",
-            ));
+            return Err(NixError::NoSuchTarget { target: t.clone() }.into());
         }
         let mut cmd = Command::new("nix-instantiate");
         cmd.arg(t);
@@ -119,19 +100,18 @@ pub fn targets(targets: &[String], attrs: &[String]) -> Result<Vec<String>> {
             .map_err(|e| nix_missing("nix-instantiate", e))?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
-            return Err(Error::msg(ErrorKind::Config, format!("nix-instantiate {t} failed:\n{}", stderr.trim())));
+            return Err(NixError::TargetFailed { target: t.clone(), message: stderr.trim().to_string() }.into());
         }
         for line in String::from_utf8_lossy(&out.stdout).lines().map(str::trim).filter(|l| !l.is_empty()) {
             // `drv!out` selects an output; the whole derivation is built.
             let drv = line.split('!').next().unwrap_or(line);
-            super::store_path::StorePath::parse_drv(drv).map_err(|e| {
-                Error::msg(ErrorKind::Build, format!("nix-instantiate printed {line:?}, not a derivation: {e}"))
-            })?;
+            super::store_path::StorePath::parse_drv(drv)
+                .map_err(|source| NixError::NotADerivation { line: line.to_string(), source })?;
             drvs.push(drv.to_string());
         }
     }
     if drvs.is_empty() {
-        return Err(Error::msg(ErrorKind::Config, "nothing to build: the targets gave no derivations"));
+        return Err(NixError::NothingToBuild.into());
     }
     Ok(drvs)
 }
@@ -145,7 +125,7 @@ pub fn component_deps(drvs: &BTreeMap<String, String>, graph: &dag::Dag) -> Resu
     let mut deps = BTreeMap::new();
     for (c, d) in drvs {
         let Some(start) = graph.index_of(d) else {
-            return Err(Error::msg(ErrorKind::Internal, format!("{d} is missing from its own derivation graph")));
+            return Err(NixError::MissingFromGraph { drv: d.clone() }.into());
         };
         let mut found = std::collections::BTreeSet::new();
         let mut seen = std::collections::BTreeSet::new();

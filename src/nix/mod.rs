@@ -4,6 +4,7 @@
 pub mod copy;
 pub mod dag;
 pub mod drv;
+pub mod error;
 pub mod host_expr;
 pub mod instantiate;
 pub mod nar;

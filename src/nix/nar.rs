@@ -21,16 +21,19 @@ const MAX_NAME: usize = 255;
 const MAX_TARGET: usize = 4096;
 
 /// A NAR could not be written, read or restored.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum NarError {
     /// A file or directory on this machine could not be read or created.
     #[error("{}: {source}", path.display())]
+    #[diagnostic(code(rvbuild::nix::nar::fs))]
     Fs { path: PathBuf, source: io::Error },
     /// The stream the NAR comes from or goes to failed.
     #[error("NAR stream at byte {offset}: {source}")]
+    #[diagnostic(code(rvbuild::nix::nar::stream))]
     Stream { offset: u64, source: io::Error },
     /// The bytes are not a valid NAR.
     #[error("invalid NAR at byte {offset}: {msg}")]
+    #[diagnostic(code(rvbuild::nix::nar::format))]
     Format { offset: u64, msg: String },
 }
 
@@ -381,7 +384,7 @@ fn parse_node<R: Read>(
                 r.expect(b"name", "\"name\"")?;
                 let name_at = r.offset;
                 let name = r.bytes(MAX_NAME, "an entry name")?;
-                check_name(&name).map_err(|msg| NarError::Format { offset: name_at, msg })?;
+                check_name(&name, name_at)?;
                 if prev.as_ref().is_some_and(|p| *p >= name) {
                     return Err(NarError::Format {
                         offset: name_at,
@@ -409,12 +412,16 @@ fn parse_node<R: Read>(
     Ok(())
 }
 
-fn check_name(name: &[u8]) -> Result<(), String> {
+/// Rejects a directory entry name (at byte `offset`) that could escape or confuse the tree.
+fn check_name(name: &[u8], offset: u64) -> Result<(), NarError> {
     if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
-        return Err(format!(
-            "entry name {:?} is not allowed (empty, '.', '..', or containing '/' or NUL)",
-            String::from_utf8_lossy(name)
-        ));
+        return Err(NarError::Format {
+            offset,
+            msg: format!(
+                "entry name {:?} is not allowed (empty, '.', '..', or containing '/' or NUL)",
+                String::from_utf8_lossy(name)
+            ),
+        });
     }
     Ok(())
 }

@@ -16,7 +16,8 @@ pub const HASH_LEN: usize = 32;
 pub const MAX_NAME_LEN: usize = 211;
 
 /// Why a string is not a store path.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[diagnostic(code(rvbuild::nix::store_path))]
 pub enum StorePathError {
     #[error("store path {0:?} is not in {STORE_DIR}")]
     NotInStore(String),
@@ -147,7 +148,8 @@ fn is_name_char(c: char) -> bool {
 pub struct NarHash(pub [u8; 32]);
 
 /// Why a hash string was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[diagnostic(code(rvbuild::nix::nar_hash))]
 #[error("{0:?} is not a sha256 hash (expected sha256:<52 nix32 chars>, sha256:<64 hex> or <64 hex>)")]
 pub struct HashParseError(pub String);
 

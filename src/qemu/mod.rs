@@ -14,6 +14,45 @@ use crate::vocab::Manifest;
 use crate::vocab::{Event, Reporter};
 use crate::{Error, ErrorKind, Result};
 
+/// Why a QEMU boot test could not run or did not pass.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum QemuError {
+    #[error("board {board} has no qemu section")]
+    #[diagnostic(
+        code(rvbuild::qemu::no_qemu_section),
+        help("only boards with a `qemu:` section can be booted in QEMU")
+    )]
+    NoQemuSection { board: String },
+
+    #[error("cannot start {exe}: {source}")]
+    #[diagnostic(
+        code(rvbuild::qemu::cannot_start),
+        help(
+            "install qemu-system-misc (riscv64) / qemu-system-arm (aarch64) from bookworm-backports (scripts/setup-host.sh)"
+        )
+    )]
+    CannotStart { exe: String, source: std::io::Error },
+
+    #[error("{}: {source}", path.display())]
+    #[diagnostic(code(rvbuild::qemu::log))]
+    Log { path: PathBuf, source: std::io::Error },
+
+    #[error("boot test of {board} failed: {detail}\nlast console lines:\n{tail}")]
+    #[diagnostic(code(rvbuild::qemu::boot_failed), help("full console log: {}", log.display()))]
+    BootFailed { board: String, detail: String, tail: String, log: PathBuf },
+}
+
+impl From<QemuError> for Error {
+    fn from(e: QemuError) -> Error {
+        let kind = match &e {
+            QemuError::NoQemuSection { .. } | QemuError::Log { .. } => ErrorKind::Config,
+            QemuError::CannotStart { .. } => ErrorKind::Prerequisite,
+            QemuError::BootFailed { .. } => ErrorKind::Boot,
+        };
+        Error::new(kind, e)
+    }
+}
+
 /// The outcome of a successful boot.
 #[derive(Debug, Clone)]
 pub struct BootOutcome {
@@ -76,13 +115,7 @@ pub fn boot(
     timeout: Option<Duration>,
     reporter: &dyn Reporter,
 ) -> Result<BootOutcome> {
-    let q = board.qemu.as_ref().ok_or_else(|| {
-        Error::with_help(
-            ErrorKind::Config,
-            format!("board {} has no qemu section", m.board),
-            "only boards with a `qemu:` section can be booted in QEMU",
-        )
-    })?;
+    let q = board.qemu.as_ref().ok_or_else(|| QemuError::NoQemuSection { board: m.board.clone() })?;
     let timeout = timeout.unwrap_or(Duration::from_secs(q.timeout));
     let mut cmd = command(board, q, m)?;
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -92,17 +125,11 @@ pub fn boot(
         detail: format!("{exe} ({} boot), timeout {} s", q.boot, timeout.as_secs()),
     });
     let start = Instant::now();
-    let mut child = Guard(cmd.spawn().map_err(|e| {
-        Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("cannot start {exe}: {e}"),
-            "install qemu-system-misc (riscv64) / qemu-system-arm (aarch64) from bookworm-backports (scripts/setup-host.sh)",
-        )
-    })?);
+    let mut child = Guard(cmd.spawn().map_err(|source| QemuError::CannotStart { exe: exe.clone(), source })?);
     let registered = crate::vocab::cancel::register(&child.0);
-    fs::create_dir_all(log_dir).map_err(|e| Error::io(ErrorKind::Config, log_dir.display(), e))?;
+    fs::create_dir_all(log_dir).map_err(|source| QemuError::Log { path: log_dir.to_path_buf(), source })?;
     let log_path = log_dir.join("boot.log");
-    let mut log = fs::File::create(&log_path).map_err(|e| Error::io(ErrorKind::Config, log_path.display(), e))?;
+    let mut log = fs::File::create(&log_path).map_err(|source| QemuError::Log { path: log_path.clone(), source })?;
 
     let (rx, streams) = console_lines(&mut child.0);
     let left = || timeout.saturating_sub(start.elapsed());
@@ -125,11 +152,7 @@ pub fn boot(
     }
     let lines = &console.lines;
     let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-    Err(Error::with_help(
-        ErrorKind::Boot,
-        format!("boot test of {} failed: {detail}\nlast console lines:\n{tail}", m.board),
-        format!("full console log: {}", log_path.display()),
-    ))
+    Err(QemuError::BootFailed { board: m.board.clone(), detail, tail, log: log_path }.into())
 }
 
 /// The guest's stdout and stderr as lines on one channel (`None` when a stream ends), and how
@@ -258,5 +281,29 @@ impl WaitTimeout for Child {
             std::thread::sleep(Duration::from_millis(50));
         }
         self.kill()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miette::Diagnostic;
+
+    #[test]
+    fn boot_failure_keeps_its_text_help_and_class() {
+        let e: Error = QemuError::BootFailed {
+            board: "qemu-riscv64".into(),
+            detail: "no marker within 5 s".into(),
+            tail: "OpenSBI".into(),
+            log: PathBuf::from("/tmp/boot.log"),
+        }
+        .into();
+        assert_eq!(e.kind(), ErrorKind::Boot);
+        assert_eq!(
+            e.to_string(),
+            "boot test of qemu-riscv64 failed: no marker within 5 s\nlast console lines:\nOpenSBI"
+        );
+        assert_eq!(e.help().map(|h| h.to_string()).as_deref(), Some("full console log: /tmp/boot.log"));
+        assert_eq!(e.code().map(|c| c.to_string()).as_deref(), Some("rvbuild::qemu::boot_failed"));
     }
 }

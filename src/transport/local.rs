@@ -7,8 +7,9 @@ use std::ffi::OsString;
 use std::process::Stdio;
 use std::time::Duration;
 
+use super::error::TransportError;
 use super::{BoxFuture, ExecOutput, ServeChannel, Transport};
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
 
 /// Spawns `nix-store [--store URI] --serve --write` from PATH.
 #[derive(Debug, Clone)]
@@ -50,16 +51,13 @@ impl LocalTransport {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| {
-            Error::with_help(
-                ErrorKind::Prerequisite,
-                format!("cannot start {}: {e}", self.program.to_string_lossy()),
-                "install Nix and make sure nix-store is on PATH (see `rvbuild doctor`)",
-            )
+        let mut child = cmd.spawn().map_err(|source| TransportError::CannotStart {
+            program: self.program.to_string_lossy().into_owned(),
+            source,
         })?;
         // Ctrl-C sends it SIGTERM: Nix then stops the build and its builder processes.
         let registered = child.id().map(crate::vocab::cancel::register_pid);
-        let missing = || Error::msg(ErrorKind::Internal, "nix-store child has no piped stdio");
+        let missing = || TransportError::NoStdio;
         let to_builder = child.stdin.take().ok_or_else(missing)?;
         let from_builder = child.stdout.take().ok_or_else(missing)?;
         let stderr = child.stderr.take().ok_or_else(missing)?;
@@ -95,7 +93,7 @@ impl Transport for LocalTransport {
                 .kill_on_drop(true)
                 .output()
                 .await
-                .map_err(|e| Error::io(ErrorKind::Builder, "sh -c on the local machine", e))?;
+                .map_err(|source| TransportError::LocalExec { source })?;
             Ok(ExecOutput { status: out.status.code(), stdout: out.stdout, stderr: out.stderr })
         })
     }

@@ -3,6 +3,7 @@
 //! classes a transport attaches to its errors, so the engine can tell an unreachable builder
 //! (retry elsewhere) from a setup problem (report it).
 
+pub mod error;
 pub mod local;
 pub mod ssh;
 mod ssh_auth;

@@ -156,10 +156,7 @@ impl SshTransport {
     /// A transport to `builder` (an `ssh://` or `ssh-ng://` builder of the inventory).
     pub fn new(builder: &Builder, opts: SshOptions) -> Result<SshTransport> {
         if builder.scheme == Scheme::Local {
-            return Err(Error::msg(
-                crate::ErrorKind::Internal,
-                format!("builder {} is the local machine, not an SSH host", builder.name),
-            ));
+            return Err(super::error::TransportError::NotAnSshHost { builder: builder.name.clone() }.into());
         }
         let user = builder.user.clone().or_else(|| opts.default_user.clone()).unwrap_or_else(local_user);
         Ok(SshTransport {

@@ -5,10 +5,11 @@
 
 use std::path::PathBuf;
 
+use crate::Result;
 use crate::profile::Board;
 use crate::vocab::Manifest;
-use crate::{Error, ErrorKind, Result};
 
+use super::error::VerifyError;
 use super::{Abi, Arch, Expectation, Report};
 
 /// The vermagic string the kernel writes into every module it accepts (include/linux/vermagic.h):
@@ -43,12 +44,8 @@ pub fn kernel_vermagic(release: &str, config: &str, arch: Arch) -> String {
 /// The expectation for a board profile; with a manifest, the modules' vermagic too.
 pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expectation> {
     let arch = board.arch.value;
-    let abi = Abi::parse(arch, &board.abi.value).ok_or_else(|| {
-        Error::msg(
-            ErrorKind::Config,
-            format!("board {}: ABI `{}` is not known to verify", board.name.value, board.abi.value),
-        )
-    })?;
+    let abi = Abi::parse(arch, &board.abi.value)
+        .ok_or_else(|| VerifyError::BoardAbi { board: board.name.value.clone(), abi: board.abi.value.clone() })?;
     let mut exp = Expectation::new(arch, Some(abi));
     if let Some(interp) = &board.interpreter {
         exp.interp = Some(interp.clone());
@@ -68,7 +65,8 @@ pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expecta
         && let Some(release) = &m.kernel_release
         && let Some(config) = m.artifacts.get("kernel/config")
     {
-        let text = std::fs::read_to_string(config).map_err(|e| Error::io(ErrorKind::Verify, config, e))?;
+        let text = std::fs::read_to_string(config)
+            .map_err(|source| VerifyError::KernelConfig { path: config.clone(), source })?;
         exp.vermagic = Some(kernel_vermagic(release, &text, board.arch.value));
     }
     Ok(exp)

@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use super::elf::{self, Class, Endian};
+use super::error::VerifyError;
+use crate::Result;
 use crate::vocab::Arch;
-use crate::{Error, ErrorKind, Result};
 
 /// The ELF e_machine of an architecture.
 pub fn elf_machine(arch: Arch) -> u16 {
@@ -173,11 +174,7 @@ impl Expectation {
         let arch_name = parts.next().unwrap_or_default();
         let arch = Arch::parse(arch_name).ok_or_else(|| {
             let known: Vec<_> = Arch::ALL.iter().map(|a| a.as_str()).collect();
-            Error::with_help(
-                ErrorKind::Config,
-                format!("--arch: unknown architecture `{arch_name}`"),
-                format!("known architectures: {}", known.join(", ")),
-            )
+            VerifyError::UnknownArch { name: arch_name.to_string(), known: known.join(", ") }
         })?;
         let mut abi = None;
         let mut rvc = None;
@@ -185,12 +182,10 @@ impl Expectation {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             match key {
                 "abi" => {
-                    abi = Some(Abi::parse(arch, value).ok_or_else(|| {
-                        Error::with_help(
-                            ErrorKind::Config,
-                            format!("--arch: `{value}` is not an ABI of {}", arch.as_str()),
-                            abi_help(arch),
-                        )
+                    abi = Some(Abi::parse(arch, value).ok_or_else(|| VerifyError::UnknownAbi {
+                        value: value.to_string(),
+                        arch: arch.as_str(),
+                        abis: abi_help(arch),
                     })?)
                 }
                 "rvc" if matches!(arch, Arch::Riscv64 | Arch::Riscv32) => {
@@ -198,19 +193,12 @@ impl Expectation {
                         "yes" | "true" | "1" => true,
                         "no" | "false" | "0" => false,
                         _ => {
-                            return Err(Error::msg(
-                                ErrorKind::Config,
-                                format!("--arch: rvc must be yes or no, not `{value}`"),
-                            ));
+                            return Err(VerifyError::BadRvc { value: value.to_string() }.into());
                         }
                     })
                 }
                 _ => {
-                    return Err(Error::with_help(
-                        ErrorKind::Config,
-                        format!("--arch: unknown option `{part}` in `{spec}`"),
-                        "options are abi=ABI and, for RISC-V, rvc=yes|no",
-                    ));
+                    return Err(VerifyError::UnknownOption { part: part.to_string(), spec: spec.to_string() }.into());
                 }
             }
         }
@@ -285,6 +273,7 @@ pub fn glob_match(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn arch_specs() {

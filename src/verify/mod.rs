@@ -9,6 +9,7 @@ mod archive;
 pub mod board;
 mod check;
 mod elf;
+pub mod error;
 mod expect;
 mod image;
 mod inspect;
@@ -87,16 +88,12 @@ pub fn refusal(report: &Report) -> crate::Error {
     if total > lines.len() {
         lines.push(format!("  ... and {} more", total - lines.len()));
     }
-    crate::Error::with_help(
-        crate::ErrorKind::Verify,
-        format!(
-            "refusing to flash: {} output file(s) do not match {} {} and {} could not be read:\n{}",
-            report.mismatched,
-            exp.arch.as_str(),
-            exp.abi_name(),
-            report.errors,
-            lines.join("\n")
-        ),
-        "rebuild the listed files for the board, or run `rvbuild verify --board BOARD PATH` for the full report",
-    )
+    error::VerifyError::Refused {
+        mismatched: report.mismatched,
+        arch: exp.arch.as_str(),
+        abi: exp.abi_name(),
+        unreadable: report.errors,
+        findings: lines,
+    }
+    .into()
 }

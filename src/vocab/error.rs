@@ -47,6 +47,23 @@ impl ErrorKind {
         }
     }
 
+    /// The kebab-case name of this class (as serialized), used in default diagnostic codes
+    /// (`rvbuild::<name>`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Internal => "internal",
+            ErrorKind::Config => "config",
+            ErrorKind::Build => "build",
+            ErrorKind::Builder => "builder",
+            ErrorKind::Verify => "verify",
+            ErrorKind::Flash => "flash",
+            ErrorKind::Boot => "boot",
+            ErrorKind::Prerequisite => "prerequisite",
+            ErrorKind::NotImplemented => "not-implemented",
+            ErrorKind::Interrupted => "interrupted",
+        }
+    }
+
     /// Every class with its code and meaning, for `--help` and the README.
     pub const TABLE: &'static [(ErrorKind, &'static str)] = &[
         (ErrorKind::Internal, "internal error (a bug: please report it)"),
@@ -139,8 +156,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Diagnostic for Error {
+    /// The inner diagnostic's code, else `rvbuild::<kind>`: every error has a code.
     fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.inner.code()
+        self.inner.code().or_else(|| Some(Box::new(format!("rvbuild::{}", self.kind.name()))))
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         self.inner.help()
@@ -203,3 +221,75 @@ impl TransportFailure {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The number of `ErrorKind` variants. `ordinal` below matches exhaustively, so a new
+    /// variant does not compile until it is listed there (and counted here).
+    const VARIANTS: usize = 10;
+
+    fn ordinal(kind: ErrorKind) -> usize {
+        match kind {
+            ErrorKind::Internal => 0,
+            ErrorKind::Config => 1,
+            ErrorKind::Build => 2,
+            ErrorKind::Builder => 3,
+            ErrorKind::Verify => 4,
+            ErrorKind::Flash => 5,
+            ErrorKind::Boot => 6,
+            ErrorKind::Prerequisite => 7,
+            ErrorKind::NotImplemented => 8,
+            ErrorKind::Interrupted => 9,
+        }
+    }
+
+    #[test]
+    fn every_kind_is_in_the_table_once_with_a_distinct_code() {
+        assert_eq!(ErrorKind::TABLE.len(), VARIANTS, "TABLE must list every ErrorKind");
+        let mut seen = [false; VARIANTS];
+        let mut codes = std::collections::BTreeSet::new();
+        for (kind, meaning) in ErrorKind::TABLE {
+            let i = ordinal(*kind);
+            assert!(!seen[i], "{kind:?} is in TABLE twice");
+            seen[i] = true;
+            assert!(kind.exit_code() != 0, "{kind:?} must not exit with 0 (success)");
+            assert!(codes.insert(kind.exit_code()), "exit code {} is used twice", kind.exit_code());
+            assert!(!meaning.is_empty(), "{kind:?} has no meaning in TABLE");
+        }
+    }
+
+    #[test]
+    fn kind_names_match_serde() {
+        for (kind, _) in ErrorKind::TABLE {
+            let json = serde_json::to_string(kind).expect("serialize ErrorKind");
+            assert_eq!(json, format!("\"{}\"", kind.name()));
+        }
+    }
+
+    #[test]
+    fn readme_exit_code_table_matches() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let section = readme.split("## Exit codes").nth(1).expect("README has an \"Exit codes\" section");
+        let rows: Vec<(u8, String)> = section
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                let code = cells.first()?.parse::<u8>().ok()?;
+                Some((code, cells.get(1)?.to_string()))
+            })
+            .collect();
+        let mut expected = vec![(0u8, "success".to_string())];
+        expected.extend(ErrorKind::TABLE.iter().map(|(k, m)| (k.exit_code(), m.to_string())));
+        assert_eq!(rows, expected, "README's exit-code table drifted from ErrorKind::TABLE");
+    }
+
+    #[test]
+    fn every_error_has_a_code() {
+        let e = Error::msg(ErrorKind::NotImplemented, "x");
+        assert_eq!(e.code().map(|c| c.to_string()).as_deref(), Some("rvbuild::not-implemented"));
+    }
+}

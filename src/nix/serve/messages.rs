@@ -7,6 +7,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::nix::drv::BasicDerivation;
+use crate::nix::error::BuildResultError;
 use crate::nix::store_path::{NarHash, StorePath};
 use crate::nix::wire::{self, MAX_PATH, MAX_STRING};
 
@@ -155,7 +156,7 @@ pub(super) async fn write_basic_derivation<W: AsyncWrite + Unpin>(w: &mut W, drv
 pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
     r: &mut R,
     minor: u64,
-) -> io::Result<std::result::Result<BuildResult, String>> {
+) -> io::Result<std::result::Result<BuildResult, BuildResultError>> {
     let status = BuildStatus::from_code(wire::read_u64(r).await?);
     let error_msg = wire::read_string(r, MAX_STRING).await?;
     let mut res = BuildResult {
@@ -187,7 +188,7 @@ pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
                 Ok(p) => {
                     res.built_outputs.insert(name, p);
                 }
-                Err(e) => return Ok(Err(format!("built output {name:?}: {e}"))),
+                Err(source) => return Ok(Err(BuildResultError::OutputPath { name, source })),
             }
         }
     } else if minor >= 6 {
@@ -202,7 +203,7 @@ pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
                 Ok((name, path)) => {
                     res.built_outputs.insert(name, path);
                 }
-                Err(msg) => return Ok(Err(msg)),
+                Err(e) => return Ok(Err(e)),
             }
         }
     }
@@ -211,18 +212,20 @@ pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
 
 /// One 2.6/2.7 `builtOutputs` entry: key `sha256:<hash>!<output>`, value a JSON realisation
 /// whose `outPath` is a base name.
-fn parse_realisation(key: &str, json: &str) -> std::result::Result<(String, StorePath), String> {
+fn parse_realisation(key: &str, json: &str) -> std::result::Result<(String, StorePath), BuildResultError> {
     let name = key
         .rsplit_once('!')
         .map(|(_, n)| n)
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| format!("built output key {key:?} has no '!<output>'"))?;
+        .ok_or_else(|| BuildResultError::OutputKey { key: key.to_string() })?;
     let v: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("built output {name:?} is not JSON: {e}"))?;
-    let out =
-        v.get("outPath").and_then(|p| p.as_str()).ok_or_else(|| format!("built output {name:?} has no outPath"))?;
+        serde_json::from_str(json).map_err(|source| BuildResultError::NotJson { name: name.to_string(), source })?;
+    let out = v
+        .get("outPath")
+        .and_then(|p| p.as_str())
+        .ok_or_else(|| BuildResultError::NoOutPath { name: name.to_string() })?;
     let path = if out.starts_with('/') { StorePath::parse(out) } else { StorePath::from_base_name(out) }
-        .map_err(|e| format!("built output {name:?}: {e}"))?;
+        .map_err(|source| BuildResultError::OutputPath { name: name.to_string(), source })?;
     Ok((name.to_string(), path))
 }
 

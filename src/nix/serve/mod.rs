@@ -19,10 +19,11 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::sync::mpsc;
 
 use super::drv::BasicDerivation;
+use super::error::NixError;
 use super::nar_stream;
-use super::store_path::{NarHash, StorePath};
+use super::store_path::{NarHash, StorePath, StorePathError};
 use super::wire::{self, MAX_PATH};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 use channel::ServeChannel;
 
 pub use messages::{BuildOptions, BuildResult, BuildStatus, PathInfo};
@@ -160,15 +161,11 @@ impl ServeClient {
                 got.extend_from_slice(&more[..n]);
             }
             self.broken = true;
-            return Err(Error::with_help(
-                ErrorKind::Builder,
-                format!(
-                    "{}: protocol mismatch: expected the Nix serve protocol magic, got {:?}",
-                    self.label,
-                    String::from_utf8_lossy(&got)
-                ),
-                "something printed text before nix-store started (a login banner, motd or .bashrc output); make the remote shell print nothing for non-interactive commands",
-            ));
+            return Err(NixError::ProtocolMismatch {
+                label: self.label.clone(),
+                got: String::from_utf8_lossy(&got).into_owned(),
+            }
+            .into());
         }
         let version = match wire::read_u64(&mut self.reader).await {
             Ok(v) => v,
@@ -176,17 +173,12 @@ impl ServeClient {
         };
         if version >> 8 != 2 || version < MIN_SERVER_VERSION {
             self.broken = true;
-            return Err(Error::with_help(
-                ErrorKind::Builder,
-                format!(
-                    "{}: serve protocol version {}.{} is not supported (need 2.{} or later)",
-                    self.label,
-                    version >> 8,
-                    version & 0xff,
-                    MIN_SERVER_VERSION & 0xff
-                ),
-                "upgrade Nix on the builder",
-            ));
+            return Err(NixError::UnsupportedVersion {
+                label: self.label.clone(),
+                version,
+                min_version: MIN_SERVER_VERSION,
+            }
+            .into());
         }
         self.version = version.min(CLIENT_VERSION);
         Ok(())
@@ -244,35 +236,26 @@ impl ServeClient {
                 }
                 let tail = self.stderr.text();
                 let tail = if tail.is_empty() { "(nothing on stderr)".to_string() } else { tail };
-                Error::with_help(
-                    ErrorKind::Builder,
-                    format!(
-                        "{}: the builder closed the connection during {during}; its stderr ends with:\n{tail}",
-                        self.label
-                    ),
-                    "check that the builder's Nix works (`nix-store --serve --write` there) and that its user may write to the store",
-                )
+                NixError::ConnectionClosed { label: self.label.clone(), during: during.to_string(), stderr_tail: tail }
+                    .into()
             }
             io::ErrorKind::InvalidData => {
-                Error::msg(ErrorKind::Builder, format!("{}: protocol error during {during}: {e}", self.label))
+                NixError::Protocol { label: self.label.clone(), during: during.to_string(), source: e }.into()
             }
-            _ => Error::msg(ErrorKind::Builder, format!("{}: I/O error during {during}: {e}", self.label)),
+            _ => NixError::Io { label: self.label.clone(), during: during.to_string(), source: e }.into(),
         }
     }
 
     fn check_usable(&self) -> Result<()> {
         if self.broken {
-            return Err(Error::msg(
-                ErrorKind::Builder,
-                format!("{}: the serve session failed earlier and cannot be used again", self.label),
-            ));
+            return Err(NixError::SessionBroken { label: self.label.clone() }.into());
         }
         Ok(())
     }
 
-    fn bad_path(&mut self, what: &str, e: impl std::fmt::Display) -> Error {
+    fn bad_path(&mut self, what: &str, source: StorePathError) -> Error {
         self.broken = true;
-        Error::msg(ErrorKind::Builder, format!("{}: invalid store path in {what}: {e}", self.label))
+        NixError::BadPath { label: self.label.clone(), what: what.to_string(), source }.into()
     }
 
     async fn read_paths(&mut self, what: &str) -> Result<BTreeSet<StorePath>> {
@@ -352,9 +335,9 @@ impl ServeClient {
             if self.minor() >= 4 {
                 let r = wire::read_string(&mut self.reader, 256).await;
                 let h = self.io(what, r).await?;
-                let parsed = NarHash::parse(&h).map_err(|e| {
+                let parsed = NarHash::parse(&h).map_err(|source| {
                     self.broken = true;
-                    Error::msg(ErrorKind::Builder, format!("{}: {what}: {e}", self.label))
+                    NixError::BadNarHash { label: self.label.clone(), what: what.to_string(), source }
                 })?;
                 nar_hash = Some(parsed);
                 let r = wire::read_string(&mut self.reader, MAX_PATH).await;
@@ -379,10 +362,7 @@ impl ServeClient {
         self.check_usable()?;
         if nar_size == 0 {
             // Every NAR is at least ~100 bytes; 0 means the size is unknown.
-            return Err(Error::msg(
-                ErrorKind::Internal,
-                format!("DumpStorePath of {path} needs its narSize (from QueryPathInfos)"),
-            ));
+            return Err(NixError::NarSizeUnknown { path: path.clone() }.into());
         }
         let w = &mut self.writer;
         let sent = async {
@@ -404,12 +384,9 @@ impl ServeClient {
                 return Err(self.fail(e, &format!("DumpStorePath {path}")).await);
             }
             hasher.update(&buf[..n]);
-            if let Err(e) = out.write_all(&buf[..n]).await {
+            if let Err(source) = out.write_all(&buf[..n]).await {
                 self.broken = true;
-                return Err(Error::msg(
-                    ErrorKind::Builder,
-                    format!("writing the NAR of {path} from {}: {e}", self.label),
-                ));
+                return Err(NixError::WriteNar { path: path.clone(), label: self.label.clone(), source }.into());
             }
             left -= n as u64;
         }
@@ -424,14 +401,13 @@ impl ServeClient {
         let (mut sink, restorer) = nar_stream::spawn_restore(dest.to_path_buf());
         let dumped = self.dump_store_path(&info.path, info.nar_size, &mut sink).await;
         drop(sink);
-        let restored =
-            restorer.await.map_err(|e| Error::msg(ErrorKind::Internal, format!("NAR restorer thread failed: {e}")))?;
+        let restored = restorer.await.map_err(|source| NixError::ThreadFailed { what: "NAR restorer", source })?;
         let hash = dumped?;
-        restored.map_err(|e| {
-            Error::msg(
-                ErrorKind::Builder,
-                format!("restoring {} from {} into {}: {e}", info.path, self.label, dest.display()),
-            )
+        restored.map_err(|source| NixError::Restore {
+            path: info.path.clone(),
+            label: self.label.clone(),
+            dest: dest.to_path_buf(),
+            source,
         })?;
         check_hash(info, hash, &self.label)
     }
@@ -441,16 +417,11 @@ impl ServeClient {
     pub async fn add_to_store_nar(&mut self, info: &PathInfo, nar: &mut (dyn AsyncRead + Send + Unpin)) -> Result<()> {
         self.check_usable()?;
         if !self.supports_add_to_store_nar() {
-            return Err(Error::msg(
-                ErrorKind::Builder,
-                format!("{}: protocol {}.{} has no AddToStoreNar; use ImportPaths", self.label, 2, self.minor()),
-            ));
+            return Err(NixError::NoAddToStoreNar { label: self.label.clone(), minor: self.minor() }.into());
         }
-        let hash = info.nar_hash.ok_or_else(|| {
-            Error::msg(ErrorKind::Internal, format!("AddToStoreNar of {} without a narHash", info.path))
-        })?;
+        let hash = info.nar_hash.ok_or_else(|| NixError::NoNarHash { path: info.path.clone() })?;
         if info.nar_size == 0 {
-            return Err(Error::msg(ErrorKind::Internal, format!("AddToStoreNar of {} with narSize 0", info.path)));
+            return Err(NixError::NoNarSize { path: info.path.clone() }.into());
         }
         let w = &mut self.writer;
         let sent = async {
@@ -476,7 +447,7 @@ impl ServeClient {
             1 => Ok(()),
             n => {
                 self.broken = true;
-                Err(Error::msg(ErrorKind::Builder, format!("{}: {during}: unexpected reply {n}", self.label)))
+                Err(NixError::UnexpectedReply { label: self.label.clone(), during, reply: n }.into())
             }
         }
     }
@@ -490,15 +461,12 @@ impl ServeClient {
             let n = match nar.read(&mut buf[..want]).await {
                 Ok(0) => {
                     self.broken = true;
-                    return Err(Error::msg(
-                        ErrorKind::Build,
-                        format!("the NAR of {} ended {left} bytes before its narSize", info.path),
-                    ));
+                    return Err(NixError::NarTooShort { path: info.path.clone(), left }.into());
                 }
                 Ok(n) => n,
-                Err(e) => {
+                Err(source) => {
                     self.broken = true;
-                    return Err(Error::msg(ErrorKind::Build, format!("reading the NAR of {}: {e}", info.path)));
+                    return Err(NixError::ReadNar { path: info.path.clone(), source }.into());
                 }
             };
             let r = self.writer.write_all(&buf[..n]).await;
@@ -542,7 +510,8 @@ impl ServeClient {
             1 => Ok(()),
             n => {
                 self.broken = true;
-                Err(Error::msg(ErrorKind::Builder, format!("{}: ImportPaths: unexpected reply {n}", self.label)))
+                Err(NixError::UnexpectedReply { label: self.label.clone(), during: "ImportPaths".into(), reply: n }
+                    .into())
             }
         }
     }
@@ -571,9 +540,9 @@ impl ServeClient {
         let r = read_build_result(&mut self.reader, minor).await;
         match r {
             Ok(Ok(res)) => Ok(res),
-            Ok(Err(msg)) => {
+            Ok(Err(source)) => {
                 self.broken = true;
-                Err(Error::msg(ErrorKind::Builder, format!("{}: {during}: {msg}", self.label)))
+                Err(NixError::BadBuildResult { label: self.label.clone(), during, source }.into())
             }
             Err(e) => Err(self.fail(e, &during).await),
         }
@@ -583,10 +552,9 @@ impl ServeClient {
 /// Checks a streamed NAR's hash against the advertised one.
 pub fn check_hash(info: &PathInfo, got: NarHash, from: &str) -> Result<()> {
     match info.nar_hash {
-        Some(want) if want != got => Err(Error::msg(
-            ErrorKind::Builder,
-            format!("{from}: the NAR of {} has hash {got}, but {want} was announced", info.path),
-        )),
+        Some(want) if want != got => {
+            Err(NixError::HashMismatch { from: from.to_string(), path: info.path.clone(), got, want }.into())
+        }
         _ => Ok(()),
     }
 }
