@@ -15,6 +15,7 @@ use crate::vocab::manifest::{ComponentRecord, Manifest};
 use crate::vocab::{BuilderModel, Event, Reporter, Strategy};
 use crate::{Error, ErrorKind, Result};
 
+use super::error::PipelineError;
 use super::{Request, default_out_dir, manifest, stages};
 
 /// A finished board build: where it is, its manifest, and the schedules when asked for.
@@ -72,14 +73,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
         return Ok(BoardBuild { out_dir, manifest, schedules: None });
     }
     if provider == Provider::Nixpkgs && !nixpkgs_available() {
-        return Err(Error::with_help(
-            ErrorKind::Prerequisite,
-            format!(
-                "the nixpkgs provider needs nixpkgs, and <nixpkgs> is not on NIX_PATH here; the expression was written to {} and parses",
-                expr_path.display()
-            ),
-            "set NIX_PATH=nixpkgs=/path/to/nixpkgs, or use `--provider host`",
-        ));
+        return Err(PipelineError::NoNixpkgs { expr: expr_path }.into());
     }
 
     let components = spec.components();
@@ -143,7 +137,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     manifest.flash = Some(manifest::flash_plan(&board.value, Some(&manifest)));
     write(
         &out_dir.join("manifest.json"),
-        &serde_json::to_string_pretty(&manifest).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?,
+        &serde_json::to_string_pretty(&manifest).map_err(PipelineError::ManifestEncoding)?,
     )?;
     // Every output that reaches the board is checked (ELF arch/ABI/loader, module vermagic,
     // Image and DTB headers) before anything can be flashed.

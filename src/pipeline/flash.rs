@@ -6,15 +6,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::Result;
 use crate::flash::plan::{FlashOptions, FlashReport, FlashStep, Target};
 use crate::flash::{port, recovery};
 use crate::profile::board::FlashMethod;
 use crate::profile::{self, Board};
 use crate::vocab::manifest::{FlashPlan, FlashRegionRecord};
 use crate::vocab::{Event, Manifest, Reporter};
-use crate::{Error, ErrorKind, Result};
 
 use super::default_out_dir;
+use super::error::PipelineError;
 
 /// Seconds to wait for the U-Boot prompt (or the boot ROM) unless asked otherwise.
 pub const DEFAULT_TIMEOUT_S: u64 = 60;
@@ -93,43 +94,30 @@ pub(crate) fn flash_steps(board: &Board, manifest: Option<&Manifest>, req: &Flas
     let plan = flash_plan(board, manifest);
     let method = plan.method;
     if method == FlashMethod::SdCard {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("{name} boots from an SD card: there is nothing to write over its serial console"),
-            "write disk.img of `rvbuild board` to the card (dd or bmaptool)",
-        ));
+        return Err(PipelineError::SdCardBoard { board: name.clone() }.into());
     }
     let single = plan.regions.len() == 1;
     let mut steps = Vec::new();
     for r in &plan.regions {
-        let path = region_file(r, single, req).ok_or_else(|| {
-            Error::with_help(
-                ErrorKind::Config,
-                format!("no file for flash region `{}` ({}) of {name}", r.name, r.file),
-                format!("build the board first (`rvbuild board {name}`), or pass the file (--image / --spl / --fit)"),
-            )
+        let path = region_file(r, single, req).ok_or_else(|| PipelineError::NoRegionFile {
+            board: name.clone(),
+            region: r.name.clone(),
+            file: r.file.clone(),
         })?;
-        let len = std::fs::metadata(&path).map_err(|e| Error::io(ErrorKind::Config, path.display(), e))?.len();
+        let len = std::fs::metadata(&path)
+            .map_err(|source| PipelineError::UnreadableImage { path: path.clone(), source })?
+            .len();
         if len > r.size {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!(
-                    "{} is {len} bytes, larger than flash region `{}` ({} bytes at {})",
-                    path.display(),
-                    r.name,
-                    r.size,
-                    crate::profile::units::Addr(r.offset)
-                ),
-                "nothing was written; shrink the image or fix the region in the board profile",
-            ));
+            let offset = crate::profile::units::Addr(r.offset);
+            return Err(
+                PipelineError::RegionTooSmall { path, len, region: r.name.clone(), size: r.size, offset }.into()
+            );
         }
         let target = match method {
             FlashMethod::UbootVirtio => Target::Virtio { dev: 0, byte_offset: r.offset },
             FlashMethod::UbootMmc => Target::Mmc { dev: 0, byte_offset: r.offset },
             FlashMethod::UbootSpiNor => Target::SpiNor { offset: r.offset, size_limit: r.size },
-            FlashMethod::SdCard => {
-                return Err(Error::msg(ErrorKind::Internal, "sd-card boards have no serial flash steps"));
-            }
+            FlashMethod::SdCard => return Err(PipelineError::SdCardBoard { board: name.clone() }.into()),
         };
         steps.push(FlashStep { name: r.name.clone(), file: path, target });
     }
@@ -156,10 +144,7 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
     }
     let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
     if req.recovery && !rom_recovery {
-        return Err(Error::msg(
-            ErrorKind::Config,
-            format!("--recovery is for JH7110 boards; `{}` has no ROM recovery path", req.board),
-        ));
+        return Err(PipelineError::NoRecovery { board: req.board.clone() }.into());
     }
     // Preflight before touching the port: files readable, sizes fit, SPL header valid.
     crate::flash::plan::read_images(&steps)?;
@@ -168,9 +153,9 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
         _ => None,
     };
     if let Some((spl, _)) = &jh7110_files {
-        let data = std::fs::read(spl).map_err(|e| Error::io(ErrorKind::Config, spl.display(), e))?;
+        let data = std::fs::read(spl).map_err(|source| PipelineError::UnreadableImage { path: spl.clone(), source })?;
         recovery::check_spl_header(&data)
-            .map_err(|why| Error::msg(ErrorKind::Config, format!("{}: {why}", spl.display())))?;
+            .map_err(|source| crate::flash::error::FlashError::BadSpl { file: spl.clone(), source })?;
     }
     let baud = req.baud.unwrap_or(board.flash.baud);
     let path = port::resolve(req.port.as_deref(), &port::list())?;

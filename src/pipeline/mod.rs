@@ -3,6 +3,7 @@
 //! `flash` are requests to it; the CLI only maps arguments to requests and renders results.
 
 mod board;
+pub mod error;
 pub(crate) mod flash;
 mod manifest;
 mod plan;

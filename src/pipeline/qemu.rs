@@ -7,8 +7,9 @@ use std::time::Duration;
 use crate::profile::{self, Board, Loaded};
 use crate::qemu::{self, BootOutcome};
 use crate::vocab::{Event, Manifest, Reporter};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
+use super::error::PipelineError;
 use super::{Request, default_out_dir};
 
 /// A boot test: the build request of the board, and how to boot.
@@ -69,9 +70,5 @@ pub fn boot(req: &BootRequest, rt: &tokio::runtime::Handle, reporter: &dyn Repor
 }
 
 fn no_qemu(board: &str) -> Error {
-    Error::with_help(
-        ErrorKind::Config,
-        format!("board {board} has no qemu section"),
-        "only boards with a `qemu:` section can be booted in QEMU",
-    )
+    PipelineError::NoQemuSection { board: board.to_string() }.into()
 }

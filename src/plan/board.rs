@@ -5,14 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use crate::Result;
 use crate::builders::history::History;
 use crate::builders::inventory::native_system;
 use crate::profile::build::Strategy;
 use crate::profile::resolve::{self, BuildSpec};
 use crate::profile::{Board, BuildProfile, Loaded, Provider};
 use crate::vocab::BuilderModel;
-use crate::{Error, ErrorKind, Result};
 
+use super::error::PlanError;
 use super::strategy::{ComponentPlan, PlanRequest, board_components, plan};
 
 /// Whether an override key (`kernel`, `userland`, or a component name) names `component`.
@@ -35,8 +36,7 @@ fn forced(
 ) -> Result<BTreeMap<String, Strategy>> {
     let from_profile: Vec<(String, Strategy)> =
         profile.value.strategy.overrides.iter().map(|(k, v)| (k.clone(), v.value)).collect();
-    let resolved = crate::profile::strategy::resolve(names, &[&from_profile, cli])
-        .map_err(|e| Error::msg(ErrorKind::Config, e))?;
+    let resolved = crate::profile::strategy::resolve(names, &[&from_profile, cli]).map_err(PlanError::BadOverride)?;
     let has_native = builders.iter().any(|b| b.slots > 0 && b.native_systems.iter().any(|s| s == system));
     let has_emulated = builders.iter().any(|b| b.slots > 0 && b.emulated.contains_key(system));
     let mut out = BTreeMap::new();
@@ -106,8 +106,7 @@ pub fn plan_board(
     })?;
     // Every component explicitly, as the command line would give it.
     let chosen: Vec<(String, Strategy)> = plans.iter().map(|p| (p.component.clone(), p.strategy)).collect();
-    let spec = resolve::resolve_with_strategies(board, profile, provider, &chosen).map_err(|e| {
-        Error::msg(ErrorKind::Internal, format!("the planned strategies were refused by the provider: {e}"))
-    })?;
+    let spec = resolve::with_strategies(base, board, profile, &chosen)
+        .map_err(|e| PlanError::RefusedByProvider(Box::new(e)))?;
     Ok(BoardPlan { plans, spec })
 }

@@ -3,6 +3,7 @@
 
 pub mod board;
 pub mod cost;
+pub mod error;
 pub mod strategy;
 
 pub use strategy::ComponentPlan;

@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::cost::{ComponentKind, fmt_seconds};
+use super::error::PlanError;
 use crate::builders::history::History;
 use crate::profile::build::{Strategy, StrategyPolicy};
 use crate::vocab::model::{BuilderModel, Placement, Task};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 /// One board component to plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -285,18 +286,14 @@ fn forced_strategy(
         if let Some(&s) = overrides.get(&c.name) {
             match &found {
                 Some((by, prev)) if *prev != s => {
-                    return Err(Error::with_help(
-                        ErrorKind::Config,
-                        format!(
-                            "conflicting strategies for group {key}: {by}={} and {}={}",
-                            prev.as_str(),
-                            c.name,
-                            s.as_str()
-                        ),
-                        format!(
-                            "a kernel and its modules must be built the same way; force the whole group with {key}=STRATEGY"
-                        ),
-                    ));
+                    return Err(PlanError::ConflictingGroup {
+                        group: key.to_string(),
+                        by: by.clone(),
+                        first: *prev,
+                        component: c.name.clone(),
+                        second: s,
+                    }
+                    .into());
                 }
                 Some(_) => {}
                 None => found = Some((c.name.clone(), s)),
@@ -323,16 +320,15 @@ fn hosts_considered(req: &PlanRequest) -> String {
 
 fn impossible_override(key: &str, members: &[&Component], s: Strategy, why: &str, req: &PlanRequest) -> Error {
     let system = members.first().map(|c| c.system.as_str()).unwrap_or("?");
-    let kind = if why.starts_with("no cross toolchain") || why.starts_with("assembled") {
-        ErrorKind::Config
-    } else {
-        ErrorKind::Builder
-    };
-    Error::with_help(
-        kind,
-        format!("{key} is forced to {} (system {system}) but {why}{}", s.as_str(), hosts_considered(req)),
-        "drop the override or pick another strategy (--strategy COMPONENT=cross|native|emulated), or add a builder that can",
-    )
+    PlanError::ImpossibleOverride {
+        key: key.to_string(),
+        strategy: s,
+        system: system.to_string(),
+        why: why.to_string(),
+        hosts: hosts_considered(req),
+        needs_toolchain: why.starts_with("no cross toolchain") || why.starts_with("assembled"),
+    }
+    .into()
 }
 
 fn unbuildable(
@@ -343,16 +339,19 @@ fn unbuildable(
 ) -> Error {
     let system = members.first().map(|c| c.system.as_str()).unwrap_or("?");
     let why: Vec<String> = per.values().filter_map(|r| r.as_ref().err().cloned()).collect();
-    Error::with_help(
-        ErrorKind::Builder,
-        format!("{key} (system {system}) cannot be built: {}{}", why.join("; "), hosts_considered(req)),
-        format!("install a cross toolchain, or add a builder that runs {system} natively or through binfmt emulation"),
-    )
+    PlanError::Unbuildable {
+        key: key.to_string(),
+        system: system.to_string(),
+        why: why.join("; "),
+        hosts: hosts_considered(req),
+    }
+    .into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::builders::history::Record;
 
     fn x86(name: &str, speed: f64, local: bool, emulates: Option<f64>) -> BuilderModel {

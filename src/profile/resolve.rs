@@ -419,6 +419,21 @@ fn partitions(b: &Board) -> Vec<PartitionSpec> {
         .collect()
 }
 
+/// `spec` with every component's strategy set as `chosen` says (checked against the provider
+/// like the command line's), without resolving the board again.
+pub fn with_strategies(
+    mut spec: BuildSpec,
+    board: &Loaded<Board>,
+    profile: &Loaded<BuildProfile>,
+    chosen: &[(String, Strategy)],
+) -> Result<BuildSpec> {
+    let module_names: Vec<String> = spec.modules.iter().map(|m| m.name.clone()).collect();
+    let (strategies, userland) = resolve_strategies(board, profile, spec.provider, &module_names, chosen)?;
+    spec.strategies = strategies;
+    spec.userland = userland;
+    Ok(spec)
+}
+
 /// Each component's strategy (profile overrides, then the command line's) checked against what
 /// the provider builds, and the userland the target-system ones need (host provider).
 fn resolve_strategies(
