@@ -12,7 +12,7 @@ use crate::profile::import;
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
-use super::pool_args::PoolArgs;
+use super::pool_args::ListArgs;
 
 const FILES_HELP: &str = "\
 Files read:
@@ -37,19 +37,6 @@ pub enum Action {
     Probe(super::builders_probe::ProbeArgs),
     /// Turn /etc/nix/machines and nix.conf `builders` into a build profile.
     Import(ImportArgs),
-}
-
-#[derive(Debug, Default, clap::Args)]
-pub struct ListArgs {
-    #[command(flatten)]
-    pub pool: PoolArgs,
-    /// Build profile whose builders to use (default: Nix's machines and the local machine).
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
-
-    /// One JSON array on stdout.
-    #[arg(long)]
-    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Context;
-use super::pool_args::{PoolArgs, load_pool};
+use super::pool_args::{ListArgs, load_pool};
 use crate::build::connect::{ConnectOptions, transport_for};
 use crate::builders::Builder;
 use crate::builders::inventory;
@@ -34,14 +34,9 @@ pub struct ProbeArgs {
     /// Builders to probe: names, hosts or `tag:T` (default: the whole pool).
     #[arg(value_name = "HOST")]
     pub hosts: Vec<String>,
+    /// The pool, as for `builders list`.
     #[command(flatten)]
-    pub pool: PoolArgs,
-    /// Build profile whose builders to use (default: Nix's machines and the local machine).
-    #[arg(long, value_name = "PROFILE")]
-    pub profile: Option<String>,
-    /// One JSON array on stdout.
-    #[arg(long)]
-    pub json: bool,
+    pub select: ListArgs,
     /// Skip the benchmark (no speed or slowdown): one quick command per host.
     #[arg(long)]
     pub no_benchmark: bool,
@@ -51,7 +46,7 @@ pub struct ProbeArgs {
 }
 
 pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {
-    let pool = load_pool(ctx, &a.pool, a.profile.as_deref())?;
+    let pool = load_pool(ctx, &a.select.pool, a.select.profile.as_deref())?;
     let hosts = inventory::split_selectors(&a.hosts);
     let pool = inventory::filter(pool, &hosts, &[])?;
     if pool.is_empty() {
@@ -76,7 +71,7 @@ pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {
     } else {
         let mut opts = ProbeOptions::default();
         opts.measure = !a.no_benchmark;
-        let connect = ConnectOptions { accept_new_host_keys: a.pool.accept_new_host_keys };
+        let connect = ConnectOptions { accept_new_host_keys: a.select.pool.accept_new_host_keys };
         if std::io::stderr().is_terminal() {
             let names: Vec<&str> = pool.iter().map(|b| b.name.as_str()).collect();
             let what = if opts.measure { " (the benchmark takes a few seconds per host)" } else { "" };
@@ -94,7 +89,7 @@ pub fn run(ctx: &Context, a: ProbeArgs) -> Result<()> {
         rows
     };
 
-    let out = if a.json || ctx.json {
+    let out = if a.select.json || ctx.json {
         let mut s = serde_json::to_string_pretty(&rows)
             .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the probe results as JSON: {e}")))?;
         s.push('\n');

@@ -56,3 +56,17 @@ pub fn load_pool(ctx: &Context, a: &PoolArgs, profile: Option<&str>) -> Result<V
     let profile = loaded.as_ref().map(|l| (&l.value.builders, l.source.name.as_str()));
     inventory::load_pool(profile, &opts, &Sources::from_env())
 }
+
+/// The pool and the output form of `builders list` and `builders probe`.
+#[derive(Debug, Default, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// Build profile whose builders to use (default: Nix's machines and the local machine).
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// One JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
