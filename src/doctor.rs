@@ -220,7 +220,7 @@ fn kernel_source_check() -> Check {
 
 /// Foreign firmware packages unpacked by the setup script (listed in `.rvbuild-packages`).
 fn firmware_check() -> Check {
-    let roots = crate::profile::resolve::firmware_roots();
+    let roots = crate::profile::host_facts::firmware_roots();
     let listed: Vec<String> = roots
         .iter()
         .filter_map(|r| std::fs::read_to_string(r.join(".rvbuild-packages")).ok())

@@ -15,7 +15,7 @@ use crate::{Error, ErrorKind, Result};
 
 use crate::builders::userland::{self, Userland};
 
-pub use crate::profile::host_facts::{dts_index, firmware_roots, host_toolchain_id, host_tools_id};
+use crate::profile::host_facts::{dts_index, firmware_roots, host_toolchain_id, host_tools_id};
 
 /// A firmware file with the place it is taken from.
 #[derive(Debug, Clone)]
