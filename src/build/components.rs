@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
+use crate::Result;
 use crate::nix::instantiate::Instantiated;
 use crate::transport::{LocalTransport, Transport};
 use crate::vocab::{Event, Reporter, Strategy};
-use crate::{Error, ErrorKind, Result};
 
+use super::error::BuildError;
 use super::{Member, Options};
 
 /// What one component produced: unlike the engine's [`super::Built`] (one derivation built
@@ -38,9 +39,9 @@ pub fn add_root(path: &str, link: &Path) -> Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map_err(|e| Error::io(ErrorKind::Build, "nix-store --add-root", e))?;
+        .map_err(|source| BuildError::AddRootCannotRun { source })?;
     if !status.success() {
-        return Err(Error::msg(ErrorKind::Build, format!("could not make the GC root {} -> {path}", link.display())));
+        return Err(BuildError::AddRootFailed { link: link.to_path_buf(), path: path.to_string() }.into());
     }
     Ok(())
 }
@@ -68,7 +69,7 @@ pub fn build(
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
     let outcome = rt.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
     let roots_dir = out_dir.join(".gcroots");
-    std::fs::create_dir_all(&roots_dir).map_err(|e| Error::io(ErrorKind::Build, roots_dir.display(), e))?;
+    std::fs::create_dir_all(&roots_dir).map_err(|source| BuildError::GcRootsDir { path: roots_dir.clone(), source })?;
     let mut result = BTreeMap::new();
     for (component, drv) in &inst.drvs {
         let Some(i) = dag.index_of(drv) else { continue };
@@ -96,7 +97,7 @@ pub fn build(
                 let text = format!("{component}: already valid in the store, not built\n{}\n", outputs.join("\n"));
                 std::fs::create_dir_all(&log_dir)
                     .and_then(|()| std::fs::write(&log, text))
-                    .map_err(|e| Error::io(ErrorKind::Build, log.display(), e))?;
+                    .map_err(|source| BuildError::Log { path: log.clone(), source })?;
                 reporter.event(&Event::Queued { component: component.clone(), drv: drv.clone() });
                 reporter.event(&Event::Finished {
                     component: component.clone(),

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
+use super::error::BuildError;
+use crate::Result;
 use crate::nix::serve::ServeClient;
 use crate::transport::Transport;
 use crate::vocab::Event;
-use crate::{Error, ErrorKind, Result};
 
 /// Where a session's stderr lines go while it builds one derivation.
 struct LogTarget {
@@ -57,7 +58,7 @@ impl Conn {
 
     /// Sends this session's stderr to `log` (created fresh) as lines of `source`.
     pub fn log_to(&self, source: &str, log: &Path) -> Result<()> {
-        let file = File::create(log).map_err(|e| Error::io(ErrorKind::Build, log.display(), e))?;
+        let file = File::create(log).map_err(|source| BuildError::Log { path: log.to_path_buf(), source })?;
         if let Ok(mut guard) = self.route.lock() {
             *guard = Some(LogTarget { source: source.to_string(), file });
         }

@@ -10,6 +10,7 @@
 pub mod components;
 mod conn;
 pub mod connect;
+pub mod error;
 pub mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,9 +29,10 @@ use crate::nix::store_path::StorePath;
 use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
 use crate::transport::Transport;
 use crate::vocab::{Event, Reporter, Strategy};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 use conn::{Conn, Idle};
+use error::BuildError;
 pub use policy::Policy;
 
 /// A builder of the pool: how the scheduler sees it and how to reach it.
@@ -272,13 +274,7 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
     let log = shared.opts.log_dir.join(format!("{label}.log"));
     let outputs: Vec<StorePath> = node.drv.outputs.values().filter_map(|o| StorePath::parse(&o.path).ok()).collect();
     if outputs.len() != node.drv.outputs.len() {
-        return Err(JobError::Fatal(Error::msg(
-            ErrorKind::Build,
-            format!(
-                "{} has outputs without fixed paths (content-addressed derivations are not supported yet)",
-                node.drv_path
-            ),
-        )));
+        return Err(JobError::Fatal(BuildError::FloatingOutputs { drv: node.drv_path.clone() }.into()));
     }
     let basic = dag.basic_derivation(node_index).map_err(JobError::Fatal)?;
     let events = &shared.events;
@@ -391,11 +387,7 @@ pub fn check_capable(tasks: &[Task], members: &[BuilderModel]) -> Result<()> {
                 .to_string(),
         );
     }
-    Err(Error::with_help(
-        ErrorKind::Builder,
-        problems.join("\n"),
-        "add a builder for that system (--builders 'ssh://host SYSTEM ...'), enable emulation (extra-platforms + binfmt), or drop --only/--exclude/--local-jobs 0",
-    ))
+    Err(BuildError::NoCapableBuilder { problems }.into())
 }
 
 /// A builder that went down and is being retried.
@@ -416,7 +408,7 @@ pub async fn run(
     opts: Options,
     reporter: &dyn Reporter,
 ) -> Result<Outcome> {
-    std::fs::create_dir_all(&opts.log_dir).map_err(|e| Error::io(ErrorKind::Build, opts.log_dir.display(), e))?;
+    std::fs::create_dir_all(&opts.log_dir).map_err(|source| BuildError::Log { path: opts.log_dir.clone(), source })?;
     let (etx, mut erx) = mpsc::unbounded_channel::<Event>();
     let nb = members.len();
     let shared = Arc::new(Shared {
@@ -511,7 +503,7 @@ impl<'a> Engine<'a> {
                 return Ok(());
             }
             if crate::vocab::cancel::interrupted() {
-                return Err(Error::msg(ErrorKind::Interrupted, "interrupted: every builder session was closed"));
+                return Err(BuildError::Interrupted.into());
             }
             let now = self.now();
             if self.stranded.is_none() {
@@ -521,8 +513,7 @@ impl<'a> Engine<'a> {
             self.check_progress()?;
             tokio::select! {
                 Some(joined) = self.jobs.join_next() => {
-                    let done =
-                        joined.map_err(|e| Error::msg(ErrorKind::Internal, format!("a build task failed: {e}")))?;
+                    let done = joined.map_err(|source| BuildError::TaskFailed { source })?;
                     self.job_done(done)?;
                 }
                 Some(joined) = self.reconnects.join_next() => {
@@ -579,12 +570,10 @@ impl<'a> Engine<'a> {
         if self.jobs.is_empty() && self.reconnects.is_empty() {
             let retrying = self.down.values().any(|d| d.tries < self.shared.opts.reconnect_attempts);
             if !retrying {
-                return Err(self.stranded.take().unwrap_or_else(|| {
-                    Error::msg(
-                        ErrorKind::Internal,
-                        format!("{} derivation(s) could not be placed on any builder", self.remaining),
-                    )
-                }));
+                return Err(self
+                    .stranded
+                    .take()
+                    .unwrap_or_else(|| BuildError::Unplaced { remaining: self.remaining }.into()));
             }
         }
         Ok(())
@@ -689,16 +678,16 @@ impl<'a> Engine<'a> {
         } else {
             label.clone()
         };
-        Err(Error::with_help(
-            ErrorKind::Build,
-            format!(
-                "{what} failed to build on {host} ({}): {:?}: {}\n{log_tail}",
-                node.drv_path,
-                result.status,
-                strip_ansi(result.error_msg.trim())
-            ),
-            format!("full log: {}", log.display()),
-        ))
+        Err(BuildError::Failed {
+            what,
+            host: host.clone(),
+            drv: node.drv_path.clone(),
+            status: result.status,
+            message: strip_ansi(result.error_msg.trim()),
+            log_tail,
+            log,
+        }
+        .into())
     }
 
     /// The builder failed a job (connection, protocol, transfer): the task goes elsewhere,
@@ -715,14 +704,13 @@ impl<'a> Engine<'a> {
             e
         };
         if self.attempts[ended.task] >= self.shared.opts.max_attempts {
-            return Err(Error::with_help(
-                ErrorKind::Builder,
-                format!(
-                    "{}: gave up after {} attempts; last on {}: {e}",
-                    ended.label, self.attempts[ended.task], ended.host
-                ),
-                "check the builders with `rvbuild builders probe`",
-            ));
+            return Err(BuildError::GaveUp {
+                label: ended.label.clone(),
+                attempts: self.attempts[ended.task],
+                host: ended.host.clone(),
+                last: Box::new(e),
+            }
+            .into());
         }
         Ok(())
     }
@@ -747,11 +735,7 @@ impl<'a> Engine<'a> {
             // The builder's own error says what to fix (e.g. the host key).
             e
         } else {
-            Error::with_help(
-                ErrorKind::Builder,
-                format!("{no_one}\nlast error from {host}: {e}"),
-                "bring the builder back, or add one that can build this system (--builders)",
-            )
+            BuildError::Stranded { reason: Box::new(no_one), host: host.clone(), last: Box::new(e) }.into()
         });
         None
     }

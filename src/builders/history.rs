@@ -11,8 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::BuildersError;
+use crate::Result;
 use crate::vocab::model::BuilderModel;
-use crate::{Error, ErrorKind, Result};
 
 /// File format version; another version is read as an empty history.
 const VERSION: u32 = 1;
@@ -166,19 +167,16 @@ impl History {
     /// Writes the history atomically (a temporary file renamed over the old one).
     pub fn save(&self) -> Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
-        let fail = |what: &str, e: std::io::Error| {
-            Error::with_help(
-                ErrorKind::Prerequisite,
-                format!("cannot {what} the build history {}: {e}", path.display()),
-                "check that rvbuild's cache directory is writable (XDG_CACHE_HOME or ~/.cache/rvbuild)",
-            )
+        let fail = |what: &'static str, source: std::io::Error| BuildersError::WriteHistory {
+            what,
+            path: path.clone(),
+            source,
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| fail("create the directory of", e))?;
         }
         let file = File { version: VERSION, records: self.records.clone() };
-        let text = serde_json::to_string_pretty(&file)
-            .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the build history: {e}")))?;
+        let text = serde_json::to_string_pretty(&file).map_err(|source| BuildersError::EncodeHistory { source })?;
         let mut tmp = path.clone().into_os_string();
         tmp.push(format!(".tmp-{}", std::process::id()));
         let tmp = PathBuf::from(tmp);
@@ -187,7 +185,7 @@ impl History {
             .and_then(|()| std::fs::rename(&tmp, path));
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            return Err(fail("write", e));
+            return Err(fail("write", e).into());
         }
         Ok(())
     }

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::error::BuildersError;
 use super::known_hosts::{self, KnownHosts};
 use super::machines::{self, HostKey, Machine, Scheme};
 use super::section::{LocalJobs, ProfileBuilders};
 use super::ssh_config::SshConfig;
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
 
 /// Where the system files are. Tests point these at temp files; the CLI uses [`Sources::from_env`].
 #[derive(Debug, Clone)]
@@ -136,7 +137,7 @@ pub fn read_nix_conf(path: &Path) -> Result<NixConf> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(NixConf::default()),
-        Err(e) => return Err(Error::io(ErrorKind::Config, path.display(), e)),
+        Err(source) => return Err(BuildersError::ReadNixConf { path: path.to_path_buf(), source }.into()),
     };
     let mut c = NixConf::default();
     for line in text.lines() {
@@ -265,9 +266,9 @@ pub fn load_pool(
 }
 
 fn remote(m: Machine, local_system: &str, ssh: &SshConfig, kh: &KnownHosts, home: Option<&Path>) -> Result<Builder> {
-    let r = ssh.resolve(&m.host, home).map_err(|e| {
-        Error::with_help(ErrorKind::Config, format!("{}: {e}", m.source), "fix the ssh_config entry for this host")
-    })?;
+    let r = ssh
+        .resolve(&m.host, home)
+        .map_err(|e| BuildersError::SshConfigEntry { at: m.source.clone(), source: Box::new(e) })?;
     let port = m.port.or(r.port).unwrap_or(22);
     let host_key = match &m.host_key {
         Some(k) => match kh.entries.iter().find(|e| e.marker == known_hosts::Marker::Revoked && &e.key == k) {
@@ -350,11 +351,13 @@ pub fn filter(pool: Vec<Builder>, only: &[String], exclude: &[String]) -> Result
                 let mut tags: Vec<&str> = pool.iter().flat_map(|b| b.tags.iter().map(String::as_str)).collect();
                 tags.sort();
                 tags.dedup();
-                return Err(Error::with_help(
-                    ErrorKind::Config,
-                    format!("{flag} {s}: no builder in the pool matches"),
-                    format!("builders: {}; tags: {}", names.join(", "), tags.join(", ")),
-                ));
+                return Err(BuildersError::NoMatch {
+                    flag,
+                    selector: s.clone(),
+                    builders: names.join(", "),
+                    tags: tags.join(", "),
+                }
+                .into());
             }
         }
     }

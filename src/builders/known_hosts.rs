@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use hmac::{KeyInit, Mac};
 use serde::Serialize;
 
+use super::error::KnownHostsLineError;
 use super::machines::{HostKey, base64_decode};
 use super::ssh_config::host_matches;
 
@@ -100,22 +101,22 @@ impl KnownHosts {
     }
 }
 
-fn parse_line(line: &str, at: &str) -> std::result::Result<Entry, String> {
+fn parse_line(line: &str, at: &str) -> std::result::Result<Entry, KnownHostsLineError> {
     let mut words = line.split_whitespace();
     let mut first = words.next().unwrap_or("");
     let marker = match first {
         "@cert-authority" => Marker::CertAuthority,
         "@revoked" => Marker::Revoked,
-        m if m.starts_with('@') => return Err(format!("unknown marker `{m}`")),
+        m if m.starts_with('@') => return Err(KnownHostsLineError::UnknownMarker { marker: m.to_string() }),
         _ => Marker::None,
     };
     if marker != Marker::None {
-        first = words.next().ok_or("marker without host patterns")?;
+        first = words.next().ok_or(KnownHostsLineError::NoPatterns)?;
     }
-    let key_type = words.next().ok_or("no key type")?;
-    let key = words.next().ok_or("no key")?;
+    let key_type = words.next().ok_or(KnownHostsLineError::NoKeyType)?;
+    let key = words.next().ok_or(KnownHostsLineError::NoKey)?;
     if base64_decode(key).is_none() {
-        return Err("the key is not valid base64".into());
+        return Err(KnownHostsLineError::KeyNotBase64);
     }
     Ok(Entry {
         marker,

@@ -11,7 +11,8 @@ use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use serde::Serialize;
 
-use crate::{Error, ErrorKind, Result};
+use super::error::{BuildersError, HostKeyError, UriError};
+use crate::{Error, Result};
 
 /// Nested `@file` includes deeper than this are refused (Nix has no limit; a cycle would loop).
 pub const MAX_INCLUDE_DEPTH: usize = 8;
@@ -119,25 +120,20 @@ fn include(path: &Path, from: &str, stack: &mut Vec<PathBuf>, out: &mut Vec<Mach
     let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if stack.contains(&key) {
         let chain: Vec<String> = stack.iter().chain([&key]).map(|p| p.display().to_string()).collect();
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("{from}: machines include cycle: {}", chain.join(" -> ")),
-            "remove the `@FILE` line that includes a file already being read",
-        ));
+        return Err(BuildersError::MachinesIncludeCycle { from: from.to_string(), chain }.into());
     }
     if stack.len() >= MAX_INCLUDE_DEPTH {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("{from}: machines includes nested deeper than {MAX_INCLUDE_DEPTH} at {}", path.display()),
-            "flatten the `@FILE` includes",
-        ));
+        return Err(BuildersError::MachinesIncludeDepth {
+            from: from.to_string(),
+            limit: MAX_INCLUDE_DEPTH,
+            path: path.to_path_buf(),
+        }
+        .into());
     }
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::with_help(
-            ErrorKind::Config,
-            format!("{from}: cannot read machines file {}: {e}", path.display()),
-            "fix the path of the `@FILE` entry or create the file",
-        )
+    let text = std::fs::read_to_string(path).map_err(|source| BuildersError::ReadMachinesFile {
+        from: from.to_string(),
+        path: path.to_path_buf(),
+        source,
     })?;
     stack.push(key);
     let r = parse_into(&text, &path.display().to_string(), true, Some(&mut *stack), out);
@@ -166,11 +162,7 @@ fn parse_into(
             if let Some(file) = entry.strip_prefix('@') {
                 let file = file.trim();
                 if file.is_empty() {
-                    return Err(Error::with_help(
-                        ErrorKind::Config,
-                        format!("{at}: `@` without a file"),
-                        "write `@/path/to/machines`",
-                    ));
+                    return Err(BuildersError::IncludeWithoutFile { at }.into());
                 }
                 if let Some(stack) = stack.as_deref_mut() {
                     include(Path::new(file), &at, stack, out)?;
@@ -196,7 +188,14 @@ const COLUMNS: [&str; 8] = [
 
 fn col_err(at: &str, col: usize, msg: impl std::fmt::Display, help: impl Into<String>) -> Error {
     let name = COLUMNS.get(col).copied().unwrap_or("extra");
-    Error::with_help(ErrorKind::Config, format!("{at}: column {} ({name}): {msg}", col + 1), help)
+    BuildersError::MachinesColumn {
+        at: at.to_string(),
+        column: col + 1,
+        name,
+        problem: msg.to_string(),
+        help: help.into(),
+    }
+    .into()
 }
 
 /// Parses one machines line (no `;`, no comment). `at` names it in errors.
@@ -277,11 +276,11 @@ const URI_HELP: &str = "write `host`, `user@host`, `ssh://user@host:port`, `ssh-
 
 type ParsedUri = (Scheme, Option<String>, String, Option<u16>, String);
 
-fn parse_uri(uri: &str) -> std::result::Result<ParsedUri, String> {
+fn parse_uri(uri: &str) -> std::result::Result<ParsedUri, UriError> {
     let bare = uri.split('?').next().unwrap_or(uri);
     if matches!(bare, "local" | "auto" | "daemon") {
         if bare != uri {
-            return Err(format!("`{uri}`: store parameters after `?` are not supported"));
+            return Err(UriError::LocalParameters { uri: uri.to_string() });
         }
         return Ok((Scheme::Local, None, String::new(), None, uri.to_string()));
     }
@@ -290,14 +289,14 @@ fn parse_uri(uri: &str) -> std::result::Result<ParsedUri, String> {
     } else if let Some(r) = uri.strip_prefix("ssh-ng://") {
         (Scheme::SshNg, r, uri.to_string())
     } else if let Some((s, _)) = uri.split_once("://") {
-        return Err(format!("scheme `{s}://` is not a builder rvbuild can use (only ssh://, ssh-ng:// and local)"));
+        return Err(UriError::Scheme { scheme: s.to_string() });
     } else if uri.starts_with('/') {
-        return Err(format!("`{uri}`: local stores at another path are not supported as builders"));
+        return Err(UriError::LocalPath { uri: uri.to_string() });
     } else {
         (Scheme::Ssh, uri, format!("ssh://{uri}"))
     };
     if rest.contains(['?', '/']) {
-        return Err(format!("`{uri}`: paths and `?` store parameters are not supported"));
+        return Err(UriError::PathOrParameters { uri: uri.to_string() });
     }
     let (user, hostport) = match rest.rsplit_once('@') {
         Some((u, h)) => (Some(u), h),
@@ -306,23 +305,21 @@ fn parse_uri(uri: &str) -> std::result::Result<ParsedUri, String> {
     if let Some(u) = user
         && !is_user(u)
     {
-        return Err(format!("`{u}` is not a valid user name (letters, digits, `.`, `_`, `-`; not starting with `-`)"));
+        return Err(UriError::User { user: u.to_string() });
     }
     let (host, port) = split_host_port(hostport)?;
     if !is_host(host) {
-        return Err(format!(
-            "`{host}` is not a valid host name (letters, digits, `.`, `-`, `_`, or an [IPv6] address; not starting with `-`)"
-        ));
+        return Err(UriError::Host { host: host.to_string() });
     }
     Ok((scheme, user.map(str::to_string), host.to_string(), port, full))
 }
 
-fn split_host_port(s: &str) -> std::result::Result<(&str, Option<u16>), String> {
+fn split_host_port(s: &str) -> std::result::Result<(&str, Option<u16>), UriError> {
     let (host, port) = if let Some(r) = s.strip_prefix('[') {
-        let (h, after) = r.split_once(']').ok_or_else(|| format!("`{s}`: `[` without `]`"))?;
+        let (h, after) = r.split_once(']').ok_or_else(|| UriError::UnclosedBracket { hostport: s.to_string() })?;
         match after {
             "" => (h, None),
-            p => (h, Some(p.strip_prefix(':').ok_or_else(|| format!("`{s}`: expected `:PORT` after `]`"))?)),
+            p => (h, Some(p.strip_prefix(':').ok_or_else(|| UriError::AfterBracket { hostport: s.to_string() })?)),
         }
     } else {
         match s.split_once(':') {
@@ -333,7 +330,7 @@ fn split_host_port(s: &str) -> std::result::Result<(&str, Option<u16>), String> 
     let port = match port {
         None => None,
         Some(p) => {
-            Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| format!("`{p}` is not a port (1-65535)"))?)
+            Some(p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(|| UriError::Port { port: p.to_string() })?)
         }
     };
     Ok((host, port))
@@ -377,18 +374,18 @@ pub fn is_feature(s: &str) -> bool {
     word(s, "_-.")
 }
 
-fn parse_host_key_column(b: &str) -> std::result::Result<HostKey, String> {
-    let bytes = base64_decode(b).ok_or_else(|| format!("`{}` is not valid base64", shorten(b)))?;
-    let text = String::from_utf8(bytes).map_err(|_| "the decoded host key is not text".to_string())?;
+fn parse_host_key_column(b: &str) -> std::result::Result<HostKey, HostKeyError> {
+    let bytes = base64_decode(b).ok_or_else(|| HostKeyError::NotBase64 { shortened: shorten(b) })?;
+    let text = String::from_utf8(bytes).map_err(|_| HostKeyError::NotText)?;
     let mut words = text.split_whitespace();
     match (words.next(), words.next()) {
         (Some(t), Some(k)) if t.starts_with("ssh-") || t.starts_with("ecdsa-") || t.starts_with("sk-") => {
             if base64_decode(k).is_none() {
-                return Err(format!("the decoded key line holds `{}`, which is not valid base64", shorten(k)));
+                return Err(HostKeyError::KeyNotBase64 { shortened: shorten(k) });
             }
             Ok(HostKey { key_type: t.to_string(), key: k.to_string() })
         }
-        _ => Err("the decoded value is not a public key line (`ssh-ed25519 AAAA...`)".into()),
+        _ => Err(HostKeyError::NotAKeyLine),
     }
 }
 

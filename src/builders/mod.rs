@@ -3,6 +3,7 @@
 //! filters, the probe cache, the build history, target-system userlands and the scheduler's
 //! model of each builder. Nothing here connects to a builder (that is `transport`/`probe`).
 
+pub mod error;
 pub mod history;
 pub mod inventory;
 pub mod known_hosts;

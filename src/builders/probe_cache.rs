@@ -9,8 +9,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::BuildersError;
+use crate::Result;
 use crate::builders::Builder;
-use crate::{Error, ErrorKind, Result};
 
 const VERSION: u32 = 1;
 
@@ -103,15 +104,17 @@ impl ProbeCache {
             }
         }
         let text = serde_json::to_string_pretty(&File { version: VERSION, probes: merged })
-            .map_err(|e| Error::msg(ErrorKind::Internal, format!("cannot encode the probe cache: {e}")))?;
+            .map_err(|source| BuildersError::EncodeProbeCache { source })?;
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(ErrorKind::Config, dir.display(), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| BuildersError::WriteProbeCache { path: dir.to_path_buf(), source })?;
         let file_name = self.path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-        std::fs::write(&tmp, text.as_bytes()).map_err(|e| Error::io(ErrorKind::Config, tmp.display(), e))?;
-        std::fs::rename(&tmp, &self.path).map_err(|e| {
+        std::fs::write(&tmp, text.as_bytes())
+            .map_err(|source| BuildersError::WriteProbeCache { path: tmp.clone(), source })?;
+        std::fs::rename(&tmp, &self.path).map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
-            Error::io(ErrorKind::Config, self.path.display(), e)
+            BuildersError::WriteProbeCache { path: self.path.clone(), source }.into()
         })
     }
 }

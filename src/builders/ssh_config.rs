@@ -6,8 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::BuildersError;
 use super::machines::{is_host, is_user};
-use crate::{Error, ErrorKind, Result};
+use crate::Result;
 
 const MAX_INCLUDE_DEPTH: usize = 16;
 
@@ -63,7 +64,8 @@ impl SshConfig {
     }
 
     fn read(&mut self, path: &Path, base: &Path, home: Option<&Path>, depth: usize) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(ErrorKind::Config, path.display(), e))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| BuildersError::ReadSshConfig { path: path.to_path_buf(), source })?;
         self.parse_text(&text, &path.display().to_string(), base, home, depth)
     }
 
@@ -82,11 +84,7 @@ impl SshConfig {
                 "match" => self.directives.push(Directive::Block(None)),
                 "include" => {
                     if depth >= MAX_INCLUDE_DEPTH {
-                        return Err(Error::with_help(
-                            ErrorKind::Config,
-                            format!("{at}: ssh_config includes nested deeper than {MAX_INCLUDE_DEPTH}"),
-                            "an Include probably includes itself; remove the loop",
-                        ));
+                        return Err(BuildersError::SshConfigIncludeDepth { at, limit: MAX_INCLUDE_DEPTH }.into());
                     }
                     for pat in args {
                         let p = expand_tilde(&pat, home);
@@ -118,18 +116,17 @@ impl SshConfig {
                 Directive::Block(Some(pats)) => active = host_matches(pats, alias),
                 Directive::Block(None) => active = false,
                 Directive::Set { key, value, at } if active => {
-                    let bad = |what: &str| {
-                        Error::with_help(
-                            ErrorKind::Config,
-                            format!("{at}: `{value}` is not a valid {what} for host `{alias}`"),
-                            "fix the ssh_config entry",
-                        )
+                    let bad = |what: &'static str| BuildersError::SshConfigValue {
+                        at: at.clone(),
+                        value: value.clone(),
+                        what,
+                        alias: alias.to_string(),
                     };
                     match key.as_str() {
                         "hostname" if hostname.is_none() => {
                             let h = value.replace("%h", alias).replace("%%", "%");
                             if !is_host(&h) {
-                                return Err(bad("HostName"));
+                                return Err(bad("HostName").into());
                             }
                             hostname = Some(h);
                         }
@@ -138,7 +135,7 @@ impl SshConfig {
                         }
                         "user" if r.user.is_none() => {
                             if !is_user(value) {
-                                return Err(bad("User"));
+                                return Err(bad("User").into());
                             }
                             r.user = Some(value.clone());
                         }

@@ -9,8 +9,9 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+use super::error::BuildersError;
+use crate::Result;
 use crate::vocab::Arch;
-use crate::{Error, ErrorKind, Result};
 
 /// The stamp file inside a userland: a request line, then `package version arch` lines.
 pub const STAMP: &str = ".rvbuild-userland";
@@ -70,17 +71,14 @@ pub fn stamp_id(contents: &[u8]) -> String {
 pub fn find_in(root: &Path, arch: Arch) -> Result<Userland> {
     let dir = root.join(format!("userland-{}", debian_arch(arch)));
     let stamp = dir.join(STAMP);
-    let missing = |what: String| {
-        Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("the {} userland for target-system builds is {what}", debian_arch(arch)),
-            "run scripts/setup-host.sh (it creates it with mmdebstrap), or build the component cross (`--strategy userland=cross`)",
-        )
-    };
-    let contents = std::fs::read(&stamp).map_err(|e| missing(format!("missing ({}: {e})", stamp.display())))?;
+    let contents = std::fs::read(&stamp).map_err(|source| BuildersError::UserlandMissing {
+        arch: debian_arch(arch),
+        stamp: stamp.clone(),
+        source,
+    })?;
     for tool in ["usr/bin/bash", "usr/bin/gcc", "usr/bin/sha256sum"] {
         if !dir.join(tool).exists() {
-            return Err(missing(format!("incomplete ({} has no {tool})", dir.display())));
+            return Err(BuildersError::UserlandIncomplete { arch: debian_arch(arch), dir, tool }.into());
         }
     }
     Ok(Userland { system: arch.nix_system().to_string(), dir, id: stamp_id(&contents) })
@@ -102,7 +100,7 @@ pub fn check_local_support(system: &str) -> Result<()> {
     let out = Command::new("nix")
         .args(["--extra-experimental-features", "nix-command", "show-config"])
         .output()
-        .map_err(|e| Error::io(ErrorKind::Prerequisite, "nix show-config", e))?;
+        .map_err(|source| BuildersError::NixShowConfig { source })?;
     let config = String::from_utf8_lossy(&out.stdout);
     let setting = |name: &str| -> Vec<String> {
         config
@@ -115,20 +113,12 @@ pub fn check_local_support(system: &str) -> Result<()> {
         return Ok(());
     }
     if !setting("extra-platforms").iter().any(|s| s == system) {
-        return Err(Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("the local Nix does not build {system} derivations (not in extra-platforms)"),
-            format!("add `extra-platforms = {system}` to nix.conf (scripts/setup-host.sh does), or build cross"),
-        ));
+        return Err(BuildersError::NotInExtraPlatforms { system: system.to_string() }.into());
     }
     let handler = PathBuf::from("/proc/sys/fs/binfmt_misc").join(format!("qemu-{}", qemu_arch(system)));
     let enabled = std::fs::read_to_string(&handler).map(|t| t.lines().next() == Some("enabled")).unwrap_or(false);
     if !enabled {
-        return Err(Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("no enabled binfmt handler for {system} ({} is missing or disabled)", handler.display()),
-            "install qemu-user-static and binfmt-support and enable it (scripts/setup-host.sh does)",
-        ));
+        return Err(BuildersError::NoBinfmt { system: system.to_string(), handler }.into());
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
 
+use super::error::BenchBuildError;
 use super::script::{BenchOutcome, BenchRun};
 use crate::builders::systems::BENCH_SYSTEMS;
 use crate::nix::render::string;
@@ -71,12 +72,12 @@ pub fn expression(nix_lib: &Path, target: &str, cross_prefix: &str, toolchain_id
     )
 }
 
-async fn build_one(nix_lib: &Path, target: &str, build_system: &str) -> Result<StorePath, String> {
+async fn build_one(nix_lib: &Path, target: &str, build_system: &str) -> Result<StorePath, BenchBuildError> {
     let (prefix, package) = compiler(target);
     let gcc = format!("{prefix}gcc");
-    let id = first_line(&gcc, &["--version"])
-        .await
-        .ok_or_else(|| format!("the C compiler {gcc} is not installed on this machine (Debian: {package})"))?;
+    let Some(id) = first_line(&gcc, &["--version"]).await else {
+        return Err(BenchBuildError::NoCompiler { gcc, package });
+    };
     let expr = expression(nix_lib, target, &prefix, &id, build_system);
     let out = tokio::process::Command::new("nix-build")
         .args(["--no-out-link", "--option", "substituters", "", "-E", &expr])
@@ -84,15 +85,15 @@ async fn build_one(nix_lib: &Path, target: &str, build_system: &str) -> Result<S
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| format!("cannot run nix-build: {e} (install Nix; see `rvbuild doctor`)"))?;
+        .map_err(|source| BenchBuildError::CannotRunNixBuild { source })?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect();
-        return Err(format!("nix-build of the {target} benchmark failed: {}", tail.join(" / ")));
+        return Err(BenchBuildError::BuildFailed { target: target.to_string(), tail: tail.join(" / ") });
     }
     let line = stdout.lines().last().unwrap_or("").trim();
-    StorePath::parse(line).map_err(|_| format!("nix-build printed `{line}`, not a store path"))
+    StorePath::parse(line).map_err(|_| BenchBuildError::NotAStorePath { line: line.to_string() })
 }
 
 /// Builds the benchmark for every system in [`BENCH_SYSTEMS`] with this machine's Nix (a
@@ -121,7 +122,7 @@ pub async fn build_local() -> BenchBinaries {
                 bins.outputs.insert(sys, p);
             }
             Ok((sys, Err(e))) => {
-                bins.errors.insert(sys, e);
+                bins.errors.insert(sys, e.to_string());
             }
             Err(e) => {
                 bins.errors.insert("benchmark".into(), format!("benchmark build task failed: {e}"));

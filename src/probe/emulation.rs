@@ -4,8 +4,9 @@
 //! host provider runs it. The ratio is what the scheduler's cost model uses for emulated
 //! placements (`BuilderModel::emulated`), learnt per builder instead of assumed.
 
+use super::error::ProbeError;
+use crate::Result;
 use crate::transport::Transport;
-use crate::{Error, ErrorKind, Result};
 
 /// One probe's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,10 +51,7 @@ pub fn userland_dir(system: &str, userland_root: &str) -> Result<String> {
         "riscv64-linux" => "riscv64",
         "aarch64-linux" => "arm64",
         other => {
-            return Err(Error::msg(
-                ErrorKind::Config,
-                format!("no target userland is known for system `{other}` (riscv64-linux, aarch64-linux)"),
-            ));
+            return Err(ProbeError::NoUserland { system: other.to_string() }.into());
         }
     };
     Ok(format!("{}/userland-{arch}", userland_root.trim_end_matches('/')))
@@ -75,7 +73,7 @@ pub fn command(userland_dir: &str) -> Result<String> {
         || !userland_dir.starts_with('/')
         || !userland_dir.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
     {
-        return Err(Error::msg(ErrorKind::Config, format!("unusable userland directory `{userland_dir}`")));
+        return Err(ProbeError::UnusableUserlandDir { dir: userland_dir.to_string() }.into());
     }
     let u = userland_dir;
     Ok(format!(
@@ -103,9 +101,7 @@ pub fn parse(system: &str, stdout: &str) -> Result<EmulationProbe> {
             .lines()
             .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse::<u64>().ok()))
             .map(|ns| ns as f64 / 1e9)
-            .ok_or_else(|| {
-                Error::msg(ErrorKind::Builder, format!("emulation probe for {system}: no `{name}` in its output"))
-            })
+            .ok_or_else(|| ProbeError::EmulationOutput { system: system.to_string(), name: name.to_string() }.into())
     };
     Ok(EmulationProbe {
         system: system.to_string(),
@@ -121,15 +117,12 @@ pub async fn probe(transport: &dyn Transport, system: &str, userland_root: &str)
     let cmd = command(&userland_dir(system, userland_root)?)?;
     let out = transport.exec(&cmd).await?;
     if out.status != Some(0) {
-        return Err(Error::with_help(
-            ErrorKind::Builder,
-            format!(
-                "emulation probe for {system} on {} failed: {}",
-                transport.label(),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            "run scripts/setup-host.sh on the builder (target userlands, binfmt qemu-user)",
-        ));
+        return Err(ProbeError::EmulationFailed {
+            system: system.to_string(),
+            label: transport.label(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into());
     }
     parse(system, &String::from_utf8_lossy(&out.stdout))
 }

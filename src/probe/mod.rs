@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod emulation;
+pub mod error;
 pub mod script;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,13 +17,14 @@ use crate::builders::systems;
 
 use tokio::sync::OnceCell;
 
+use self::error::ProbeError;
+use crate::Result;
 use crate::builders::inventory::Builder;
 use crate::builders::machines::Scheme;
 use crate::nix::copy::copy_closure;
 use crate::nix::serve::ServeClient;
 use crate::nix::store_path::StorePath;
 use crate::transport::{LocalTransport, Transport};
-use crate::{Error, ErrorKind, Result};
 
 pub use crate::builders::probe_cache::{EmulatedSystem, ProbeCache, ProbeResult, load_cache, now_unix};
 pub use bench::{BenchBinaries, REFERENCE_NS_PER_ROUND};
@@ -92,10 +94,7 @@ pub async fn probe(builder: &Builder, transport: &dyn Transport, opts: &ProbeOpt
             } else {
                 match tokio::time::timeout(opts.timeout, upload(transport, &bins.store_paths())).await {
                     Ok(r) => r,
-                    Err(_) => Err(Error::msg(
-                        ErrorKind::Builder,
-                        format!("copying the benchmark took longer than {}s", opts.timeout.as_secs()),
-                    )),
+                    Err(_) => Err(ProbeError::UploadTimeout { secs: opts.timeout.as_secs() }.into()),
                 }
             };
             match uploaded {
@@ -114,28 +113,20 @@ pub async fn probe(builder: &Builder, transport: &dyn Transport, opts: &ProbeOpt
         }
     }
     let cmd = script::command(plan.as_ref());
-    let out = tokio::time::timeout(opts.timeout, transport.exec(&cmd)).await.map_err(|_| {
-        Error::with_help(
-            ErrorKind::Builder,
-            format!("{}: the probe did not finish within {}s", builder.name, opts.timeout.as_secs()),
-            "check the host's load, or probe it without the benchmark",
-        )
-    })??;
+    let out = tokio::time::timeout(opts.timeout, transport.exec(&cmd))
+        .await
+        .map_err(|_| ProbeError::Timeout { builder: builder.name.clone(), secs: opts.timeout.as_secs() })??;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let parsed = script::parse(&stdout);
     if !parsed.ran {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::with_help(
-            ErrorKind::Builder,
-            format!(
-                "{}: the probe script did not run on {} (exit status {}): {}",
-                builder.name,
-                transport.label(),
-                out.status.map_or("none".to_string(), |s| s.to_string()),
-                stderr.trim()
-            ),
-            "the builder must have a POSIX sh; try `ssh HOST sh -c true`",
-        ));
+        return Err(ProbeError::ScriptDidNotRun {
+            builder: builder.name.clone(),
+            label: transport.label(),
+            status: out.status.map_or("none".to_string(), |s| s.to_string()),
+            stderr: stderr.trim().to_string(),
+        }
+        .into());
     }
     let mut r = assemble(builder, &parsed, errors, now_unix());
     r.duration_s = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::UnknownPartContent;
 use super::units::{Addr, Size};
 
 /// A value with the YAML location it came from.
@@ -299,15 +300,15 @@ impl fmt::Display for PartContent {
 }
 
 impl std::str::FromStr for PartContent {
-    type Err = String;
+    type Err = UnknownPartContent;
 
-    fn from_str(s: &str) -> Result<PartContent, String> {
+    fn from_str(s: &str) -> Result<PartContent, UnknownPartContent> {
         match s {
             "bootfiles" => Ok(PartContent::Bootfiles),
             "empty" => Ok(PartContent::Empty),
             _ => match s.strip_prefix("firmware:") {
                 Some(name) if !name.is_empty() => Ok(PartContent::Firmware(name.to_string())),
-                _ => Err(format!("unknown partition content `{s}`, expected bootfiles, firmware:<file> or empty")),
+                _ => Err(UnknownPartContent { value: s.to_string() }),
             },
         }
     }

@@ -7,8 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::Result;
+use crate::profile::error::ProfileStageError;
 use crate::profile::{Arch, hex_digest};
-use crate::{Error, ErrorKind, Result};
 
 /// Directories searched as prefixes of firmware paths: packages of other architectures or
 /// suites are unpacked there by scripts/setup-host.sh (`RVBUILD_FIRMWARE_ROOTS`, colon-separated).
@@ -57,14 +58,10 @@ pub fn host_tools_id(firmware_packages: &[String]) -> String {
 /// The identity of the build host's compiler for this arch, checked to exist (host provider).
 pub fn host_toolchain_id(arch: Arch) -> Result<String> {
     let gcc = format!("{}gcc", arch.cross_prefix());
-    let version = run_text(&gcc, &["--version"]).ok_or_else(|| {
-        let pkg = format!("gcc-{}", arch.cross_prefix().trim_end_matches('-'));
-        Error::with_help(
-            ErrorKind::Prerequisite,
-            format!("the cross compiler {gcc} is not installed"),
-            format!("install the Debian package {pkg} (scripts/setup-host.sh does), or use the nixpkgs provider"),
-        )
-    })?;
+    let Some(version) = run_text(&gcc, &["--version"]) else {
+        let package = format!("gcc-{}", arch.cross_prefix().trim_end_matches('-'));
+        return Err(ProfileStageError::NoCrossCompiler { gcc, package }.into());
+    };
     let first = version.lines().next().unwrap_or_default();
     Ok(format!("{first}; {}", package_versions(&["linux-source-6.12"])))
 }
@@ -73,7 +70,8 @@ pub fn host_toolchain_id(arch: Arch) -> Result<String> {
 /// (listing a compressed kernel tarball takes seconds; a wrong DT name must fail before the
 /// kernel build, not after it).
 pub fn dts_index(tarball: &Path) -> Result<Vec<String>> {
-    let meta = std::fs::metadata(tarball).map_err(|e| Error::io(ErrorKind::Prerequisite, tarball.display(), e))?;
+    let meta = std::fs::metadata(tarball)
+        .map_err(|source| ProfileStageError::Tarball { tarball: tarball.to_path_buf(), source })?;
     let mtime = meta
         .modified()
         .ok()
@@ -90,12 +88,13 @@ pub fn dts_index(tarball: &Path) -> Result<Vec<String>> {
         .arg("-tf")
         .arg(tarball)
         .output()
-        .map_err(|e| Error::io(ErrorKind::Prerequisite, "tar", e))?;
+        .map_err(|source| ProfileStageError::TarCannotRun { source })?;
     if !out.status.success() {
-        return Err(Error::msg(
-            ErrorKind::Prerequisite,
-            format!("cannot list {}: {}", tarball.display(), String::from_utf8_lossy(&out.stderr).trim()),
-        ));
+        return Err(ProfileStageError::TarFailed {
+            tarball: tarball.to_path_buf(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }
+        .into());
     }
     let list: Vec<String> =
         String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.ends_with(".dts")).map(str::to_string).collect();

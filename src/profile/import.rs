@@ -3,10 +3,11 @@
 
 use std::path::Path;
 
+use crate::Result;
 use crate::builders::inventory::read_nix_conf;
 use crate::builders::machines::{self, Machine, Scheme};
+use crate::profile::error::ProfileStageError;
 use crate::profile::validate::is_safe_name;
-use crate::{Error, ErrorKind, Result};
 
 /// Reads the machines file (if it exists) and nix.conf `builders` (if set), in that order,
 /// dropping repeated URIs and the local machine.
@@ -35,11 +36,7 @@ pub fn read_machines(machines_file: &Path, nix_conf: &Path) -> Result<Vec<Machin
 /// The build profile YAML for `machines` (validated by the caller with `check_profile_text`).
 pub fn profile_yaml(name: &str, machines: &[Machine], from: &str) -> Result<String> {
     if !is_safe_name(name) {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("`{name}` is not a valid profile name"),
-            "letters, digits, `.`, `_`, `+`, `-`; not starting with `.` or `-`",
-        ));
+        return Err(ProfileStageError::InvalidProfileName { name: name.to_string() }.into());
     }
     let mut y = format!("# Imported by `rvbuild builders import` from {from}.\n");
     y.push_str(&format!("name: {name}\n"));

@@ -6,6 +6,7 @@
 pub mod board;
 pub mod build;
 pub mod diag;
+pub mod error;
 pub mod host_facts;
 pub mod import;
 pub mod resolve;
@@ -23,6 +24,7 @@ pub use diag::{ProfileError, ProfileErrors, SourceText};
 use sha2::{Digest, Sha256};
 
 use crate::{Error, ErrorKind, Result};
+use error::ProfileStageError;
 
 /// Where a board or profile file came from; relative paths inside it resolve against `base`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +49,9 @@ impl<T> Loaded<T> {
     pub fn base_dir(&self) -> Result<PathBuf> {
         match &self.origin {
             // Absolute: these paths end up in generated Nix expressions, which need absolute ones.
-            Origin::Project(dir) => dir
-                .canonicalize()
-                .map_err(|e| Error::io(ErrorKind::Config, format!("project directory {}", dir.display()), e)),
+            Origin::Project(dir) => {
+                dir.canonicalize().map_err(|source| ProfileStageError::ProjectDir { dir: dir.clone(), source }.into())
+            }
             Origin::Shipped => shipped::materialize(&cache_dir()),
         }
     }
@@ -73,12 +75,10 @@ fn find(project: &Path, kind: &str, name: &str) -> Result<(SourceText, Origin, S
     let looks_like_path = name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml");
     if looks_like_path {
         let p = PathBuf::from(name);
-        let text = std::fs::read_to_string(&p).map_err(|e| {
-            Error::with_help(
-                ErrorKind::Config,
-                format!("cannot read {}: {e}", p.display()),
-                format!("give an existing file or a name from `rvbuild {kind}`"),
-            )
+        let text = std::fs::read_to_string(&p).map_err(|source| ProfileStageError::CannotRead {
+            path: p.clone(),
+            kind: kind.to_string(),
+            source,
         })?;
         let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         // A file in `<dir>/boards/` resolves relative paths against `<dir>`, like a project.
@@ -92,15 +92,12 @@ fn find(project: &Path, kind: &str, name: &str) -> Result<(SourceText, Origin, S
         return Ok((SourceText { name: p.display().to_string(), text }, Origin::Project(base), stem));
     }
     if !validate::is_safe_name(name) {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("`{name}` is not a valid {} name", &kind[..kind.len() - 1]),
-            format!("see `rvbuild {kind}`"),
-        ));
+        return Err(ProfileStageError::InvalidName { kind: kind.to_string(), name: name.to_string() }.into());
     }
     let local = project.join(kind).join(format!("{name}.yaml"));
     if local.is_file() {
-        let text = std::fs::read_to_string(&local).map_err(|e| Error::io(ErrorKind::Config, local.display(), e))?;
+        let text = std::fs::read_to_string(&local)
+            .map_err(|source| ProfileStageError::ReadProjectFile { path: local.clone(), source })?;
         return Ok((
             SourceText { name: local.display().to_string(), text },
             Origin::Project(project.to_path_buf()),
@@ -114,15 +111,13 @@ fn find(project: &Path, kind: &str, name: &str) -> Result<(SourceText, Origin, S
     }
     let mut known = list_names(project, kind);
     known.dedup();
-    Err(Error::with_help(
-        ErrorKind::Config,
-        format!(
-            "no {} named `{name}` (looked in {} and among rvbuild's own)",
-            &kind[..kind.len() - 1],
-            project.join(kind).display()
-        ),
-        format!("known: {}", known.join(", ")),
-    ))
+    Err(ProfileStageError::NotFound {
+        kind: kind.to_string(),
+        name: name.to_string(),
+        dir: project.join(kind),
+        known: known.join(", "),
+    }
+    .into())
 }
 
 /// Names available in `kind` (project first, then shipped), sorted and unique.

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::profile::board::{Board, FirmwareFile, PartContent, PartFs, TableKind};
 use crate::profile::build::{BuildProfile, Provider, Strategy};
+use crate::profile::error::ProfileStageError;
 use crate::profile::{Arch, Loaded, hex_digest, strategy};
 use crate::{Error, ErrorKind, Result};
 
@@ -172,22 +173,18 @@ fn resolve_firmware(f: &FirmwareFile, base: &Path, provider: Provider) -> Result
                 .collect();
         path = candidates.iter().find(|p| p.is_file()).cloned();
         if path.is_none() {
-            let mut help = String::new();
-            if let (Some(p), Some(pkg)) = (&f.path, &f.package) {
-                help.push_str(&format!("install the Debian package {pkg} (it provides {}); ", p.value));
+            let provides = match (&f.path, &f.package) {
+                (Some(p), Some(pkg)) => Some((pkg.clone(), p.value.clone())),
+                _ => None,
+            };
+            return Err(ProfileStageError::FirmwareMissing {
+                put_at: base.join("firmware").join(&name),
+                name,
+                looked_at: candidates,
+                provides,
+                how_to_get: f.how_to_get.clone(),
             }
-            if let Some(how) = &f.how_to_get {
-                help.push_str(&format!("{how}; "));
-            }
-            help.push_str(&format!("or put the file at {}", base.join("firmware").join(&name).display()));
-            return Err(Error::with_help(
-                ErrorKind::Prerequisite,
-                format!(
-                    "firmware file `{name}` is missing (looked at {})",
-                    candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-                ),
-                help,
-            ));
+            .into());
         }
     }
     Ok(FirmwareSpec { name, path, nixpkgs: f.nixpkgs.clone() })
@@ -290,21 +287,15 @@ fn kernel_options(board: &Loaded<Board>, profile: &Loaded<BuildProfile>, base: &
 
 /// The `CONFIG_X=value` lines of a kernel config fragment, as `(X, value)` in file order.
 fn read_fragment(board: &Loaded<Board>, path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::with_help(
-            ErrorKind::Config,
-            format!("{}: kernel fragment {}: {e}", board.source.name, path.display()),
-            "fix the path in kernel.fragments",
-        )
+    let text = std::fs::read_to_string(path).map_err(|source| ProfileStageError::KernelFragment {
+        board: board.source.name.clone(),
+        path: path.to_path_buf(),
+        source,
     })?;
     let mut lines = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
         let Some((k, v)) = line.strip_prefix("CONFIG_").and_then(|l| l.split_once('=')) else {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!("{}: `{line}` is not a CONFIG_X=value line", path.display()),
-                "fragments hold lines like CONFIG_SERIAL_8250=y",
-            ));
+            return Err(ProfileStageError::FragmentLine { path: path.to_path_buf(), line: line.to_string() }.into());
         };
         lines.push((k.to_string(), v.to_string()));
     }
@@ -316,29 +307,17 @@ fn read_fragment(board: &Loaded<Board>, path: &Path) -> Result<Vec<(String, Stri
 fn kernel_source(board: &Loaded<Board>, provider: Provider) -> Result<Option<PathBuf>> {
     let b = &board.value;
     if !b.kernel.patches.is_empty() && provider == Provider::Host {
-        return Err(Error::with_help(
-            ErrorKind::Config,
-            format!("{}: kernel.patches are not applied by the host provider yet", board.source.name),
-            "remove the patches or use the nixpkgs provider",
-        ));
+        return Err(ProfileStageError::KernelPatches { board: board.source.name.clone() }.into());
     }
     let kernel_tarball = b.kernel.source.tarball.as_ref().map(PathBuf::from);
     if provider == Provider::Host {
         match &kernel_tarball {
             Some(t) if t.is_file() => {}
             Some(t) => {
-                return Err(Error::with_help(
-                    ErrorKind::Prerequisite,
-                    format!("kernel source {} is missing", t.display()),
-                    "install Debian's linux-source-6.12 package (scripts/setup-host.sh does)",
-                ));
+                return Err(ProfileStageError::KernelSourceMissing { tarball: t.clone() }.into());
             }
             None => {
-                return Err(Error::with_help(
-                    ErrorKind::Config,
-                    format!("{}: kernel.source.tarball is needed by the host provider", board.source.name),
-                    "set kernel.source.tarball or use the nixpkgs provider",
-                ));
+                return Err(ProfileStageError::NoKernelTarball { board: board.source.name.clone() }.into());
             }
         }
     }
@@ -452,19 +431,14 @@ fn resolve_strategies(
             } else {
                 format!("profile {}", profile.source.name)
             };
-            return Err(Error::with_help(ErrorKind::Config, format!("{origin}: {msg}"), help));
+            return Err(ProfileStageError::UnsupportedStrategy { origin, message: msg, help }.into());
         }
     }
     let mut components = vec!["kernel".to_string()];
     components.extend(module_names.iter().map(|m| format!("module-{m}")));
     components.extend(["init", "initramfs", "bootfiles", "firmware", "image"].map(String::from));
-    let strategies = strategy::resolve(&components, &[&from_profile, cli]).map_err(|msg| {
-        Error::with_help(
-            ErrorKind::Config,
-            format!("board {}: {msg}", board.value.name.value),
-            "fix strategy.overrides in the profile or the --strategy flags",
-        )
-    })?;
+    let strategies = strategy::resolve(&components, &[&from_profile, cli])
+        .map_err(|message| ProfileStageError::Strategies { board: board.value.name.value.clone(), message })?;
     let userland = if provider == Provider::Host && strategies.values().any(|s| *s != Strategy::Cross) {
         Some(userland::find(board.value.arch.value)?)
     } else {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::{Error, ErrorKind, Result};
+use super::error::ProfileStageError;
+use crate::Result;
 
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/shipped_files.rs"));
@@ -60,11 +61,13 @@ pub fn materialize(cache_root: &Path) -> Result<PathBuf> {
     for (rel, contents) in files() {
         let path = tmp.join(rel);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(ErrorKind::Internal, parent.display(), e))?;
+            fs::create_dir_all(parent)
+                .map_err(|source| ProfileStageError::Materialize { path: parent.to_path_buf(), source })?;
         }
-        fs::write(&path, contents).map_err(|e| Error::io(ErrorKind::Internal, path.display(), e))?;
+        fs::write(&path, contents).map_err(|source| ProfileStageError::Materialize { path: path.clone(), source })?;
     }
-    fs::write(tmp.join(".complete"), b"").map_err(|e| Error::io(ErrorKind::Internal, tmp.display(), e))?;
+    fs::write(tmp.join(".complete"), b"")
+        .map_err(|source| ProfileStageError::Materialize { path: tmp.clone(), source })?;
     match fs::rename(&tmp, &dir) {
         Ok(()) => Ok(dir),
         // Another rvbuild process won the race: its copy is identical.
@@ -72,6 +75,6 @@ pub fn materialize(cache_root: &Path) -> Result<PathBuf> {
             let _ = fs::remove_dir_all(&tmp);
             Ok(dir)
         }
-        Err(e) => Err(Error::io(ErrorKind::Internal, dir.display(), e)),
+        Err(source) => Err(ProfileStageError::Materialize { path: dir, source }.into()),
     }
 }

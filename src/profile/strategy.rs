@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+use miette::Diagnostic;
+
 use super::build::{Provider, Strategy};
 
 /// Components that only move bytes (cpio, copies, partition tables): their output does not
@@ -14,26 +16,42 @@ pub const ARCH_NEUTRAL: [&str; 4] = ["initramfs", "bootfiles", "firmware", "imag
 /// Userland programs (the `userland` group).
 pub const USERLAND: [&str; 1] = ["init"];
 
+/// Why a `--strategy COMPONENT=STRATEGY` flag or a strategy name does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Diagnostic)]
+pub enum StrategyFlagError {
+    #[error("`{flag}` is not COMPONENT=STRATEGY (e.g. userland=emulated)")]
+    #[diagnostic(code(rvbuild::profile::strategy::not_component_strategy))]
+    NotComponentStrategy { flag: String },
+
+    #[error("unknown strategy `{name}`: use cross, native or emulated")]
+    #[diagnostic(code(rvbuild::profile::strategy::unknown_strategy))]
+    UnknownStrategy { name: String },
+
+    #[error("unknown component `{key}`: {}", KEYS_HELP)]
+    #[diagnostic(code(rvbuild::profile::strategy::unknown_component))]
+    UnknownComponent { key: String },
+}
+
 /// Parses `--strategy COMPONENT=STRATEGY`.
-pub fn parse_flag(s: &str) -> Result<(String, Strategy), String> {
+pub fn parse_flag(s: &str) -> Result<(String, Strategy), StrategyFlagError> {
     let Some((key, value)) = s.split_once('=') else {
-        return Err(format!("`{s}` is not COMPONENT=STRATEGY (e.g. userland=emulated)"));
+        return Err(StrategyFlagError::NotComponentStrategy { flag: s.to_string() });
     };
     let strategy = parse(value.trim())?;
     let key = key.trim();
     if !is_known_key(key) {
-        return Err(format!("unknown component `{key}`: {}", KEYS_HELP));
+        return Err(StrategyFlagError::UnknownComponent { key: key.to_string() });
     }
     Ok((key.to_string(), strategy))
 }
 
 /// A strategy name.
-pub fn parse(s: &str) -> Result<Strategy, String> {
+pub fn parse(s: &str) -> Result<Strategy, StrategyFlagError> {
     match s {
         "cross" => Ok(Strategy::Cross),
         "native" => Ok(Strategy::Native),
         "emulated" => Ok(Strategy::Emulated),
-        _ => Err(format!("unknown strategy `{s}`: use cross, native or emulated")),
+        _ => Err(StrategyFlagError::UnknownStrategy { name: s.to_string() }),
     }
 }
 
@@ -132,9 +150,9 @@ mod tests {
     fn flags_parse_and_name_what_is_wrong() {
         assert_eq!(parse_flag("userland=emulated"), Ok(("userland".into(), Strategy::Emulated)));
         assert_eq!(parse_flag("module-rvhello=native"), Ok(("module-rvhello".into(), Strategy::Native)));
-        assert!(parse_flag("userland").is_err_and(|e| e.contains("COMPONENT=STRATEGY")));
-        assert!(parse_flag("userland=fast").is_err_and(|e| e.contains("unknown strategy `fast`")));
-        assert!(parse_flag("kernal=cross").is_err_and(|e| e.contains("unknown component `kernal`")));
+        assert!(parse_flag("userland").is_err_and(|e| e.to_string().contains("COMPONENT=STRATEGY")));
+        assert!(parse_flag("userland=fast").is_err_and(|e| e.to_string().contains("unknown strategy `fast`")));
+        assert!(parse_flag("kernal=cross").is_err_and(|e| e.to_string().contains("unknown component `kernal`")));
         assert!(parse_flag("module-../x=cross").is_err());
     }
 

@@ -2,6 +2,7 @@
 //! made from the DAG, the online scheduler the build stage asks what to start next, and the
 //! simulator and lower bounds behind `rvbuild plan --simulate`.
 
+pub mod error;
 pub mod online;
 pub mod simulate;
 pub mod synthetic;

@@ -6,10 +6,11 @@
 
 use std::collections::BTreeSet;
 
+use super::error::ScheduleError;
+use crate::Result;
 use crate::builders::history::{Record, unix_now};
 use crate::vocab::model::strategy_label;
 use crate::vocab::model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
-use crate::{Error, ErrorKind, Result};
 
 /// Weight of the newest measurement in the per-builder speed correction (log-space EWMA).
 const LEARN_WEIGHT: f64 = 0.5;
@@ -81,10 +82,7 @@ pub(crate) fn topo_order(tasks: &[Task]) -> Result<Vec<TaskId>> {
     for (i, t) in tasks.iter().enumerate() {
         for &inp in &t.inputs {
             if inp >= n || inp == i {
-                return Err(Error::msg(
-                    ErrorKind::Internal,
-                    format!("task {} ({}) names input {inp}, which is not another task of this build", i, t.name),
-                ));
+                return Err(ScheduleError::BadInput { task: i, name: t.name.clone(), input: inp }.into());
             }
             indeg[i] += 1;
             dependents[inp].push(i);
@@ -104,7 +102,7 @@ pub(crate) fn topo_order(tasks: &[Task]) -> Result<Vec<TaskId>> {
     }
     if order.len() != n {
         let stuck = (0..n).find(|&i| indeg[i] > 0).map(|i| tasks[i].name.clone()).unwrap_or_default();
-        return Err(Error::msg(ErrorKind::Internal, format!("the task graph has a cycle through {stuck}")));
+        return Err(ScheduleError::Cycle { through: stuck }.into());
     }
     Ok(order)
 }
@@ -115,38 +113,27 @@ pub(crate) fn check_capable(tasks: &[Task], builders: &[BuilderModel], usable: &
     let orphans: Vec<&Task> =
         tasks.iter().filter(|t| !builders.iter().zip(usable).any(|(b, &u)| u && b.refusal(t).is_none())).collect();
     let Some(first) = orphans.first() else { return Ok(()) };
-    let features = if first.required_features.is_empty() {
-        String::new()
-    } else {
-        format!(", requiredSystemFeatures {}", first.required_features.join(" "))
-    };
-    let mut msg = format!("no builder can build {} (system {}{features})", first.name, first.system);
-    if builders.is_empty() {
-        msg.push_str(": the builder pool is empty");
-    } else {
-        msg.push_str("; hosts considered:");
-        for (b, &u) in builders.iter().zip(usable) {
-            let why = if u { b.refusal(first).unwrap_or_default() } else { "is down".to_string() };
-            msg.push_str(&format!("\n  - {}: {why}", b.name));
-        }
+    let hosts = (!builders.is_empty()).then(|| {
+        builders
+            .iter()
+            .zip(usable)
+            .map(|(b, &u)| {
+                let why = if u { b.refusal(first).unwrap_or_default() } else { "is down".to_string() };
+                (b.name.clone(), why)
+            })
+            .collect()
+    });
+    let also: Vec<String> = orphans.iter().skip(1).take(5).map(|t| t.name.clone()).collect();
+    let more = orphans.len().saturating_sub(1 + also.len());
+    Err(ScheduleError::NoCapableBuilder {
+        task: first.name.clone(),
+        system: first.system.clone(),
+        features: first.required_features.clone(),
+        hosts,
+        also,
+        more,
     }
-    if orphans.len() > 1 {
-        let more: Vec<&str> = orphans[1..].iter().take(5).map(|t| t.name.as_str()).collect();
-        let rest = orphans.len() - 1 - more.len();
-        msg.push_str(&format!("\nalso without a builder: {}", more.join(", ")));
-        if rest > 0 {
-            msg.push_str(&format!(" and {rest} more"));
-        }
-    }
-    Err(Error::with_help(
-        ErrorKind::Builder,
-        msg,
-        format!(
-            "add a builder that runs {} natively or through binfmt emulation (extra-platforms in its machines line), \
-             or build the component cross (--strategy COMPONENT=cross)",
-            first.system
-        ),
-    ))
+    .into())
 }
 
 impl Scheduler {
@@ -596,7 +583,7 @@ impl Scheduler {
     pub fn builder_down(&mut self, builder: BuilderId, now: f64) -> Result<Vec<TaskId>> {
         self.advance(now);
         let Some(alive) = self.alive.get_mut(builder) else {
-            return Err(Error::msg(ErrorKind::Internal, format!("builder {builder} is not in the pool")));
+            return Err(ScheduleError::UnknownBuilder { builder }.into());
         };
         *alive = false;
         let requeued: Vec<TaskId> = self.running[builder].drain(..).map(|r| r.task).collect();
@@ -618,6 +605,7 @@ pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::ErrorKind;
 
     pub(crate) fn task(name: &str, work: f64, inputs: &[TaskId]) -> Task {
         Task {

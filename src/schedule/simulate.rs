@@ -5,9 +5,10 @@
 
 use serde::Serialize;
 
+use super::error::ScheduleError;
 use super::online::{Scheduler, topo_order};
+use crate::Result;
 use crate::vocab::model::{BuilderId, BuilderModel, Placement, Task, TaskId, strategy_label};
-use crate::{Error, ErrorKind, Result};
 
 /// Tolerance when matching finish and start times (seconds).
 const EPS: f64 = 1e-6;
@@ -262,7 +263,7 @@ pub fn simulate_with(tasks: &[Task], builders: &[BuilderModel], opts: &SimOption
         }
         let Some(next) = pending.iter().enumerate().min_by(|a, b| a.1.finish.total_cmp(&b.1.finish)).map(|(i, _)| i)
         else {
-            return Err(Error::msg(ErrorKind::Internal, "the simulated schedule stalled with tasks left"));
+            return Err(ScheduleError::SimulationStalled.into());
         };
         let run = pending.swap_remove(next);
         now = run.finish;
@@ -270,7 +271,7 @@ pub fn simulate_with(tasks: &[Task], builders: &[BuilderModel], opts: &SimOption
         runs.push(run);
     }
     if !sched.is_done() {
-        return Err(Error::msg(ErrorKind::Internal, "the simulated schedule did not finish"));
+        return Err(ScheduleError::SimulationUnfinished.into());
     }
     let schedule = Schedule::from_runs(tasks, builders, &runs);
     let truth = opts.actual.filter(|a| a.len() == builders.len()).unwrap_or(builders);

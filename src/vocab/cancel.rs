@@ -8,7 +8,24 @@ use std::process::Child;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use miette::Diagnostic;
+
 use crate::{Error, ErrorKind};
+
+/// The error a run ends with when Ctrl-C or SIGTERM stopped it (see [`classify`]).
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("interrupted: stopped by Ctrl-C / SIGTERM; running builds and QEMU were terminated")]
+#[diagnostic(
+    code(rvbuild::interrupted),
+    help("run the command again; finished components are reused from the Nix store")
+)]
+pub struct Interrupted;
+
+impl From<Interrupted> for Error {
+    fn from(e: Interrupted) -> Error {
+        Error::new(ErrorKind::Interrupted, e)
+    }
+}
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 static CHILDREN: Mutex<BTreeSet<u32>> = Mutex::new(BTreeSet::new());
@@ -74,13 +91,5 @@ pub fn on_signal() -> usize {
 
 /// Replaces an error caused by the interruption (a killed child failing) with `Interrupted`.
 pub fn classify(e: Error) -> Error {
-    if interrupted() && e.kind() != ErrorKind::Interrupted {
-        Error::with_help(
-            ErrorKind::Interrupted,
-            "interrupted: stopped by Ctrl-C / SIGTERM; running builds and QEMU were terminated",
-            "run the command again; finished components are reused from the Nix store",
-        )
-    } else {
-        e
-    }
+    if interrupted() && e.kind() != ErrorKind::Interrupted { Interrupted.into() } else { e }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use miette::Diagnostic;
 use serde::{Deserialize, Serialize};
 
 use super::{Arch, Strategy};
@@ -107,31 +108,49 @@ pub struct FlashRegionRecord {
     pub path: Option<String>,
 }
 
+/// A manifest that cannot be read, or an artefact it does not name or that is gone.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ManifestError {
+    #[error("cannot read {}: {source}", path.display())]
+    #[diagnostic(code(rvbuild::manifest::cannot_read), help("build the board first with `rvbuild board BOARD`"))]
+    CannotRead { path: PathBuf, source: std::io::Error },
+
+    #[error("{}: not an rvbuild manifest: {source}", path.display())]
+    #[diagnostic(code(rvbuild::manifest::not_a_manifest))]
+    NotAManifest { path: PathBuf, source: serde_json::Error },
+
+    #[error("the build of {board} has no artefact `{name}`")]
+    #[diagnostic(code(rvbuild::manifest::no_such_artifact))]
+    NoSuchArtifact { board: String, name: String },
+
+    #[error("artefact {} is gone (garbage-collected?)", path.display())]
+    #[diagnostic(code(rvbuild::manifest::artifact_gone), help("rebuild with `rvbuild board`"))]
+    ArtifactGone { path: PathBuf },
+}
+
+impl From<ManifestError> for Error {
+    fn from(e: ManifestError) -> Error {
+        // Each is a problem with the output directory the user pointed at.
+        Error::new(ErrorKind::Config, e)
+    }
+}
+
 impl Manifest {
     pub fn load(out_dir: &Path) -> Result<Manifest> {
         let p = out_dir.join("manifest.json");
-        let text = fs::read_to_string(&p).map_err(|e| {
-            Error::with_help(
-                ErrorKind::Config,
-                format!("cannot read {}: {e}", p.display()),
-                "build the board first with `rvbuild board BOARD`",
-            )
-        })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::msg(ErrorKind::Config, format!("{}: not an rvbuild manifest: {e}", p.display())))
+        let text = fs::read_to_string(&p).map_err(|source| ManifestError::CannotRead { path: p.clone(), source })?;
+        Ok(serde_json::from_str(&text).map_err(|source| ManifestError::NotAManifest { path: p, source })?)
     }
 
     /// The store path of an artefact, checked to exist.
     pub fn artifact(&self, name: &str) -> Result<PathBuf> {
-        let p = self.artifacts.get(name).map(PathBuf::from).ok_or_else(|| {
-            Error::msg(ErrorKind::Config, format!("the build of {} has no artefact `{name}`", self.board))
-        })?;
+        let p = self
+            .artifacts
+            .get(name)
+            .map(PathBuf::from)
+            .ok_or_else(|| ManifestError::NoSuchArtifact { board: self.board.clone(), name: name.to_string() })?;
         if !p.exists() {
-            return Err(Error::with_help(
-                ErrorKind::Config,
-                format!("artefact {} is gone (garbage-collected?)", p.display()),
-                "rebuild with `rvbuild board`",
-            ));
+            return Err(ManifestError::ArtifactGone { path: p }.into());
         }
         Ok(p)
     }
@@ -161,5 +180,19 @@ mod tests {
         )
         .expect("record");
         assert_eq!(rec.strategy, Strategy::Emulated);
+    }
+
+    #[test]
+    fn a_missing_manifest_keeps_its_text_help_class_and_code() {
+        let dir = std::env::temp_dir().join(format!("rvbuild-no-manifest-{}", std::process::id()));
+        let e = Manifest::load(&dir).expect_err("no manifest there");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        let text = e.to_string();
+        assert!(text.starts_with(&format!("cannot read {}: ", dir.join("manifest.json").display())), "{text}");
+        assert_eq!(
+            e.help().map(|h| h.to_string()).as_deref(),
+            Some("build the board first with `rvbuild board BOARD`")
+        );
+        assert_eq!(e.code().map(|c| c.to_string()).as_deref(), Some("rvbuild::manifest::cannot_read"));
     }
 }
