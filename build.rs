@@ -32,7 +32,7 @@ fn main() {
         Ok(f) => f,
         Err(e) => panic!("cannot write shipped_files.rs: {e}"),
     };
-    let mut text = String::from("pub static FILES: &[(&str, &[u8])] = &[\n");
+    let mut text = String::from("pub(crate) static FILES: &[(&str, &[u8])] = &[\n");
     for p in &files {
         let rel = p.strip_prefix(&root).unwrap_or(p).to_string_lossy().replace('\\', "/");
         text.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", p.to_string_lossy()));

@@ -1,3 +1,4 @@
+#![warn(unreachable_pub)]
 //! rvbuild: builds Linux images for RISC-V and ARM64 boards from declarative board profiles
 //! with Nix, spreads the builds over a pool of builders, checks every output's architecture
 //! and flashes the result over a serial line.

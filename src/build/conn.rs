@@ -22,7 +22,7 @@ struct LogTarget {
 }
 
 /// One open serve session and its log route.
-pub struct Conn {
+pub(crate) struct Conn {
     pub client: ServeClient,
     route: Arc<Mutex<Option<LogTarget>>>,
 }
@@ -30,7 +30,7 @@ pub struct Conn {
 impl Conn {
     /// Opens a session on `transport`; its stderr lines go to the current log target and,
     /// as `Log` events, to `events`.
-    pub async fn open(transport: &dyn Transport, events: mpsc::UnboundedSender<Event>) -> Result<Conn> {
+    pub(crate) async fn open(transport: &dyn Transport, events: mpsc::UnboundedSender<Event>) -> Result<Conn> {
         let channel = transport.open_serve().await?;
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         let route: Arc<Mutex<Option<LogTarget>>> = Arc::new(Mutex::new(None));
@@ -57,7 +57,7 @@ impl Conn {
     }
 
     /// Sends this session's stderr to `log` (created fresh) as lines of `source`.
-    pub fn log_to(&self, source: &str, log: &Path) -> Result<()> {
+    pub(crate) fn log_to(&self, source: &str, log: &Path) -> Result<()> {
         let file = File::create(log).map_err(|source| BuildError::Log { path: log.to_path_buf(), source })?;
         if let Ok(mut guard) = self.route.lock() {
             *guard = Some(LogTarget { source: source.to_string(), file });
@@ -66,7 +66,7 @@ impl Conn {
     }
 
     /// Stops routing stderr lines to a log (between builds: transfers print nothing useful).
-    pub fn log_off(&self) {
+    pub(crate) fn log_off(&self) {
         if let Ok(mut guard) = self.route.lock() {
             *guard = None;
         }
@@ -75,11 +75,11 @@ impl Conn {
 
 /// Idle sessions of one builder.
 #[derive(Default)]
-pub struct Idle(Mutex<Vec<Conn>>);
+pub(crate) struct Idle(Mutex<Vec<Conn>>);
 
 impl Idle {
     /// An idle session, or a new one.
-    pub async fn take(&self, transport: &dyn Transport, events: &mpsc::UnboundedSender<Event>) -> Result<Conn> {
+    pub(crate) async fn take(&self, transport: &dyn Transport, events: &mpsc::UnboundedSender<Event>) -> Result<Conn> {
         let pooled = match self.0.lock() {
             Ok(mut v) => v.pop(),
             Err(_) => None,
@@ -91,7 +91,7 @@ impl Idle {
     }
 
     /// Returns a session after use; a session left out of step is dropped (closing it).
-    pub fn give_back(&self, conn: Conn) {
+    pub(crate) fn give_back(&self, conn: Conn) {
         conn.log_off();
         if conn.client.is_usable()
             && let Ok(mut v) = self.0.lock()
@@ -101,7 +101,7 @@ impl Idle {
     }
 
     /// Closes every idle session (a builder that went down).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         if let Ok(mut v) = self.0.lock() {
             v.clear();
         }

@@ -18,9 +18,9 @@ use super::default_out_dir;
 use super::error::PipelineError;
 
 /// Seconds to wait for the U-Boot prompt (or the boot ROM) unless asked otherwise.
-pub const DEFAULT_TIMEOUT_S: u64 = 60;
+pub(crate) const DEFAULT_TIMEOUT_S: u64 = 60;
 /// Bytes per load/write/verify round unless asked otherwise (must fit the board's RAM twice).
-pub const DEFAULT_CHUNK: u64 = 16 << 20;
+pub(crate) const DEFAULT_CHUNK: u64 = 16 << 20;
 
 /// What to flash, where and how. [`FlashRequest::new`] gives the defaults.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use crate::vocab::manifest::{FlashPlan, FlashRegionRecord, Manifest};
 
 /// What a strategy becomes on this machine: cross stays cross; a target-system derivation runs
 /// natively on a machine of the target's architecture and emulated anywhere else.
-pub fn placed_locally(strategy: Strategy, arch: profile::Arch) -> Strategy {
+pub(crate) fn placed_locally(strategy: Strategy, arch: profile::Arch) -> Strategy {
     match strategy {
         Strategy::Cross => Strategy::Cross,
         _ if arch.nix_system() == format!("{}-linux", std::env::consts::ARCH) => Strategy::Native,

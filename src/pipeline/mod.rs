@@ -3,7 +3,7 @@
 //! `flash` are requests to it; the CLI only maps arguments to requests and renders results.
 
 mod board;
-pub mod error;
+pub(crate) mod error;
 pub(crate) mod flash;
 mod manifest;
 mod plan;
@@ -16,5 +16,6 @@ pub use board::{BoardBuild, build};
 pub use flash::{FlashRequest, Flashed, flash};
 pub use plan::{PlanReport, PlanRow, plan};
 pub use qemu::{BootRequest, Booted, boot, qemu_command};
-pub use request::{Request, default_out_dir};
+pub use request::Request;
+pub(crate) use request::default_out_dir;
 pub use verify::verify_outputs;

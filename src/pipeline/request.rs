@@ -29,6 +29,6 @@ pub struct Request {
 }
 
 /// The default output directory of a board: `./result-<board>`.
-pub fn default_out_dir(board: &str) -> PathBuf {
+pub(crate) fn default_out_dir(board: &str) -> PathBuf {
     PathBuf::from(format!("result-{board}"))
 }

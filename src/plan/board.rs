@@ -56,14 +56,14 @@ fn forced(
 }
 
 /// The planned strategies and the build spec resolved with them.
-pub struct BoardPlan {
+pub(crate) struct BoardPlan {
     pub plans: Vec<ComponentPlan>,
     pub spec: BuildSpec,
 }
 
 /// Plans every component of `board`: `cli` (`--strategy`) over the profile's overrides, the
 /// cost model for the rest.
-pub fn plan_board(
+pub(crate) fn plan_board(
     board: &Loaded<Board>,
     profile: &Loaded<BuildProfile>,
     provider: Provider,

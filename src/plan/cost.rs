@@ -9,7 +9,7 @@ use crate::builders::history::History;
 /// What a component (or derivation) is, for its default work and its strategy options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum ComponentKind {
+pub(crate) enum ComponentKind {
     Kernel,
     Module,
     /// A compiled userland program (C), such as the init.
@@ -24,7 +24,7 @@ pub enum ComponentKind {
 
 /// Default work per kind: seconds at speed 1.0, natively or cross (a cross compiler runs at
 /// the build host's native speed).
-pub const DEFAULT_WORK: &[(ComponentKind, f64)] = &[
+pub(crate) const DEFAULT_WORK: &[(ComponentKind, f64)] = &[
     (ComponentKind::Kernel, 300.0),
     (ComponentKind::Module, 10.0),
     (ComponentKind::Userland, 5.0),
@@ -38,7 +38,7 @@ pub const DEFAULT_WORK: &[(ComponentKind, f64)] = &[
 const MB: u64 = 1_000_000;
 
 /// Default output size per kind (NAR bytes), until the history knows better.
-pub const DEFAULT_OUTPUT_BYTES: &[(ComponentKind, u64)] = &[
+pub(crate) const DEFAULT_OUTPUT_BYTES: &[(ComponentKind, u64)] = &[
     (ComponentKind::Kernel, 30 * MB),
     (ComponentKind::Module, MB),
     (ComponentKind::Userland, MB),
@@ -51,23 +51,23 @@ pub const DEFAULT_OUTPUT_BYTES: &[(ComponentKind, u64)] = &[
 
 impl ComponentKind {
     /// Default work in seconds at speed 1.0.
-    pub fn default_work(self) -> f64 {
+    pub(crate) fn default_work(self) -> f64 {
         DEFAULT_WORK.iter().find(|(k, _)| *k == self).map(|(_, w)| *w).unwrap_or(10.0)
     }
 
     /// Default size of the outputs (NAR bytes), for transfer estimates.
-    pub fn default_output_bytes(self) -> u64 {
+    pub(crate) fn default_output_bytes(self) -> u64 {
         DEFAULT_OUTPUT_BYTES.iter().find(|(k, _)| *k == self).map(|(_, b)| *b).unwrap_or(20 * MB)
     }
 
     /// Compiled for the target: it can be built cross or as a target-system derivation
     /// (native or emulated). The other kinds are assembled on the build host.
-    pub fn compiles(self) -> bool {
+    pub(crate) fn compiles(self) -> bool {
         matches!(self, ComponentKind::Kernel | ComponentKind::Module | ComponentKind::Userland | ComponentKind::Other)
     }
 
     /// The kind of a board component by its name (`kernel`, `module-NAME`, `init`, ...).
-    pub fn of_component(name: &str) -> ComponentKind {
+    pub(crate) fn of_component(name: &str) -> ComponentKind {
         match name {
             "kernel" => ComponentKind::Kernel,
             "init" => ComponentKind::Userland,
@@ -82,7 +82,7 @@ impl ComponentKind {
 
     /// A guess from a derivation name (without hash), for derivations of the DAG that have no
     /// history yet.
-    pub fn of_derivation(name: &str) -> ComponentKind {
+    pub(crate) fn of_derivation(name: &str) -> ComponentKind {
         let n = name.to_ascii_lowercase();
         let has = |w: &str| n.contains(w);
         if has("module") {
@@ -107,19 +107,19 @@ impl ComponentKind {
 
 /// Estimated work of a derivation for the scheduler's `Task::work`: its history (normalised
 /// to speed 1.0) when there is one, else the default of its guessed kind.
-pub fn derivation_work(name: &str, history: Option<&History>) -> f64 {
+pub(crate) fn derivation_work(name: &str, history: Option<&History>) -> f64 {
     history.and_then(|h| h.work(name)).unwrap_or_else(|| ComponentKind::of_derivation(name).default_work())
 }
 
 /// Estimated output size of a derivation: the newest recorded size, else its kind's default.
-pub fn derivation_output_bytes(name: &str, history: Option<&History>) -> u64 {
+pub(crate) fn derivation_output_bytes(name: &str, history: Option<&History>) -> u64 {
     history
         .and_then(|h| h.records().iter().filter(|r| r.name == name).max_by_key(|r| r.at).map(|r| r.output_bytes))
         .unwrap_or_else(|| ComponentKind::of_derivation(name).default_output_bytes())
 }
 
 /// Seconds with thousands separators (`1,900 s`), for the plan's reasons.
-pub fn fmt_seconds(s: f64) -> String {
+pub(crate) fn fmt_seconds(s: f64) -> String {
     if !s.is_finite() {
         return "unknown".to_string();
     }

@@ -16,7 +16,7 @@ use crate::{Error, Result};
 
 /// One board component to plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Component {
+pub(crate) struct Component {
     /// Component name as in profiles and `--strategy` (`kernel`, `module-hello`, `init`, ...).
     pub name: String,
     pub kind: ComponentKind,
@@ -36,7 +36,7 @@ pub struct Component {
 
 impl Component {
     /// A component with its kind from its name; modules join the `kernel` group.
-    pub fn new(name: &str, system: &str, cross_available: bool) -> Component {
+    pub(crate) fn new(name: &str, system: &str, cross_available: bool) -> Component {
         let kind = ComponentKind::of_component(name);
         let group = match kind {
             ComponentKind::Kernel | ComponentKind::Module => Some("kernel".to_string()),
@@ -57,7 +57,7 @@ impl Component {
 
 /// What the planner works from.
 #[derive(Debug, Clone, Copy)]
-pub struct PlanRequest<'a> {
+pub(crate) struct PlanRequest<'a> {
     pub components: &'a [Component],
     pub builders: &'a [BuilderModel],
     pub history: Option<&'a History>,
@@ -71,7 +71,7 @@ pub struct PlanRequest<'a> {
 
 /// One option the planner weighed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Costed {
+pub(crate) struct Costed {
     pub strategy: Strategy,
     pub host: String,
     pub seconds: f64,
@@ -79,7 +79,7 @@ pub struct Costed {
 
 /// The plan of one component.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ComponentPlan {
+pub(crate) struct ComponentPlan {
     pub component: String,
     pub group: Option<String>,
     /// `Cross`, or a target-system build expected `Native` or `Emulated`.
@@ -99,7 +99,7 @@ pub struct ComponentPlan {
 
 /// The board's components (names as `BuildSpec::components()` gives them) for the planner,
 /// all compiled for `system`.
-pub fn board_components(names: &[String], system: &str, cross_available: bool) -> Vec<Component> {
+pub(crate) fn board_components(names: &[String], system: &str, cross_available: bool) -> Vec<Component> {
     names.iter().map(|n| Component::new(n, system, cross_available)).collect()
 }
 
@@ -167,7 +167,7 @@ const ALL: [Strategy; 3] = [Strategy::Cross, Strategy::Native, Strategy::Emulate
 /// Plans every component. Fails when an override cannot be honoured (no cross toolchain, no
 /// host for the forced strategy, conflicting overrides within a group) or when a component has
 /// no way to be built at all; the error names the component, the system and the hosts.
-pub fn plan(req: &PlanRequest) -> Result<Vec<ComponentPlan>> {
+pub(crate) fn plan(req: &PlanRequest) -> Result<Vec<ComponentPlan>> {
     let corrections = req.history.map(History::host_corrections).unwrap_or_default();
     // Group the components: a named group, or the component alone.
     let mut groups: Vec<(String, Vec<&Component>)> = Vec::new();

@@ -62,7 +62,7 @@ pub struct BootOutcome {
 }
 
 /// The qemu-system command line for a board's build.
-pub fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
+pub(crate) fn command(board: &Board, q: &Qemu, m: &Manifest) -> Result<Command> {
     let exe = format!("qemu-system-{}", q.system);
     let mut cmd = Command::new(&exe);
     cmd.args(["-M", &q.machine]);
@@ -108,7 +108,7 @@ impl Drop for Guard {
 }
 
 /// Boots and waits for the marker. `log_dir` receives `boot.log`.
-pub fn boot(
+pub(crate) fn boot(
     board: &Board,
     m: &Manifest,
     log_dir: &Path,

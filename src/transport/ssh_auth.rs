@@ -15,7 +15,7 @@ use super::ssh_hostkey::fingerprint;
 use super::{FailureClass, TransportFailure};
 
 /// Where keys come from.
-pub struct KeySources<'a> {
+pub(crate) struct KeySources<'a> {
     pub identity_files: &'a [PathBuf],
     pub agent_socket: Option<&'a Path>,
     pub home: Option<&'a Path>,
@@ -52,7 +52,7 @@ fn same(a: &PublicKey, b: &PublicKey) -> bool {
 }
 
 /// Tries every key until one is accepted.
-pub async fn authenticate<H: russh::client::Handler>(
+pub(crate) async fn authenticate<H: russh::client::Handler>(
     handle: &mut Handle<H>,
     user: &str,
     sources: &KeySources<'_>,

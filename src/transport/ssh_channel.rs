@@ -37,7 +37,7 @@ const UNTRUSTED: &[&str] = &[
 
 /// What the channel pump needs to know for its messages.
 #[derive(Clone)]
-pub struct ChannelContext {
+pub(crate) struct ChannelContext {
     /// `builder NAME (USER@HOST:PORT)`
     pub who: String,
     pub user: String,
@@ -159,7 +159,7 @@ impl Drop for SessionGuard {
 }
 
 /// Wraps an exec'd channel. `conn` is kept alive for as long as the channel is.
-pub fn serve_channel(
+pub(crate) fn serve_channel(
     channel: russh::Channel<Msg>,
     conn: Box<dyn std::any::Any + Send + Sync>,
     ctx: ChannelContext,
@@ -242,7 +242,7 @@ async fn pump(
 }
 
 /// Explains how a channel ended, when that is more than "the command exited".
-pub fn ending(
+pub(crate) fn ending(
     ctx: &ChannelContext,
     status: Option<u32>,
     signal: Option<&str>,

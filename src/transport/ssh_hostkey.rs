@@ -13,7 +13,7 @@ use crate::builders::{HostKey, HostKeyStatus};
 
 /// Who is being checked, for messages.
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub(crate) struct Peer {
     /// `builder NAME (USER@HOST:PORT)`
     pub who: String,
     pub host: String,
@@ -24,7 +24,7 @@ pub struct Peer {
 
 /// The outcome of a check.
 #[derive(Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Trusted,
     /// Unknown key accepted and recorded at `FILE:LINE`.
     Recorded {
@@ -35,7 +35,7 @@ pub enum Verdict {
 }
 
 /// `SHA256:…` fingerprint of a public key.
-pub fn fingerprint(key: &PublicKey) -> String {
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
     key.fingerprint(HashAlg::Sha256).to_string()
 }
 
@@ -47,7 +47,7 @@ fn fingerprint_of(known: &HostKey) -> String {
 }
 
 /// The presented key as a [`HostKey`] (type and base64 blob).
-pub fn host_key_of(key: &PublicKey) -> HostKey {
+pub(crate) fn host_key_of(key: &PublicKey) -> HostKey {
     HostKey { key_type: key.algorithm().as_str().to_string(), key: key.public_key_base64() }
 }
 
@@ -56,7 +56,7 @@ fn same_key(known: &HostKey, presented: &PublicKey) -> bool {
 }
 
 /// Refusals that need no key from the server (checked before connecting).
-pub fn refuse_early(status: &HostKeyStatus, peer: &Peer) -> Option<TransportFailure> {
+pub(crate) fn refuse_early(status: &HostKeyStatus, peer: &Peer) -> Option<TransportFailure> {
     match status {
         HostKeyStatus::Revoked { at } => Some(TransportFailure::new(
             FailureClass::Setup,
@@ -73,7 +73,7 @@ pub fn refuse_early(status: &HostKeyStatus, peer: &Peer) -> Option<TransportFail
 }
 
 /// Judges the key `presented` by the server against what is known about the builder.
-pub fn check(
+pub(crate) fn check(
     status: &HostKeyStatus,
     presented: &PublicKey,
     peer: &Peer,
@@ -165,7 +165,7 @@ fn short_type(ktype: &str) -> &str {
 }
 
 /// The default file new keys are recorded in: `~/.ssh/known_hosts`.
-pub fn default_record_file(home: Option<&std::path::Path>) -> PathBuf {
+pub(crate) fn default_record_file(home: Option<&std::path::Path>) -> PathBuf {
     match home {
         Some(h) => h.join(".ssh/known_hosts"),
         None => PathBuf::from(".ssh/known_hosts"),

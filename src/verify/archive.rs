@@ -10,7 +10,7 @@ use flate2::bufread::GzDecoder;
 
 /// Archive formats recognised from their first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Cpio,
     Tar,
     Gzip,
@@ -18,7 +18,7 @@ pub enum Format {
 }
 
 /// Bytes needed to recognise any format (the tar magic sits at 257).
-pub const HEAD: usize = 512;
+pub(crate) const HEAD: usize = 512;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
@@ -30,7 +30,7 @@ const MAX_NAME: usize = 4096;
 const MAX_NESTING: u32 = 4;
 
 /// Recognises an archive from its first bytes.
-pub fn detect(head: &[u8]) -> Option<Format> {
+pub(crate) fn detect(head: &[u8]) -> Option<Format> {
     if head.starts_with(b"070701") || head.starts_with(b"070702") {
         Some(Format::Cpio)
     } else if head.get(257..262) == Some(b"ustar") {
@@ -45,17 +45,17 @@ pub fn detect(head: &[u8]) -> Option<Format> {
 }
 
 /// Largest member read into memory for inspection.
-pub const MAX_MEMBER: u64 = 256 << 20;
+pub(crate) const MAX_MEMBER: u64 = 256 << 20;
 
 /// A regular member's content as handed to the callback.
-pub enum Member {
+pub(crate) enum Member {
     Data(Vec<u8>),
     /// Larger than [`MAX_MEMBER`]: not read, only its size is known.
     TooLarge(u64),
 }
 
 /// The callback: a member's name inside the archive and its content.
-pub type Visit<'a> = dyn FnMut(&str, Member) + 'a;
+pub(crate) type Visit<'a> = dyn FnMut(&str, Member) + 'a;
 
 /// A reader with push-back, counting its position (cpio alignment is relative to the stream).
 struct Stream<'a> {
@@ -163,7 +163,7 @@ impl<'a> Stream<'a> {
 
 /// Reads every member of the archive in `reader`, calling `visit` for each regular file.
 /// Returns the number of members visited.
-pub fn for_each_member(reader: &mut dyn Read, visit: &mut Visit<'_>) -> Result<usize, String> {
+pub(crate) fn for_each_member(reader: &mut dyn Read, visit: &mut Visit<'_>) -> Result<usize, String> {
     read_any(reader, visit, 0)
 }
 
@@ -224,7 +224,7 @@ fn read_xz(s: &mut Stream<'_>, visit: &mut Visit<'_>, depth: u32) -> Result<usiz
 }
 
 /// Decompresses a whole xz stream, refusing output beyond `limit` bytes.
-pub fn xz_to_vec(input: &mut dyn BufRead, limit: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn xz_to_vec(input: &mut dyn BufRead, limit: u64) -> Result<Vec<u8>, String> {
     let mut packed = Vec::new();
     input.take(limit).read_to_end(&mut packed).map_err(|e| format!("reading xz data: {e}"))?;
     // Stream padding (zero bytes) may follow; an xz stream itself ends with the magic "YZ".

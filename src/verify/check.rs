@@ -20,7 +20,7 @@ const OSABI_GNU: u8 = 3;
 
 /// What was read from one ELF file.
 #[derive(Debug, Clone)]
-pub struct ElfFacts {
+pub(crate) struct ElfFacts {
     pub header: Header,
     pub interp: Option<String>,
     /// `vermagic=` of `.modinfo`, for relocatable objects that have one.
@@ -32,7 +32,7 @@ pub struct ElfFacts {
 }
 
 /// The float ABI a RISC-V file declares.
-pub fn riscv_float_abi(flags: u32) -> FloatAbi {
+pub(crate) fn riscv_float_abi(flags: u32) -> FloatAbi {
     match (flags & EF_RISCV_FLOAT_ABI) >> 1 {
         0 => FloatAbi::Soft,
         1 => FloatAbi::Single,
@@ -42,7 +42,7 @@ pub fn riscv_float_abi(flags: u32) -> FloatAbi {
 }
 
 /// The summary shown in reports and JSON.
-pub fn summarize(f: &ElfFacts) -> ElfSummary {
+pub(crate) fn summarize(f: &ElfFacts) -> ElfSummary {
     let h = &f.header;
     let riscv = h.machine == elf::EM_RISCV;
     let float_abi = match h.machine {
@@ -76,7 +76,7 @@ fn machine_label(m: u16) -> String {
 }
 
 /// Every mismatch between the file and the expectation.
-pub fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
+pub(crate) fn check_elf(exp: &Expectation, f: &ElfFacts) -> Vec<Mismatch> {
     let h = &f.header;
     let mut out = Vec::new();
     let arch = exp.arch;
@@ -165,7 +165,7 @@ fn check_arm(f: &ElfFacts, hard_float: bool, out: &mut Vec<Mismatch>) {
 
 /// The loader matches when it is the expected path, or the same loader inside a Nix store path
 /// (`/nix/store/<hash>-glibc-<version>/lib/ld-linux-riscv64-lp64d.so.1`).
-pub fn interp_matches(want: &str, found: &str) -> bool {
+pub(crate) fn interp_matches(want: &str, found: &str) -> bool {
     if want == found {
         return true;
     }
@@ -175,7 +175,7 @@ pub fn interp_matches(want: &str, found: &str) -> bool {
 
 /// Without an expected vermagic, the modules of one run must at least agree with each other:
 /// those that differ from the most common vermagic are mismatches.
-pub fn cross_check_vermagic(exp: &Expectation, files: &mut [FileResult]) {
+pub(crate) fn cross_check_vermagic(exp: &Expectation, files: &mut [FileResult]) {
     if exp.vermagic.is_some() {
         return;
     }

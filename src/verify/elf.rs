@@ -7,26 +7,26 @@ use serde::Serialize;
 
 use super::source::Source;
 
-pub const MAGIC: [u8; 4] = *b"\x7fELF";
+pub(crate) const MAGIC: [u8; 4] = *b"\x7fELF";
 
 /// ELF file types (e_type).
-pub const ET_NONE: u16 = 0;
-pub const ET_REL: u16 = 1;
-pub const ET_EXEC: u16 = 2;
-pub const ET_DYN: u16 = 3;
-pub const ET_CORE: u16 = 4;
+pub(crate) const ET_NONE: u16 = 0;
+pub(crate) const ET_REL: u16 = 1;
+pub(crate) const ET_EXEC: u16 = 2;
+pub(crate) const ET_DYN: u16 = 3;
+pub(crate) const ET_CORE: u16 = 4;
 
 /// Machines (e_machine) this crate names.
-pub const EM_386: u16 = 3;
-pub const EM_MIPS: u16 = 8;
-pub const EM_PPC: u16 = 20;
-pub const EM_PPC64: u16 = 21;
-pub const EM_S390: u16 = 22;
-pub const EM_ARM: u16 = 40;
-pub const EM_X86_64: u16 = 62;
-pub const EM_AARCH64: u16 = 183;
-pub const EM_RISCV: u16 = 243;
-pub const EM_LOONGARCH: u16 = 258;
+pub(crate) const EM_386: u16 = 3;
+pub(crate) const EM_MIPS: u16 = 8;
+pub(crate) const EM_PPC: u16 = 20;
+pub(crate) const EM_PPC64: u16 = 21;
+pub(crate) const EM_S390: u16 = 22;
+pub(crate) const EM_ARM: u16 = 40;
+pub(crate) const EM_X86_64: u16 = 62;
+pub(crate) const EM_AARCH64: u16 = 183;
+pub(crate) const EM_RISCV: u16 = 243;
+pub(crate) const EM_LOONGARCH: u16 = 258;
 
 const PT_INTERP: u32 = 3;
 const PN_XNUM: u16 = 0xffff;
@@ -98,7 +98,7 @@ impl Endian {
 
 /// The ELF file header.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     pub class: Class,
     pub endian: Endian,
     pub osabi: u8,
@@ -116,7 +116,7 @@ pub struct Header {
 }
 
 /// True when the bytes start with the ELF magic.
-pub fn is_elf(head: &[u8]) -> bool {
+pub(crate) fn is_elf(head: &[u8]) -> bool {
     head.starts_with(&MAGIC)
 }
 
@@ -153,7 +153,7 @@ impl Rd<'_> {
 }
 
 /// Parses the ELF file header from the first bytes of a file (64 bytes are enough).
-pub fn parse_header(head: &[u8]) -> Result<Header, String> {
+pub(crate) fn parse_header(head: &[u8]) -> Result<Header, String> {
     if !is_elf(head) {
         return Err("not an ELF file (no \\x7fELF magic)".into());
     }
@@ -202,7 +202,7 @@ pub fn parse_header(head: &[u8]) -> Result<Header, String> {
 }
 
 /// Reads the ELF header of a source. `Ok(None)` when the source is not ELF.
-pub fn read_header(src: &dyn Source) -> Result<Option<Header>, String> {
+pub(crate) fn read_header(src: &dyn Source) -> Result<Option<Header>, String> {
     let mut head = [0u8; 64];
     let n = src.read_at(0, &mut head).map_err(|e| format!("reading the file header: {e}"))?;
     if !is_elf(&head[..n]) {
@@ -262,7 +262,7 @@ fn check_entsize(found: u16, want: u16, field: &str, what: &str) -> Result<(), S
 }
 
 /// Reads the program interpreter (PT_INTERP), if the file has one.
-pub fn read_interp(src: &dyn Source, h: &Header) -> Result<Option<String>, String> {
+pub(crate) fn read_interp(src: &dyn Source, h: &Header) -> Result<Option<String>, String> {
     let count = if h.phnum == PN_XNUM { u64::from(section_zero(src, h)?.info) } else { u64::from(h.phnum) };
     if count == 0 {
         return Ok(None);
@@ -298,7 +298,7 @@ pub fn read_interp(src: &dyn Source, h: &Header) -> Result<Option<String>, Strin
 }
 
 /// Reads the contents of the section called `name`, if the file has one.
-pub fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<Vec<u8>>, String> {
     if h.shoff == 0 {
         return Ok(None);
     }
@@ -359,7 +359,7 @@ pub fn read_section(src: &dyn Source, h: &Header, name: &str) -> Result<Option<V
 }
 
 /// Looks up `key=` in a `.modinfo` section (NUL-separated `key=value` strings).
-pub fn modinfo_value(modinfo: &[u8], key: &str) -> Option<String> {
+pub(crate) fn modinfo_value(modinfo: &[u8], key: &str) -> Option<String> {
     modinfo.split(|&c| c == 0).find_map(|entry| {
         let rest = entry.strip_prefix(key.as_bytes())?.strip_prefix(b"=")?;
         Some(String::from_utf8_lossy(rest).into_owned())
@@ -367,7 +367,7 @@ pub fn modinfo_value(modinfo: &[u8], key: &str) -> Option<String> {
 }
 
 /// Human name of a machine, as readelf spells the common ones.
-pub fn machine_name(machine: u16) -> &'static str {
+pub(crate) fn machine_name(machine: u16) -> &'static str {
     match machine {
         0 => "None",
         2 => "Sparc",
@@ -388,7 +388,7 @@ pub fn machine_name(machine: u16) -> &'static str {
 }
 
 /// Short name of an ELF file type.
-pub fn type_name(e_type: u16) -> &'static str {
+pub(crate) fn type_name(e_type: u16) -> &'static str {
     match e_type {
         ET_NONE => "NONE",
         ET_REL => "REL",
@@ -400,7 +400,7 @@ pub fn type_name(e_type: u16) -> &'static str {
 }
 
 /// Human name of an OS/ABI byte.
-pub fn osabi_name(osabi: u8) -> &'static str {
+pub(crate) fn osabi_name(osabi: u8) -> &'static str {
     match osabi {
         0 => "UNIX - System V",
         3 => "UNIX - GNU",

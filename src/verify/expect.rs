@@ -251,7 +251,7 @@ pub fn glibc_loader(arch: Arch, abi: Abi) -> Option<&'static str> {
 }
 
 /// Matches a file name against a pattern where `*` stands for any run of characters.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
     let Some(mut rest) = name.strip_prefix(first) else {

@@ -9,14 +9,14 @@ use crate::vocab::Arch;
 
 /// Architecture a kernel image header declares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageArch {
+pub(crate) enum ImageArch {
     Riscv,
     Arm64,
     Arm,
 }
 
 impl ImageArch {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ImageArch::Riscv => "RISC-V Image",
             ImageArch::Arm64 => "ARM64 Image",
@@ -36,14 +36,14 @@ impl ImageArch {
 
 /// A kernel image header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KernelImage {
+pub(crate) struct KernelImage {
     pub arch: ImageArch,
     pub big_endian: bool,
     pub image_size: u64,
 }
 
 /// Bytes of the file start needed to recognise a kernel image.
-pub const IMAGE_HEAD: usize = 64;
+pub(crate) const IMAGE_HEAD: usize = 64;
 
 const RISCV_MAGIC: &[u8; 8] = b"RISCV\0\0\0";
 const RISCV_MAGIC2: &[u8; 4] = b"RSC\x05";
@@ -67,7 +67,7 @@ fn le32(b: &[u8], at: usize) -> u32 {
 }
 
 /// Recognises a kernel image from its first 64 bytes.
-pub fn parse_kernel_image(head: &[u8]) -> Option<KernelImage> {
+pub(crate) fn parse_kernel_image(head: &[u8]) -> Option<KernelImage> {
     if head.len() < IMAGE_HEAD {
         return None;
     }
@@ -90,7 +90,7 @@ pub fn parse_kernel_image(head: &[u8]) -> Option<KernelImage> {
 }
 
 /// Mismatches of a kernel image against the expectation.
-pub fn check_kernel_image(exp: &Expectation, img: &KernelImage) -> Vec<Mismatch> {
+pub(crate) fn check_kernel_image(exp: &Expectation, img: &KernelImage) -> Vec<Mismatch> {
     let mut out = Vec::new();
     match ImageArch::expected_for(exp.arch) {
         Some(want) if want != img.arch => out.push(Mismatch::new("image-arch", want.name(), img.arch.name())),
@@ -106,7 +106,7 @@ pub fn check_kernel_image(exp: &Expectation, img: &KernelImage) -> Vec<Mismatch>
 }
 
 /// What a kernel image declares, in one line.
-pub fn describe_kernel_image(img: &KernelImage) -> String {
+pub(crate) fn describe_kernel_image(img: &KernelImage) -> String {
     format!(
         "{}, {} kernel, image size {}",
         img.arch.name(),
@@ -115,7 +115,7 @@ pub fn describe_kernel_image(img: &KernelImage) -> String {
     )
 }
 
-pub const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
+pub(crate) const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
 const FDT_BEGIN_NODE: u32 = 1;
 const FDT_END_NODE: u32 = 2;
 const FDT_PROP: u32 = 3;
@@ -126,7 +126,7 @@ const MAX_DTB: u64 = 64 << 20;
 
 /// What a device tree blob declares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dtb {
+pub(crate) struct Dtb {
     pub version: u32,
     pub compatible: Vec<String>,
     pub model: Option<String>,
@@ -138,7 +138,7 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 }
 
 /// Reads a flattened device tree's header and its root node properties.
-pub fn read_dtb(src: &dyn Source) -> Result<Dtb, String> {
+pub(crate) fn read_dtb(src: &dyn Source) -> Result<Dtb, String> {
     let head = src.bytes_at(0, 40, "the FDT header")?;
     let total = u64::from(be32(&head, 4).unwrap_or(0));
     if total > src.len() {
@@ -152,7 +152,7 @@ pub fn read_dtb(src: &dyn Source) -> Result<Dtb, String> {
 }
 
 /// Parses a whole device tree blob held in memory.
-pub fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
+pub(crate) fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
     let field = |at| be32(blob, at).ok_or_else(|| "truncated FDT header".to_string());
     if blob.get(..4) != Some(&FDT_MAGIC[..]) {
         return Err("no FDT magic".into());
@@ -220,7 +220,7 @@ pub fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
 }
 
 /// Mismatches of a DTB against the expectation.
-pub fn check_dtb(exp: &Expectation, dtb: &Dtb) -> Vec<Mismatch> {
+pub(crate) fn check_dtb(exp: &Expectation, dtb: &Dtb) -> Vec<Mismatch> {
     let mut out = Vec::new();
     if dtb.version < 16 {
         out.push(Mismatch::new("fdt-version", "16 or later", dtb.version.to_string()));
@@ -238,7 +238,7 @@ pub fn check_dtb(exp: &Expectation, dtb: &Dtb) -> Vec<Mismatch> {
     out
 }
 
-pub fn describe_dtb(dtb: &Dtb) -> String {
+pub(crate) fn describe_dtb(dtb: &Dtb) -> String {
     format!(
         "FDT v{}, compatible: {}{}",
         dtb.version,
@@ -252,7 +252,7 @@ mod tests {
     use super::*;
 
     /// A minimal DTB: root node with compatible and model, one child node.
-    pub fn tiny_dtb(compatible: &[&str]) -> Vec<u8> {
+    pub(crate) fn tiny_dtb(compatible: &[&str]) -> Vec<u8> {
         let mut strings = b"compatible\0model\0".to_vec();
         while !strings.len().is_multiple_of(4) {
             strings.push(0);

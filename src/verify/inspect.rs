@@ -21,7 +21,7 @@ const MAX_ARCHIVE_DEPTH: u32 = 2;
 const MAX_MODULE: u64 = 256 << 20;
 
 /// Inspects a regular file on disk.
-pub fn inspect_path(path: &Path, exp: &Expectation) -> Vec<FileResult> {
+pub(crate) fn inspect_path(path: &Path, exp: &Expectation) -> Vec<FileResult> {
     let display = path.display().to_string();
     if let Some(skip) = ignored(&display, exp) {
         return vec![skip];
@@ -281,7 +281,7 @@ fn inspect_elf(display: String, name: &str, src: &dyn Source, exp: &Expectation)
 }
 
 /// Inspects bytes already in memory as if they were the file `name`.
-pub fn inspect_bytes(name: &str, bytes: &[u8], exp: &Expectation) -> Vec<FileResult> {
+pub(crate) fn inspect_bytes(name: &str, bytes: &[u8], exp: &Expectation) -> Vec<FileResult> {
     let mut open = || -> Result<Box<dyn Read>, String> { Ok(Box::new(std::io::Cursor::new(bytes.to_vec()))) };
     inspect(name, &bytes, &mut open, exp, 0)
 }

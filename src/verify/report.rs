@@ -135,7 +135,7 @@ impl FileResult {
 }
 
 /// Version of the JSON layout below; bumped when a field changes meaning or goes away.
-pub const JSON_SCHEMA: u32 = 1;
+pub(crate) const JSON_SCHEMA: u32 = 1;
 
 /// Everything a verify run found. Serialized as the `--json` output: `schema`, `expectation`,
 /// the counts, and `files` (one entry per file or archive member, in path order).

@@ -6,7 +6,7 @@ use std::io;
 use std::os::unix::fs::FileExt;
 
 /// Something whose bytes can be read at any offset.
-pub trait Source: Sync {
+pub(crate) trait Source: Sync {
     /// Total length in bytes.
     fn len(&self) -> u64;
 
@@ -38,18 +38,18 @@ pub trait Source: Sync {
 }
 
 /// An open file and its length at the time it was opened.
-pub struct FileSource {
+pub(crate) struct FileSource {
     file: File,
     len: u64,
 }
 
 impl FileSource {
-    pub fn new(file: File, len: u64) -> Self {
+    pub(crate) fn new(file: File, len: u64) -> Self {
         FileSource { file, len }
     }
 
     /// The open file, e.g. to read it again as a stream.
-    pub fn file(&self) -> &File {
+    pub(crate) fn file(&self) -> &File {
         &self.file
     }
 }
