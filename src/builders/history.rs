@@ -129,15 +129,22 @@ impl History {
         &self.records
     }
 
-    /// Adds a measurement, dropping the oldest beyond the per-key limit. Nonsense values
-    /// (negative or non-finite seconds, speed <= 0) are ignored.
-    /// Records every measured duration of a build (see [`History::record`]).
-    pub fn record_all(&mut self, records: &[Record]) {
+    /// Keeps a build's measured durations (see [`History::record`]) and saves the history; a
+    /// history that cannot be saved is reported as a note, not an error (the build succeeded).
+    pub fn keep(&mut self, records: &[Record], reporter: &dyn crate::vocab::Reporter) {
+        if records.is_empty() {
+            return;
+        }
         for r in records {
             self.record(r.clone());
         }
+        if let Err(e) = self.save() {
+            reporter.event(&crate::vocab::Event::Note { text: format!("build history not saved: {e}") });
+        }
     }
 
+    /// Adds a measurement, dropping the oldest beyond the per-key limit. Nonsense values
+    /// (negative or non-finite seconds, speed <= 0) are ignored.
     pub fn record(&mut self, r: Record) {
         if r.work().is_none() {
             return;

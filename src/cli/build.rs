@@ -92,12 +92,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         let text = crate::report::gantt::write_schedules(path, s)?;
         reporter.event(&crate::vocab::Event::Note { text });
     }
-    if !outcome.records.is_empty() {
-        history.record_all(&outcome.records);
-        if let Err(e) = history.save() {
-            reporter.event(&crate::vocab::Event::Note { text: format!("build history not saved: {e}") });
-        }
-    }
+    history.keep(&outcome.records, reporter);
     for (k, &root) in dag.roots().iter().enumerate() {
         let node = dag.node(root);
         for (name, out) in &node.drv.outputs {

@@ -107,12 +107,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     let cross: BTreeMap<String, Strategy> =
         strategies.iter().filter(|(_, v)| **v == Strategy::Cross).map(|(k, &v)| (k.clone(), v)).collect();
     let built = components::build(rt, &inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
-    if !built.records.is_empty() {
-        history.record_all(&built.records);
-        if let Err(e) = history.save() {
-            reporter.event(&Event::Note { text: format!("build history not saved: {e}") });
-        }
-    }
+    history.keep(&built.records, reporter);
 
     let mut manifest = manifest::skeleton(&spec, provider, &expr_path);
     for (c, b) in &built.components {
