@@ -13,6 +13,9 @@ echo "[test] cargo fmt --check"
 cargo fmt --check
 echo "[test] cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+# The library builds without the CLI's dependencies (the `cli` feature), warning-free.
+echo "[test] cargo clippy --no-default-features --lib -- -D warnings"
+cargo clippy --no-default-features --lib --quiet -- -D warnings
 profile=default
 if [ "${CI:-}" = "true" ]; then profile=ci; fi
 echo "[test] cargo nextest run --profile $profile"
