@@ -14,9 +14,7 @@ use rvbuild::nix::dag::load_closure;
 use rvbuild::nix::serve::{BuildOptions, ServeClient};
 use rvbuild::nix::store_path::StorePath;
 use rvbuild::profile::build::LocalJobs;
-use rvbuild::transport::{
-    FailureClass, LocalTransport, SshOptions, SshTransport, Transport, failure_class, is_connection_failure,
-};
+use rvbuild::transport::{FailureClass, LocalTransport, SshOptions, SshTransport, Transport, is_connection_failure};
 use support::hosts::{self, DagSpec, Fleet, Host, HostSpec};
 
 /// An error as the user sees it: message and help.
@@ -165,7 +163,7 @@ async fn ssh_unknown_host_key_is_refused_until_accepted() {
     assert!(text.contains(&fp) && text.contains("ssh-ed25519"), "{text}");
     assert!(text.contains(&format!("{}:{}", emu.addr, emu.port)), "{text}");
     assert!(text.contains("--accept-new-host-keys") && text.contains(".ssh/known_hosts"), "{text}");
-    assert_eq!(failure_class(&err), Some(FailureClass::Setup));
+    assert_eq!(err.failure_class(), Some(FailureClass::Setup));
     assert!(!home.path().join(".ssh/known_hosts").exists());
 
     let mut opts = options(home.path());
@@ -207,7 +205,7 @@ async fn ssh_changed_host_key_is_refused_even_with_accept_new() {
     assert!(text.contains("MISMATCH") && text.contains("man-in-the-middle"), "{text}");
     assert!(text.contains(&format!("{}:2", home.path().join(".ssh/known_hosts").display())), "{text}");
     assert_eq!(text.matches("SHA256:").count(), 2, "both fingerprints: {text}");
-    assert_eq!(failure_class(&err), Some(FailureClass::Setup));
+    assert_eq!(err.failure_class(), Some(FailureClass::Setup));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,7 +228,7 @@ async fn ssh_wrong_or_encrypted_client_key_is_an_auth_error() {
     assert!(text.contains(&wrong.display().to_string()) && text.contains("SHA256:"), "{text}");
     assert!(text.contains("authorized_keys"), "{text}");
     assert!(!text.contains("PRIVATE KEY"), "{text}");
-    assert_eq!(failure_class(&err), Some(FailureClass::Setup));
+    assert_eq!(err.failure_class(), Some(FailureClass::Setup));
 
     let line = line.replace(&wrong.display().to_string(), &locked.display().to_string());
     let t = SshTransport::new(&builder(&line, home.path()), options(home.path())).expect("transport");
@@ -250,7 +248,7 @@ async fn ssh_host_without_nix_is_named() {
     assert!(text.contains("`nix-store` was not found") && text.contains("exit status 127"), "{text}");
     assert!(text.contains("install Nix"), "{text}");
     assert!(text.contains(&format!("builder root@{}:{}", bare.addr, bare.port)), "{text}");
-    assert_eq!(failure_class(&err), Some(FailureClass::Setup));
+    assert_eq!(err.failure_class(), Some(FailureClass::Setup));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +295,7 @@ async fn ssh_untrusted_user_is_named() {
     let err = build_remote(&mut here, &mut remote, &dag, 0, &BuildOptions::default()).await.expect_err("untrusted");
     let text = full(&err);
     assert!(text.contains("`root` is not a trusted user") && text.contains("trusted-users = root"), "{text}");
-    assert_eq!(failure_class(&err), Some(FailureClass::Setup));
+    assert_eq!(err.failure_class(), Some(FailureClass::Setup));
 }
 
 /// A private ssh-agent for one test; killed on drop.
@@ -525,5 +523,5 @@ async fn ssh_unsupported_serve_protocol_reaches_the_user() {
     let text = full(&err);
     assert!(text.contains("serve protocol version 1.3 is not supported") && text.contains("upgrade Nix"), "{text}");
     assert!(text.contains(&format!("{}:{}", old.addr, old.port)), "{text}");
-    assert_eq!(failure_class(&err), None, "not a transport failure");
+    assert_eq!(err.failure_class(), None, "not a transport failure");
 }

@@ -724,7 +724,7 @@ impl<'a> Engine<'a> {
         self.shared.idle[ended.builder].clear();
         // A builder set up wrong (host key, login, Nix) stays down: retrying
         // cannot help. One that dropped off the network is tried again.
-        let setup = crate::transport::failure_class(&e) == Some(crate::transport::FailureClass::Setup);
+        let setup = e.failure_class() == Some(crate::transport::FailureClass::Setup);
         let tries = if setup { self.shared.opts.reconnect_attempts } else { 0 };
         self.down.insert(ended.builder, Down { tries, next_try: ended.now + 1.0, in_flight: false });
         self.outcome.lost.push((host.clone(), e.to_string()));

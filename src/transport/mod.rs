@@ -54,13 +54,8 @@ pub fn for_builder(builder: &crate::builders::Builder, ssh: &SshOptions) -> Resu
     })
 }
 
-/// The class of a transport error; None for other errors (a failed build, a protocol error).
-pub fn failure_class(err: &Error) -> Option<FailureClass> {
-    err.failure_class()
-}
-
 /// True when `err` says the builder is down or unreachable (retry the work elsewhere), as
 /// opposed to a setup problem of the builder or a failed build.
 pub fn is_connection_failure(err: &Error) -> bool {
-    failure_class(err) == Some(FailureClass::Unreachable)
+    err.failure_class() == Some(FailureClass::Unreachable)
 }
