@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let members = connect::members(&pool, &ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys })?;
     let log_dir = args.log_dir.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        crate::profile::cache_dir().join("logs").join(format!("build-{t}"))
+        crate::vocab::cache_dir().join("logs").join(format!("build-{t}"))
     });
     let opts = Options {
         log_dir,

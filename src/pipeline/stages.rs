@@ -46,7 +46,7 @@ pub(crate) fn plan(req: &Request, inputs: &Inputs, models: &[BuilderModel], hist
 
 /// Writes the provider's Nix expression for `spec` to `dir/board.nix`.
 pub(crate) fn write_expression(spec: &resolve::BuildSpec, provider: Provider, dir: &Path) -> Result<PathBuf> {
-    let share = profile::shipped::materialize(&profile::cache_dir())?;
+    let share = profile::shipped::materialize(&crate::vocab::cache_dir())?;
     let nix_lib = share.join("nix");
     let expr = match provider {
         Provider::Host => host_expr::render(spec, &nix_lib),

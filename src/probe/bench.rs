@@ -99,7 +99,7 @@ async fn build_one(nix_lib: &Path, target: &str, build_system: &str) -> Result<S
 /// Builds the benchmark for every system in [`BENCH_SYSTEMS`] with this machine's Nix (a
 /// no-op after the first time). A system whose compiler is missing gets an error entry.
 pub async fn build_local() -> BenchBinaries {
-    let nix_lib = match crate::profile::shipped::materialize(&crate::profile::cache_dir()) {
+    let nix_lib = match crate::profile::shipped::materialize(&crate::vocab::cache_dir()) {
         Ok(share) => share.join("nix"),
         Err(e) => {
             let msg = format!("cannot write rvbuild's Nix library to its cache directory: {e}");

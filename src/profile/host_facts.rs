@@ -79,7 +79,7 @@ pub fn dts_index(tarball: &Path) -> Result<Vec<String>> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let key = hex_digest(&[&tarball.to_string_lossy(), &meta.len().to_string(), &mtime.to_string()]);
-    let cache = crate::profile::cache_dir().join("dts-index");
+    let cache = crate::vocab::cache_dir().join("dts-index");
     let file = cache.join(&key[..16]);
     if let Ok(text) = std::fs::read_to_string(&file) {
         return Ok(text.lines().map(str::to_string).collect());

@@ -52,12 +52,10 @@ impl<T> Loaded<T> {
             Origin::Project(dir) => {
                 dir.canonicalize().map_err(|source| ProfileStageError::ProjectDir { dir: dir.clone(), source }.into())
             }
-            Origin::Shipped => shipped::materialize(&cache_dir()),
+            Origin::Shipped => shipped::materialize(&crate::vocab::cache_dir()),
         }
     }
 }
-
-pub use crate::vocab::cache_dir;
 
 /// The hex SHA-256 of `parts`, each ended by a NUL: stable identifiers and cache keys.
 fn hex_digest(parts: &[&str]) -> String {

@@ -331,7 +331,7 @@ fn resolve_modules(board: &Loaded<Board>, base: &Path) -> Result<Vec<ModuleSpec>
         // Like boards, driver sources are looked up in the project first, then among rvbuild's own.
         let mut src = base.join(&d.source.value);
         if !src.is_dir() && board.origin != crate::profile::Origin::Shipped {
-            let shipped = crate::profile::shipped::materialize(&crate::profile::cache_dir())?.join(&d.source.value);
+            let shipped = crate::profile::shipped::materialize(&crate::vocab::cache_dir())?.join(&d.source.value);
             if shipped.is_dir() {
                 src = shipped;
             }
