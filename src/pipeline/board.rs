@@ -10,7 +10,7 @@ use crate::build::components;
 use crate::build::connect;
 use crate::builders::history::History;
 use crate::nix::instantiate;
-use crate::profile::Provider;
+use crate::profile::{Board, Loaded, Provider};
 use crate::vocab::manifest::{ComponentRecord, Manifest};
 use crate::vocab::{BuilderModel, Event, Reporter, Strategy};
 use crate::{Error, ErrorKind, Result};
@@ -18,8 +18,10 @@ use crate::{Error, ErrorKind, Result};
 use super::error::PipelineError;
 use super::{Request, default_out_dir, manifest, stages};
 
-/// A finished board build: where it is, its manifest, and the schedules when asked for.
+/// A finished board build: the board it built, where it is, its manifest, and the schedules
+/// when asked for.
 pub struct BoardBuild {
+    pub board: Loaded<Board>,
     pub out_dir: PathBuf,
     pub manifest: Manifest,
     pub schedules: Option<crate::build::Schedules>,
@@ -70,7 +72,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     instantiate::parse_check(&expr_path)?;
     if req.expr_only {
         let manifest = manifest::skeleton(&spec, provider, &expr_path);
-        return Ok(BoardBuild { out_dir, manifest, schedules: None });
+        return Ok(BoardBuild { board: inputs.board, out_dir, manifest, schedules: None });
     }
     if provider == Provider::Nixpkgs && !nixpkgs_available() {
         return Err(PipelineError::NoNixpkgs { expr: expr_path }.into());
@@ -141,7 +143,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
         detail: "outputs against the board's arch, ABI and kernel".into(),
     });
     super::verify::verify_outputs(&board.value, &manifest, reporter)?;
-    Ok(BoardBuild { out_dir, manifest, schedules: built.schedules })
+    Ok(BoardBuild { board: inputs.board, out_dir, manifest, schedules: built.schedules })
 }
 
 fn nixpkgs_available() -> bool {

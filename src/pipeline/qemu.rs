@@ -34,15 +34,16 @@ fn built(
     rt: &tokio::runtime::Handle,
     reporter: &dyn Reporter,
 ) -> Result<(Loaded<Board>, PathBuf, Manifest)> {
-    let board = profile::load_board(&req.build.project, &req.build.board)?;
-    let name = board.value.name.value.clone();
-    let out_dir = req.build.out_dir.clone().unwrap_or_else(|| default_out_dir(&name));
-    let manifest = if req.no_build {
-        Manifest::load(&out_dir)?
+    let (board, out_dir, manifest) = if req.no_build {
+        let board = profile::load_board(&req.build.project, &req.build.board)?;
+        let out_dir = req.build.out_dir.clone().unwrap_or_else(|| default_out_dir(&board.value.name.value));
+        let manifest = Manifest::load(&out_dir)?;
+        (board, out_dir, manifest)
     } else {
-        let build = Request { out_dir: Some(out_dir.clone()), ..req.build.clone() };
-        super::build(&build, rt, reporter)?.manifest
+        let done = super::build(&req.build, rt, reporter)?;
+        (done.board, done.out_dir, done.manifest)
     };
+    let name = board.value.name.value.clone();
     if let Some(q) = &board.value.qemu
         && q.boot == crate::profile::board::QemuBoot::Direct
     {
