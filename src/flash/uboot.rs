@@ -83,6 +83,12 @@ impl<'a> Console<'a> {
         }
     }
 
+    /// A console whose caller already brought the line to the prompt (a previous session left
+    /// it there, or another driver attached): no attach, the next command is typed at once.
+    pub fn at_prompt(link: &'a mut dyn SerialLink, opts: ConsoleOptions) -> Self {
+        Console { link, opts }
+    }
+
     /// The line underneath (for protocol transfers).
     pub fn link(&mut self) -> &mut dyn SerialLink {
         self.link

@@ -5,10 +5,12 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use rustix::fs::{self as rfs, Mode, OFlags};
 use sha2::{Digest, Sha256};
 
 use super::store_path::NarHash;
@@ -429,37 +431,122 @@ fn check_name(name: &[u8], offset: u64) -> Result<(), NarError> {
 // ---------------------------------------------------------------- restorer
 
 /// Restores one NAR from `input` at `dest`, which must not exist yet. Returns the NAR size.
+///
+/// The NAR comes from a builder and is not trusted. Besides the checks of [`parse`] (names
+/// without `/`, `.`, `..`, NUL; strictly sorted, so no duplicates), every entry is created
+/// relative to a descriptor of its parent directory, exclusively (`O_EXCL`, `mkdirat`,
+/// `symlinkat` fail on anything already there) and never through a symlink (`O_NOFOLLOW` on
+/// every directory opened): nothing is written outside `dest`, even if something else swaps
+/// a directory for a symlink while the restore runs.
+///
+/// On failure what was restored so far is removed again: `dest` holds the whole NAR or does
+/// not exist.
 pub fn restore(input: &mut impl Read, dest: &Path) -> Result<u64, NarError> {
-    let mut sink = Restorer { root: dest.to_path_buf(), file: None };
-    parse(input, &mut sink)
+    let mut sink = Restorer::new(dest)?;
+    let res = parse(input, &mut sink);
+    if res.is_err() && sink.created_root {
+        drop(sink);
+        // Best effort: the restore error is what the caller needs to see.
+        let _ = match fs::symlink_metadata(dest) {
+            Ok(m) if m.is_dir() => fs::remove_dir_all(dest),
+            Ok(_) => fs::remove_file(dest),
+            Err(e) => Err(e),
+        };
+    }
+    res
 }
 
-struct Restorer {
+/// Creates the entries a NAR describes below one directory descriptor per open directory.
+pub(crate) struct Restorer {
     root: PathBuf,
+    /// The directory that holds `root` (opened following symlinks: `dest` is the caller's).
+    parent: OwnedFd,
+    /// The root's file name inside `parent`.
+    root_name: PathBuf,
+    /// Open directories of the tree, outermost first, with their path relative to the root.
+    dirs: Vec<(PathBuf, OwnedFd)>,
     file: Option<(io::BufWriter<fs::File>, PathBuf)>,
+    /// Whether `root` was created (and is this restore's to remove on failure).
+    created_root: bool,
 }
 
 impl Restorer {
+    pub(crate) fn new(dest: &Path) -> Result<Restorer, NarError> {
+        let (parent_path, name) = match (dest.parent(), dest.file_name()) {
+            (Some(p), Some(n)) => (if p.as_os_str().is_empty() { Path::new(".") } else { p }, n),
+            _ => {
+                return Err(NarError::Fs {
+                    path: dest.to_path_buf(),
+                    source: io::Error::other("a NAR is restored to a new path that names a file in a directory"),
+                });
+            }
+        };
+        let parent = rfs::open(parent_path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+            .map_err(|e| NarError::Fs { path: parent_path.to_path_buf(), source: e.into() })?;
+        Ok(Restorer {
+            root: dest.to_path_buf(),
+            parent,
+            root_name: PathBuf::from(name),
+            dirs: Vec::new(),
+            file: None,
+            created_root: false,
+        })
+    }
+
     fn target(&self, rel: &Path) -> PathBuf {
         if rel.as_os_str().is_empty() { self.root.clone() } else { self.root.join(rel) }
+    }
+
+    /// The descriptor of the directory that holds `rel`, and `rel`'s name in it. Directories
+    /// deeper than `rel`'s parent are closed: the parser visits the tree depth first.
+    fn parent_of(&mut self, rel: &Path) -> Result<(BorrowedFd<'_>, PathBuf), NarError> {
+        let Some(name) = rel.file_name() else {
+            self.created_root = true;
+            return Ok((self.parent.as_fd(), self.root_name.clone()));
+        };
+        let parent_rel = rel.parent().unwrap_or(Path::new(""));
+        while self.dirs.last().is_some_and(|(d, _)| d != parent_rel) {
+            self.dirs.pop();
+        }
+        match self.dirs.last() {
+            Some((_, fd)) => Ok((fd.as_fd(), PathBuf::from(name))),
+            None => Err(NarError::Fs {
+                path: self.target(rel),
+                source: io::Error::other("its directory was not created by this restore"),
+            }),
+        }
     }
 }
 
 impl NarVisitor for Restorer {
     fn directory(&mut self, rel: &Path) -> Result<(), NarError> {
         let p = self.target(rel);
-        fs::create_dir(&p).map_err(fs_err(&p))
+        let err = |e: rustix::io::Errno| NarError::Fs { path: p.clone(), source: e.into() };
+        let (at, name) = self.parent_of(rel)?;
+        rfs::mkdirat(at, &name, Mode::from_raw_mode(0o755)).map_err(err)?;
+        let fd = rfs::openat(
+            at,
+            &name,
+            OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        self.dirs.push((rel.to_path_buf(), fd));
+        Ok(())
     }
 
     fn file_start(&mut self, rel: &Path, executable: bool, _size: u64) -> Result<(), NarError> {
         let p = self.target(rel);
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(if executable { 0o755 } else { 0o644 })
-            .open(&p)
-            .map_err(fs_err(&p))?;
-        self.file = Some((io::BufWriter::with_capacity(CHUNK, file), p));
+        let (at, name) = self.parent_of(rel)?;
+        let mode = Mode::from_raw_mode(if executable { 0o755 } else { 0o644 });
+        let fd = rfs::openat(
+            at,
+            &name,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            mode,
+        )
+        .map_err(|e| NarError::Fs { path: p.clone(), source: e.into() })?;
+        self.file = Some((io::BufWriter::with_capacity(CHUNK, fs::File::from(fd)), p));
         Ok(())
     }
 
@@ -479,7 +566,8 @@ impl NarVisitor for Restorer {
 
     fn symlink(&mut self, rel: &Path, target: &[u8]) -> Result<(), NarError> {
         let p = self.target(rel);
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).map_err(fs_err(&p))
+        let (at, name) = self.parent_of(rel)?;
+        rfs::symlinkat(OsStr::from_bytes(target), at, &name).map_err(|e| NarError::Fs { path: p, source: e.into() })
     }
 }
 
@@ -628,6 +716,130 @@ mod tests {
         assert_eq!(count.total, SIZE);
         assert!(count.max_chunk <= CHUNK);
         assert_eq!(size, head.len() as u64 + SIZE + tail.len() as u64);
+    }
+
+    /// A NAR put together token by token, as a malicious builder would send it.
+    fn crafted(tokens: &[&[u8]]) -> Vec<u8> {
+        let mut n = Vec::new();
+        tok(&mut n, MAGIC);
+        for t in tokens {
+            tok(&mut n, t);
+        }
+        n
+    }
+
+    /// A directory NAR with one entry per (name, node tokens).
+    fn crafted_dir(entries: &[(&[u8], &[&[u8]])]) -> Vec<u8> {
+        let mut t: Vec<&[u8]> = vec![b"(", b"type", b"directory"];
+        for (name, node) in entries {
+            t.extend_from_slice(&[b"entry", b"(", b"name", name, b"node"]);
+            t.extend_from_slice(node);
+            t.push(b")");
+        }
+        t.push(b")");
+        crafted(&t)
+    }
+
+    const FILE_NODE: &[&[u8]] = &[b"(", b"type", b"regular", b"contents", b"x", b")"];
+
+    /// Everything below `dir`, as sorted relative paths.
+    fn tree(dir: &Path) -> Vec<String> {
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            let Ok(rd) = fs::read_dir(dir) else { return };
+            for e in rd.flatten() {
+                let p = e.path();
+                out.push(p.strip_prefix(base).map(|r| r.display().to_string()).unwrap_or_default());
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    walk(base, &p, out);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(dir, dir, &mut out);
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn malicious_nars_are_refused_and_write_nothing_outside() {
+        let link: &[&[u8]] = &[b"(", b"type", b"symlink", b"target", b"/tmp", b")"];
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("dot-dot", crafted_dir(&[(b"..", FILE_NODE)])),
+            ("dot", crafted_dir(&[(b".", FILE_NODE)])),
+            ("slash", crafted_dir(&[(b"/", FILE_NODE)])),
+            ("escaping path", crafted_dir(&[(b"../escaped", FILE_NODE)])),
+            ("absolute path", crafted_dir(&[(b"/tmp/escaped", FILE_NODE)])),
+            ("inner slash", crafted_dir(&[(b"a/b", FILE_NODE)])),
+            ("empty", crafted_dir(&[(b"", FILE_NODE)])),
+            ("nul", crafted_dir(&[(b"a\0b", FILE_NODE)])),
+            ("duplicate", crafted_dir(&[(b"a", FILE_NODE), (b"a", FILE_NODE)])),
+            ("unsorted", crafted_dir(&[(b"b", FILE_NODE), (b"a", FILE_NODE)])),
+            // A symlink `a` and then a directory `a` whose file would land behind the link.
+            ("link then dir", crafted_dir(&[(b"a", link), (b"a", &[b"(", b"type", b"directory", b")"])])),
+        ];
+        for (what, nar) in cases {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let dest = dir.path().join("out");
+            let err = restore(&mut nar.as_slice(), &dest).expect_err(what);
+            assert!(matches!(err, NarError::Format { .. }), "{what}: {err}");
+            // Nothing outside, and what was restored before the bad entry is gone again.
+            assert!(tree(dir.path()).is_empty(), "{what}: {:?}", tree(dir.path()));
+        }
+    }
+
+    #[test]
+    fn restore_never_follows_a_symlink_it_created() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).expect("mkdir");
+        let dest = dir.path().join("out");
+        let mut r = Restorer::new(&dest).expect("restorer");
+        r.directory(Path::new("")).expect("root");
+        r.symlink(Path::new("a"), outside.as_os_str().as_bytes()).expect("symlink");
+        // The parser never produces these calls (names are unique and sorted); the restorer
+        // refuses them anyway instead of writing through the link.
+        assert!(r.directory(Path::new("a")).is_err(), "mkdir over the symlink");
+        assert!(r.file_start(Path::new("a/x"), false, 1).is_err(), "a file behind the symlink");
+        assert!(r.symlink(Path::new("a/y"), b"z").is_err(), "a link behind the symlink");
+        assert!(r.file_start(Path::new("a"), false, 1).is_err(), "a file replacing the symlink");
+        assert!(tree(&outside).is_empty(), "{:?}", tree(&outside));
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_mid_restore_is_not_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = dir.path().join("outside");
+        fs::create_dir(&outside).expect("mkdir");
+        let dest = dir.path().join("out");
+        let mut r = Restorer::new(&dest).expect("restorer");
+        r.directory(Path::new("")).expect("root");
+        r.directory(Path::new("d")).expect("d");
+        // Another process replaces `d` by a symlink to `outside` while the restore runs.
+        fs::rename(dest.join("d"), dir.path().join("moved")).expect("rename");
+        std::os::unix::fs::symlink(&outside, dest.join("d")).expect("symlink");
+        r.file_start(Path::new("d/f"), false, 1).expect("file in the directory already open");
+        r.file_chunk(b"x").expect("chunk");
+        r.file_end().expect("end");
+        assert!(tree(&outside).is_empty(), "{:?}", tree(&outside));
+        assert_eq!(fs::read(dir.path().join("moved/f")).expect("moved/f"), b"x");
+    }
+
+    #[test]
+    fn restore_handles_a_tree_deeper_than_path_max() {
+        let name = [b'n'; 200];
+        // 30 levels of 200-byte names: 6000 bytes of path, more than PATH_MAX (4096).
+        let mut t: Vec<&[u8]> = Vec::new();
+        for _ in 0..30 {
+            t.extend_from_slice(&[b"(", b"type", b"directory", b"entry", b"(", b"name", &name, b"node"]);
+        }
+        t.extend_from_slice(FILE_NODE);
+        for _ in 0..30 {
+            t.extend_from_slice(&[b")", b")"]);
+        }
+        let nar = crafted(&t);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("out");
+        assert_eq!(restore(&mut nar.as_slice(), &dest).expect("restore"), nar.len() as u64);
     }
 
     proptest::proptest! {
