@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rvbuild::nix::copy::{CopyMethod, add_path_from_fs, build_remote, copy_closure, copy_closure_with};
+use rvbuild::nix::copy::{CopyMethod, add_path_from_fs, build_remote, copy_closure, copy_closure_with, fetch_outputs};
 use rvbuild::nix::dag::load_closure;
 use rvbuild::nix::drv::Derivation;
 use rvbuild::nix::nar;
@@ -442,6 +442,44 @@ async fn nixbuild_serve_copy_closure_to_separate_store_and_back() {
     let mut local = local_client().await;
     let back = copy_closure(&mut other, &mut local, &[sp(&out)]).await.expect("fetch back");
     assert_eq!(back.copied, vec![sp(&out)]);
+    run(Command::new("nix-store").arg("--verify-path").arg(&out));
+    assert_eq!(numbers(&out), "0\n1\n2\n");
+}
+
+/// Fetching outputs back from a builder imports only those outputs: a reference that is
+/// neither an output nor in the local store is refused (a real Nix store plays the builder).
+#[tokio::test]
+async fn nixbuild_serve_fetch_outputs_imports_only_the_outputs() {
+    let n = nonce();
+    let drv = instantiate(&chain_expr(&n, 3));
+    let out = realise(&drv);
+    let root = tempfile::tempdir().expect("tempdir");
+    let mut local = local_client().await;
+    let ch =
+        LocalTransport::with_store(format!("local?root={}", root.path().display())).open_serve().await.expect("spawn");
+    let mut builder = ServeClient::connect(ch, None).await.expect("handshake");
+    copy_closure(&mut local, &mut builder, &[sp(&out)]).await.expect("copy");
+    let infos = local.query_path_infos(&[sp(&out)]).await.expect("infos");
+    let middle = infos[&sp(&out)].references.iter().find(|r| r.as_str() != out).expect("link1").clone();
+    run(Command::new("nix-store").arg("--delete").arg(&out));
+    run(Command::new("nix-store").arg("--delete").arg(middle.as_str()));
+
+    let mut local = local_client().await;
+    let err = fetch_outputs(&mut builder, &mut local, &[sp(&out)]).await.expect_err("refused").to_string();
+    assert!(err.contains("refers to") && err.contains(middle.as_str()), "{err}");
+    assert!(local.query_valid_paths(&[sp(&out), middle.clone()], false, false).await.expect("query").is_empty());
+
+    // Once the middle link is back (as the output it is), the top output comes alone.
+    let mut builder = ServeClient::connect(
+        LocalTransport::with_store(format!("local?root={}", root.path().display())).open_serve().await.expect("spawn"),
+        None,
+    )
+    .await
+    .expect("handshake");
+    let got = fetch_outputs(&mut builder, &mut local, std::slice::from_ref(&middle)).await.expect("middle");
+    assert_eq!(got.copied, vec![middle.clone()]);
+    let got = fetch_outputs(&mut builder, &mut local, &[sp(&out)]).await.expect("top");
+    assert_eq!(got.copied, vec![sp(&out)]);
     run(Command::new("nix-store").arg("--verify-path").arg(&out));
     assert_eq!(numbers(&out), "0\n1\n2\n");
 }

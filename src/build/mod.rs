@@ -22,7 +22,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinSet;
 
 use crate::builders::history::{History, Record};
-use crate::nix::copy::copy_closure;
+use crate::nix::copy::{copy_closure, fetch_outputs};
 use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
@@ -345,7 +345,7 @@ async fn remote_steps(
     if result.is_success() {
         let _guard = shared.import.lock().await;
         let t0 = Instant::now();
-        bytes = copy_closure(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?.bytes;
+        bytes = fetch_outputs(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?.bytes;
         transfers.push((bytes, t0.elapsed().as_secs_f64()));
     }
     Ok((result, bytes, transfers))

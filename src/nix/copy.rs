@@ -101,11 +101,21 @@ pub async fn copy_closure_with(
         CopyMethod::ImportPaths => true,
     };
     let infos = closure_infos(src, paths).await?;
+    send_missing(src, dst, &infos, use_import).await
+}
+
+/// Sends the paths of `infos` that `dst` lacks, references first.
+async fn send_missing(
+    src: &mut ServeClient,
+    dst: &mut ServeClient,
+    infos: &BTreeMap<StorePath, PathInfo>,
+    use_import: bool,
+) -> Result<CopyStats> {
     let all: Vec<StorePath> = infos.keys().cloned().collect();
     let valid = dst.query_valid_paths(&all, false, false).await?;
     let missing: BTreeSet<StorePath> = all.iter().filter(|p| !valid.contains(*p)).cloned().collect();
     let mut stats = CopyStats { already_valid: valid.len(), ..CopyStats::default() };
-    let order = dependency_order(&missing, &infos)?;
+    let order = dependency_order(&missing, infos)?;
     if use_import {
         let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.get(p).cloned()).collect();
         if !ordered.is_empty() {
@@ -124,6 +134,44 @@ pub async fn copy_closure_with(
         stats.copied.push(path);
     }
     Ok(stats)
+}
+
+/// Fetches a derivation's `outputs` from the `builder` that built them into `local`: only
+/// those paths are imported. The builder's word on each output is checked first: it must
+/// describe exactly the outputs asked for, and every reference must be one of them or already
+/// valid in `local` (the inputs' closure was uploaded from there), so a builder cannot slip
+/// other store paths in as references.
+pub async fn fetch_outputs(
+    builder: &mut ServeClient,
+    local: &mut ServeClient,
+    outputs: &[StorePath],
+) -> Result<CopyStats> {
+    let infos = builder.query_path_infos(outputs).await?;
+    for p in outputs {
+        if !infos.contains_key(p) {
+            return Err(NixError::NotValid { path: p.clone(), on: builder.label().to_string() }.into());
+        }
+    }
+    let wanted: BTreeSet<&StorePath> = outputs.iter().collect();
+    let others: Vec<StorePath> =
+        infos.values().flat_map(|i| &i.references).filter(|r| !wanted.contains(r)).cloned().collect();
+    let known = local.query_valid_paths(&others, false, false).await?;
+    if let Some((output, reference)) = foreign_reference(&infos, &wanted, &known) {
+        return Err(NixError::ForeignReference { label: builder.label().to_string(), output, reference }.into());
+    }
+    let use_import = !local.supports_add_to_store_nar();
+    send_missing(builder, local, &infos, use_import).await
+}
+
+/// The first (output, reference) whose reference is neither an output nor `known`.
+fn foreign_reference(
+    infos: &BTreeMap<StorePath, PathInfo>,
+    outputs: &BTreeSet<&StorePath>,
+    known: &BTreeSet<StorePath>,
+) -> Option<(StorePath, StorePath)> {
+    infos.values().find_map(|i| {
+        i.references.iter().find(|r| !outputs.contains(r) && !known.contains(*r)).map(|r| (i.path.clone(), r.clone()))
+    })
 }
 
 /// Streams one NAR from `src` into `dst` through an in-memory pipe.
@@ -173,7 +221,7 @@ pub async fn build_remote(
                 .map_err(|_| NixError::FloatingOutput { output: name.clone(), drv: node.drv_path.to_string() })?;
             outputs.push(p);
         }
-        copy_closure(builder, local, &outputs).await?;
+        fetch_outputs(builder, local, &outputs).await?;
     }
     Ok(result)
 }
@@ -236,6 +284,21 @@ mod tests {
             ca: String::new(),
             sigs: Vec::new(),
         }
+    }
+
+    #[test]
+    fn references_outside_outputs_and_local_store_are_foreign() {
+        let p = |i: usize| StorePath::parse(&format!("/nix/store/{i:032}-p{i}")).expect("path");
+        let (out, dev, input, evil) = (p(1), p(2), p(3), p(4));
+        let outputs: BTreeSet<&StorePath> = [&out, &dev].into();
+        let known: BTreeSet<StorePath> = [input.clone()].into();
+        // Self reference, sibling output, an input the local store has: fine.
+        let ok: BTreeMap<StorePath, PathInfo> =
+            [(out.clone(), info(&out, &[&out, &dev, &input])), (dev.clone(), info(&dev, &[]))].into();
+        assert_eq!(foreign_reference(&ok, &outputs, &known), None);
+        let bad: BTreeMap<StorePath, PathInfo> =
+            [(out.clone(), info(&out, &[&input])), (dev.clone(), info(&dev, &[&out, &evil]))].into();
+        assert_eq!(foreign_reference(&bad, &outputs, &known), Some((dev.clone(), evil.clone())));
     }
 
     #[test]

@@ -210,6 +210,26 @@ pub enum NixError {
     #[error("{from}: the NAR of {path} has hash {got}, but {want} was announced")]
     #[diagnostic(code(rvbuild::nix::serve::hash_mismatch))]
     HashMismatch { from: String, path: StorePath, got: NarHash, want: NarHash },
+
+    #[error("{label}: {what} names {path}, which was not asked for (or names it twice)")]
+    #[diagnostic(
+        code(rvbuild::nix::serve::unrequested_path),
+        help("a builder only answers for the paths it was asked about; this one is refused (broken or malicious)")
+    )]
+    UnrequestedPath { label: String, what: String, path: StorePath },
+
+    #[error(
+        "{label}: output {output} refers to {reference}, which is neither an output of its derivation nor in this \
+         machine's store (its inputs' closure)"
+    )]
+    #[diagnostic(
+        code(rvbuild::nix::serve::foreign_reference),
+        help(
+            "a derivation's outputs can only refer to its own outputs and its inputs; nothing of this build is \
+             imported from that builder"
+        )
+    )]
+    ForeignReference { label: String, output: StorePath, reference: StorePath },
 }
 
 impl From<NixError> for Error {
@@ -255,7 +275,9 @@ impl From<NixError> for Error {
             | NoAddToStoreNar { .. }
             | UnexpectedReply { .. }
             | BadBuildResult { .. }
-            | HashMismatch { .. } => ErrorKind::Builder,
+            | HashMismatch { .. }
+            | UnrequestedPath { .. }
+            | ForeignReference { .. } => ErrorKind::Builder,
         };
         Error::new(kind, e)
     }
@@ -279,4 +301,11 @@ pub enum BuildResultError {
     #[error("built output {name:?}: {source}")]
     #[diagnostic(code(rvbuild::nix::serve::output_path))]
     OutputPath { name: String, source: StorePathError },
+
+    #[error("the builder reports the outputs {got}, but the derivation's outputs are {want}")]
+    #[diagnostic(
+        code(rvbuild::nix::serve::outputs_differ),
+        help("a builder may only return the derivation's own outputs; the result is refused")
+    )]
+    OutputsDiffer { got: String, want: String },
 }

@@ -210,6 +210,31 @@ pub(super) async fn read_build_result<R: AsyncRead + Unpin>(
     Ok(Ok(res))
 }
 
+/// Checks the outputs a builder reports against the derivation's: when it reports any, they
+/// must be exactly the derivation's outputs, each at its path (servers that send none are
+/// fine: the outputs fetched are always the derivation's).
+pub(super) fn check_built_outputs(
+    res: &BuildResult,
+    drv: &BasicDerivation,
+) -> std::result::Result<(), BuildResultError> {
+    if res.built_outputs.is_empty() {
+        return Ok(());
+    }
+    let same = res.built_outputs.len() == drv.outputs.len()
+        && res.built_outputs.iter().all(|(name, path)| drv.outputs.get(name).is_some_and(|o| o.path == path.as_str()));
+    if same {
+        return Ok(());
+    }
+    let show = |it: &mut dyn Iterator<Item = (&String, &str)>| {
+        let v: Vec<String> = it.map(|(n, p)| format!("{n}={p}")).collect();
+        if v.is_empty() { "none".to_string() } else { v.join(", ") }
+    };
+    Err(BuildResultError::OutputsDiffer {
+        got: show(&mut res.built_outputs.iter().map(|(n, p)| (n, p.as_str()))),
+        want: show(&mut drv.outputs.iter().map(|(n, o)| (n, o.path.as_str()))),
+    })
+}
+
 /// One 2.6/2.7 `builtOutputs` entry: key `sha256:<hash>!<output>`, value a JSON realisation
 /// whose `outPath` is a base name.
 fn parse_realisation(key: &str, json: &str) -> std::result::Result<(String, StorePath), BuildResultError> {
@@ -291,6 +316,59 @@ mod tests {
         }
         let bytes = result_bytes(8, &[("out", "/tmp/evil")]).await;
         assert!(read_build_result(&mut bytes.as_slice(), 8).await.expect("io").is_err());
+    }
+
+    fn drv_with(outputs: &[(&str, &str)]) -> BasicDerivation {
+        BasicDerivation {
+            outputs: outputs
+                .iter()
+                .map(|(n, p)| {
+                    let o = crate::nix::drv::DerivationOutput {
+                        path: p.to_string(),
+                        hash_algo: String::new(),
+                        hash: String::new(),
+                    };
+                    (n.to_string(), o)
+                })
+                .collect(),
+            input_srcs: BTreeSet::new(),
+            platform: "x86_64-linux".into(),
+            builder: "/bin/sh".into(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+        }
+    }
+
+    fn result_with(outputs: &[(&str, &str)]) -> BuildResult {
+        BuildResult {
+            status: BuildStatus::Built,
+            error_msg: String::new(),
+            times_built: 1,
+            is_non_deterministic: false,
+            start_time: 0,
+            stop_time: 0,
+            built_outputs: outputs.iter().map(|(n, p)| (n.to_string(), StorePath::parse(p).expect("path"))).collect(),
+        }
+    }
+
+    #[test]
+    fn built_outputs_must_be_exactly_the_derivations() {
+        const DEV: &str = "/nix/store/00000000000000000000000000000000-a-dev";
+        const EVIL: &str = "/nix/store/11111111111111111111111111111111-evil";
+        let drv = drv_with(&[("out", OUT), ("dev", DEV)]);
+        // None reported (older servers, 2.7 clients of newer ones): fine.
+        assert!(check_built_outputs(&result_with(&[]), &drv).is_ok());
+        assert!(check_built_outputs(&result_with(&[("out", OUT), ("dev", DEV)]), &drv).is_ok());
+        for bad in [
+            vec![("out", EVIL), ("dev", DEV)],
+            vec![("out", OUT)],
+            vec![("out", OUT), ("dev", DEV), ("bin", EVIL)],
+            vec![("out", DEV), ("dev", OUT)],
+            vec![("out", OUT), ("doc", DEV)],
+        ] {
+            let err = check_built_outputs(&result_with(&bad), &drv).expect_err("must be refused");
+            assert!(err.to_string().contains(&format!("dev={DEV}")), "{err}");
+        }
     }
 
     #[test]

@@ -27,7 +27,7 @@ use crate::{Error, Result};
 use channel::ServeChannel;
 
 pub use messages::{BuildOptions, BuildResult, BuildStatus, PathInfo};
-use messages::{read_build_result, write_basic_derivation, write_build_options};
+use messages::{check_built_outputs, read_build_result, write_basic_derivation, write_build_options};
 pub use nar_source::{FsNarSource, NarSource, NarStream};
 
 const CLIENT_MAGIC: u64 = 0x390c_9deb;
@@ -300,6 +300,7 @@ impl ServeClient {
     }
 
     /// QueryPathInfos: information about the valid ones among `paths` (invalid are left out).
+    /// A reply naming a path that was not asked for, or one twice, is refused.
     pub async fn query_path_infos(&mut self, paths: &[StorePath]) -> Result<BTreeMap<StorePath, PathInfo>> {
         self.check_usable()?;
         let w = &mut self.writer;
@@ -319,6 +320,13 @@ impl ServeClient {
                 break;
             }
             let path = StorePath::parse(&s).map_err(|e| self.bad_path(what, e))?;
+            if !paths.contains(&path) || out.contains_key(&path) {
+                // Named twice or never asked for: a builder must not slip in other store paths.
+                self.broken = true;
+                return Err(
+                    NixError::UnrequestedPath { label: self.label.clone(), what: what.to_string(), path }.into()
+                );
+            }
             let r = wire::read_string(&mut self.reader, MAX_PATH).await;
             let deriver = self.io(what, r).await?;
             let deriver = if deriver.is_empty() {
@@ -539,7 +547,10 @@ impl ServeClient {
         self.io(&during, sent).await?;
         let r = read_build_result(&mut self.reader, minor).await;
         match r {
-            Ok(Ok(res)) => Ok(res),
+            Ok(Ok(res)) => match check_built_outputs(&res, drv) {
+                Ok(()) => Ok(res),
+                Err(source) => Err(NixError::BadBuildResult { label: self.label.clone(), during, source }.into()),
+            },
             Ok(Err(source)) => {
                 self.broken = true;
                 Err(NixError::BadBuildResult { label: self.label.clone(), during, source }.into())
@@ -556,5 +567,103 @@ pub fn check_hash(info: &PathInfo, got: NarHash, from: &str) -> Result<()> {
             Err(NixError::HashMismatch { from: from.to_string(), path: info.path.clone(), got, want }.into())
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ASKED: &str = "/nix/store/7sqpqjj28pjaqp6b2yf385gnhgbq09lz-a";
+    const EVIL: &str = "/nix/store/11111111111111111111111111111111-evil";
+
+    /// A client whose builder answers with the scripted `replies` (a malicious builder cannot
+    /// be a real Nix; this one is written byte by byte).
+    async fn scripted(replies: Vec<u8>) -> ServeClient {
+        let mut stream = Vec::new();
+        wire::write_u64(&mut stream, SERVER_MAGIC).await.expect("w");
+        wire::write_u64(&mut stream, 0x207).await.expect("w");
+        stream.extend_from_slice(&replies);
+        let channel = ServeChannel {
+            from_builder: Box::pin(std::io::Cursor::new(stream)),
+            to_builder: Box::pin(tokio::io::sink()),
+            stderr: Box::pin(tokio::io::empty()),
+            keepalive: Box::new(()),
+            label: "scripted".into(),
+        };
+        ServeClient::connect(channel, None).await.expect("handshake")
+    }
+
+    async fn path_info(out: &mut Vec<u8>, path: &str) {
+        wire::write_bytes(out, path.as_bytes()).await.expect("w");
+        wire::write_bytes(out, b"").await.expect("w"); // deriver
+        wire::write_strings(out, Vec::<String>::new()).await.expect("w"); // references
+        wire::write_u64(out, 0).await.expect("w"); // download size
+        wire::write_u64(out, 120).await.expect("w"); // narSize
+        let hash = format!("sha256:{}", "0".repeat(52));
+        wire::write_bytes(out, hash.as_bytes()).await.expect("w");
+        wire::write_bytes(out, b"").await.expect("w"); // ca
+        wire::write_strings(out, Vec::<String>::new()).await.expect("w"); // sigs
+    }
+
+    #[tokio::test]
+    async fn path_infos_for_paths_not_asked_for_are_refused() {
+        let asked = StorePath::parse(ASKED).expect("path");
+        for extra in [EVIL, ASKED] {
+            let mut reply = Vec::new();
+            path_info(&mut reply, ASKED).await;
+            path_info(&mut reply, extra).await;
+            wire::write_bytes(&mut reply, b"").await.expect("w");
+            let mut c = scripted(reply).await;
+            let err = c.query_path_infos(std::slice::from_ref(&asked)).await.expect_err("refused");
+            assert!(err.to_string().contains(extra) && err.to_string().contains("not asked for"), "{err}");
+            assert_eq!(err.kind(), crate::ErrorKind::Builder);
+            assert!(!c.is_usable());
+        }
+        // The honest answer passes.
+        let mut reply = Vec::new();
+        path_info(&mut reply, ASKED).await;
+        wire::write_bytes(&mut reply, b"").await.expect("w");
+        let got = scripted(reply).await.query_path_infos(std::slice::from_ref(&asked)).await.expect("valid");
+        assert_eq!(got.keys().collect::<Vec<_>>(), [&asked]);
+    }
+
+    #[tokio::test]
+    async fn a_build_result_naming_other_outputs_is_refused() {
+        let drv_path = StorePath::parse("/nix/store/22222222222222222222222222222222-a.drv").expect("drv");
+        let out =
+            crate::nix::drv::DerivationOutput { path: ASKED.into(), hash_algo: String::new(), hash: String::new() };
+        let drv = BasicDerivation {
+            outputs: [("out".to_string(), out)].into(),
+            input_srcs: BTreeSet::new(),
+            platform: "x86_64-linux".into(),
+            builder: "/bin/sh".into(),
+            args: Vec::new(),
+            env: BTreeMap::new(),
+        };
+        for (path, ok) in [(EVIL, false), (ASKED, true)] {
+            let mut reply = Vec::new();
+            wire::write_u64(&mut reply, 0).await.expect("w"); // status: Built
+            wire::write_bytes(&mut reply, b"").await.expect("w"); // errorMsg
+            for v in [1u64, 0, 100, 105] {
+                // timesBuilt, isNonDeterministic, startTime, stopTime
+                wire::write_u64(&mut reply, v).await.expect("w");
+            }
+            wire::write_u64(&mut reply, 1).await.expect("w"); // one builtOutputs entry
+            wire::write_bytes(&mut reply, b"sha256:00!out").await.expect("w");
+            let base = path.trim_start_matches("/nix/store/");
+            let json = format!(r#"{{"id":"sha256:00!out","outPath":"{base}","signatures":[]}}"#);
+            wire::write_bytes(&mut reply, json.as_bytes()).await.expect("w");
+            let mut c = scripted(reply).await;
+            let r = c.build_derivation(&drv_path, &drv, &BuildOptions::default()).await;
+            match r {
+                Ok(res) => assert!(ok && res.is_success(), "{res:?}"),
+                Err(e) => {
+                    assert!(!ok, "{e}");
+                    assert!(e.to_string().contains(EVIL) && e.to_string().contains(ASKED), "{e}");
+                    assert_eq!(e.kind(), crate::ErrorKind::Builder);
+                }
+            }
+        }
     }
 }
