@@ -163,27 +163,78 @@ pub fn host_name(host: &str, port: u16) -> String {
 
 /// Appends `host`'s `key` as a new line of `file`, creating the file (and its directory, mode
 /// 0700 like `~/.ssh`) when missing. Returns where it was written as `FILE:LINE`.
+///
+/// The write is atomic: the new contents go to a temporary file in the same directory (with
+/// the old file's mode, 0600 for a new one), which is synced and renamed over the file, so a
+/// crash or a full disk never leaves a truncated known_hosts. A symlinked file (a dotfile
+/// manager's) is updated at its target. Appends within this process are serialised.
 pub fn append(file: &Path, host: &str, port: u16, key: &HostKey) -> std::io::Result<String> {
-    use std::io::Write;
     use std::os::unix::fs::DirBuilderExt;
+    static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = WRITING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
     }
-    let old = match std::fs::read(file) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+    let real = match std::fs::canonicalize(file) {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => file.to_path_buf(),
         Err(e) => return Err(e),
     };
-    let mut line = String::new();
-    if !old.is_empty() && !old.ends_with(b"\n") {
-        line.push('\n');
+    let (old, mode) = match std::fs::read(&real) {
+        Ok(b) => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&real)?.permissions().mode() & 0o7777;
+            (b, mode)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Vec::new(), 0o600),
+        Err(e) => return Err(e),
+    };
+    let mut new = old.clone();
+    if !new.is_empty() && !new.ends_with(b"\n") {
+        new.push(b'\n');
     }
-    line.push_str(&format!("{} {} {}\n", host_name(host, port), key.key_type, key.key));
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
-    f.write_all(line.as_bytes())?;
+    new.extend_from_slice(format!("{} {} {}\n", host_name(host, port), key.key_type, key.key).as_bytes());
+    replace_atomically(&real, &new, mode)?;
     let lineno =
         old.iter().filter(|b| **b == b'\n').count() + if old.is_empty() || old.ends_with(b"\n") { 1 } else { 2 };
     Ok(format!("{}:{lineno}", file.display()))
+}
+
+/// Writes `contents` to `path` through a synced temporary file in the same directory and a
+/// rename, then syncs the directory so the rename itself is durable.
+fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut last = None;
+    for attempt in 0..100u32 {
+        let tmp = dir.join(format!(".{name}.rvbuild-{}-{attempt}", std::process::id()));
+        let mut f = match std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                last = Some(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let written = (|| {
+            // The umask may have narrowed the mode given to open.
+            f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            f.write_all(contents)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        return std::fs::File::open(dir)?.sync_all();
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary file name")))
 }
 
 #[cfg(test)]
@@ -242,6 +293,57 @@ mod tests {
         let k = KnownHosts::load(std::slice::from_ref(&f));
         assert!(k.skipped.is_empty(), "{:?}", k.skipped);
         assert_eq!(k.lookup("b", 22).keys, [(key, format!("{}:2", f.display()))]);
+    }
+
+    #[test]
+    fn append_is_atomic_keeps_the_mode_and_writes_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = HostKey { key_type: "ssh-ed25519".into(), key: KEY.into() };
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o7777;
+        // A new file is private.
+        let fresh = dir.path().join("fresh");
+        append(&fresh, "a", 22, &key).expect("append");
+        assert_eq!(mode(&fresh), 0o600);
+        // An existing file keeps its mode, and is replaced (a new inode), never rewritten in place.
+        let f = dir.path().join("known_hosts");
+        std::fs::write(&f, format!("old ssh-ed25519 {KEY}\n")).expect("write");
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let reader = std::fs::File::open(&f).expect("open");
+        append(&f, "b", 22, &key).expect("append");
+        assert_eq!(mode(&f), 0o644);
+        let mut before = String::new();
+        std::io::Read::read_to_string(&mut &reader, &mut before).expect("read");
+        assert_eq!(before, format!("old ssh-ed25519 {KEY}\n"), "a reader of the old file sees it whole");
+        assert_eq!(std::fs::read_to_string(&f).expect("read"), format!("old ssh-ed25519 {KEY}\nb ssh-ed25519 {KEY}\n"));
+        // No temporary file is left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .map(|e| e.expect("e").file_name().to_string_lossy().into())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        // A symlinked known_hosts stays a symlink; its target gets the line.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&f, &link).expect("symlink");
+        assert_eq!(append(&link, "c", 22, &key).expect("append"), format!("{}:3", link.display()));
+        assert!(std::fs::symlink_metadata(&link).expect("meta").file_type().is_symlink());
+        assert!(std::fs::read_to_string(&f).expect("read").ends_with(&format!("c ssh-ed25519 {KEY}\n")));
+    }
+
+    #[test]
+    fn append_from_many_threads_loses_no_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("known_hosts");
+        let key = HostKey { key_type: "ssh-ed25519".into(), key: KEY.into() };
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let (f, key) = (&f, &key);
+                s.spawn(move || append(f, &format!("h{i}"), 22, key).expect("append"));
+            }
+        });
+        let k = KnownHosts::load(std::slice::from_ref(&f));
+        assert_eq!(k.entries.len(), 8);
+        assert!((0..8).all(|i| k.lookup(&format!("h{i}"), 22).keys.len() == 1));
     }
 
     #[test]
