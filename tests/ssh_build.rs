@@ -319,3 +319,96 @@ fn ssh_build_streams_a_large_output_back_in_constant_memory() {
     assert!(peak > 0 && peak < 96 * 1024, "peak RSS {peak} KiB while moving a 384 MiB output");
     eprintln!("peak RSS {peak} KiB for a 384 MiB output");
 }
+
+/// Every form the private key's secret could take in output: the key file's text, each line
+/// of its base64 body, and the ed25519 secret itself (raw, hex, base64).
+fn secret_forms(key_file: &Path) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine as _;
+    let text = fs::read_to_string(key_file).expect("key file");
+    let key = russh::keys::decode_secret_key(&text, None).expect("private key");
+    let seed = key.key_data().ed25519().expect("ed25519").private.to_bytes().to_vec();
+    let mut forms = vec![
+        ("key file".to_string(), text.clone().into_bytes()),
+        ("secret (raw)".to_string(), seed.clone()),
+        ("secret (hex)".to_string(), seed.iter().map(|b| format!("{b:02x}")).collect::<String>().into_bytes()),
+        ("secret (base64)".to_string(), base64::engine::general_purpose::STANDARD.encode(&seed).into_bytes()),
+    ];
+    for (i, line) in text.lines().filter(|l| !l.starts_with("-----") && l.len() >= 16).enumerate() {
+        forms.push((format!("key file line {}", i + 2), line.as_bytes().to_vec()));
+    }
+    forms
+}
+
+/// The first secret form found in `haystack`.
+fn secret_in<'f>(forms: &'f [(String, Vec<u8>)], haystack: &[u8]) -> Option<&'f str> {
+    forms
+        .iter()
+        .find(|(_, needle)| haystack.windows(needle.len()).any(|w| w == needle.as_slice()))
+        .map(|(f, _)| f.as_str())
+}
+
+fn scan_for_secrets(forms: &[(String, Vec<u8>)], what: &str, haystack: &[u8]) {
+    assert_eq!(secret_in(forms, haystack), None, "{what} contains a form of the private key");
+}
+
+/// The private key used to log in to builders never appears in rvbuild's events (JSON), its
+/// plain output, its build logs or the known_hosts it writes: not on success, not when the
+/// key is refused.
+#[test]
+fn ssh_build_never_shows_private_key_material() {
+    let fleet = hosts::start(&hosts::STANDARD[..1]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = hosts::write_dag_nix(dir.path(), &DagSpec::flat(2, "x86_64-linux"));
+    let emu = fleet.host("emu");
+    let forms = secret_forms(&fleet.client_key);
+    // The scanner finds a secret planted in the middle of some output.
+    let planted = [b"{\"event\":\"x\",\"k\":\"".as_slice(), &forms[3].1, b"\"}"].concat();
+    assert_eq!(secret_in(&forms, &planted), Some("secret (base64)"));
+    let line = format!("ssh://root@{}:{} x86_64-linux {} 2", emu.addr, emu.port, fleet.client_key.display());
+    let o = isolated(dir.path())
+        .args(["--json", "--verbose", "build"])
+        .arg(&file)
+        .args(["-A", "all", "--no-out-link", "--local-jobs", "0", "--accept-new-host-keys", "--log-dir", "logs"])
+        .args(["--builders", &line])
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
+    let ev = events(&o.stdout);
+    assert!(ev.iter().filter(|e| e["event"] == "finished").count() == 2, "both built remotely: {}", text(&o));
+    scan_for_secrets(&forms, "the JSON events", &o.stdout);
+    scan_for_secrets(&forms, "stderr", &o.stderr);
+    let mut logs = 0;
+    for e in fs::read_dir(dir.path().join("logs")).expect("logs") {
+        let p = e.expect("entry").path();
+        scan_for_secrets(&forms, &p.display().to_string(), &fs::read(&p).expect("log"));
+        logs += 1;
+    }
+    assert!(logs >= 2, "the build logs were scanned");
+    scan_for_secrets(&forms, "known_hosts", &fs::read(dir.path().join(".ssh/known_hosts")).expect("known_hosts"));
+
+    // A key the builder refuses: the error names the file and its fingerprint, nothing more.
+    let other = dir.path().join("other_key");
+    let st = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&other).status();
+    assert!(st.is_ok_and(|s| s.success()), "ssh-keygen");
+    let forms = secret_forms(&other);
+    let line = format!("ssh://root@{}:{} x86_64-linux {} 1", emu.addr, emu.port, other.display());
+    let fresh = dir.path().join("fresh");
+    fs::create_dir(&fresh).expect("mkdir");
+    let file = hosts::write_dag_nix(&fresh, &DagSpec::flat(1, "x86_64-linux"));
+    for json in [true, false] {
+        let mut c = isolated(dir.path());
+        if json {
+            c.arg("--json");
+        }
+        let o = c
+            .args(["--verbose", "build"])
+            .arg(&file)
+            .args(["-A", "all", "--no-out-link", "--local-jobs", "0", "--builders", &line])
+            .output()
+            .expect("run");
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(4), "{t}");
+        assert!(t.contains(&other.display().to_string()) && t.contains("SHA256:"), "names the key file: {t}");
+        scan_for_secrets(&forms, "the output of a refused login", t.as_bytes());
+    }
+}
