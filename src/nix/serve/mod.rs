@@ -278,7 +278,8 @@ impl ServeClient {
         }
     }
 
-    /// QueryValidPaths: which of `paths` are valid on the builder.
+    /// QueryValidPaths: which of `paths` are valid on the builder (a reply naming other paths
+    /// is refused).
     pub async fn query_valid_paths(
         &mut self,
         paths: &[StorePath],
@@ -296,7 +297,15 @@ impl ServeClient {
         }
         .await;
         self.io("QueryValidPaths", sent).await?;
-        self.read_paths("the reply to QueryValidPaths").await
+        let what = "the reply to QueryValidPaths";
+        let valid = self.read_paths(what).await?;
+        if let Some(path) = valid.iter().find(|p| !paths.contains(p)) {
+            self.broken = true;
+            return Err(
+                NixError::UnrequestedPath { label: self.label.clone(), what: what.to_string(), path: path.clone() }.into()
+            );
+        }
+        Ok(valid)
     }
 
     /// QueryPathInfos: information about the valid ones among `paths` (invalid are left out).
@@ -620,6 +629,11 @@ mod tests {
             assert_eq!(err.kind(), crate::ErrorKind::Builder);
             assert!(!c.is_usable());
         }
+        // QueryValidPaths too.
+        let mut reply = Vec::new();
+        wire::write_strings(&mut reply, [ASKED, EVIL]).await.expect("w");
+        let err = scripted(reply).await.query_valid_paths(std::slice::from_ref(&asked), false, false).await;
+        assert!(err.expect_err("refused").to_string().contains(EVIL));
         // The honest answer passes.
         let mut reply = Vec::new();
         path_info(&mut reply, ASKED).await;
