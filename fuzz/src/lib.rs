@@ -23,8 +23,11 @@ use rvbuild::nix::serve::{BuildOptions, ServeClient};
 use rvbuild::nix::store_path::StorePath;
 use rvbuild::vocab::event::Silent;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz_targets/NAME.rs` and the seed folders call it.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("profile_yaml", profile_yaml),
     ("drv_aterm", drv_aterm),
     ("builders_lines", builders_lines),
@@ -306,11 +309,8 @@ pub fn uboot_console(data: &[u8]) {
     let _ = uboot::parse_blocks_done(&text, "written");
     let _ = uboot::board_error(&text);
     let mut link = ScriptLink::new(rest);
-    let opts = ConsoleOptions {
-        attach_timeout: Duration::from_secs(1),
-        command_timeout: Duration::from_secs(5),
-        retries: 2,
-    };
+    let opts =
+        ConsoleOptions { attach_timeout: Duration::from_secs(1), command_timeout: Duration::from_secs(5), retries: 2 };
     let mut console = Console::at_prompt(&mut link, opts);
     match pick % 5 {
         0 => {

@@ -301,9 +301,12 @@ impl ServeClient {
         let valid = self.read_paths(what).await?;
         if let Some(path) = valid.iter().find(|p| !paths.contains(p)) {
             self.broken = true;
-            return Err(
-                NixError::UnrequestedPath { label: self.label.clone(), what: what.to_string(), path: path.clone() }.into()
-            );
+            return Err(NixError::UnrequestedPath {
+                label: self.label.clone(),
+                what: what.to_string(),
+                path: path.clone(),
+            }
+            .into());
         }
         Ok(valid)
     }
