@@ -97,7 +97,12 @@ pub fn spawn_restore(dest: PathBuf) -> (RestoreWriter, JoinHandle<Result<u64, Na
         let mut reader = ChunkReceiver { rx, buf: Vec::new(), pos: 0 };
         let size = nar::restore(&mut reader, &dest)?;
         let mut rest = [0u8; 1];
-        if reader.read(&mut rest).map_err(|source| NarError::Stream { offset: size, source })? != 0 {
+        let trailing = reader.read(&mut rest).map_err(|source| NarError::Stream { offset: size, source });
+        if !matches!(trailing, Ok(0)) {
+            // The tree is whole, but the stream was not what was announced: do not keep it.
+            let is_dir = std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_dir());
+            let _ = if is_dir { std::fs::remove_dir_all(&dest) } else { std::fs::remove_file(&dest) };
+            trailing?;
             return Err(NarError::Format { offset: size, msg: "data after the end of the NAR".into() });
         }
         Ok(size)
@@ -221,5 +226,19 @@ mod tests {
         }
         drop(w);
         assert!(handle.await.expect("join").is_err());
+
+        // A whole NAR followed by more bytes: refused, and the restored tree removed.
+        let src = dir.path().join("f");
+        std::fs::write(&src, b"data").expect("write");
+        let mut nar_bytes = Vec::new();
+        nar::dump_path(&src, &mut nar_bytes).expect("dump");
+        nar_bytes.extend_from_slice(b"TRAILING");
+        let dest = dir.path().join("trailing");
+        let (mut w, handle) = spawn_restore(dest.clone());
+        w.write_all(&nar_bytes).await.expect("write");
+        drop(w);
+        let err = handle.await.expect("join").expect_err("trailing data");
+        assert!(err.to_string().contains("after the end"), "{err}");
+        assert!(std::fs::symlink_metadata(&dest).is_err(), "the restored file was removed");
     }
 }
