@@ -416,20 +416,33 @@ impl ServeClient {
     }
 
     /// DumpStorePath restored into a new directory `dest` on this machine (file contents
-    /// stream in chunks through a blocking restorer thread).
+    /// stream in chunks through a blocking restorer thread). On any error, including a hash
+    /// that differs from the announced one, nothing is left at `dest`.
     pub async fn dump_store_path_to_dir(&mut self, info: &PathInfo, dest: &Path) -> Result<()> {
         let (mut sink, restorer) = nar_stream::spawn_restore(dest.to_path_buf());
         let dumped = self.dump_store_path(&info.path, info.nar_size, &mut sink).await;
         drop(sink);
         let restored = restorer.await.map_err(|source| NixError::ThreadFailed { what: "NAR restorer", source })?;
-        let hash = dumped?;
-        restored.map_err(|source| NixError::Restore {
+        let restored = restored.map_err(|source| NixError::Restore {
             path: info.path.clone(),
             label: self.label.clone(),
             dest: dest.to_path_buf(),
             source,
-        })?;
-        check_hash(info, hash, &self.label)
+        });
+        let checked = match (dumped, restored) {
+            (Ok(hash), Ok(_)) => check_hash(info, hash, &self.label),
+            (Err(e), Ok(_)) => Err(e),
+            // The restorer removed its partial tree; the stream's error explains more.
+            (Err(e), Err(_)) => return Err(e),
+            (Ok(_), Err(e)) => return Err(e.into()),
+        };
+        if checked.is_err() {
+            // Restored, but not what was announced (or the stream failed after it): an
+            // unverified tree is not kept.
+            let is_dir = std::fs::symlink_metadata(dest).is_ok_and(|m| m.is_dir());
+            let _ = if is_dir { std::fs::remove_dir_all(dest) } else { std::fs::remove_file(dest) };
+        }
+        checked
     }
 
     /// AddToStoreNar (protocol 2.5): makes `info.path` valid on the builder from exactly
@@ -643,6 +656,27 @@ mod tests {
         wire::write_bytes(&mut reply, b"").await.expect("w");
         let got = scripted(reply).await.query_path_infos(std::slice::from_ref(&asked)).await.expect("valid");
         assert_eq!(got.keys().collect::<Vec<_>>(), [&asked]);
+    }
+
+    #[tokio::test]
+    async fn a_nar_with_another_hash_than_announced_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"hi\n").expect("write");
+        let mut nar = Vec::new();
+        crate::nix::nar::dump_path(&file, &mut nar).expect("dump");
+        assert_eq!(nar.len(), 120, "path_info announces 120 bytes");
+        let mut reply = Vec::new();
+        path_info(&mut reply, ASKED).await;
+        wire::write_bytes(&mut reply, b"").await.expect("w");
+        reply.extend_from_slice(&nar);
+        let mut c = scripted(reply).await;
+        let asked = StorePath::parse(ASKED).expect("path");
+        let infos = c.query_path_infos(std::slice::from_ref(&asked)).await.expect("infos");
+        let dest = dir.path().join("out");
+        let err = c.dump_store_path_to_dir(&infos[&asked], &dest).await.expect_err("hash differs");
+        assert!(err.to_string().contains("was announced"), "{err}");
+        assert!(std::fs::symlink_metadata(&dest).is_err(), "the unverified file was removed");
     }
 
     #[tokio::test]
