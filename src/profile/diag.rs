@@ -40,7 +40,8 @@ pub struct SourceText {
 }
 
 impl SourceText {
-    /// Byte offset of a 1-based line and column.
+    /// Byte offset of a 1-based line and column. The YAML parser counts columns in
+    /// characters, so the offset always falls on a character boundary.
     fn offset(&self, line: u64, col: u64) -> Option<usize> {
         if line == 0 {
             return None;
@@ -49,7 +50,7 @@ impl SourceText {
         for (i, l) in self.text.split_inclusive('\n').enumerate() {
             if i as u64 + 1 == line {
                 let c = usize::try_from(col.saturating_sub(1)).ok()?;
-                return Some(off + c.min(l.len()));
+                return Some(off + l.char_indices().nth(c).map_or(l.len(), |(b, _)| b));
             }
             off += l.len();
         }
