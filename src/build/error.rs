@@ -1,6 +1,6 @@
 //! The errors of the build stage (the engine's output directory and logs, GC roots, a failed
-//! build, builders that gave up or left work stranded, a derivation no builder can take), as
-//! one typed enum with a diagnostic code per variant. Each variant picks its [`ErrorKind`] in
+//! build, a builder whose disk is full, builders that gave up or left work stranded, a
+//! derivation no builder can take), as one typed enum with a diagnostic code per variant. Each variant picks its [`ErrorKind`] in
 //! the conversion into the crate-wide [`Error`]. Transport failures keep travelling as the
 //! [`Error`]s the transport made, with their failure class for retries.
 
@@ -74,6 +74,13 @@ pub enum BuildError {
         log: PathBuf,
     },
 
+    #[error("{what} could not be built on {host}: its disk is full ({status:?}: {message})\n{log_tail}")]
+    #[diagnostic(
+        code(rvbuild::build::builder_disk_full),
+        help("free space on that builder (nix-collect-garbage there); its work goes to the other builders")
+    )]
+    BuilderDiskFull { what: String, host: String, status: BuildStatus, message: String, log_tail: String },
+
     #[error("{label}: gave up after {attempts} attempts; last on {host}: {last}")]
     #[diagnostic(code(rvbuild::build::gave_up), help("check the builders with `rvbuild builders probe`"))]
     GaveUp { label: String, attempts: u32, host: String, last: Box<Error> },
@@ -96,11 +103,16 @@ impl From<BuildError> for Error {
             | AddRootCannotRun { .. }
             | AddRootFailed { .. }
             | Failed { .. } => ErrorKind::Build,
-            NoCapableBuilder { .. } | GaveUp { .. } | Stranded { .. } => ErrorKind::Builder,
+            NoCapableBuilder { .. } | GaveUp { .. } | Stranded { .. } | BuilderDiskFull { .. } => ErrorKind::Builder,
             Interrupted => ErrorKind::Interrupted,
             TaskFailed { .. } | Unplaced { .. } => ErrorKind::Internal,
         };
-        Error::new(kind, e)
+        match e {
+            BuilderDiskFull { .. } => {
+                Error::new(kind, e).with_failure_class(crate::vocab::error::FailureClass::StoreFull)
+            }
+            _ => Error::new(kind, e),
+        }
     }
 }
 

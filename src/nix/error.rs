@@ -10,6 +10,7 @@ use miette::Diagnostic;
 use super::drv::DrvDiagnostic;
 use super::nar::NarError;
 use super::store_path::{HashParseError, NarHash, StorePath, StorePathError};
+use crate::vocab::error::FailureClass;
 use crate::{Error, ErrorKind};
 
 /// " (an input of X)" when a derivation was reached from another one.
@@ -257,8 +258,24 @@ impl From<NixError> for Error {
             | BadBuildResult { .. }
             | HashMismatch { .. } => ErrorKind::Builder,
         };
-        Error::new(kind, e)
+        let class = match &e {
+            HashMismatch { .. } => Some(FailureClass::WrongOutput),
+            ConnectionClosed { stderr_tail, .. } if says_out_of_space(stderr_tail) => Some(FailureClass::StoreFull),
+            _ => None,
+        };
+        match class {
+            Some(c) => Error::new(kind, e).with_failure_class(c),
+            None => Error::new(kind, e),
+        }
     }
+}
+
+/// Whether a message from Nix (its stderr, a build log) says a disk or the store database
+/// has no space left. Nix reports ENOSPC only as text, so this is where that text becomes a
+/// [`FailureClass::StoreFull`].
+pub fn says_out_of_space(text: &str) -> bool {
+    const SIGNS: &[&str] = &["No space left on device", "Disk quota exceeded", "database or disk is full"];
+    SIGNS.iter().any(|s| text.contains(s))
 }
 
 /// A BuildResult whose outputs do not make sense (the stream itself was fine).
