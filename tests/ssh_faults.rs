@@ -167,9 +167,21 @@ impl Build {
         }
     }
 
-    /// Waits for the end: exit code, every event, stderr.
+    /// Waits for the end (three minutes at most): exit code, every event, stderr.
     fn finish(mut self) -> (Option<i32>, Vec<Value>, String) {
-        let status = self.child.wait().expect("wait");
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                self.drain();
+                panic!("rvbuild did not end within 3 minutes; saw {:?}", self.seen);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
         while let Ok(v) = self.rx.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(v);
         }
@@ -353,6 +365,7 @@ fn ssh_faults_wrong_output_with_no_other_builder_fails_naming_the_host_and_keeps
     let forger = builder_name(fleet.host("forger"));
     assert_eq!(code, Some(4), "a builder fault (exit 4): {err}");
     assert!(err.contains(&forger) && err.contains("hash"), "the message names the host and the hash: {err}");
+    assert!(err.contains("nix-store --verify --check-contents"), "and says what to check: {err}");
     assert!(fleet.host("forger").store_has(&out), "the forger did build it");
     let valid = Command::new("nix-store").args(["--check-validity", &out]).status().expect("nix-store");
     assert!(!valid.success(), "{out} must not be registered locally");
@@ -378,12 +391,45 @@ fn ssh_faults_full_store_is_classified_and_the_work_moves_elsewhere() {
     assert_eq!(finishes(&ev, "fat"), vec![(full.clone(), false), (roomy, true)]);
     let n = notes(&ev);
     assert!(
-        n.iter().any(|t| t.contains(&format!("builder {full} has no space left on its disk"))
-            && t.contains("not used again")),
+        n.iter()
+            .any(|t| t.contains(&format!("builder {full} has no space left on its disk"))
+                && t.contains("not used again")),
         "{n:?}"
     );
     assert_verified_locally(&out);
     assert_eq!(fs::metadata(Path::new(&out).join("data")).expect("data").len(), 8 * MIB);
+}
+
+#[test]
+fn ssh_faults_full_store_refusing_an_upload_moves_the_work_elsewhere() {
+    // Both hosts build riscv64 only, so the input (x86_64) is built here and uploaded.
+    let full = HostSpec { store_tmpfs: Some("2m"), ..HostSpec::new("full", "riscv64-linux") };
+    let fleet = hosts::start(&[full, HostSpec::new("roomy", "riscv64-linux")]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut user = Drv::new("user", "riscv64-linux", "mkdir $out; wc -c < $dep0/data > $out/size");
+    user.deps = vec![0];
+    let file = write_nix(
+        dir.path(),
+        &[Drv::new("input", "x86_64-linux", "mkdir $out; head -c 4194304 /dev/urandom > $out/data"), user],
+    );
+    let outs = output_paths(&file);
+    let m = machines(&fleet, &[("full", 10)]);
+    let (code, ev, err) = Build::start(dir.path(), &file, &m, &["--local-jobs", "1"]).finish();
+    assert_eq!(code, Some(0), "{err}\n{ev:?}");
+    let full = builder_name(fleet.host("full"));
+    let roomy = builder_name(fleet.host("roomy"));
+    assert_eq!(finishes(&ev, "input"), vec![("local".to_string(), true)]);
+    assert_eq!(finishes(&ev, "user"), vec![(full.clone(), false), (roomy, true)]);
+    let n = notes(&ev);
+    assert!(
+        n.iter().any(|t| t.contains(&format!("builder {full} has no space left on its disk"))
+            && t.contains("No space left on device")),
+        "{n:?}"
+    );
+    assert!(!fleet.host("full").store_has(&outs[0]), "the upload did not become valid on the full host");
+    assert_verified_locally(&outs[1]);
+    let size = fs::read_to_string(Path::new(&outs[1]).join("size")).expect("size");
+    assert_eq!(size.trim(), (4 * MIB).to_string());
 }
 
 #[test]

@@ -11,6 +11,7 @@ use miette::Diagnostic;
 
 use crate::nix::serve::BuildStatus;
 use crate::nix::store_path::StorePath;
+use crate::vocab::error::FailureClass;
 use crate::{Error, ErrorKind};
 
 /// Something went wrong building.
@@ -86,11 +87,21 @@ pub enum BuildError {
     GaveUp { label: String, attempts: u32, host: String, last: Box<Error> },
 
     #[error("{reason}\nlast error from {host}: {last}")]
-    #[diagnostic(
-        code(rvbuild::build::stranded),
-        help("bring the builder back, or add one that can build this system (--builders)")
-    )]
+    #[diagnostic(code(rvbuild::build::stranded), help("{}", stranded_help(last)))]
     Stranded { reason: Box<Error>, host: String, last: Box<Error> },
+}
+
+/// What to do about the builder that left work stranded, by how it failed.
+fn stranded_help(last: &Error) -> &'static str {
+    match last.failure_class() {
+        Some(FailureClass::WrongOutput) => {
+            "that builder's store or nix-store is broken: check it (`nix-store --verify --check-contents` there), or add another builder (--builders)"
+        }
+        Some(FailureClass::StoreFull) => {
+            "free space on that builder (`nix-collect-garbage` there), or add another builder (--builders)"
+        }
+        _ => "bring the builder back, or add one that can build this system (--builders)",
+    }
 }
 
 impl From<BuildError> for Error {
@@ -108,9 +119,7 @@ impl From<BuildError> for Error {
             TaskFailed { .. } | Unplaced { .. } => ErrorKind::Internal,
         };
         match e {
-            BuilderDiskFull { .. } => {
-                Error::new(kind, e).with_failure_class(crate::vocab::error::FailureClass::StoreFull)
-            }
+            BuilderDiskFull { .. } => Error::new(kind, e).with_failure_class(FailureClass::StoreFull),
             _ => Error::new(kind, e),
         }
     }

@@ -297,3 +297,31 @@ pub enum BuildResultError {
     #[diagnostic(code(rvbuild::nix::serve::output_path))]
     OutputPath { name: String, source: StorePathError },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed(tail: &str) -> Error {
+        NixError::ConnectionClosed { label: "b".into(), during: "AddToStoreNar".into(), stderr_tail: tail.into() }
+            .into()
+    }
+
+    #[test]
+    fn a_builder_that_ran_out_of_space_is_classified_as_a_full_store() {
+        let e = closed("error: writing to file: No space left on device");
+        assert_eq!((e.kind(), e.failure_class()), (ErrorKind::Builder, Some(FailureClass::StoreFull)));
+        assert_eq!(closed("error: unexpected end-of-file").failure_class(), None);
+        assert!(says_out_of_space("error: database or disk is full"));
+        assert!(!says_out_of_space("builder for 'x.drv' failed with exit code 1"));
+    }
+
+    #[test]
+    fn a_nar_not_matching_its_announced_hash_is_a_wrong_output() {
+        let path = StorePath::parse("/nix/store/00000000000000000000000000000000-x").expect("path");
+        let e: Error =
+            NixError::HashMismatch { from: "b".into(), path, got: NarHash([1; 32]), want: NarHash([2; 32]) }.into();
+        assert_eq!((e.kind(), e.failure_class()), (ErrorKind::Builder, Some(FailureClass::WrongOutput)));
+        assert!(e.to_string().starts_with("b: the NAR of /nix/store/"), "{e}");
+    }
+}
