@@ -316,6 +316,39 @@ fn ssh_faults_builder_killed_halfway_through_the_download_completes_elsewhere() 
     eprintln!("killed {victim} with {at_kill} of {SIZE} bytes downloaded");
 }
 
+#[test]
+fn ssh_faults_download_cut_off_with_no_other_builder_leaves_nothing_on_disk() {
+    const SIZE: u64 = 16 * MIB;
+    let mut fleet = hosts::start(&[HostSpec { serve_filter: Some(THROTTLE), ..HostSpec::new("a", "x86_64-linux") }]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(
+        dir.path(),
+        &[Drv::new("cut", "x86_64-linux", format!("mkdir $out; head -c {SIZE} /dev/urandom > $out/data"))],
+    );
+    let out = output_paths(&file).remove(0);
+    let partial = Path::new(&out).join("data");
+    let m = machines(&fleet, &[]);
+    let build = Build::start(dir.path(), &file, &m, &["--local-jobs", "0"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let at_kill = loop {
+        let size = fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        if size >= SIZE / 4 {
+            fleet.host_mut("a").kill_sshd();
+            break size;
+        }
+        assert!(Instant::now() < deadline, "the download never started; saw {:?}", build.seen);
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(at_kill < SIZE, "killed before the download ended ({at_kill} of {SIZE} bytes)");
+    // Nothing can build it now: the build fails once the reconnection attempts are used up.
+    let (code, _, err) = build.finish();
+    assert_eq!(code, Some(4), "{err}");
+    assert!(err.contains(&builder_name(fleet.host("a"))), "{err}");
+    let valid = Command::new("nix-store").args(["--check-validity", &out]).status().expect("nix-store");
+    assert!(!valid.success(), "{out} must not be registered locally");
+    assert!(!Path::new(&out).exists(), "the half-written {out} was removed");
+}
+
 /// Rewrites every `RVBUILD-HONEST-BYTES` in what `nix-store --serve` sends: the builder's
 /// store holds (and its QueryPathInfos announces the hash of) the honest bytes, its NARs
 /// carry others.
