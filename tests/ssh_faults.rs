@@ -349,6 +349,33 @@ fn ssh_faults_download_cut_off_with_no_other_builder_leaves_nothing_on_disk() {
     assert!(!Path::new(&out).exists(), "the half-written {out} was removed");
 }
 
+#[test]
+fn ssh_faults_ctrl_c_during_a_download_leaves_nothing_on_disk() {
+    const SIZE: u64 = 16 * MIB;
+    let fleet = hosts::start(&[HostSpec { serve_filter: Some(THROTTLE), ..HostSpec::new("a", "x86_64-linux") }]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write_nix(
+        dir.path(),
+        &[Drv::new("stopped", "x86_64-linux", format!("mkdir $out; head -c {SIZE} /dev/urandom > $out/data"))],
+    );
+    let out = output_paths(&file).remove(0);
+    let partial = Path::new(&out).join("data");
+    let m = machines(&fleet, &[]);
+    let build = Build::start(dir.path(), &file, &m, &["--local-jobs", "0"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < SIZE / 4 {
+        assert!(Instant::now() < deadline, "the download never started; saw {:?}", build.seen);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(build.child.id() as i32, libc::SIGINT);
+    }
+    let (code, _, err) = build.finish();
+    assert_eq!(code, Some(130), "{err}");
+    assert!(!Path::new(&out).exists(), "the half-written {out} was removed");
+}
+
 /// Rewrites every `RVBUILD-HONEST-BYTES` in what `nix-store --serve` sends: the builder's
 /// store holds (and its QueryPathInfos announces the hash of) the honest bytes, its NARs
 /// carry others.

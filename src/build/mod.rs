@@ -821,12 +821,22 @@ impl<'a> Engine<'a> {
     }
 
     /// Ends the run (done, failed or Ctrl-C): stops the jobs, closes every session (which
-    /// ends the remote builds), lets local nix-store processes stop, reports the last events.
+    /// ends the remote builds), lets local nix-store processes stop, removes what a stopped
+    /// download left in the local store, reports the last events.
     async fn shut_down(self, etx: mpsc::UnboundedSender<Event>, mut erx: mpsc::UnboundedReceiver<Event>) -> Outcome {
-        let Engine { shared, mut jobs, mut reconnects, reporter, start, mut outcome, .. } = self;
+        let Engine { shared, prepared, mut jobs, mut reconnects, reporter, start, mut outcome, .. } = self;
         jobs.abort_all();
         reconnects.abort_all();
         while jobs.join_next().await.is_some() {}
+        // Outputs of what did not finish: a download stopped here may have left one half-written.
+        let unfinished: Vec<StorePath> = prepared
+            .nodes
+            .iter()
+            .map(|&i| shared.dag.node(i))
+            .filter(|node| !outcome.built.contains_key(node.drv_path.as_str()))
+            .flat_map(|node| node.drv.outputs.values().filter_map(|o| StorePath::parse(&o.path).ok()))
+            .collect();
+        let local = shared.local.clone();
         drop(shared);
         // Sessions are closed now; give local nix-store processes the moment they need to stop
         // their builds (killing them outright would leave the builder processes running).
@@ -834,6 +844,7 @@ impl<'a> Engine<'a> {
         while crate::vocab::cancel::running_children() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        faults::discard_partial(local.as_ref(), &unfinished, &etx).await;
         drop(etx);
         while let Ok(ev) = erx.try_recv() {
             reporter.event(&ev);
