@@ -1,6 +1,6 @@
 //! The errors of the build stage (the engine's output directory and logs, GC roots, a failed
-//! build, builders that gave up or left work stranded, a derivation no builder can take), as
-//! one typed enum with a diagnostic code per variant. Each variant picks its [`ErrorKind`] in
+//! build, a builder whose disk is full, builders that gave up or left work stranded, a
+//! derivation no builder can take), as one typed enum with a diagnostic code per variant. Each variant picks its [`ErrorKind`] in
 //! the conversion into the crate-wide [`Error`]. Transport failures keep travelling as the
 //! [`Error`]s the transport made, with their failure class for retries.
 
@@ -11,6 +11,7 @@ use miette::Diagnostic;
 
 use crate::nix::serve::BuildStatus;
 use crate::nix::store_path::StorePath;
+use crate::vocab::error::FailureClass;
 use crate::{Error, ErrorKind};
 
 /// Something went wrong building.
@@ -74,16 +75,33 @@ pub enum BuildError {
         log: PathBuf,
     },
 
+    #[error("{what} could not be built on {host}: its disk is full ({status:?}: {message})\n{log_tail}")]
+    #[diagnostic(
+        code(rvbuild::build::builder_disk_full),
+        help("free space on that builder (nix-collect-garbage there); its work goes to the other builders")
+    )]
+    BuilderDiskFull { what: String, host: String, status: BuildStatus, message: String, log_tail: String },
+
     #[error("{label}: gave up after {attempts} attempts; last on {host}: {last}")]
     #[diagnostic(code(rvbuild::build::gave_up), help("check the builders with `rvbuild builders probe`"))]
     GaveUp { label: String, attempts: u32, host: String, last: Box<Error> },
 
     #[error("{reason}\nlast error from {host}: {last}")]
-    #[diagnostic(
-        code(rvbuild::build::stranded),
-        help("bring the builder back, or add one that can build this system (--builders)")
-    )]
+    #[diagnostic(code(rvbuild::build::stranded), help("{}", stranded_help(last)))]
     Stranded { reason: Box<Error>, host: String, last: Box<Error> },
+}
+
+/// What to do about the builder that left work stranded, by how it failed.
+fn stranded_help(last: &Error) -> &'static str {
+    match last.failure_class() {
+        Some(FailureClass::WrongOutput) => {
+            "that builder's store or nix-store is broken: check it (`nix-store --verify --check-contents` there), or add another builder (--builders)"
+        }
+        Some(FailureClass::StoreFull) => {
+            "free space on that builder (`nix-collect-garbage` there), or add another builder (--builders)"
+        }
+        _ => "bring the builder back, or add one that can build this system (--builders)",
+    }
 }
 
 impl From<BuildError> for Error {
@@ -96,11 +114,14 @@ impl From<BuildError> for Error {
             | AddRootCannotRun { .. }
             | AddRootFailed { .. }
             | Failed { .. } => ErrorKind::Build,
-            NoCapableBuilder { .. } | GaveUp { .. } | Stranded { .. } => ErrorKind::Builder,
+            NoCapableBuilder { .. } | GaveUp { .. } | Stranded { .. } | BuilderDiskFull { .. } => ErrorKind::Builder,
             Interrupted => ErrorKind::Interrupted,
             TaskFailed { .. } | Unplaced { .. } => ErrorKind::Internal,
         };
-        Error::new(kind, e)
+        match e {
+            BuilderDiskFull { .. } => Error::new(kind, e).with_failure_class(FailureClass::StoreFull),
+            _ => Error::new(kind, e),
+        }
     }
 }
 

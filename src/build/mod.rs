@@ -3,14 +3,18 @@
 //! protocol. A [`Policy`] decides what runs where; the engine uploads each derivation's input
 //! closure, runs BuildDerivation, fetches the outputs back into the local store, streams
 //! logs, and handles faults: a builder whose connection fails is marked down and its work
-//! goes elsewhere (it is tried again with backoff), a real build failure stops the build
-//! with the log's last lines and the host it ran on, Ctrl-C closes every session (which ends
-//! the remote builds) and returns exit code 130.
+//! goes elsewhere (it is tried again with backoff for as long as the run goes on, and rejoins
+//! the pool when it answers); one that sends an output not matching its hash, or whose disk
+//! is full, is left out for the rest of the run, and a download that broke off leaves nothing
+//! in the local store; a real build failure stops the build with the log's last lines and the
+//! host it ran on; Ctrl-C closes every session (which ends the remote builds) and returns
+//! exit code 130.
 
 pub mod components;
 mod conn;
 pub mod connect;
 pub mod error;
+mod faults;
 pub mod policy;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -27,7 +31,7 @@ use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
 use crate::schedule::{BuilderId, BuilderModel, Task, TaskId};
-use crate::transport::Transport;
+use crate::transport::{FailureClass, Transport};
 use crate::vocab::{Event, Reporter, Strategy};
 use crate::{Error, Result};
 
@@ -66,7 +70,9 @@ pub struct Options {
     pub strategies: BTreeMap<String, Strategy>,
     /// Let builders substitute missing inputs from their own caches (builders-use-substitutes).
     pub builders_use_substitutes: bool,
-    /// Reconnection attempts of a builder that went down, with doubling delays from 1 s.
+    /// Reconnection attempts (doubling delays from 1 s) that work only a lost builder can do
+    /// waits for before the run gives up. While other work runs, a lost builder keeps being
+    /// tried (every 10 s at most) and rejoins the pool when it answers.
     pub reconnect_attempts: u32,
     /// Also simulate the schedule on the estimates, to compare with the measured one
     /// ([`Outcome::schedules`]).
@@ -301,7 +307,14 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
         let r =
             remote_steps(&shared, &mut local, &mut remote, builder, node_index, &basic, &outputs, &label, &log).await;
         shared.idle[builder].give_back(remote);
-        shared.local_idle.give_back(local);
+        if r.is_ok() {
+            shared.local_idle.give_back(local);
+        } else {
+            // A download that broke off (or was refused) may have left a half-written output
+            // in the local store; the local session must end before it can be removed.
+            drop(local);
+            faults::discard_partial(shared.local.as_ref(), &outputs, events).await;
+        }
         r?
     };
     if result.is_success() {
@@ -309,7 +322,12 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
     }
     // Late stderr lines may still be on their way to the log.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    Err(JobError::Build { result, log_tail: log_tail(&log, 25) })
+    let log_tail = log_tail(&log, 25);
+    // A build that failed for want of disk space is the builder's fault: try elsewhere.
+    if let Some(e) = faults::disk_full(&label, &member.model.name, &result, &log_tail) {
+        return Err(JobError::Builder(e));
+    }
+    Err(JobError::Build { result, log_tail })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -334,7 +352,10 @@ async fn remote_steps(
             let _ = remote.client.query_valid_paths(&inputs, true, true).await.map_err(JobError::Builder)?;
         }
         let t0 = Instant::now();
-        let up = copy_closure(&mut local.client, &mut remote.client, &inputs).await.map_err(JobError::Builder)?;
+        // A NAR of the local store that does not match its own hash is not the builder's fault.
+        let up = copy_closure(&mut local.client, &mut remote.client, &inputs)
+            .await
+            .map_err(|e| fault_of(e, FailureClass::WrongOutput))?;
         transfers.push((up.bytes, t0.elapsed().as_secs_f64()));
     }
     remote.log_to(label, log).map_err(JobError::Fatal)?;
@@ -345,10 +366,20 @@ async fn remote_steps(
     if result.is_success() {
         let _guard = shared.import.lock().await;
         let t0 = Instant::now();
-        bytes = fetch_outputs(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?.bytes;
+        // A full local store is not the builder's fault either.
+        bytes = fetch_outputs(&mut remote.client, &mut local.client, outputs)
+            .await
+            .map_err(|e| fault_of(e, FailureClass::StoreFull))?
+            .bytes;
         transfers.push((bytes, t0.elapsed().as_secs_f64()));
     }
     Ok((result, bytes, transfers))
+}
+
+/// A failed transfer: the builder's fault, unless its class is `local_class`, which in this
+/// direction means the local store is at fault and no other builder would help.
+fn fault_of(e: Error, local_class: FailureClass) -> JobError {
+    if e.failure_class() == Some(local_class) { JobError::Fatal(e) } else { JobError::Builder(e) }
 }
 
 /// Fails before anything builds when some derivation has no builder that can run it, naming
@@ -392,10 +423,16 @@ pub fn check_capable(tasks: &[Task], members: &[BuilderModel]) -> Result<()> {
 
 /// A builder that went down and is being retried.
 struct Down {
+    /// Failed reconnections so far; a builder that cannot come back starts at the limit.
     tries: u32,
     next_try: f64,
     in_flight: bool,
+    /// It dropped off the network ([`FailureClass::may_come_back`]): keep trying it.
+    may_come_back: bool,
 }
+
+/// The longest wait between two reconnection attempts of a lost builder, in seconds.
+const RECONNECT_EVERY_MAX: f64 = 10.0;
 
 /// Builds the prepared tasks. Returns when every task is built, a build fails, no capable
 /// builder is left, or Ctrl-C arrives.
@@ -506,9 +543,8 @@ impl<'a> Engine<'a> {
                 return Err(BuildError::Interrupted.into());
             }
             let now = self.now();
-            if self.stranded.is_none() {
-                self.dispatch(now);
-            }
+            // Work with somewhere to go goes on while work stranded on a lost builder waits.
+            self.dispatch(now);
             self.retry_down_builders(now);
             self.check_progress()?;
             tokio::select! {
@@ -550,10 +586,13 @@ impl<'a> Engine<'a> {
         }
     }
 
-    /// Tries to reconnect each down builder whose backoff has passed and tries are left.
+    /// Tries to reconnect each lost builder whose backoff has passed. A builder that may come
+    /// back is tried for as long as the run goes on (every [`RECONNECT_EVERY_MAX`] seconds at
+    /// most), so a restarted builder rejoins the pool; [`Options::reconnect_attempts`] bounds
+    /// only how long work that nobody else can do waits for it ([`Engine::check_progress`]).
     fn retry_down_builders(&mut self, now: f64) {
         for (&b, d) in self.down.iter_mut() {
-            if !d.in_flight && d.tries < self.shared.opts.reconnect_attempts && d.next_try <= now {
+            if !d.in_flight && d.may_come_back && d.next_try <= now {
                 d.in_flight = true;
                 let shared = self.shared.clone();
                 self.reconnects.spawn(async move {
@@ -568,7 +607,7 @@ impl<'a> Engine<'a> {
     /// the remaining tasks can never be placed.
     fn check_progress(&mut self) -> Result<()> {
         if self.jobs.is_empty() && self.reconnects.is_empty() {
-            let retrying = self.down.values().any(|d| d.tries < self.shared.opts.reconnect_attempts);
+            let retrying = self.down.values().any(|d| d.may_come_back && d.tries < self.shared.opts.reconnect_attempts);
             if !retrying {
                 return Err(self
                     .stranded
@@ -716,22 +755,32 @@ impl<'a> Engine<'a> {
     }
 
     /// Marks the job's builder down after `e`: its idle sessions are dropped, it is tried
-    /// again with backoff (unless it is set up wrong), and the policy moves its work. Gives
-    /// `e` back, or `None` when that left some task with no builder: then `e` went into
-    /// [`Engine::stranded`].
+    /// again with backoff if it only dropped off the network, and the policy moves its work.
+    /// Gives `e` back, or `None` when that left some task with no builder: then `e` went
+    /// into [`Engine::stranded`].
     fn mark_down(&mut self, ended: &Ended, e: Error) -> Option<Error> {
         let host = &ended.host;
         self.shared.idle[ended.builder].clear();
-        // A builder set up wrong (host key, login, Nix) stays down: retrying
-        // cannot help. One that dropped off the network is tried again.
-        let setup = e.failure_class() == Some(crate::transport::FailureClass::Setup);
-        let tries = if setup { self.shared.opts.reconnect_attempts } else { 0 };
-        self.down.insert(ended.builder, Down { tries, next_try: ended.now + 1.0, in_flight: false });
+        // A builder set up wrong (host key, login, Nix), one that sent a wrong output and one
+        // whose disk is full stay down: retrying cannot help. One that dropped off the
+        // network (or failed in a way nobody classified) is tried again.
+        let class = e.failure_class();
+        let may_come_back = class.is_none_or(FailureClass::may_come_back);
+        let tries = if may_come_back { 0 } else { self.shared.opts.reconnect_attempts };
+        self.down.insert(ended.builder, Down { tries, next_try: ended.now + 1.0, in_flight: false, may_come_back });
         self.outcome.lost.push((host.clone(), e.to_string()));
-        self.reporter
-            .event(&Event::Note { text: format!("builder {host} is down ({e}); its work goes to the other builders") });
+        let why = match class {
+            Some(FailureClass::WrongOutput) => "sent an output that does not match its hash; nothing of it was kept",
+            Some(FailureClass::StoreFull) => "has no space left on its disk",
+            Some(FailureClass::Setup) => "cannot be used as set up",
+            Some(FailureClass::Unreachable) | None => "is down",
+        };
+        let then = if may_come_back { "" } else { " and is not used again in this run" };
+        self.reporter.event(&Event::Note {
+            text: format!("builder {host} {why} ({e}); its work goes to the other builders{then}"),
+        });
         let Err(no_one) = self.policy.builder_down(ended.builder, ended.now) else { return Some(e) };
-        self.stranded = Some(if setup {
+        self.stranded = Some(if class == Some(FailureClass::Setup) {
             // The builder's own error says what to fix (e.g. the host key).
             e
         } else {
@@ -757,9 +806,14 @@ impl<'a> Engine<'a> {
                 if let Some(d) = self.down.get_mut(&b) {
                     d.tries += 1;
                     d.in_flight = false;
-                    d.next_try = now + f64::from(1u32 << d.tries.min(6));
-                    if d.tries >= self.shared.opts.reconnect_attempts {
-                        self.reporter.event(&Event::Note { text: format!("builder {host} stays down: {e}") });
+                    d.next_try = now + f64::from(1u32 << d.tries.min(6)).min(RECONNECT_EVERY_MAX);
+                    if d.tries == self.shared.opts.reconnect_attempts {
+                        self.reporter.event(&Event::Note {
+                            text: format!(
+                                "builder {host} still does not answer ({e}); trying it every {RECONNECT_EVERY_MAX} s while \
+                                 the other builders work"
+                            ),
+                        });
                     }
                 }
             }
@@ -767,12 +821,22 @@ impl<'a> Engine<'a> {
     }
 
     /// Ends the run (done, failed or Ctrl-C): stops the jobs, closes every session (which
-    /// ends the remote builds), lets local nix-store processes stop, reports the last events.
+    /// ends the remote builds), lets local nix-store processes stop, removes what a stopped
+    /// download left in the local store, reports the last events.
     async fn shut_down(self, etx: mpsc::UnboundedSender<Event>, mut erx: mpsc::UnboundedReceiver<Event>) -> Outcome {
-        let Engine { shared, mut jobs, mut reconnects, reporter, start, mut outcome, .. } = self;
+        let Engine { shared, prepared, mut jobs, mut reconnects, reporter, start, mut outcome, .. } = self;
         jobs.abort_all();
         reconnects.abort_all();
         while jobs.join_next().await.is_some() {}
+        // Outputs of what did not finish: a download stopped here may have left one half-written.
+        let unfinished: Vec<StorePath> = prepared
+            .nodes
+            .iter()
+            .map(|&i| shared.dag.node(i))
+            .filter(|node| !outcome.built.contains_key(node.drv_path.as_str()))
+            .flat_map(|node| node.drv.outputs.values().filter_map(|o| StorePath::parse(&o.path).ok()))
+            .collect();
+        let local = shared.local.clone();
         drop(shared);
         // Sessions are closed now; give local nix-store processes the moment they need to stop
         // their builds (killing them outright would leave the builder processes running).
@@ -780,6 +844,7 @@ impl<'a> Engine<'a> {
         while crate::vocab::cancel::running_children() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        faults::discard_partial(local.as_ref(), &unfinished, &etx).await;
         drop(etx);
         while let Ok(ev) = erx.try_recv() {
             reporter.event(&ev);

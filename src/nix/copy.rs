@@ -191,10 +191,20 @@ async fn copy_one(src: &mut ServeClient, dst: &mut ServeClient, info: &PathInfo)
     };
     match tokio::join!(dump, add) {
         (Ok((hash, from)), Ok(())) => check_hash(info, hash, &from),
-        (Err(e), Ok(())) | (Ok(_), Err(e)) => Err(e),
-        // One failure causes the other; show both, the reader can tell which came first.
+        // A NAR that does not match its announced hash explains why the destination refused
+        // it (Nix checks it too): the source is at fault, not the destination.
+        (Ok((hash, from)), Err(e)) => check_hash(info, hash, &from).and(Err(e)),
+        (Err(e), Ok(())) => Err(e),
+        // One failure causes the other; show both, the reader can tell which came first. The
+        // class of the one that has one (a full store, a lost builder) says whose fault it is.
         (Err(d), Err(a)) => {
-            Err(NixError::CopyFailed { path: info.path.clone(), dump: Box::new(d), add: Box::new(a) }.into())
+            let class = a.failure_class().or(d.failure_class());
+            let e: crate::Error =
+                NixError::CopyFailed { path: info.path.clone(), dump: Box::new(d), add: Box::new(a) }.into();
+            Err(match class {
+                Some(c) => e.with_failure_class(c),
+                None => e,
+            })
         }
     }
 }

@@ -10,6 +10,7 @@ use miette::Diagnostic;
 use super::drv::DrvDiagnostic;
 use super::nar::NarError;
 use super::store_path::{HashParseError, NarHash, StorePath, StorePathError};
+use crate::vocab::error::FailureClass;
 use crate::{Error, ErrorKind};
 
 /// " (an input of X)" when a derivation was reached from another one.
@@ -279,8 +280,24 @@ impl From<NixError> for Error {
             | UnrequestedPath { .. }
             | ForeignReference { .. } => ErrorKind::Builder,
         };
-        Error::new(kind, e)
+        let class = match &e {
+            HashMismatch { .. } => Some(FailureClass::WrongOutput),
+            ConnectionClosed { stderr_tail, .. } if says_out_of_space(stderr_tail) => Some(FailureClass::StoreFull),
+            _ => None,
+        };
+        match class {
+            Some(c) => Error::new(kind, e).with_failure_class(c),
+            None => Error::new(kind, e),
+        }
     }
+}
+
+/// Whether a message from Nix (its stderr, a build log) says a disk or the store database
+/// has no space left. Nix reports ENOSPC only as text, so this is where that text becomes a
+/// [`FailureClass::StoreFull`].
+pub fn says_out_of_space(text: &str) -> bool {
+    const SIGNS: &[&str] = &["No space left on device", "Disk quota exceeded", "database or disk is full"];
+    SIGNS.iter().any(|s| text.contains(s))
 }
 
 /// A BuildResult whose outputs do not make sense (the stream itself was fine).
@@ -308,4 +325,32 @@ pub enum BuildResultError {
         help("a builder may only return the derivation's own outputs; the result is refused")
     )]
     OutputsDiffer { got: String, want: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed(tail: &str) -> Error {
+        NixError::ConnectionClosed { label: "b".into(), during: "AddToStoreNar".into(), stderr_tail: tail.into() }
+            .into()
+    }
+
+    #[test]
+    fn a_builder_that_ran_out_of_space_is_classified_as_a_full_store() {
+        let e = closed("error: writing to file: No space left on device");
+        assert_eq!((e.kind(), e.failure_class()), (ErrorKind::Builder, Some(FailureClass::StoreFull)));
+        assert_eq!(closed("error: unexpected end-of-file").failure_class(), None);
+        assert!(says_out_of_space("error: database or disk is full"));
+        assert!(!says_out_of_space("builder for 'x.drv' failed with exit code 1"));
+    }
+
+    #[test]
+    fn a_nar_not_matching_its_announced_hash_is_a_wrong_output() {
+        let path = StorePath::parse("/nix/store/00000000000000000000000000000000-x").expect("path");
+        let e: Error =
+            NixError::HashMismatch { from: "b".into(), path, got: NarHash([1; 32]), want: NarHash([2; 32]) }.into();
+        assert_eq!((e.kind(), e.failure_class()), (ErrorKind::Builder, Some(FailureClass::WrongOutput)));
+        assert!(e.to_string().starts_with("b: the NAR of /nix/store/"), "{e}");
+    }
 }

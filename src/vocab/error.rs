@@ -82,7 +82,8 @@ impl ErrorKind {
 /// An error with its class and a rich diagnostic (message, help, source snippet).
 pub struct Error {
     kind: ErrorKind,
-    /// Set on transport errors: whether the work may go to another builder.
+    /// Set on builder faults (transport, wrong output, full store): whether the work may go to
+    /// another builder and whether this one may come back.
     failure: Option<FailureClass>,
     inner: Box<dyn Diagnostic + Send + Sync + 'static>,
 }
@@ -130,10 +131,16 @@ impl Error {
         self.kind
     }
 
-    /// The class of a transport failure; None for other errors (a failed build, a protocol
+    /// The class of a builder fault; None for other errors (a failed build, a protocol
     /// error).
     pub fn failure_class(&self) -> Option<FailureClass> {
         self.failure
+    }
+
+    /// The same error, classified as a builder fault of class `class`.
+    pub fn with_failure_class(mut self, class: FailureClass) -> Self {
+        self.failure = Some(class);
+        self
     }
 
     pub fn diagnostic(&self) -> &(dyn Diagnostic + Send + Sync + 'static) {
@@ -184,6 +191,21 @@ pub enum FailureClass {
     /// changed, authentication rejected, Nix missing, user not trusted). Retrying elsewhere is
     /// fine, but the user must fix this builder; retrying it is pointless.
     Setup,
+    /// The builder sent a NAR whose content does not match the hash it announced for it (a
+    /// corrupt store, a broken or malicious `nix-store`). Nothing of it is registered; its work
+    /// goes elsewhere and it is not trusted again in this run.
+    WrongOutput,
+    /// The builder's store (or build directory) has no space left. Its work goes elsewhere and
+    /// it is not used again in this run (it needs a garbage collection first).
+    StoreFull,
+}
+
+impl FailureClass {
+    /// Whether a builder that failed this way may be tried again later in the same run (it
+    /// dropped off the network); the other classes need someone to fix the builder.
+    pub fn may_come_back(self) -> bool {
+        self == FailureClass::Unreachable
+    }
 }
 
 /// A transport error with its class. It travels inside [`Error`] (kind [`ErrorKind::Builder`])

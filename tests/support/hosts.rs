@@ -34,6 +34,13 @@ pub struct HostSpec {
     pub untrusted_daemon: bool,
     /// Extra sshd_config lines.
     pub sshd_extra: &'static str,
+    /// A tmpfs of this size (`mount -o size=`, e.g. `"4m"`) as the host's `/nix/store`: a store
+    /// disk that fills up. Its contents do not survive [`Host::restart`].
+    pub store_tmpfs: Option<&'static str>,
+    /// A shell command that the standard output of the host's `nix-store --serve` runs
+    /// through (`nix-store --serve … | FILTER`): a builder whose Nix sends something else than
+    /// its store holds, or sends it slowly. Other `nix-store` commands run unchanged.
+    pub serve_filter: Option<&'static str>,
 }
 
 impl HostSpec {
@@ -46,6 +53,8 @@ impl HostSpec {
             without_nix: false,
             untrusted_daemon: false,
             sshd_extra: "",
+            store_tmpfs: None,
+            serve_filter: None,
         }
     }
 }
@@ -61,6 +70,8 @@ pub const STANDARD: &[HostSpec] = &[
         without_nix: false,
         untrusted_daemon: false,
         sshd_extra: "",
+        store_tmpfs: None,
+        serve_filter: None,
     },
     HostSpec {
         name: "rv",
@@ -70,6 +81,8 @@ pub const STANDARD: &[HostSpec] = &[
         without_nix: false,
         untrusted_daemon: false,
         sshd_extra: "",
+        store_tmpfs: None,
+        serve_filter: None,
     },
 ];
 
@@ -93,6 +106,8 @@ pub struct Host {
     pub max_jobs: u32,
     /// Whether a nix-daemon runs in the namespace (sessions use it).
     pub daemon: bool,
+    /// The size of the tmpfs mounted as its `/nix/store`, if any.
+    store_tmpfs: Option<String>,
     /// The directory mounted at `/nix` inside the host's namespace.
     pub root: PathBuf,
     /// The host's directory (config, keys, log).
@@ -233,6 +248,23 @@ impl Host {
         if spec.without_nix {
             cfg.push_str("SetEnv PATH=/nonexistent\n");
         }
+        if let Some(filter) = spec.serve_filter {
+            // Inside the namespace this directory is /nix/rvbuild-bin.
+            let bin = root.join("rvbuild-bin");
+            fs::create_dir_all(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+            let real = which("nix-store");
+            let wrapper = bin.join("nix-store");
+            write(
+                &wrapper,
+                &format!(
+                    "#!/bin/sh\ncase \"$*\" in\n  *--serve*) '{real}' \"$@\" | {filter} ;;\n  *) exec '{real}' \"$@\" ;;\nesac\n",
+                    real = real.display()
+                ),
+            );
+            run_ok(Command::new("chmod").arg("755").arg(&wrapper));
+            let real_dir = real.parent().map(|p| p.display().to_string()).unwrap_or_default();
+            let _ = writeln!(cfg, "SetEnv PATH=/nix/rvbuild-bin:{real_dir}:/usr/local/bin:/usr/bin:/bin");
+        }
         if spec.untrusted_daemon {
             cfg.push_str("SetEnv NIX_REMOTE=daemon\n");
             conf.push_str("trusted-users = nobody\nallowed-users = *\n");
@@ -249,6 +281,7 @@ impl Host {
             extra_platforms: spec.extra_platforms.iter().map(|s| s.to_string()).collect(),
             max_jobs: spec.max_jobs,
             daemon: spec.untrusted_daemon,
+            store_tmpfs: spec.store_tmpfs.map(str::to_string),
             root,
             dir,
             host_key,
@@ -262,8 +295,12 @@ impl Host {
     /// Starts sshd in a fresh private mount namespace and waits for it to listen.
     fn launch(&mut self) {
         let daemon = if self.daemon { "nix-daemon >/dev/null 2>&1 & " } else { "" };
+        let tmpfs = match &self.store_tmpfs {
+            Some(size) => format!("mount -t tmpfs -o size={size},mode=1775 rvbuild-store /nix/store; "),
+            None => String::new(),
+        };
         let script = format!(
-            "set -e; mkdir -p /run/sshd; mount --bind '{root}' /nix; mount --bind '{etc}' /etc/nix; {daemon}exec /usr/sbin/sshd -D -e -f '{cfg}'",
+            "set -e; mkdir -p /run/sshd; mount --bind '{root}' /nix; {tmpfs}mount --bind '{etc}' /etc/nix; {daemon}exec /usr/sbin/sshd -D -e -f '{cfg}'",
             root = self.root.display(),
             etc = self.dir.join("etc-nix").display(),
             cfg = self.dir.join("sshd_config").display(),
@@ -427,6 +464,16 @@ impl Host {
     pub fn store_has(&self, path: &str) -> bool {
         self.run(&format!("nix-store --check-validity '{path}'")).status.success()
     }
+}
+
+/// The absolute path of `program` on PATH.
+fn which(program: &str) -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
 }
 
 fn signal(pids: &[u32], sig: i32) {
