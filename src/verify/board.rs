@@ -50,6 +50,15 @@ pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expecta
     if let Some(interp) = &board.interpreter {
         exp.interp = Some(interp.clone());
     }
+    exp.board_compatible = board.device_trees.iter().filter_map(|d| d.compatible.clone()).collect();
+    // "StarFive JH7110" -> jh7110, as in the compatible "starfive,jh7110"; QEMU's virt has no DTB
+    // of its own in the image.
+    exp.soc = board
+        .soc
+        .split_whitespace()
+        .last()
+        .map(str::to_ascii_lowercase)
+        .filter(|s| !exp.board_compatible.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()));
     // Firmware files for other processors (the Pi's VideoCore) are ELF for another machine.
     for f in &board.boot_files.firmware {
         if f.value.starts_with("start") && f.value.ends_with(".elf") {

@@ -8,13 +8,19 @@
 mod archive;
 pub mod board;
 mod check;
+mod disk;
 mod elf;
 pub mod error;
 mod expect;
+mod extlinux;
+mod fdt;
+mod fit;
+mod fs;
 mod image;
 mod inspect;
 mod report;
 mod source;
+mod spl;
 pub mod walk;
 
 use std::path::PathBuf;
