@@ -81,17 +81,9 @@ pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expecta
     Ok(exp)
 }
 
-/// The outputs of a build that reach the board: boot files (kernel, initramfs with its init and
-/// modules, the board's DTBs, extlinux), firmware, and the module outputs. Not the kernel's
-/// `dev` tree (host tools) nor the DTBs of other boards of the SoC family.
+/// The outputs of a build that reach the board (see [`super::walk::board_outputs`]).
 pub fn outputs(m: &Manifest) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for (c, rec) in &m.components {
-        if matches!(c.as_str(), "bootfiles" | "firmware" | "init") || c.starts_with("module-") {
-            v.extend(rec.outputs.first().map(PathBuf::from));
-        }
-    }
-    v
+    super::walk::board_outputs(m)
 }
 
 /// Verifies a board build's outputs, and each of the board's DTBs against its compatible string,

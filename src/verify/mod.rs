@@ -89,6 +89,9 @@ pub fn refusal(report: &Report) -> crate::Error {
             lines.push(format!("  {}: {}: expected {}, found {}", f.path, m.check, m.expected, m.found));
         }
     }
+    if let Some(why) = report.nothing_checked() {
+        lines.push(format!("  {why}"));
+    }
     let total = lines.len();
     lines.truncate(MAX_FINDINGS_IN_ERROR);
     if total > lines.len() {
