@@ -247,6 +247,11 @@ fn inspect_archive(
     let outcome = archive::for_each_member(&mut stream, &mut |member: &str, content| {
         let member = member.trim_start_matches("./").trim_start_matches('/');
         let shown = format!("{display}:{member}");
+        if member.split('/').any(|c| c == "..") {
+            let why = "member name climbs out of the archive (`..`): a hostile or broken archive, not unpacked";
+            results.push(FileResult::error(shown, None, why));
+            return;
+        }
         let data = match content {
             archive::Member::Data(d) => d,
             archive::Member::TooLarge(size) => {
