@@ -339,7 +339,7 @@ fn qemu_flash_json_has_transfer_and_step_events_and_a_junit_case() {
     let disk = tmp.path().join("disk.img");
     fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
     let image = tmp.path().join("image.bin");
-    fs::write(&image, support::pty::data(24 * 1024 + 5, 3)).unwrap();
+    fs::write(&image, support::images::kernel_image("aarch64", 24 * 1024 + 5, 3)).unwrap();
     let junit = tmp.path().join("flash.xml");
     let mut vm = support::qemu::Qemu::start_arch("aarch64", Some(&disk));
     let o = rvbuild()

@@ -163,10 +163,6 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
     if let Some(m) = manifest.as_ref().filter(|_| !req.already_verified) {
         super::verify_outputs(board, m, reporter)?;
     }
-    // And the exact bytes that cross the wire: each region's file, those given by hand too.
-    if !req.already_verified || req.image.is_some() || !req.files.is_empty() {
-        verify_sent(board, manifest.as_ref(), &steps, reporter)?;
-    }
     let rom_recovery = board.flash.recovery.as_deref() == Some("jh7110-uart");
     if req.recovery && !rom_recovery {
         return Err(PipelineError::NoRecovery { board: req.board.clone() }.into());
@@ -181,6 +177,10 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
         let data = std::fs::read(spl).map_err(|source| PipelineError::UnreadableImage { path: spl.clone(), source })?;
         recovery::check_spl_header(&data)
             .map_err(|source| crate::flash::error::FlashError::BadSpl { file: spl.clone(), source })?;
+    }
+    // And the exact bytes that cross the wire: each region's file, those given by hand too.
+    if !req.already_verified || req.image.is_some() || !req.files.is_empty() {
+        verify_sent(board, manifest.as_ref(), &steps, reporter)?;
     }
     let baud = req.baud.unwrap_or(board.flash.baud);
     let path = port::resolve(req.port.as_deref(), &port::list())?;

@@ -124,8 +124,11 @@ pub(crate) fn nodes(blob: &[u8]) -> Result<Vec<Node<'_>>, String> {
 pub(crate) mod tests {
     use super::*;
 
+    /// A node to write: depth, name, properties.
+    pub(crate) type TestNode<'a> = (usize, &'a str, Vec<(&'a str, Vec<u8>)>);
+
     /// Writes a device tree: `(path depth, name, props)` in document order.
-    pub(crate) fn build(tree: &[(usize, &str, Vec<(&str, Vec<u8>)>)]) -> Vec<u8> {
+    pub(crate) fn build(tree: &[TestNode<'_>]) -> Vec<u8> {
         let mut strings: Vec<u8> = Vec::new();
         let mut st: Vec<u8> = Vec::new();
         let push = |st: &mut Vec<u8>, v: u32| st.extend_from_slice(&v.to_be_bytes());
@@ -191,7 +194,7 @@ pub(crate) mod tests {
 
     #[test]
     fn hostile_trees_are_errors() {
-        let deep: Vec<(usize, &str, Vec<(&str, Vec<u8>)>)> = (0..40).map(|d| (d, "n", vec![])).collect();
+        let deep: Vec<TestNode<'_>> = (0..40).map(|d| (d, "n", vec![])).collect();
         assert!(nodes(&build(&deep)).unwrap_err().contains("deeper"));
         let mut blob = build(&[(0, "", vec![("a", vec![1])])]);
         let n = blob.len();

@@ -208,7 +208,7 @@ impl Report {
                 None => reasons.push((r, 1)),
             }
         }
-        reasons.sort_by(|a, b| b.1.cmp(&a.1));
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
         let why = if reasons.is_empty() {
             "no files".to_string()
         } else {

@@ -119,9 +119,13 @@ fn walk_dir(dir: &Path, root: Option<&Path>, seen: &mut Seen, out: &mut Vec<Item
         };
         let mut root = root;
         if meta.file_type().is_symlink() {
-            let Ok(target) = fs::canonicalize(&path) else {
-                out.push(done(FileResult::skipped(shown(&path), "dangling symbolic link")));
-                continue;
+            let target = match fs::canonicalize(&path) {
+                Ok(t) => t,
+                Err(e) => {
+                    let why = format!("symbolic link that does not resolve (dangling or a loop: {e})");
+                    out.push(done(FileResult::skipped(shown(&path), why)));
+                    continue;
+                }
             };
             match &root {
                 Some(r) if !target.starts_with(r) => {
@@ -134,6 +138,8 @@ fn walk_dir(dir: &Path, root: Option<&Path>, seen: &mut Seen, out: &mut Vec<Item
             }
             if !seen.first(&target) {
                 // Reached before through another link (`.gcroots/` repeats the result links).
+                let why = format!("symbolic link to {}, already walked", target.display());
+                out.push(done(FileResult::skipped(shown(&path), why)));
                 continue;
             }
             match fs::metadata(&target) {
