@@ -20,7 +20,7 @@ mod image;
 mod inspect;
 mod report;
 mod source;
-mod spl;
+pub(crate) mod spl;
 pub mod walk;
 
 use std::path::PathBuf;

@@ -18,25 +18,62 @@ pub(crate) fn is_spl(head: &[u8]) -> bool {
     head.len() >= 0x294 && le32(head, 0) == 0x240 && le32(head, 0x28c) == 0x400
 }
 
-/// Checks the payload size and CRC; `Ok` carries a one-line description.
-pub(crate) fn check(src: &dyn Source) -> Result<Result<String, Mismatch>, String> {
+/// What is wrong with an SPL header (the flash stage turns these into its own errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Problem {
+    TooShort { len: u64 },
+    NoHeader,
+    Size { size: u64, holds: u64 },
+    Crc { got: u32, want: u32 },
+}
+
+/// A valid header: payload size and CRC-32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Header {
+    pub size: u64,
+    pub crc: u32,
+}
+
+/// Reads and checks the header and payload. The outer error is an I/O failure.
+pub(crate) fn read(src: &dyn Source) -> Result<Result<Header, Problem>, String> {
+    if src.len() < HEADER {
+        return Ok(Err(Problem::TooShort { len: src.len() }));
+    }
     let head = src.bytes_at(0, 0x294, "the SPL header")?;
+    if !is_spl(&head) {
+        return Ok(Err(Problem::NoHeader));
+    }
     let size = u64::from(le32(&head, 0x288));
-    let holds = src.len().saturating_sub(HEADER);
+    let holds = src.len() - HEADER;
     if size > holds || size > MAX_PAYLOAD {
-        return Ok(Err(Mismatch::new(
-            "spl-size",
-            format!("a payload that fits the file (at most {} bytes)", holds.min(MAX_PAYLOAD)),
-            format!("{size} bytes declared"),
-        )));
+        return Ok(Err(Problem::Size { size, holds }));
     }
     let payload = src.bytes_at(HEADER, size as usize, "the SPL payload")?;
     let got = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC).checksum(&payload);
     let want = le32(&head, 0x290);
     if got != want {
-        return Ok(Err(Mismatch::new("spl-crc", format!("crc32 {want:08x} (the header's)"), format!("{got:08x}"))));
+        return Ok(Err(Problem::Crc { got, want }));
     }
-    Ok(Ok(format!("StarFive SPL, {size} payload bytes, crc32 {got:08x}")))
+    Ok(Ok(Header { size, crc: got }))
+}
+
+/// Checks the payload size and CRC; `Ok` carries a one-line description.
+pub(crate) fn check(src: &dyn Source) -> Result<Result<String, Mismatch>, String> {
+    Ok(match read(src)? {
+        Ok(h) => Ok(format!("StarFive SPL, {} payload bytes, crc32 {:08x}", h.size, h.crc)),
+        Err(Problem::Size { size, holds }) => Err(Mismatch::new(
+            "spl-size",
+            format!("a payload that fits the file (at most {} bytes)", holds.min(MAX_PAYLOAD)),
+            format!("{size} bytes declared"),
+        )),
+        Err(Problem::Crc { got, want }) => {
+            Err(Mismatch::new("spl-crc", format!("crc32 {want:08x} (the header's)"), format!("{got:08x}")))
+        }
+        Err(Problem::TooShort { len }) => {
+            Err(Mismatch::new("spl", "a 0x400-byte StarFive header", format!("{len} bytes")))
+        }
+        Err(Problem::NoHeader) => Err(Mismatch::new("spl", "a StarFive SPL header", "none")),
+    })
 }
 
 #[cfg(test)]
