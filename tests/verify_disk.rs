@@ -254,7 +254,9 @@ fn corrupt_and_hostile_images_are_clear_errors() {
     let mut fat_bytes = std::fs::read(&fat).unwrap();
     fat_bytes[22..24].copy_from_slice(&0xffffu16.to_le_bytes());
     case("huge-fat.vfat", &fat_bytes, "vfat");
-    // A directory cluster chain that points back at itself (a loop in the FAT).
+    // A full directory whose cluster chain points back at itself (a loop in the FAT).
+    case("loop.vfat", &fat_dir_loop(dir.path()), "listed twice in its directory");
+    // An ext4 filesystem whose inode table is garbage.
     let root = dir.path().join("deep");
     std::fs::create_dir_all(root.join("d")).unwrap();
     std::fs::write(root.join("d/x"), b"x").unwrap();
@@ -311,6 +313,31 @@ fn corrupt_and_hostile_images_are_clear_errors() {
     );
     cpio.extend_from_slice(trailer);
     case("evil.cpio", &cpio, "climbs out of the archive");
+}
+
+/// A FAT16 image whose directory `/D` fills its one cluster (no end marker) and whose FAT entry
+/// for that cluster points to itself: reading the directory never ends on its own.
+fn fat_dir_loop(dir: &Path) -> Vec<u8> {
+    let fat = dir.join("loop.src.vfat");
+    run(Command::new("mkfs.vfat").args(["-F", "16", "-s", "1", "-C"]).arg(&fat).arg("8192"));
+    run(Command::new("mmd").arg("-i").arg(&fat).arg("::/D"));
+    // ".", ".." and 14 short names: 16 entries of 32 bytes, one 512-byte cluster.
+    for i in 1..=14 {
+        let f = dir.join(format!("F{i:02}"));
+        std::fs::write(&f, b"x").unwrap();
+        run(Command::new("mcopy").arg("-i").arg(&fat).arg(&f).arg(format!("::/D/F{i:02}")));
+    }
+    let mut b = std::fs::read(&fat).unwrap();
+    let le16 = |b: &[u8], at: usize| usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let (reserved, fats, root_entries, per_fat) = (le16(&b, 14), usize::from(b[16]), le16(&b, 17), le16(&b, 22));
+    let root = (reserved + fats * per_fat) * 512;
+    let entry = (0..root_entries).map(|i| root + 32 * i).find(|&e| &b[e..e + 11] == b"D          ").expect("/D");
+    let cluster = le16(&b, entry + 26) as u16;
+    for f in 0..fats {
+        let at = (reserved + f * per_fat) * 512 + 2 * usize::from(cluster);
+        b[at..at + 2].copy_from_slice(&cluster.to_le_bytes());
+    }
+    b
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! absurd sizes in a corrupt filesystem end in an error, and the crates' own panics on corrupt
 //! input are caught and reported as errors.
 
+use std::collections::HashSet;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -98,6 +99,7 @@ fn walk_fat(fs: &fatfs::FileSystem<FatIo>, out: &mut Vec<Entry>) -> Result<(), S
     let mut stack = vec![(String::new(), fs.root_dir(), 0usize)];
     let mut seen = 0usize;
     while let Some((dir_path, dir, depth)) = stack.pop() {
+        let mut names = HashSet::new();
         for entry in dir.iter() {
             let entry = entry.map_err(|e| format!("reading directory {dir_path}/: {e}"))?;
             let name = entry.file_name();
@@ -109,6 +111,11 @@ fn walk_fat(fs: &fatfs::FileSystem<FatIo>, out: &mut Vec<Entry>) -> Result<(), S
                 return Err(format!("more than {MAX_ENTRIES} directory entries: a loop or a corrupt FAT"));
             }
             let path = format!("{dir_path}/{name}");
+            if !names.insert(name) {
+                return Err(format!(
+                    "{path} is listed twice in its directory: a loop in the FAT or a corrupt directory"
+                ));
+            }
             if entry.is_dir() {
                 if depth + 1 >= MAX_DEPTH {
                     return Err(format!("{path}: directories nested deeper than {MAX_DEPTH}"));
@@ -127,6 +134,7 @@ fn walk_ext4(fs: &ext4_view::Ext4, out: &mut Vec<Entry>) -> Result<(), String> {
     let mut seen = 0usize;
     while let Some((dir_path, depth)) = stack.pop() {
         let rd = fs.read_dir(dir_path.as_str()).map_err(|e| format!("reading directory {dir_path}: {e}"))?;
+        let mut names = HashSet::new();
         for entry in rd {
             let entry = entry.map_err(|e| format!("reading directory {dir_path}: {e}"))?;
             let name = entry.file_name();
@@ -139,6 +147,9 @@ fn walk_ext4(fs: &ext4_view::Ext4, out: &mut Vec<Entry>) -> Result<(), String> {
                 return Err(format!("more than {MAX_ENTRIES} directory entries: a loop or a corrupt filesystem"));
             }
             let path = if dir_path == "/" { format!("/{name}") } else { format!("{dir_path}/{name}") };
+            if !names.insert(name.to_string()) {
+                return Err(format!("{path} is listed twice in its directory: a corrupt directory"));
+            }
             let ty = entry.file_type().map_err(|e| format!("{path}: {e}"))?;
             if ty.is_dir() {
                 if depth + 1 >= MAX_DEPTH {
