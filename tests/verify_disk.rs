@@ -254,6 +254,14 @@ fn corrupt_and_hostile_images_are_clear_errors() {
     let mut fat_bytes = std::fs::read(&fat).unwrap();
     fat_bytes[22..24].copy_from_slice(&0xffffu16.to_le_bytes());
     case("huge-fat.vfat", &fat_bytes, "vfat");
+    // A file whose directory entry claims 4 GiB.
+    let mut fat_bytes = std::fs::read(&fat).unwrap();
+    let le16 = |b: &[u8], at: usize| usize::from(u16::from_le_bytes([b[at], b[at + 1]]));
+    let root = (le16(&fat_bytes, 14) + usize::from(fat_bytes[16]) * le16(&fat_bytes, 22)) * 512;
+    let e =
+        (0..le16(&fat_bytes, 17)).map(|i| root + 32 * i).find(|&e| fat_bytes[e..e + 6] == *b"INITRA").expect("entry");
+    fat_bytes[e + 28..e + 32].copy_from_slice(&u32::MAX.to_le_bytes());
+    case("absurd-size.vfat", &fat_bytes, "larger than its filesystem");
     // A full directory whose cluster chain points back at itself (a loop in the FAT).
     case("loop.vfat", &fat_dir_loop(dir.path()), "listed twice in its directory");
     // An ext4 filesystem whose inode table is garbage.
