@@ -608,7 +608,11 @@ fn check_extlinux(
             Role::Fdt => matches!(r.kind, Some(Kind::Dtb)),
         };
         if !fine {
-            let found = r.reason.clone().unwrap_or_else(|| format!("{:?}", r.kind));
+            let found = match (r.kind, &r.reason) {
+                (Some(k), _) => k.name().to_string(),
+                (None, Some(why)) => why.clone(),
+                (None, None) => "something else".to_string(),
+            };
             mismatches.push(Mismatch::new("extlinux", format!("{what}: a {}", n.role.name()), found));
         } else if r.status == Status::Mismatch {
             mismatches.push(Mismatch::new("extlinux", format!("{what} for the board"), "a mismatch (listed above)"));

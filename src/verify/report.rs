@@ -58,6 +58,22 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What the kind is, in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Elf => "an ELF file",
+            Kind::KernelImage => "a kernel image",
+            Kind::Dtb => "a device tree",
+            Kind::Cpio => "a cpio archive",
+            Kind::Tar => "a tar archive",
+            Kind::DiskImage => "a disk image",
+            Kind::Filesystem => "a filesystem",
+            Kind::Fit => "a FIT image",
+            Kind::Spl => "a StarFive SPL",
+            Kind::Extlinux => "an extlinux.conf",
+        }
+    }
+
     /// Kinds whose check says something about the CPU the code is for.
     pub fn carries_code(self) -> bool {
         matches!(self, Kind::Elf | Kind::KernelImage | Kind::Fit)
