@@ -389,3 +389,34 @@ fn directory_links_are_followed_once_without_loops() {
     assert_eq!(entry(&json, "result-folder/out/bin/hello")["status"], "ok");
     assert_eq!(entry(&json, "result-folder/out/leave")["status"], "skipped");
 }
+
+#[test]
+fn mutated_disk_images_give_a_verdict_without_panicking() {
+    // A small MBR image with a FAT partition holding a kernel header, an initramfs and
+    // extlinux.conf; then 200 variants with bytes flipped in the table, the boot
+    // sector, the FATs and the directories (the region the fuzz seeds cover too).
+    let dir = tempfile::tempdir().unwrap();
+    let boot = boot_root(dir.path(), RISCV_CC);
+    let fat = vfat(dir.path(), &boot);
+    let img = disk_with(dir.path(), "dos", "c", &fat, 10 * MIB);
+    let clean = std::fs::read(&img).unwrap();
+    let exp = rvbuild::verify::Expectation::parse_arch("riscv64").unwrap();
+    let hot = 1 << 20..(1 << 20) + 48 * 1024;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for case in 0..200 {
+        let mut bytes = clean.clone();
+        for _ in 0..1 + next() % 8 {
+            let at = if next() % 8 == 0 { (next() % 512) as usize } else { hot.start + (next() as usize) % hot.len() };
+            bytes[at] = next() as u8;
+        }
+        let results = rvbuild::verify::verify_bytes("disk.img", &bytes, &exp);
+        assert!(!results.is_empty(), "case {case}");
+        assert!(results.iter().all(|r| r.path.starts_with("disk.img")), "case {case}: {results:?}");
+    }
+}
