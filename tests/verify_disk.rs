@@ -382,10 +382,15 @@ fn directory_links_are_followed_once_without_loops() {
     std::fs::create_dir_all(result.join(".gcroots")).unwrap();
     std::os::unix::fs::symlink(&store, result.join("out")).unwrap();
     std::os::unix::fs::symlink(&store, result.join(".gcroots/out")).unwrap();
+    // A link to a file of the folder itself: the file is checked under its own name, once.
+    compile(&result, RISCV_CC, &[], HELLO, "plain");
+    std::os::unix::fs::symlink(result.join("plain"), result.join("also-plain")).unwrap();
     let out = verify(&["--arch", "riscv64", "--json"], &[&result]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let json = out.json();
-    assert_eq!(json["checked"], 1, "{json:#}");
+    assert_eq!(json["checked"], 2, "{json:#}");
+    assert_eq!(entry(&json, "result-folder/plain")["status"], "ok");
+    assert_eq!(entry(&json, "result-folder/also-plain")["status"], "skipped");
     assert_eq!(entry(&json, "result-folder/out/bin/hello")["status"], "ok");
     assert_eq!(entry(&json, "result-folder/out/leave")["status"], "skipped");
 }

@@ -1,10 +1,11 @@
 //! Expands the paths given to verify into the list of files to inspect. Directories are walked
-//! recursively; symbolic links are followed where the user's argument leads (a result folder's
-//! links into the store, a `result` link) but never out of the store path a link led into, and
-//! every directory and file is visited once (so links cannot loop and `.gcroots/` does not
-//! repeat the result links). A result folder (with `manifest.json`) stands for the outputs its
-//! manifest names, the files `rvbuild board` checks. Anything that is not a regular file is
-//! recorded as skipped, never opened (a FIFO would block the reader).
+//! recursively. Symbolic links in the user's own directories that point out of them are
+//! followed (a result folder's links into the store), each target once (so `.gcroots/`, walked
+//! last, does not repeat the result links); any other link is listed as skipped: one within the
+//! walked tree or store path is checked where its target lives, one out of the store path is
+//! not followed, so links cannot loop. A result folder (with `manifest.json`) stands for the
+//! outputs its manifest names, the files `rvbuild board` checks. Anything that is not a regular
+//! file is recorded as skipped, never opened (a FIFO would block the reader).
 
 use std::collections::HashSet;
 use std::fs;
@@ -106,61 +107,70 @@ fn shown(p: &Path) -> String {
 }
 
 /// Depth-first, entries in name order. `root` is the canonical store path (or other target) a
-/// followed link led into: links inside it are followed only while they stay inside it. `None`
-/// in the user's own directories, where links are followed wherever they point.
+/// followed link led into, `None` in the user's own directories. Only links in the user's own
+/// directories that point out of them are followed (a result folder's links into the store);
+/// every other link is listed as skipped: its target is checked where it lives, or lies outside
+/// the store path the walk was led into.
 fn walk_dir(dir: &Path, root: Option<&Path>, seen: &mut Seen, out: &mut Vec<Item>) {
+    let base = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     // Pending entries, last to visit first, each with the root it lies in.
     let mut stack: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
     list_dir(dir, root, &mut stack, out);
     while let Some((path, root)) = stack.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else {
-            out.push(done(FileResult::error(shown(&path), None, "cannot stat")));
-            continue;
-        };
-        let mut root = root;
-        if meta.file_type().is_symlink() {
-            let target = match fs::canonicalize(&path) {
-                Ok(t) => t,
-                Err(e) => {
-                    let why = format!("symbolic link that does not resolve (dangling or a loop: {e})");
-                    out.push(done(FileResult::skipped(shown(&path), why)));
-                    continue;
-                }
-            };
-            match &root {
-                Some(r) if !target.starts_with(r) => {
-                    let why = format!("symbolic link out of {} (not followed)", r.display());
-                    out.push(done(FileResult::skipped(shown(&path), why)));
-                    continue;
-                }
-                Some(_) => {}
-                None => root = Some(target.clone()),
-            }
-            if !seen.first(&target) {
-                // Reached before through another link (`.gcroots/` repeats the result links).
-                let why = format!("symbolic link to {}, already walked", target.display());
-                out.push(done(FileResult::skipped(shown(&path), why)));
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                out.push(done(FileResult::error(shown(&path), None, format!("cannot stat: {e}"))));
                 continue;
             }
-            match fs::metadata(&target) {
-                Ok(m) if m.is_dir() => list_dir(&path, root.as_deref(), &mut stack, out),
-                Ok(m) if m.is_file() => out.push(Item::File(path)),
-                _ => out.push(done(FileResult::skipped(shown(&path), "not a regular file (device, FIFO or socket)"))),
-            }
-            continue;
-        }
-        let canonical = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        };
         if meta.is_dir() {
-            if seen.first(&canonical) {
-                list_dir(&path, root.as_deref(), &mut stack, out);
-            }
+            list_dir(&path, root.as_deref(), &mut stack, out);
         } else if meta.is_file() {
-            if seen.first(&canonical) {
-                out.push(Item::File(path));
-            }
+            out.push(Item::File(path));
+        } else if meta.file_type().is_symlink() {
+            follow(path, root.as_deref(), &base, seen, &mut stack, out);
         } else {
             out.push(done(FileResult::skipped(shown(&path), "not a regular file (device, FIFO or socket)")));
         }
+    }
+}
+
+/// A symbolic link met in a walk: followed, or listed as skipped with the reason.
+fn follow(
+    path: PathBuf,
+    root: Option<&Path>,
+    base: &Path,
+    seen: &mut Seen,
+    stack: &mut Vec<(PathBuf, Option<PathBuf>)>,
+    out: &mut Vec<Item>,
+) {
+    let skip = |why: String| done(FileResult::skipped(shown(&path), why));
+    let target = match fs::canonicalize(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            out.push(skip(format!("symbolic link that does not resolve (dangling or a loop: {e})")));
+            return;
+        }
+    };
+    let within = root.unwrap_or(base);
+    if target.starts_with(within) {
+        out.push(skip(format!("symbolic link within {} (its target is checked where it lives)", within.display())));
+        return;
+    }
+    if let Some(r) = root {
+        out.push(skip(format!("symbolic link out of {} (not followed)", r.display())));
+        return;
+    }
+    if !seen.first(&target) {
+        // Reached before through another link (`.gcroots/` repeats the result links).
+        out.push(skip(format!("symbolic link to {}, already walked", target.display())));
+        return;
+    }
+    match fs::metadata(&target) {
+        Ok(m) if m.is_dir() => list_dir(&path, Some(&target), stack, out),
+        Ok(m) if m.is_file() => out.push(Item::File(path)),
+        _ => out.push(skip("not a regular file (device, FIFO or socket)".into())),
     }
 }
 
