@@ -361,7 +361,14 @@ fn qemu_flash_json_has_transfer_and_step_events_and_a_junit_case() {
     assert_eq!((flash["ok"].as_bool(), flash["bytes"].as_u64()), (Some(true), Some(24 * 1024 + 5)), "{flash}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("written and verified"), "{}", text(&o));
     let cases = junit_cases(&fs::read_to_string(&junit).unwrap());
-    assert_eq!(cases, vec![("flash".to_string(), "qemu-aarch64 disk".to_string(), false, false)]);
+    // The image is verified before it is sent (a case of its own), then flashed.
+    assert_eq!(
+        cases,
+        vec![
+            ("verify".to_string(), "qemu-aarch64".to_string(), false, false),
+            ("flash".to_string(), "qemu-aarch64 disk".to_string(), false, false)
+        ]
+    );
 }
 
 #[test]
