@@ -302,6 +302,7 @@ mod image {
             r#"d=$1; mkdir -p "$d/boot/extlinux" "$d/initrd/bin" "$d/initrd/lib"
             # A 3 MiB RISC-V kernel Image: its header and filler.
             head -c 3M /dev/urandom > "$d/boot/Image"
+            head -c 64 /dev/zero | dd of="$d/boot/Image" conv=notrunc status=none
             printf 'RSC\005' | dd of="$d/boot/Image" bs=1 seek=56 conv=notrunc status=none
             for f in /usr/riscv64-linux-gnu/lib/*.so*; do [ -f "$f" ] && cp "$f" "$d/initrd/lib/"; done
             cp "$d/initrd/lib/libc.so.6" "$d/initrd/init"
