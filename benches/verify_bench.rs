@@ -6,6 +6,10 @@
 //!
 //! Run: `cargo bench --bench verify_bench` (corpus in the target directory, built on first
 //! run), or `cargo bench --bench verify_bench -- DIR` to use or build the corpus in DIR.
+//!
+//! First, the disk image part (`image` below): the whole 64 MiB qemu-riscv64 disk image verified
+//! from the inside, against the by-hand way without root (extract the partition, `debugfs
+//! rdump` its files, unpack the initramfs with `cpio`, `readelf -h` and `file` on what came out).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -26,6 +30,10 @@ fn main() -> ExitCode {
         .find(|a| !a.starts_with('-'))
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-corpus"));
+    if let Err(e) = image::bench() {
+        eprintln!("verify_bench (disk image): {e}");
+        return ExitCode::FAILURE;
+    }
     match bench(&corpus) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -246,4 +254,131 @@ fn rvbuild_classes(json: &str) -> Result<BTreeMap<String, Class>, String> {
         result.insert(path, class);
     }
     Ok(result)
+}
+
+/// The whole 64 MiB qemu-riscv64 disk image, verified from the inside.
+mod image {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::time::{Duration, Instant};
+
+    /// Verifying the whole image must stay well under this.
+    const GOAL: Duration = Duration::from_secs(1);
+
+    fn quick() -> bool {
+        std::env::var("RVBUILD_BENCH_QUICK").is_ok_and(|v| v == "1")
+    }
+
+    fn sh(script: &str, args: &[&Path]) -> Result<(), String> {
+        let out = Command::new("bash")
+            .arg("-euo")
+            .arg("pipefail")
+            .arg("-c")
+            .arg(script)
+            .arg("bench")
+            .args(args)
+            .output()
+            .map_err(|e| format!("bash: {e}"))?;
+        if out.status.success() { Ok(()) } else { Err(format!("{script}: {}", String::from_utf8_lossy(&out.stderr))) }
+    }
+
+    /// The image: `RVBUILD_BENCH_IMAGE`, else the shared qemu-riscv64 build of the tests, else
+    /// one assembled here with the same layout (MBR, ext4 at 1 MiB with a kernel Image, an
+    /// initramfs of RISC-V ELF files and extlinux.conf).
+    fn find_or_make(dir: &Path) -> Result<(PathBuf, &'static str), String> {
+        if let Some(p) = std::env::var_os("RVBUILD_BENCH_IMAGE") {
+            return Ok((PathBuf::from(p), "RVBUILD_BENCH_IMAGE"));
+        }
+        let shared = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rvbuild-shared/qemu-riscv64/manifest.json");
+        if let Ok(text) = std::fs::read_to_string(&shared)
+            && let Ok(m) = serde_json::from_str::<serde_json::Value>(&text)
+            && let Some(p) = m["artifacts"]["disk.img"].as_str()
+            && Path::new(p).is_file()
+        {
+            return Ok((PathBuf::from(p), "the qemu-riscv64 build"));
+        }
+        let img = dir.join("disk.img");
+        sh(
+            r#"d=$1; mkdir -p "$d/boot/extlinux" "$d/initrd/bin" "$d/initrd/lib"
+            # A 3 MiB RISC-V kernel Image: its header and filler.
+            head -c 3M /dev/urandom > "$d/boot/Image"
+            head -c 64 /dev/zero | dd of="$d/boot/Image" conv=notrunc status=none
+            printf 'RSC\005' | dd of="$d/boot/Image" bs=1 seek=56 conv=notrunc status=none
+            for f in /usr/riscv64-linux-gnu/lib/*.so*; do [ -f "$f" ] && cp "$f" "$d/initrd/lib/"; done
+            cp "$d/initrd/lib/libc.so.6" "$d/initrd/init"
+            (cd "$d/initrd" && find . | cpio -o -H newc --quiet | gzip -1) > "$d/boot/initramfs.cpio.gz"
+            printf 'label rv\n kernel /Image\n initrd /initramfs.cpio.gz\n' > "$d/boot/extlinux/extlinux.conf"
+            truncate -s 63M "$d/part.ext4"
+            mkfs.ext4 -q -F -O ^has_journal -d "$d/boot" "$d/part.ext4"
+            truncate -s 64M "$d/disk.img"
+            printf 'label: dos\nstart=2048, type=83, bootable\n' | sfdisk --quiet "$d/disk.img"
+            dd if="$d/part.ext4" of="$d/disk.img" bs=512 seek=2048 conv=notrunc,sparse status=none"#,
+            &[dir],
+        )?;
+        Ok((img, "assembled here (same layout as qemu-riscv64's)"))
+    }
+
+    /// The by-hand way without root: partition out with dd, its files out with debugfs, the
+    /// initramfs unpacked with cpio, then `readelf -h` on the ELF files and `file` on the rest.
+    fn by_hand(img: &Path, work: &Path) -> Result<Duration, String> {
+        let _ = std::fs::remove_dir_all(work);
+        std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
+        let started = Instant::now();
+        sh(
+            r#"img=$1; w=$2
+            start=$(sfdisk --dump "$img" | awk -F'[=,]' '/start=/{gsub(/ /,"",$2); print $2; exit}')
+            dd if="$img" of="$w/p1" bs=512 skip="$start" status=none
+            mkdir "$w/fs" "$w/initrd"
+            debugfs -R "rdump / $w/fs" "$w/p1" >/dev/null 2>&1
+            (cd "$w/initrd" && zcat "$w/fs/initramfs.cpio.gz" | cpio -id --quiet)
+            find "$w/fs" "$w/initrd" -type f -print0 | xargs -0 file -b >/dev/null
+            find "$w/initrd" -type f -print0 | xargs -0 readelf -h >/dev/null 2>&1 || true"#,
+            &[img, work],
+        )?;
+        Ok(started.elapsed())
+    }
+
+    pub(super) fn bench() -> Result<(), String> {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR")).join("verify-image-bench");
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let (img, source) = find_or_make(&tmp)?;
+        let size = std::fs::metadata(&img).map_err(|e| format!("{}: {e}", img.display()))?.len();
+        let runs = if quick() { 1 } else { 5 };
+        let bin = env!("CARGO_BIN_EXE_rvbuild");
+        let mut ours = Vec::new();
+        let mut checked = 0;
+        for _ in 0..runs {
+            let started = Instant::now();
+            let out = Command::new(bin)
+                .args(["verify", "--arch", "riscv64", "--json"])
+                .arg(&img)
+                .output()
+                .map_err(|e| format!("running rvbuild: {e}"))?;
+            ours.push(started.elapsed());
+            // The assembled image holds glibc's libraries: some may differ from lp64d (exit 5).
+            if !matches!(out.status.code(), Some(0 | 5)) {
+                return Err(format!("rvbuild verify {}: {}", img.display(), String::from_utf8_lossy(&out.stderr)));
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| format!("JSON: {e}"))?;
+            checked = v["checked"].as_u64().unwrap_or(0);
+        }
+        if checked < 3 {
+            return Err(format!("only {checked} things checked inside {}", img.display()));
+        }
+        let mut theirs = Vec::new();
+        for _ in 0..runs {
+            theirs.push(by_hand(&img, &tmp.join("by-hand"))?);
+        }
+        ours.sort();
+        theirs.sort();
+        let (ours, theirs) = (ours[ours.len() / 2], theirs[theirs.len() / 2]);
+        println!("disk image      : {} ({} MiB), {source}", img.display(), size >> 20);
+        println!("rvbuild verify  : {:>9.1} ms, {checked} checked inside (median of {runs})", super::ms(ours));
+        println!("dd+debugfs+cpio+file+readelf: {:>9.1} ms (median of {runs})", super::ms(theirs));
+        println!("ratio           : {:>9.1}x", theirs.as_secs_f64() / ours.as_secs_f64());
+        if ours >= GOAL {
+            println!("NOTE: verifying the image took {:.0} ms, the goal is well under {GOAL:?}", super::ms(ours));
+        }
+        Ok(())
+    }
 }

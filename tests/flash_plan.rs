@@ -89,3 +89,33 @@ fn nixbuild_flash_is_refused_when_the_outputs_fail_verification() {
     assert!(t.contains("refusing to flash") && t.contains("bootfiles/init"), "{t}");
     assert!(!t.contains("rvbuild-no-such-port"), "the port must not be opened: {t}");
 }
+
+#[test]
+fn flash_verifies_a_hand_given_image_before_opening_the_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flash = |image: &std::path::Path| {
+        let image = image.to_str().unwrap_or_default();
+        let o = run(&["flash", "qemu-riscv64", "--image", image, "--port", "/dev/rvbuild-no-such-port"], dir.path());
+        (o.status.code(), text(&o))
+    };
+    // An ARM64 kernel for a RISC-V board.
+    let arm = dir.path().join("arm.img");
+    fs::write(&arm, support::images::kernel_image("aarch64", 8192, 1)).expect("write");
+    let (code, t) = flash(&arm);
+    assert_eq!(code, Some(5), "{t}");
+    assert!(t.contains("refusing to flash") && t.contains("arm.img: image-arch"), "{t}");
+    assert!(!t.contains("rvbuild-no-such-port"), "the port must not be opened: {t}");
+    // Bytes with nothing checkable in them are not flashed either.
+    let raw = dir.path().join("raw.img");
+    fs::write(&raw, support::pty::data(8192, 2)).expect("write");
+    let (code, t) = flash(&raw);
+    assert_eq!(code, Some(5), "{t}");
+    assert!(t.contains("nothing checked"), "{t}");
+    assert!(!t.contains("rvbuild-no-such-port"), "the port must not be opened: {t}");
+    // A RISC-V kernel passes verification and gets as far as the (missing) port.
+    let rv = dir.path().join("rv.img");
+    fs::write(&rv, support::images::kernel_image("riscv64", 8192, 3)).expect("write");
+    let (code, t) = flash(&rv);
+    assert_ne!(code, Some(5), "{t}");
+    assert!(t.contains("rvbuild-no-such-port"), "{t}");
+}

@@ -7,7 +7,7 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{pty, qemu::Qemu};
+use support::{images, qemu::Qemu};
 
 fn rvbuild() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rvbuild"));
@@ -45,7 +45,7 @@ fn flash_and_compare(arch: &str) {
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0xEEu8; 1 << 20]).unwrap();
     // Not a multiple of 512: the last sector keeps the disk's bytes after the image.
-    let image = pty::data(160 * 1024 + 123, 7);
+    let image = images::kernel_image(arch, 160 * 1024 + 123, 7);
     let image_path = dir.path().join("image.bin");
     std::fs::write(&image_path, &image).unwrap();
 
@@ -72,7 +72,7 @@ fn qemu_flash_refuses_image_larger_than_disk() {
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; 512 << 10]).unwrap();
     let image_path = dir.path().join("image.bin");
-    std::fs::write(&image_path, pty::data(1 << 20, 1)).unwrap();
+    std::fs::write(&image_path, images::kernel_image("riscv64", 1 << 20, 1)).unwrap();
     let mut vm = Qemu::start(Some(&disk));
     let mut cmd = rvbuild();
     cmd.args(["flash", "qemu-riscv64", "--port", &vm.pty, "--timeout", "60"]).arg("--image").arg(&image_path);
@@ -87,7 +87,7 @@ fn qemu_flash_refuses_image_larger_than_disk() {
 fn qemu_flash_reports_board_error_without_a_disk() {
     let dir = tempfile::tempdir().unwrap();
     let image_path = dir.path().join("image.bin");
-    std::fs::write(&image_path, pty::data(4096, 1)).unwrap();
+    std::fs::write(&image_path, images::kernel_image("riscv64", 4096, 1)).unwrap();
     let _vm = Qemu::start(None);
     let mut cmd = rvbuild();
     cmd.args(["flash", "qemu-riscv64", "--port", &_vm.pty, "--timeout", "60"]).arg("--image").arg(&image_path);
@@ -101,7 +101,7 @@ fn qemu_flash_survives_a_noisy_line() {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0xEEu8; 1 << 20]).unwrap();
-    let image = pty::data(48 * 1024 + 300, 11);
+    let image = images::kernel_image("riscv64", 48 * 1024 + 300, 11);
     let image_path = dir.path().join("image.bin");
     std::fs::write(&image_path, &image).unwrap();
 
@@ -136,7 +136,7 @@ fn qemu_flash_with_loady_baud_switch() {
     let dir = tempfile::tempdir().unwrap();
     let disk = dir.path().join("disk.img");
     std::fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
-    let image = pty::data(20_000, 21);
+    let image = images::kernel_image("riscv64", 20_000, 21);
     let image_path = dir.path().join("image.bin");
     std::fs::write(&image_path, &image).unwrap();
     let mut vm = Qemu::start(Some(&disk));

@@ -339,7 +339,7 @@ fn qemu_flash_json_has_transfer_and_step_events_and_a_junit_case() {
     let disk = tmp.path().join("disk.img");
     fs::write(&disk, vec![0u8; 1 << 20]).unwrap();
     let image = tmp.path().join("image.bin");
-    fs::write(&image, support::pty::data(24 * 1024 + 5, 3)).unwrap();
+    fs::write(&image, support::images::kernel_image("aarch64", 24 * 1024 + 5, 3)).unwrap();
     let junit = tmp.path().join("flash.xml");
     let mut vm = support::qemu::Qemu::start_arch("aarch64", Some(&disk));
     let o = rvbuild()
@@ -361,7 +361,14 @@ fn qemu_flash_json_has_transfer_and_step_events_and_a_junit_case() {
     assert_eq!((flash["ok"].as_bool(), flash["bytes"].as_u64()), (Some(true), Some(24 * 1024 + 5)), "{flash}");
     assert!(String::from_utf8_lossy(&o.stderr).contains("written and verified"), "{}", text(&o));
     let cases = junit_cases(&fs::read_to_string(&junit).unwrap());
-    assert_eq!(cases, vec![("flash".to_string(), "qemu-aarch64 disk".to_string(), false, false)]);
+    // The image is verified before it is sent (a case of its own), then flashed.
+    assert_eq!(
+        cases,
+        vec![
+            ("verify".to_string(), "qemu-aarch64".to_string(), false, false),
+            ("flash".to_string(), "qemu-aarch64 disk".to_string(), false, false)
+        ]
+    );
 }
 
 #[test]

@@ -90,7 +90,7 @@ fn serial_cli_busy_port_names_the_cause() {
 fn serial_cli_no_prompt_shows_what_was_received() {
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("disk.img");
-    std::fs::write(&image, vec![1u8; 1024]).unwrap();
+    std::fs::write(&image, support::images::kernel_image("riscv64", 1024, 1)).unwrap();
     let (mut master, slave) = pty::pair();
     let child = rvbuild(&["flash", "qemu-riscv64", "--timeout", "3", "--port", &slave, "--image"])
         .arg(&image)

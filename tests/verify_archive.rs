@@ -45,13 +45,13 @@ fn gzip(path: &Path) -> PathBuf {
 fn assert_members(out: &Outcome, archive: &Path) {
     assert_eq!(out.code, 5, "{}{}", out.stdout, out.stderr);
     let report = out.json();
-    let bad = entry(&report, &format!("{}!/bin/bad", archive.display()));
+    let bad = entry(&report, &format!("{}:bin/bad", archive.display()));
     assert_eq!(bad["status"], "mismatch", "{bad:#}");
     assert_eq!(bad["mismatches"][0]["check"], "machine");
     assert_eq!(bad["mismatches"][0]["found"], "AArch64 (183)");
-    let good = entry(&report, &format!("{}!/bin/good", archive.display()));
+    let good = entry(&report, &format!("{}:bin/good", archive.display()));
     assert_eq!(good["status"], "ok", "{good:#}");
-    let motd = entry(&report, &format!("{}!/etc/motd", archive.display()));
+    let motd = entry(&report, &format!("{}:etc/motd", archive.display()));
     assert_eq!(motd["status"], "skipped");
     assert_eq!(report["errors"], 0, "{report:#}");
 }
@@ -71,7 +71,7 @@ fn cpio_newc_members_are_checked_plain_and_gzipped() {
     let out = verify(&["--arch", "riscv64"], &[&gz]);
     assert!(
         out.stdout.contains(&format!(
-            "MISMATCH {}!/bin/bad: machine: expected RISC-V (243), found AArch64 (183)",
+            "MISMATCH {}:bin/bad: machine: expected RISC-V (243), found AArch64 (183)",
             gz.display()
         )),
         "{}",
@@ -97,7 +97,7 @@ fn initramfs_with_early_cpio_and_compressed_main_archive() {
     std::fs::write(&initrd, joined).unwrap();
     let out = verify(&["--arch", "riscv64", "--json"], &[&initrd]);
     assert_members(&out, &initrd);
-    let early_member = entry(&out.json(), "initrd.img!/kernel/early.o").clone();
+    let early_member = entry(&out.json(), "initrd.img:kernel/early.o").clone();
     assert_eq!(early_member["status"], "mismatch");
 }
 

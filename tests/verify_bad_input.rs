@@ -108,8 +108,10 @@ fn symlink_loops_and_fifos_never_hang() {
     let v = entry(&out.json(), "loop-a").clone();
     assert_eq!(v["status"], "error");
     assert!(reason(&v).contains("symbolic links"), "ELOOP is named: {v:#}");
+    // A FIFO alone is skipped without being opened, which leaves nothing checked: exit 5.
     let out = verify(&["--arch", "riscv64", "--json"], &[&tree.join("fifo")]);
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, 5);
+    assert!(out.stderr.contains("nothing checked"), "{}", out.stderr);
     assert_eq!(entry(&out.json(), "fifo")["status"], "skipped");
 }
 
@@ -130,11 +132,13 @@ fn non_elf_files_are_skipped_and_listed_in_verbose_output() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("README"), "text\n").unwrap();
     std::fs::write(dir.path().join("empty"), "").unwrap();
+    // Nothing that could carry code was checked: not a pass, and the message says why.
     let out = verify(&["--arch", "riscv64"], &[dir.path()]);
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, 5);
     assert!(!out.stdout.contains("README"));
+    assert!(out.stderr.contains("nothing checked") && out.stderr.contains("2 not ELF"), "{}", out.stderr);
     let out = rvbuild(&["--verbose", "verify", "--arch", "riscv64", dir.path().to_str().unwrap()]);
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, 5);
     assert!(out.stdout.contains("skipped  ") && out.stdout.contains("README: not ELF"), "{}", out.stdout);
     assert!(out.stdout.contains("0 checked, 0 mismatched, 0 errors, 2 skipped"));
 }
@@ -186,6 +190,12 @@ fn firmware_and_ignored_paths_are_skipped() {
     let fw_entry = entry(&report, "coproc.elf");
     assert_eq!(fw_entry["status"], "skipped");
     assert!(reason(fw_entry).contains("*/lib/firmware/*"));
+    // With both ignored, nothing is left to check: not a pass.
     let out = verify(&["--arch", "riscv64", "--ignore", "*/opt/*"], &[dir.path()]);
-    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert_eq!(out.code, 5, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("nothing checked") && out.stderr.contains("ignored (matches */opt/*)"),
+        "{}",
+        out.stderr
+    );
 }

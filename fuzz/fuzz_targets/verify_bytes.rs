@@ -1,6 +1,8 @@
 //! Fuzz target: any bytes, inspected under each file name that changes how verify reads them
-//! (plain file, kernel module, compressed module, kernel Image, DTB, archive), must give a
-//! verdict without panicking. The first byte picks the name.
+//! (plain file, kernel module, compressed module, kernel Image, DTB, archive, disk image, FIT),
+//! must give a verdict without panicking. The first byte picks the name. Disk images (MBR/GPT,
+//! FAT, ext4 inside) and FITs are recognised by their bytes: `run-stable.sh` seeds the corpus
+//! with small ones.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +17,8 @@ const NAMES: &[&str] = &[
     "Image.gz",
     "board.dtb",
     "initrd.cpio",
+    "disk.img",
+    "u-boot.itb",
 ];
 
 fuzz_target!(|data: &[u8]| {

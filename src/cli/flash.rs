@@ -15,7 +15,8 @@ pub struct Args {
     /// Serial port, or `auto` for the single USB serial adapter.
     #[arg(long, env = "RVBUILD_PORT")]
     pub port: Option<String>,
-    /// Image to write: the disk image (QEMU boards) or the U-Boot FIT (JH7110 boards).
+    /// Image to write: the disk image (QEMU boards) or the U-Boot FIT (JH7110 boards). Like every
+    /// file flashed, it is verified against the board (inside too) before the port is opened.
     #[arg(long)]
     pub image: Option<PathBuf>,
     /// JH7110: the SPL with its StarFive header (`u-boot-spl.bin.normal.out`).

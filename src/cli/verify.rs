@@ -1,5 +1,6 @@
 //! `rvbuild verify`: checks ELF architecture and ABI, dynamic loader, module vermagic, kernel
-//! image and DTB headers of files, directories and cpio/tar archives against a board or arch.
+//! image and DTB headers of files, directories, cpio/tar archives, disk images (partitions,
+//! FAT and ext4 filesystems, extlinux.conf), FIT images and SPLs against a board or arch.
 
 use std::path::PathBuf;
 
@@ -10,7 +11,8 @@ use super::Context;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Files or directories to check (directories recursively, cpio/tar archive members too).
+    /// Files or directories to check: directories recursively (following the links of a result
+    /// folder into the store), archive members, disk images, filesystems and FIT images inside.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Check against this board's arch, ABI and dynamic loader.
@@ -37,15 +39,30 @@ pub struct Args {
     pub out: Option<PathBuf>,
 }
 
+/// The same directory, through links or not.
+fn same_dir(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let mut board = None;
     let mut exp = match (&args.board, &args.arch) {
-        (Some(board), _) => {
+        (Some(name), _) => {
             // The board's profile gives arch, ABI and loader; its build (if there is one) the
             // modules' vermagic.
-            let b = crate::profile::load_board(&ctx.project_dir(), board)?;
-            let out = args.out.clone().unwrap_or_else(|| crate::pipeline::default_out_dir(&b.value.name.value));
+            let b = crate::profile::load_board(&ctx.project_dir(), name)?.value;
+            let out = match (&args.out, args.paths.as_slice()) {
+                (Some(o), _) => o.clone(),
+                (None, [dir]) if dir.join("manifest.json").is_file() => dir.clone(),
+                (None, _) => crate::pipeline::default_out_dir(&b.name.value),
+            };
             let manifest = crate::vocab::Manifest::load(&out).ok();
-            verify::board::expectation(&b.value, manifest.as_ref())?
+            let exp = verify::board::expectation(&b, manifest.as_ref())?;
+            board = Some((b, manifest.map(|m| (out, m))));
+            exp
         }
         (None, Some(spec)) => Expectation::parse_arch(spec)?,
         (None, None) => {
@@ -71,7 +88,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             ));
         }
     }
-    let report = verify::verify_paths(&args.paths, &exp);
+    // A board's result folder: exactly the files `rvbuild board` checks.
+    let report = match (&board, args.paths.as_slice()) {
+        (Some((b, Some(m))), [dir]) if dir.join("manifest.json").is_file() && same_dir(dir, &m.0) => {
+            verify::board::check_build(b, &m.1)?
+        }
+        _ => verify::verify_paths(&args.paths, &exp),
+    };
     if ctx.json {
         println!("{}", report.to_json());
     } else {
@@ -79,6 +102,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     if report.is_clean() {
         Ok(())
+    } else if let (0, 0, Some(why)) = (report.mismatched, report.errors, report.nothing_checked()) {
+        Err(Error::with_help(
+            ErrorKind::Verify,
+            format!("verify: {why}"),
+            "give the files that reach the board (disk image, result folder, kernel, initramfs); -v lists each skipped file with its reason",
+        ))
     } else {
         Err(Error::with_help(
             ErrorKind::Verify,

@@ -29,29 +29,20 @@ impl Default for RecoveryOptions {
     }
 }
 
-fn u32_at(d: &[u8], off: usize) -> u32 {
-    let mut b = [0u8; 4];
-    b.copy_from_slice(&d[off..off + 4]);
-    u32::from_le_bytes(b)
-}
-
 /// Checks the 0x400-byte StarFive header of `u-boot-spl.bin.normal.out`: field offset, header
-/// size, payload size and the payload's CRC-32.
+/// size, payload size and the payload's CRC-32 (the header reader verify uses).
 pub fn check_spl_header(data: &[u8]) -> std::result::Result<(), SplHeaderError> {
-    if data.len() < 0x400 {
-        return Err(SplHeaderError::TooShort { len: data.len() });
+    use crate::verify::spl::Problem;
+    let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    match crate::verify::spl::read(&data) {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(Problem::TooShort { len })) => Err(SplHeaderError::TooShort { len: as_usize(len) }),
+        Ok(Err(Problem::NoHeader)) | Err(_) => Err(SplHeaderError::NoHeader),
+        Ok(Err(Problem::Size { size, holds })) => {
+            Err(SplHeaderError::Size { size: as_usize(size), holds: as_usize(holds) })
+        }
+        Ok(Err(Problem::Crc { got, want })) => Err(SplHeaderError::Crc { got, want }),
     }
-    if u32_at(data, 0) != 0x240 || u32_at(data, 0x28C) != 0x400 {
-        return Err(SplHeaderError::NoHeader);
-    }
-    let size = u32_at(data, 0x288) as usize;
-    let payload = data.get(0x400..0x400 + size).ok_or(SplHeaderError::Size { size, holds: data.len() - 0x400 })?;
-    let want = u32_at(data, 0x290);
-    let got = crc32(payload);
-    if want != got {
-        return Err(SplHeaderError::Crc { got, want });
-    }
-    Ok(())
 }
 
 /// Wraps `payload` in a StarFive SPL header (what `mkimage -T sfspl` does); for tests and tools.

@@ -124,6 +124,27 @@ pub(crate) fn flash_steps(board: &Board, manifest: Option<&Manifest>, req: &Flas
     Ok(steps)
 }
 
+/// Verifies the files the steps send (disk images, FITs and SPLs opened) against the board;
+/// refuses on any finding, or when none of them carries code that could be checked.
+fn verify_sent(board: &Board, manifest: Option<&Manifest>, steps: &[FlashStep], reporter: &dyn Reporter) -> Result<()> {
+    let exp = crate::verify::board::expectation(board, manifest)?;
+    let files: Vec<PathBuf> = steps.iter().map(|s| s.file.clone()).collect();
+    let result = crate::verify::check_before_flash(&files, &exp);
+    let names = steps.iter().map(|s| format!("{} ({})", s.name, s.file.display())).collect::<Vec<_>>().join(", ");
+    reporter.event(&Event::Verify {
+        target: board.name.value.clone(),
+        ok: result.is_ok(),
+        checked: result.as_ref().map_or(0, |r| r.checked),
+        mismatched: result.as_ref().map_or(0, |r| r.mismatched),
+        skipped: result.as_ref().map_or(0, |r| r.skipped),
+        detail: match &result {
+            Ok(r) => format!("files to flash: {names}: {} checked inside them, all match", r.checked),
+            Err(e) => e.to_string(),
+        },
+    });
+    result.map(|_| ())
+}
+
 /// A finished flash: the board and what was written.
 pub struct Flashed {
     pub board: String,
@@ -156,6 +177,10 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
         let data = std::fs::read(spl).map_err(|source| PipelineError::UnreadableImage { path: spl.clone(), source })?;
         recovery::check_spl_header(&data)
             .map_err(|source| crate::flash::error::FlashError::BadSpl { file: spl.clone(), source })?;
+    }
+    // And the exact bytes that cross the wire: each region's file, those given by hand too.
+    if !req.already_verified || req.image.is_some() || !req.files.is_empty() {
+        verify_sent(board, manifest.as_ref(), &steps, reporter)?;
     }
     let baud = req.baud.unwrap_or(board.flash.baud);
     let path = port::resolve(req.port.as_deref(), &port::list())?;

@@ -50,6 +50,15 @@ pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expecta
     if let Some(interp) = &board.interpreter {
         exp.interp = Some(interp.clone());
     }
+    exp.board_compatible = board.device_trees.iter().filter_map(|d| d.compatible.clone()).collect();
+    // "StarFive JH7110" -> jh7110, as in the compatible "starfive,jh7110"; QEMU's virt has no DTB
+    // of its own in the image.
+    exp.soc = board
+        .soc
+        .split_whitespace()
+        .last()
+        .map(str::to_ascii_lowercase)
+        .filter(|s| !exp.board_compatible.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric()));
     // Firmware files for other processors (the Pi's VideoCore) are ELF for another machine.
     for f in &board.boot_files.firmware {
         if f.value.starts_with("start") && f.value.ends_with(".elf") {
@@ -72,17 +81,9 @@ pub fn expectation(board: &Board, manifest: Option<&Manifest>) -> Result<Expecta
     Ok(exp)
 }
 
-/// The outputs of a build that reach the board: boot files (kernel, initramfs with its init and
-/// modules, the board's DTBs, extlinux), firmware, and the module outputs. Not the kernel's
-/// `dev` tree (host tools) nor the DTBs of other boards of the SoC family.
+/// The outputs of a build that reach the board (see [`super::walk::board_outputs`]).
 pub fn outputs(m: &Manifest) -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    for (c, rec) in &m.components {
-        if matches!(c.as_str(), "bootfiles" | "firmware" | "init") || c.starts_with("module-") {
-            v.extend(rec.outputs.first().map(PathBuf::from));
-        }
-    }
-    v
+    super::walk::board_outputs(m)
 }
 
 /// Verifies a board build's outputs, and each of the board's DTBs against its compatible string,

@@ -42,7 +42,7 @@ pub enum VerifyError {
     KernelConfig { path: String, source: io::Error },
 
     #[error(
-        "refusing to flash: {mismatched} output file(s) do not match {arch} {abi} and {unreadable} could not be read:\n{}",
+        "refusing to flash: {mismatched} output file(s) do not match {arch} {abi}, {unreadable} could not be read:\n{}",
         findings.join("\n")
     )]
     #[diagnostic(

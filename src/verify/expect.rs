@@ -137,6 +137,13 @@ pub struct Expectation {
     pub vermagic: Option<String>,
     /// A compatible string every DTB must list in its root node.
     pub dtb_compatible: Option<String>,
+    /// The board's device-tree compatible strings: the DTB that extlinux.conf names, and the
+    /// DTBs inside a FIT, must list one of them or a compatible of the board's SoC.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub board_compatible: Vec<String>,
+    /// The board's SoC as in compatible strings (`jh7110` matches `starfive,jh7110`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub soc: Option<String>,
     /// File-name patterns (`*` wildcards) of freestanding ELF files (kernel, firmware,
     /// bootloader) that follow the kernel's soft-float ABI and have no dynamic loader.
     pub freestanding: Vec<String>,
@@ -153,6 +160,26 @@ const FREESTANDING: &[&str] =
     &["vmlinux", "vmlinux.*", "fw_*.elf", "u-boot", "u-boot.elf", "uboot.elf", "u-boot-spl", "opensbi*.elf"];
 
 impl Expectation {
+    /// A mismatch when a DTB that must describe the board (named by extlinux.conf, or inside a
+    /// FIT) lists neither one of the board's compatible strings nor its SoC; `None` when it
+    /// does or when the expectation names no board.
+    pub(crate) fn board_dtb_mismatch(&self, compatible: &[String]) -> Option<super::Mismatch> {
+        if self.board_compatible.is_empty() && self.soc.is_none() {
+            return None;
+        }
+        let fits = compatible.iter().any(|c| {
+            self.board_compatible.contains(c)
+                || self.soc.as_deref().is_some_and(|soc| c.split_once(',').is_some_and(|(_, chip)| chip == soc))
+        });
+        if fits {
+            return None;
+        }
+        let mut want: Vec<String> = self.board_compatible.clone();
+        want.extend(self.soc.iter().map(|s| format!("*,{s}")));
+        let found = if compatible.is_empty() { "no root compatible".to_string() } else { compatible.join(", ") };
+        Some(super::Mismatch::new("dtb-board", format!("one of {}", want.join(", ")), found))
+    }
+
     /// An expectation for an architecture with its default or given ABI and the glibc loader.
     pub fn new(arch: Arch, abi: Option<Abi>) -> Expectation {
         let abi = abi.unwrap_or(Abi::default_for(arch));
@@ -163,6 +190,8 @@ impl Expectation {
             interp: glibc_loader(arch, abi).map(str::to_string),
             vermagic: None,
             dtb_compatible: None,
+            board_compatible: Vec::new(),
+            soc: None,
             freestanding: FREESTANDING.iter().map(|s| s.to_string()).collect(),
             ignore: IGNORE.iter().map(|s| s.to_string()).collect(),
         }

@@ -8,13 +8,19 @@
 mod archive;
 pub mod board;
 mod check;
+mod disk;
 mod elf;
 pub mod error;
 mod expect;
+mod extlinux;
+mod fdt;
+mod fit;
+mod fs;
 mod image;
 mod inspect;
 mod report;
 mod source;
+pub(crate) mod spl;
 pub mod walk;
 
 use std::path::PathBuf;
@@ -82,6 +88,9 @@ pub fn refusal(report: &Report) -> crate::Error {
         for m in &f.mismatches {
             lines.push(format!("  {}: {}: expected {}, found {}", f.path, m.check, m.expected, m.found));
         }
+    }
+    if let Some(why) = report.nothing_checked() {
+        lines.push(format!("  {why}"));
     }
     let total = lines.len();
     lines.truncate(MAX_FINDINGS_IN_ERROR);

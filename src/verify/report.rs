@@ -45,6 +45,39 @@ pub enum Kind {
     Dtb,
     Cpio,
     Tar,
+    /// A partition table (MBR or GPT) of a disk image.
+    DiskImage,
+    /// A FAT or ext2/3/4 filesystem (a partition, or a filesystem image).
+    Filesystem,
+    /// A FIT image or one of its `/images/*` nodes.
+    Fit,
+    /// A StarFive SPL (header and payload CRC).
+    Spl,
+    /// `extlinux/extlinux.conf` and the files it names.
+    Extlinux,
+}
+
+impl Kind {
+    /// What the kind is, in words.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Elf => "an ELF file",
+            Kind::KernelImage => "a kernel image",
+            Kind::Dtb => "a device tree",
+            Kind::Cpio => "a cpio archive",
+            Kind::Tar => "a tar archive",
+            Kind::DiskImage => "a disk image",
+            Kind::Filesystem => "a filesystem",
+            Kind::Fit => "a FIT image",
+            Kind::Spl => "a StarFive SPL",
+            Kind::Extlinux => "an extlinux.conf",
+        }
+    }
+
+    /// Kinds whose check says something about the CPU the code is for.
+    pub fn carries_code(self) -> bool {
+        matches!(self, Kind::Elf | Kind::KernelImage | Kind::Fit)
+    }
 }
 
 /// The identifying fields of an ELF file (as `readelf -h` shows them) and the decoded extras.
@@ -73,7 +106,9 @@ pub struct ElfSummary {
 /// The result for one file or archive member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FileResult {
-    /// The file path; archive members are `ARCHIVE!/MEMBER`.
+    /// The file path; what lies inside a file follows a colon: archive members
+    /// `ARCHIVE:MEMBER`, partitions `IMAGE:p1`, files in their filesystem `IMAGE:p1(vfat):/PATH`,
+    /// FIT nodes `FIT:/images/NODE`.
     pub path: String,
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -165,9 +200,42 @@ impl Report {
         }
     }
 
-    /// True when nothing mismatched and every file could be read.
+    /// True when nothing mismatched, every file could be read, and something was checked.
     pub fn is_clean(&self) -> bool {
-        self.mismatched == 0 && self.errors == 0
+        self.mismatched == 0 && self.errors == 0 && self.nothing_checked().is_none()
+    }
+
+    /// Why this run proves nothing, when no file that carries code for a CPU (an ELF file, a
+    /// kernel image or a FIT) was checked: what was skipped and why, the most common reasons
+    /// first. `None` when at least one was checked.
+    pub fn nothing_checked(&self) -> Option<String> {
+        let code = self
+            .files
+            .iter()
+            .any(|f| matches!(f.status, Status::Ok | Status::Mismatch) && f.kind.is_some_and(Kind::carries_code));
+        if code {
+            return None;
+        }
+        let mut reasons: Vec<(String, usize)> = Vec::new();
+        for f in self.files.iter().filter(|f| f.status == Status::Skipped) {
+            let r = f.reason.clone().unwrap_or_default();
+            match reasons.iter_mut().find(|(seen, _)| *seen == r) {
+                Some((_, n)) => *n += 1,
+                None => reasons.push((r, 1)),
+            }
+        }
+        reasons.sort_by_key(|r| std::cmp::Reverse(r.1));
+        let why = if reasons.is_empty() {
+            "no files".to_string()
+        } else {
+            reasons.iter().map(|(r, n)| format!("{n} {r}")).collect::<Vec<_>>().join("; ")
+        };
+        Some(format!(
+            "nothing checked: none of the {} file(s) is an ELF file, kernel image or FIT that could carry the board's code ({} other checked, {} skipped: {why})",
+            self.files.len(),
+            self.checked,
+            self.skipped
+        ))
     }
 
     /// The files that block a flash: mismatches and unreadable files.

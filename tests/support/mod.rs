@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod hosts;
+pub mod images;
 pub mod noisy;
 pub mod pty;
 pub mod qemu;
