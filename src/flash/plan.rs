@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::boot::{BootCheck, BootOutcome, boot_and_watch};
+use super::chunks::SECTOR;
 use super::crc::crc32;
 use super::error::FlashError;
-use super::link::SerialLink;
+use super::link::{Counting, SerialLink};
 use super::progress::note;
 use super::uboot::{Console, ConsoleOptions, board_error};
+use super::whole::{self, Window, Writer, check_window};
 use crate::Result;
 use crate::vocab::Reporter;
 
@@ -46,37 +49,58 @@ pub struct FlashOptions {
     /// Run `loady` at this speed, switching back to `console_baud` after each transfer.
     pub transfer_baud: Option<u32>,
     pub console_baud: u32,
+    /// Skip the chunks an earlier run proved (block devices; see `resume`).
+    pub resume: bool,
+    /// Start the board after the last step and watch for its marker.
+    pub boot: Option<BootCheck>,
+    /// U-Boot commands run once at the prompt before anything else (the board's
+    /// `flash.console-setup`).
+    pub setup: Vec<String>,
 }
 
 impl Default for FlashOptions {
     fn default() -> Self {
         FlashOptions {
             console: ConsoleOptions::default(),
-            chunk: 16 << 20,
+            chunk: 4 << 20,
             load_addr: None,
             scratch_addr: None,
             transfer_baud: None,
             console_baud: 115_200,
+            resume: false,
+            boot: None,
+            setup: Vec::new(),
         }
     }
 }
 
 /// What was written and proven.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StepReport {
     pub name: String,
     pub bytes: u64,
     pub crc32: u32,
     pub chunks: u32,
+    /// Payload bytes this run sent for the step (compressed where gzwrite took them).
+    pub sent_bytes: u64,
+    /// Chunks that were all zeros (nothing sent).
+    pub zero_chunks: u32,
+    /// Chunks an earlier run proved, re-proven by read-back and not sent again.
+    pub resumed_chunks: u32,
+    /// The progress file `--resume` reads.
+    pub progress_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FlashReport {
     pub steps: Vec<StepReport>,
+    /// Seconds from attaching to the last proof (the boot check excluded).
     pub seconds: f64,
+    /// Bytes sent to the board on the line, commands and protocol framing included.
+    pub wire_bytes: u64,
+    /// The boot check, when asked for.
+    pub boot: Option<BootOutcome>,
 }
-
-const SECTOR: u64 = 512;
 
 /// Flashes every step through U-Boot on `port` and proves each by CRC read-back.
 pub fn flash(
@@ -88,9 +112,19 @@ pub fn flash(
     let started = Instant::now();
     let images = read_images(steps)?;
     note(reporter, &format!("waiting for the U-Boot prompt on {}", port.name()));
-    let mut con = Console::attach(port, opts.console.clone())?;
-    flash_at_prompt(&mut con, steps, &images, opts, reporter)
-        .map(|steps| FlashReport { steps, seconds: started.elapsed().as_secs_f64() })
+    let mut line = Counting::new(port);
+    let mut con = Console::attach(&mut line, opts.console.clone())?;
+    for cmd in &opts.setup {
+        note(reporter, &format!("console setup: {cmd}"));
+        checked(&mut con, cmd, Duration::from_secs(20))?;
+    }
+    let steps = flash_at_prompt(&mut con, steps, &images, opts, reporter)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let boot = match &opts.boot {
+        Some(check) => Some(boot_and_watch(&mut con, check, reporter)?),
+        None => None,
+    };
+    Ok(FlashReport { steps, seconds, wire_bytes: line.sent, boot })
 }
 
 /// Reads the files and runs the checks that need no board.
@@ -144,16 +178,43 @@ pub fn flash_at_prompt(
     };
     let chunk = opts.chunk.max(SECTOR) / SECTOR * SECTOR;
     let scratch = opts.scratch_addr.unwrap_or(load + chunk);
+    let blockdev = steps.iter().any(|s| !matches!(s.target, Target::SpiNor { .. }));
+    let writer = if blockdev {
+        let window = Window { load, scratch, chunk };
+        check_window(con, &window, reporter)?;
+        Some(Writer { caps: whole::detect(con, reporter)?, window, opts, reporter })
+    } else {
+        None
+    };
     let mut reports = Vec::new();
     for (step, data) in steps.iter().zip(images) {
         prepare(con, step, data.len() as u64, reporter)?;
+        if let (Some(w), false) = (&writer, matches!(step.target, Target::SpiNor { .. })) {
+            let report = w.step(con, step, data)?;
+            note(
+                reporter,
+                &format!(
+                    "{}: {} bytes written and verified (crc32 {:08x}), {} bytes sent",
+                    report.name, report.bytes, report.crc32, report.sent_bytes
+                ),
+            );
+            reports.push(report);
+            continue;
+        }
         let mut chunks = 0;
         for (i, piece) in data.chunks(chunk as usize).enumerate() {
             let at = i as u64 * chunk;
             write_chunk(con, step, at, piece, load, scratch, opts, reporter)?;
             chunks += 1;
         }
-        let report = StepReport { name: step.name.clone(), bytes: data.len() as u64, crc32: crc32(data), chunks };
+        let report = StepReport {
+            name: step.name.clone(),
+            bytes: data.len() as u64,
+            crc32: crc32(data),
+            chunks,
+            sent_bytes: data.len() as u64,
+            ..StepReport::default()
+        };
         note(
             reporter,
             &format!("{}: {} bytes written and verified (crc32 {:08x})", report.name, report.bytes, report.crc32),
@@ -180,7 +241,7 @@ fn parse_hex(s: &str) -> Option<u64> {
 }
 
 /// Runs a command and fails with the board's words when it reports an error.
-fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String> {
+pub(crate) fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String> {
     let out = con.run_with(cmd, timeout)?;
     if let Some(line) = board_error(&out) {
         return Err(FlashError::UbootCommand { cmd: cmd.to_string(), line: line.to_string() }.into());
@@ -256,7 +317,7 @@ pub fn parse_capacity_blocks(out: &str, dev: u32) -> Option<u64> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_chunk(
+pub(crate) fn write_chunk(
     con: &mut Console<'_>,
     step: &FlashStep,
     at: u64,
@@ -290,6 +351,9 @@ fn write_chunk(
         return Err(FlashError::RamCrc { label, got, want }.into());
     }
     note(reporter, &format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
+    // Read back into RAM cleared with a byte the chunk cannot consist of: a read that silently
+    // did not happen must not find the previous chunk's bytes there.
+    let fill = super::chunks::fill_byte(piece);
     match &step.target {
         Target::SpiNor { offset, .. } => {
             let off = offset + at;
@@ -297,12 +361,14 @@ fn write_chunk(
             if !out.contains("written") {
                 note(reporter, &format!("`sf update` answered: {}", out.trim()));
             }
+            checked(con, &format!("mw.b {scratch:x} {fill:x} {len:x}"), long)?;
             checked(con, &format!("sf read {scratch:x} {off:x} {len:x}"), long)?;
         }
         _ => {
             let cmd = format!("{dev_cmd} write {load:x} {first_block:x} {blocks:x}");
             // The answer may be garbled on a noisy line; the read-back below decides.
             checked(con, &cmd, long)?;
+            checked(con, &format!("mw.b {scratch:x} {fill:x} {len:x}"), long)?;
             let cmd = format!("{dev_cmd} read {scratch:x} {first_block:x} {blocks:x}");
             checked(con, &cmd, long)?;
         }

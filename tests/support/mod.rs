@@ -7,6 +7,7 @@
 
 pub mod hosts;
 pub mod noisy;
+pub mod proxy;
 pub mod pty;
 pub mod qemu;
 pub mod rom;
