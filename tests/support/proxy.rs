@@ -5,6 +5,7 @@
 //! or read (`#` makes U-Boot's shell treat the line as a comment), and, by dropping the proxy,
 //! to close the line under rvbuild like an unplugged adapter.
 
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -103,11 +104,21 @@ impl Proxy {
         // The slave stays open until the proxy is dropped, so the master sees no hang-up
         // between rvbuild's opens; dropping the proxy closes both ends.
         let dev = serialport::new(device, 115_200).open_native().expect("open device pty");
+        // Not inherited by rvbuild: a child holding the master would keep the line up after
+        // the proxy closes it.
+        for fd in [&master as &dyn AsRawFd, &slave, &dev] {
+            // SAFETY: fcntl on a descriptor this process owns.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let (to_board, from_board) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let down = rules.iter().map(|r| (r.from.as_bytes().to_vec(), r.to.as_bytes().to_vec(), r.nth)).collect();
         let up = rules.iter().map(|r| (r.to.as_bytes().to_vec(), r.from.as_bytes().to_vec(), None)).collect();
         let (m2, d2) = (master.try_clone_native().expect("clone"), dev.try_clone_native().expect("clone"));
+        for fd in [&m2, &d2] {
+            // SAFETY: as above.
+            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
         let threads = vec![
             {
                 let (s, c) = (stop.clone(), to_board.clone());
