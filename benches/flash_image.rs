@@ -8,7 +8,7 @@
 //!
 //! The image: `FLASH_IMAGE`, else the qemu-riscv64 disk image the tests built, else a 64 MiB
 //! ext4 image holding ~2.4 MB of binaries made here with `mkfs.ext4 -d`.
-//! `RVBUILD_BENCH_QUICK=1`: an 8 MiB ext4 image and 32 KiB for sb.
+//! `RVBUILD_BENCH_QUICK=1`: a 4 MiB ext4 image (~120 KB of files) and 16 KiB for sb.
 
 #[path = "../tests/support/qemu.rs"]
 mod qemu;
@@ -84,11 +84,11 @@ fn main() {
     let image = match std::env::var_os("FLASH_IMAGE") {
         Some(p) => PathBuf::from(p),
         None if !quick && built.is_file() => built,
-        None if quick => ext4_image(dir.path(), 8, 400 << 10),
+        None if quick => ext4_image(dir.path(), 4, 120 << 10),
         None => ext4_image(dir.path(), 64, 2400 << 10),
     };
     let data = std::fs::read(&image).expect("read the image");
-    let sb_len = if quick { 32 << 10 } else { 256 << 10 };
+    let sb_len = if quick { 16 << 10 } else { 256 << 10 };
     let sb_data = noise(sb_len, 4242);
     let sb_file = dir.path().join("sb.bin");
     std::fs::write(&sb_file, &sb_data).expect("write sb's file");

@@ -90,7 +90,8 @@ fn whole_image_then_boot(arch: &str) {
     assert_eq!(code, Some(0), "stdout:\n{}\nstderr:\n{err}", tail(&stdout));
     let got = std::fs::read(&disk).unwrap();
     assert!(got == img, "the disk differs from {img_path}");
-    assert!(stdout.contains("\"type\":\"boot\"") && stdout.contains("RVBUILD-BOOT-OK"), "{}", tail(&stdout));
+    let boot_ok = format!("\"event\":\"boot\",\"board\":\"{board}\",\"ok\":true");
+    assert!(stdout.contains(&boot_ok) && stdout.contains("RVBUILD-BOOT-OK"), "{}", tail(&stdout));
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.contains("boot") && !xml.contains("<failure"), "{xml}");
 }
