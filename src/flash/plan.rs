@@ -178,19 +178,15 @@ pub fn flash_at_prompt(
     };
     let chunk = opts.chunk.max(SECTOR) / SECTOR * SECTOR;
     let scratch = opts.scratch_addr.unwrap_or(load + chunk);
-    let blockdev = steps.iter().any(|s| !matches!(s.target, Target::SpiNor { .. }));
-    let writer = if blockdev {
-        let window = Window { load, scratch, chunk };
-        check_window(con, &window, reporter)?;
-        Some(Writer { caps: whole::detect(con, reporter)?, window, opts, reporter })
-    } else {
-        None
-    };
+    let window = Window { load, scratch, chunk };
+    check_window(con, &window, reporter)?;
+    let writer = Writer { caps: whole::detect(con, reporter)?, window, opts, reporter };
     let mut reports = Vec::new();
     for (step, data) in steps.iter().zip(images) {
         prepare(con, step, data.len() as u64, reporter)?;
-        if let (Some(w), false) = (&writer, matches!(step.target, Target::SpiNor { .. })) {
-            let report = w.step(con, step, data)?;
+        // SPI NOR without `unzip` keeps the raw path below (loady, sf update, read back).
+        if writer.caps.unzip || !matches!(step.target, Target::SpiNor { .. }) {
+            let report = writer.step(con, step, data)?;
             note(
                 reporter,
                 &format!(

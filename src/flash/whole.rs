@@ -21,31 +21,42 @@ use crate::{Error, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
     pub gzwrite: bool,
+    /// `unzip` (RAM to RAM): the compressed path to SPI NOR (`sf update` from the output).
+    pub unzip: bool,
 }
 
-/// Asks the console whether `gzwrite` exists (`help gzwrite`). An answer that is neither the
-/// usage nor "Unknown command" (a noisy line) is asked again; no clear yes means no.
+/// Asks the console which of `gzwrite` and `unzip` exist (`help gzwrite`, `help unzip`).
 pub fn detect(con: &mut Console<'_>, reporter: &dyn Reporter) -> Result<Caps> {
+    Ok(Caps {
+        gzwrite: has(con, "gzwrite", &["gzwrite <interface>", "unzip and write"], reporter)?,
+        unzip: has(con, "unzip", &["unzip srcaddr", "unzip a memory region"], reporter)?,
+    })
+}
+
+/// An answer that is neither the usage nor "Unknown command" (a noisy line) is asked again;
+/// no clear yes means no.
+fn has(con: &mut Console<'_>, cmd: &str, usage: &[&str], reporter: &dyn Reporter) -> Result<bool> {
     for _ in 0..3 {
-        let out = con.run("help gzwrite")?;
-        if out.contains("gzwrite <interface>") || out.contains("unzip and write") {
-            return Ok(Caps { gzwrite: true });
+        let out = con.run(&format!("help {cmd}"))?;
+        if usage.iter().any(|u| out.contains(u)) {
+            return Ok(true);
         }
         if out.to_ascii_lowercase().contains("unknown command") {
-            note(reporter, "this U-Boot has no gzwrite: chunks go raw (zero chunks are still not sent)");
-            return Ok(Caps { gzwrite: false });
+            note(reporter, &format!("this U-Boot has no {cmd}: its chunks go raw (zero chunks are still not sent)"));
+            return Ok(false);
         }
     }
-    note(reporter, "no clear answer to `help gzwrite`: chunks go raw");
-    Ok(Caps { gzwrite: false })
+    note(reporter, &format!("no clear answer to `help {cmd}`: taken as missing"));
+    Ok(false)
 }
 
 /// The device a step writes to: U-Boot's interface name, device number and byte offset.
-fn device(target: &Target) -> Option<(&'static str, u32, u64)> {
+/// `sf` stands for SPI NOR (the device `sf probe` selected).
+fn device(target: &Target) -> (&'static str, u32, u64) {
     match target {
-        Target::Virtio { dev, byte_offset } => Some(("virtio", *dev, *byte_offset)),
-        Target::Mmc { dev, byte_offset } => Some(("mmc", *dev, *byte_offset)),
-        Target::SpiNor { .. } => None,
+        Target::Virtio { dev, byte_offset } => ("virtio", *dev, *byte_offset),
+        Target::Mmc { dev, byte_offset } => ("mmc", *dev, *byte_offset),
+        Target::SpiNor { offset, .. } => ("sf", 0, *offset),
     }
 }
 
@@ -132,10 +143,9 @@ pub struct Writer<'r> {
 impl Writer<'_> {
     /// Writes and proves one block-device step chunk by chunk.
     pub fn step(&self, con: &mut Console<'_>, step: &FlashStep, data: &[u8]) -> Result<StepReport> {
-        let Some((iface, dev, base)) = device(&step.target) else {
-            return Err(FlashError::UbootCommand { cmd: "gzwrite".into(), line: "not a block device".into() }.into());
-        };
-        let chunks = chunks::cut(data, self.window.chunk, self.caps.gzwrite);
+        let (iface, dev, base) = device(&step.target);
+        let gzip = if iface == "sf" { self.caps.unzip } else { self.caps.gzwrite };
+        let chunks = chunks::cut(data, self.window.chunk, gzip);
         let sent: u64 = chunks.iter().map(Chunk::sent_len).sum();
         let zeros = chunks.iter().filter(|c| c.payload == Payload::Zero).count();
         note(
@@ -148,7 +158,11 @@ impl Writer<'_> {
                 self.window.chunk,
                 zeros,
                 sent,
-                if self.caps.gzwrite { " (gzip, for gzwrite)" } else { " (raw)" }
+                match (gzip, iface) {
+                    (true, "sf") => " (gzip, for unzip + sf update)",
+                    (true, _) => " (gzip, for gzwrite)",
+                    _ => " (raw)",
+                }
             ),
         );
         let target = format!("{iface} {dev} @ {base:#x}");
@@ -218,7 +232,11 @@ impl Writer<'_> {
             Payload::Zero => {
                 checked(con, &format!("mw.b {load:x} 0 {len:x}"), long)?;
                 let (blk, cnt) = ((base + c.offset) / SECTOR, len / SECTOR);
-                checked(con, &format!("{iface} write {load:x} {blk:x} {cnt:x}"), long)?;
+                if iface == "sf" {
+                    checked(con, &format!("sf update {load:x} {:x} {len:x}", base + c.offset), long)?;
+                } else {
+                    checked(con, &format!("{iface} write {load:x} {blk:x} {cnt:x}"), long)?;
+                }
                 note(self.reporter, &format!("{label}: {len} zero bytes written from cleared RAM"));
             }
             Payload::Gzip(gz) => {
@@ -228,6 +246,9 @@ impl Writer<'_> {
                 let got = con.crc32_is(load, gz.len() as u64, want)?;
                 if got != want {
                     return Err(FlashError::RamCrc { label, got, want }.into());
+                }
+                if iface == "sf" {
+                    return self.unzip_to_nor(con, &label, c, gz.len() as u64, base + c.offset, long);
                 }
                 let wbuf = chunks::wbuf_for(len);
                 let cmd =
@@ -271,7 +292,11 @@ impl Writer<'_> {
         let fill = chunks::fill_byte(c.bytes(data));
         checked(con, &format!("mw.b {scratch:x} {fill:x} {len:x}"), long)?;
         let (blk, cnt) = ((base + c.offset) / SECTOR, len.div_ceil(SECTOR));
-        checked(con, &format!("{iface} read {scratch:x} {blk:x} {cnt:x}"), long)?;
+        if iface == "sf" {
+            checked(con, &format!("sf read {scratch:x} {:x} {len:x}", base + c.offset), long)?;
+        } else {
+            checked(con, &format!("{iface} read {scratch:x} {blk:x} {cnt:x}"), long)?;
+        }
         let back = con.crc32_is(scratch, len, c.crc32)?;
         if back == c.crc32 {
             note(self.reporter, &format!("{}: read back, crc32 {back:08x} verified", self.label(step, c)));
@@ -283,6 +308,43 @@ impl Writer<'_> {
         }
         Ok(back)
     }
+}
+
+impl Writer<'_> {
+    /// SPI NOR: `unzip` the gzip member from the load area into the read-back area, check its
+    /// size, and `sf update` the flash from there (erasing only the sectors that differ).
+    fn unzip_to_nor(
+        &self,
+        con: &mut Console<'_>,
+        label: &str,
+        c: &Chunk,
+        gz_len: u64,
+        off: u64,
+        long: Duration,
+    ) -> Result<()> {
+        let (load, scratch, len) = (self.window.load, self.window.scratch, c.len);
+        let cmd = format!("unzip {load:x} {scratch:x} {len:x}");
+        let out = checked(con, &cmd, long)?;
+        if let Some(n) = parse_unzip(&out)
+            && n != len
+        {
+            return Err(FlashError::GzwriteFailed {
+                label: label.to_string(),
+                cmd,
+                answer: format!("{n} bytes inflated, {len} expected"),
+            }
+            .into());
+        }
+        checked(con, &format!("sf update {scratch:x} {off:x} {len:x}"), long)?;
+        note(self.reporter, &format!("{label}: {gz_len} gzip bytes inflated to {len} and written with sf update"));
+        Ok(())
+    }
+}
+
+/// Parses unzip's `Uncompressed size: 4096 = 0x1000`.
+pub fn parse_unzip(out: &str) -> Option<u64> {
+    let line = out.lines().find(|l| l.contains("Uncompressed size:"))?;
+    line.split(':').nth(1)?.split('=').next()?.trim().parse().ok()
 }
 
 fn chunk_error(step: &FlashStep, c: &Chunk, count: usize, e: Error) -> Error {
@@ -323,5 +385,6 @@ mod tests {
         assert!(gzwrite_error("gzwrite: uncompressed size 4194304 exceeds device size").is_some());
         assert!(gzwrite_error("Unknown command 'gzwrite' - try 'help'").is_some());
         assert_eq!(parse_gzwrite("garbled"), None);
+        assert_eq!(parse_unzip("Uncompressed size: 4096 = 0x1000\n"), Some(4096));
     }
 }
