@@ -226,7 +226,7 @@ fn qemu_flash_image_resumes_after_the_line_drops() {
     assert!(done.len() >= 2 && done.len() < 6, "proven before the drop: {done:?}");
 
     // Second run with --resume: only the chunks not yet proven cross the line.
-    let chunks = rvbuild::flash::chunks::cut(&img, chunk as u64, true);
+    let chunks = rvbuild::flash::chunks::cut(&img, chunk as u64, true, true);
     let rest: u64 = chunks.iter().filter(|c| !done.contains(&c.index)).map(|c| c.sent_len()).sum();
     let all: u64 = chunks.iter().map(|c| c.sent_len()).sum();
     let proxy = Proxy::new(&vm.pty, &[]);

@@ -13,7 +13,18 @@ use std::time::Duration;
 
 use rvbuild::flash::plan::{FlashOptions, FlashStep, Target};
 use rvbuild::flash::port;
-use rvbuild::vocab::Silent;
+use rvbuild::vocab::{Event, Reporter};
+
+/// Prints the flash driver's notes (seen with --no-capture, or when the test fails).
+struct Notes;
+
+impl Reporter for Notes {
+    fn event(&self, e: &Event) {
+        if let Event::Note { text } = e {
+            eprintln!("{text}");
+        }
+    }
+}
 
 /// Where scripts/setup-host.sh unpacks u-boot-sifive (`RVBUILD_TEST_FIRMWARE`).
 fn sifive() -> PathBuf {
@@ -60,7 +71,8 @@ fn qemu_flash_spi_nor_sifive_u_compressed_spl_and_fit_byte_for_byte() {
     nor_image(&nor, &spl, &fit);
 
     let mut child = Command::new("qemu-system-riscv64")
-        .args(["-M", "sifive_u,msel=6", "-smp", "2", "-m", "1G", "-display", "none", "-monitor", "none"])
+        // The SPL's DDR setup expects the Unleashed's 8 GiB.
+        .args(["-M", "sifive_u,msel=6", "-smp", "5", "-m", "8G", "-display", "none", "-monitor", "none"])
         .args(["-serial", "pty", "-nic", "none", "-no-reboot", "-bios"])
         .arg(fw.join("u-boot-spl.bin"))
         .args(["-drive", &format!("file={},if=mtd,format=raw", nor.display())])
@@ -92,7 +104,7 @@ fn qemu_flash_spi_nor_sifive_u_compressed_spl_and_fit_byte_for_byte() {
     opts.console.attach_timeout = Duration::from_secs(180);
     let result = {
         let mut link = port::open(&pty, 115_200).expect("open the console");
-        rvbuild::flash::flash(&mut link, &steps, &opts, &Silent)
+        rvbuild::flash::flash(&mut link, &steps, &opts, &Notes)
     };
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();

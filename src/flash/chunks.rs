@@ -54,17 +54,19 @@ impl Chunk {
 
 /// Cuts `image` into chunks of `chunk` bytes (rounded down to whole sectors, at least one).
 /// With `gzip`, each non-zero chunk is compressed and kept compressed when that is smaller.
-/// A tail shorter than a sector is always its own raw chunk (a block write of a compressed
-/// chunk would overwrite the device's bytes after the image).
-pub fn cut(image: &[u8], chunk: u64, gzip: bool) -> Vec<Chunk> {
+/// With `tail_apart` (block devices), a tail shorter than a sector is its own raw chunk (a block
+/// write of a compressed chunk would overwrite the device's bytes after the image); without
+/// (SPI NOR, where `sf update` takes any length but wants erase-sector-aligned offsets), the
+/// last chunk simply ends with the image.
+pub fn cut(image: &[u8], chunk: u64, gzip: bool, tail_apart: bool) -> Vec<Chunk> {
     let chunk = (chunk / SECTOR).max(1) * SECTOR;
-    let aligned = image.len() as u64 / SECTOR * SECTOR;
+    let aligned = if tail_apart { image.len() as u64 / SECTOR * SECTOR } else { image.len() as u64 };
     let mut out = Vec::new();
     let mut offset = 0;
     while offset < image.len() as u64 {
         let len = if offset < aligned { chunk.min(aligned - offset) } else { image.len() as u64 - offset };
         let bytes = &image[offset as usize..(offset + len) as usize];
-        let payload = if !len.is_multiple_of(SECTOR) {
+        let payload = if tail_apart && !len.is_multiple_of(SECTOR) {
             Payload::Raw
         } else if bytes.iter().all(|&b| b == 0) {
             Payload::Zero
@@ -128,7 +130,7 @@ mod tests {
         img.extend(b"hello hello hello ".repeat(2048 / 18 + 1).into_iter().take(2048));
         img.extend(noise(2048));
         img.extend([7u8; 100]);
-        let c = cut(&img, 2048, true);
+        let c = cut(&img, 2048, true, true);
         let kinds: Vec<&str> = c
             .iter()
             .map(|c| match c.payload {
@@ -145,14 +147,18 @@ mod tests {
         assert_eq!(c[0].sent_len(), 0);
         assert!(c[2].sent_len() < 200, "{}", c[2].sent_len());
         // Without gzip every non-zero chunk is raw.
-        assert!(cut(&img, 2048, false).iter().all(|c| c.payload != Payload::Gzip(Vec::new())));
-        assert!(matches!(cut(&img, 2048, false)[2].payload, Payload::Raw));
+        assert!(matches!(cut(&img, 2048, false, true)[2].payload, Payload::Raw));
+        // SPI NOR: the short last chunk starts at a chunk boundary and may be compressed.
+        let nor = cut(&img, 2048, true, false);
+        assert_eq!(nor.len(), 5);
+        assert_eq!((nor[4].offset, nor[4].len), (8192, 100));
+        assert!(matches!(nor[4].payload, Payload::Gzip(_)), "{:?}", nor[4].payload);
     }
 
     #[test]
     fn the_gzip_member_inflates_to_the_chunk() {
         let img: Vec<u8> = (0..8192u32).map(|i| (i / 64) as u8).collect();
-        let c = cut(&img, 8192, true);
+        let c = cut(&img, 8192, true, true);
         let Payload::Gzip(g) = &c[0].payload else { panic!("not compressed: {:?}", c[0].payload) };
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&g[..]), &mut back).unwrap();

@@ -17,6 +17,9 @@ use super::uboot::{Console, board_error};
 use crate::vocab::Reporter;
 use crate::{Error, Result};
 
+/// SPI NOR chunks are multiples of this (erase sectors are 4 or 64 KiB).
+const NOR_ALIGN: u64 = 64 << 10;
+
 /// What the board can do, asked on its console.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
@@ -145,7 +148,10 @@ impl Writer<'_> {
     pub fn step(&self, con: &mut Console<'_>, step: &FlashStep, data: &[u8]) -> Result<StepReport> {
         let (iface, dev, base) = device(&step.target);
         let gzip = if iface == "sf" { self.caps.unzip } else { self.caps.gzwrite };
-        let chunks = chunks::cut(data, self.window.chunk, gzip);
+        // SPI NOR: chunks start on erase sectors (`sf update` erases whole ones); 64 KiB covers
+        // the usual 4 KiB and 64 KiB sectors.
+        let size = if iface == "sf" { (self.window.chunk / NOR_ALIGN).max(1) * NOR_ALIGN } else { self.window.chunk };
+        let chunks = chunks::cut(data, size, gzip, iface != "sf");
         let sent: u64 = chunks.iter().map(Chunk::sent_len).sum();
         let zeros = chunks.iter().filter(|c| c.payload == Payload::Zero).count();
         note(
@@ -155,7 +161,7 @@ impl Writer<'_> {
                 step.name,
                 data.len(),
                 chunks.len(),
-                self.window.chunk,
+                size,
                 zeros,
                 sent,
                 match (gzip, iface) {
@@ -166,8 +172,7 @@ impl Writer<'_> {
             ),
         );
         let target = format!("{iface} {dev} @ {base:#x}");
-        let mut progress =
-            Progress::open(&step.file, data, self.window.chunk, &target, self.opts.resume, self.reporter);
+        let mut progress = Progress::open(&step.file, data, size, &target, self.opts.resume, self.reporter);
         let mut report = StepReport {
             name: step.name.clone(),
             bytes: data.len() as u64,
