@@ -245,3 +245,14 @@ fn qemu_flash_image_resumes_after_the_line_drops() {
     assert!(sent < all, "{sent} bytes sent on resume, as much as the whole image's {all}");
     assert!(exact(&std::fs::read(&disk).unwrap(), &img), "the disk differs after --resume");
 }
+
+#[test]
+fn qemu_flash_image_refuses_chunks_larger_than_the_ram_window() {
+    // 256 MiB of RAM: two 128 MiB areas (load + read-back) cannot fit below U-Boot.
+    let img = image(1, 4096, 1024, 31);
+    let (code, _out, err, disk, sent) = flash_via(&img, 128 << 20, &[], &[]);
+    assert_eq!(code, Some(6), "{err}");
+    assert!(err.contains("do not fit the board's free RAM") && err.contains("0x0"), "{err}");
+    assert!(disk.iter().all(|&b| b == 0xEE), "the disk was written");
+    assert!(sent < 2048, "{sent} bytes sent: only commands should have crossed the line");
+}

@@ -8,8 +8,10 @@ pub mod error;
 pub mod link;
 pub mod port;
 pub mod progress;
+pub mod raw;
 pub mod recovery;
 pub mod resume;
+pub mod steps;
 pub mod xmodem;
 pub mod ymodem;
 

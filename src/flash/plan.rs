@@ -1,106 +1,22 @@
-//! Flash steps and their execution through the U-Boot console: per step, preflight checks, then
-//! per chunk `loady` + `crc32` of the loaded data, the write command, a read-back into scratch
-//! RAM and a `crc32` there compared with the local CRC. Success is claimed only after that.
+//! Flash steps and their execution through the U-Boot console: attach, console setup, the RAM
+//! window and the board's commands; per step, preflight checks, then the chunks (`whole`, or
+//! `raw` for SPI NOR without `unzip`), each proven by a read-back CRC before success is
+//! claimed; then the optional boot check.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::boot::{BootCheck, BootOutcome, boot_and_watch};
+use super::boot::boot_and_watch;
 use super::chunks::SECTOR;
 use super::crc::crc32;
 use super::error::FlashError;
 use super::link::{Counting, SerialLink};
 use super::progress::note;
-use super::uboot::{Console, ConsoleOptions, board_error};
+use super::raw::{checked, write_chunk};
+pub use super::steps::{FlashOptions, FlashReport, FlashStep, StepReport, Target};
+use super::uboot::Console;
 use super::whole::{self, Window, Writer, check_window};
 use crate::Result;
 use crate::vocab::Reporter;
-
-/// Where an image goes on the board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// SPI NOR flash through `sf`: byte offset and the size of the region reserved for it.
-    SpiNor { offset: u64, size_limit: u64 },
-    /// An MMC/SD device through `mmc`, at a byte offset (a multiple of 512).
-    Mmc { dev: u32, byte_offset: u64 },
-    /// A virtio block device through `virtio` (the QEMU boards), at a byte offset.
-    Virtio { dev: u32, byte_offset: u64 },
-}
-
-/// One image to put on the board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlashStep {
-    /// A short name for messages, e.g. `spl` or `disk`.
-    pub name: String,
-    pub file: PathBuf,
-    pub target: Target,
-}
-
-/// How to drive the board.
-#[derive(Debug, Clone)]
-pub struct FlashOptions {
-    pub console: ConsoleOptions,
-    /// Bytes loaded and written per round; must fit the board's RAM twice (load + read-back).
-    pub chunk: u64,
-    /// Load address; default: U-Boot's `loadaddr`, else `kernel_addr_r`.
-    pub load_addr: Option<u64>,
-    /// Read-back address; default: load address + chunk.
-    pub scratch_addr: Option<u64>,
-    /// Run `loady` at this speed, switching back to `console_baud` after each transfer.
-    pub transfer_baud: Option<u32>,
-    pub console_baud: u32,
-    /// Skip the chunks an earlier run proved (block devices; see `resume`).
-    pub resume: bool,
-    /// Start the board after the last step and watch for its marker.
-    pub boot: Option<BootCheck>,
-    /// U-Boot commands run once at the prompt before anything else (the board's
-    /// `flash.console-setup`).
-    pub setup: Vec<String>,
-}
-
-impl Default for FlashOptions {
-    fn default() -> Self {
-        FlashOptions {
-            console: ConsoleOptions::default(),
-            chunk: 4 << 20,
-            load_addr: None,
-            scratch_addr: None,
-            transfer_baud: None,
-            console_baud: 115_200,
-            resume: false,
-            boot: None,
-            setup: Vec::new(),
-        }
-    }
-}
-
-/// What was written and proven.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StepReport {
-    pub name: String,
-    pub bytes: u64,
-    pub crc32: u32,
-    pub chunks: u32,
-    /// Payload bytes this run sent for the step (compressed where gzwrite took them).
-    pub sent_bytes: u64,
-    /// Chunks that were all zeros (nothing sent).
-    pub zero_chunks: u32,
-    /// Chunks an earlier run proved, re-proven by read-back and not sent again.
-    pub resumed_chunks: u32,
-    /// The progress file `--resume` reads.
-    pub progress_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FlashReport {
-    pub steps: Vec<StepReport>,
-    /// Seconds from attaching to the last proof (the boot check excluded).
-    pub seconds: f64,
-    /// Bytes sent to the board on the line, commands and protocol framing included.
-    pub wire_bytes: u64,
-    /// The boot check, when asked for.
-    pub boot: Option<BootOutcome>,
-}
 
 /// Flashes every step through U-Boot on `port` and proves each by CRC read-back.
 pub fn flash(
@@ -236,15 +152,6 @@ fn parse_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.strip_prefix("0x").unwrap_or(s), 16).ok()
 }
 
-/// Runs a command and fails with the board's words when it reports an error.
-pub(crate) fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String> {
-    let out = con.run_with(cmd, timeout)?;
-    if let Some(line) = board_error(&out) {
-        return Err(FlashError::UbootCommand { cmd: cmd.to_string(), line: line.to_string() }.into());
-    }
-    Ok(out)
-}
-
 /// Selects the device and checks that the image fits it.
 fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Reporter) -> Result<()> {
     match &step.target {
@@ -310,71 +217,6 @@ pub fn parse_capacity_blocks(out: &str, dev: u32) -> Option<u64> {
     let blocks: u64 = parts.next()?.trim().parse().ok()?;
     let bsize: u64 = parts.next()?.trim().parse().ok()?;
     Some(blocks * bsize / SECTOR)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_chunk(
-    con: &mut Console<'_>,
-    step: &FlashStep,
-    at: u64,
-    piece: &[u8],
-    load: u64,
-    scratch: u64,
-    opts: &FlashOptions,
-    reporter: &dyn Reporter,
-) -> Result<()> {
-    let len = piece.len() as u64;
-    let want = crc32(piece);
-    let blocks = len.div_ceil(SECTOR);
-    let (dev_cmd, first_block) = match &step.target {
-        Target::SpiNor { .. } => ("sf", 0),
-        Target::Mmc { byte_offset, .. } => ("mmc", (byte_offset + at) / SECTOR),
-        Target::Virtio { byte_offset, .. } => ("virtio", (byte_offset + at) / SECTOR),
-    };
-    let long = Duration::from_secs(120 + len / 20_000);
-    // A partial last sector keeps the device's bytes after the image: read that sector to the
-    // load area first; loady then overwrites only the image's part of it.
-    if dev_cmd != "sf" && !len.is_multiple_of(SECTOR) {
-        let last = first_block + blocks - 1;
-        let cmd = format!("{dev_cmd} read {:x} {last:x} 1", load + (blocks - 1) * SECTOR);
-        checked(con, &cmd, long)?;
-    }
-    let label = format!("{} @ {:#x}", step.name, at);
-    let baud = opts.transfer_baud.map(|b| (b, opts.console_baud));
-    con.loady(load, &step.name, piece, baud, reporter)?;
-    let got = con.crc32_is(load, len, want)?;
-    if got != want {
-        return Err(FlashError::RamCrc { label, got, want }.into());
-    }
-    note(reporter, &format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
-    // Read back into RAM cleared with a byte the chunk cannot consist of: a read that silently
-    // did not happen must not find the previous chunk's bytes there.
-    let fill = super::chunks::fill_byte(piece);
-    match &step.target {
-        Target::SpiNor { offset, .. } => {
-            let off = offset + at;
-            let out = checked(con, &format!("sf update {load:x} {off:x} {len:x}"), long)?;
-            if !out.contains("written") {
-                note(reporter, &format!("`sf update` answered: {}", out.trim()));
-            }
-            checked(con, &format!("mw.b {scratch:x} {fill:x} {len:x}"), long)?;
-            checked(con, &format!("sf read {scratch:x} {off:x} {len:x}"), long)?;
-        }
-        _ => {
-            let cmd = format!("{dev_cmd} write {load:x} {first_block:x} {blocks:x}");
-            // The answer may be garbled on a noisy line; the read-back below decides.
-            checked(con, &cmd, long)?;
-            checked(con, &format!("mw.b {scratch:x} {fill:x} {len:x}"), long)?;
-            let cmd = format!("{dev_cmd} read {scratch:x} {first_block:x} {blocks:x}");
-            checked(con, &cmd, long)?;
-        }
-    }
-    let back = con.crc32_is(scratch, len, want)?;
-    if back != want {
-        return Err(FlashError::ReadBackCrc { label, back, want }.into());
-    }
-    note(reporter, &format!("{label}: read back, crc32 {back:08x} verified"));
-    Ok(())
 }
 
 #[cfg(test)]

@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use super::chunks::{self, Chunk, Payload, SECTOR};
 use super::error::FlashError;
-use super::plan::{FlashOptions, FlashStep, StepReport, Target, checked, write_chunk};
 use super::progress::note;
+use super::raw::{checked, write_chunk};
 use super::resume::Progress;
+use super::steps::{FlashOptions, FlashStep, StepReport, Target};
 use super::uboot::{Console, board_error};
 use crate::vocab::Reporter;
 use crate::{Error, Result};
