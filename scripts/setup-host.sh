@@ -81,6 +81,23 @@ if [ "$(cat "$fwstamp" 2>/dev/null || true)" != "$fw_version" ]; then
   echo "$fw_version" | $SUDO tee "$fwstamp" >/dev/null
 fi
 
+# --- test firmware: Debian 13's u-boot-sifive (riscv64) ---------------------------------------
+# For the SPI NOR flash test on QEMU's sifive_u machine (tests/qemu_flash_spi_nor.rs). Unpacked
+# apart from the firmware root: no board uses it, so board builds do not depend on it.
+testfw=${RVBUILD_TEST_FIRMWARE:-/var/lib/rvbuild/test-firmware}
+if [ "$(cat "$testfw/.rvbuild-stamp" 2>/dev/null || true)" != "1" ]; then
+  d=$(mktemp -d)
+  if private_apt_download "$d/apt" riscv64 stable main "$d/debs" u-boot-sifive; then
+    $SUDO mkdir -p "$testfw"
+    for deb in "$d"/debs/*.deb; do $SUDO dpkg-deb -x "$deb" "$testfw"; done
+    echo 1 | $SUDO tee "$testfw/.rvbuild-stamp" >/dev/null
+    log "test firmware: unpacked u-boot-sifive into $testfw"
+  else
+    echo "setup: could not fetch u-boot-sifive; the SPI NOR flash test will say so" >&2
+  fi
+  rm -rf "$d"
+fi
+
 # --- binfmt: qemu-user for riscv64 and aarch64 ------------------------------------------------
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
   $SUDO mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true

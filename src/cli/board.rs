@@ -64,6 +64,8 @@ pub struct Args {
     /// Console baud rate for --flash (default: the board's).
     #[arg(long)]
     pub baud: Option<u32>,
+    #[command(flatten)]
+    pub after: super::flash::AfterArgs,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -98,13 +100,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         }
     }
     if let Some(port) = args.flash {
-        let req = pipeline::FlashRequest {
+        let mut req = pipeline::FlashRequest {
             port: Some(port),
             baud: args.baud,
             out_dir: Some(out),
             already_verified: true,
             ..pipeline::FlashRequest::new(ctx.project_dir(), manifest.board.clone())
         };
+        args.after.apply(&mut req);
         let done = pipeline::flash(&req, reporter)?;
         super::flash::report(ctx, &done);
     }

@@ -46,6 +46,36 @@ pub struct Args {
     /// RAM address (hex) to load to; default: U-Boot's `loadaddr`, else `kernel_addr_r`.
     #[arg(long, value_parser = parse_hex_arg)]
     pub load_addr: Option<u64>,
+    #[command(flatten)]
+    pub after: AfterArgs,
+}
+
+/// Resuming and booting: shared by `flash` and `board --flash`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AfterArgs {
+    /// Continue an interrupted flash of the same image: chunks proven earlier (recorded in
+    /// IMAGE.rvflash.json) are checked by read-back and not sent again.
+    #[arg(long)]
+    pub resume: bool,
+    /// After the last chunk, start the board from what was written and wait for its marker
+    /// (exit 7 with the console's last lines when it does not come).
+    #[arg(long)]
+    pub boot: bool,
+    /// The U-Boot command --boot runs: `boot` (bootcmd) or `reset`.
+    #[arg(long, default_value = "boot", requires = "boot")]
+    pub boot_command: String,
+    /// Seconds --boot waits for the marker (default: the board's qemu timeout, else 300).
+    #[arg(long, requires = "boot")]
+    pub boot_timeout: Option<u64>,
+}
+
+impl AfterArgs {
+    /// Puts these choices into a flash request.
+    pub fn apply(&self, req: &mut FlashRequest) {
+        req.resume = self.resume;
+        req.boot = self.boot.then(|| self.boot_command.clone());
+        req.boot_timeout = self.boot_timeout.map(std::time::Duration::from_secs);
+    }
 }
 
 fn parse_hex_arg(s: &str) -> std::result::Result<u64, String> {
@@ -62,7 +92,7 @@ impl Args {
         if let Some(p) = &self.fit {
             files.push(("fit".to_string(), p.clone()));
         }
-        FlashRequest {
+        let mut req = FlashRequest {
             out_dir: self.out.clone(),
             port: self.port.clone(),
             files,
@@ -74,7 +104,9 @@ impl Args {
             chunk: self.chunk,
             load_addr: self.load_addr,
             ..FlashRequest::new(project, self.board.clone())
-        }
+        };
+        self.after.apply(&mut req);
+        req
     }
 }
 
@@ -86,11 +118,27 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 
 /// The result lines of a flash, for people.
 pub fn report(ctx: &Context, done: &Flashed) {
-    for s in &done.report.steps {
+    let r = &done.report;
+    for s in &r.steps {
         ctx.say(&format!(
-            "{}: {} bytes written and verified (crc32 {:08x}, {} chunk(s))",
-            s.name, s.bytes, s.crc32, s.chunks
+            "{}: {} bytes written and verified (crc32 {:08x}, {} chunk(s): {} zero, {} proven earlier; {} payload bytes sent)",
+            s.name, s.bytes, s.crc32, s.chunks, s.zero_chunks, s.resumed_chunks, s.sent_bytes
         ));
     }
-    ctx.say(&format!("flash of {} complete in {:.1}s", done.board, done.report.seconds));
+    let secs = r.seconds.max(1e-3);
+    let bytes: u64 = r.steps.iter().map(|s| s.bytes).sum();
+    let kib = |b: f64| b / 1024.0 / secs;
+    ctx.say(&format!(
+        "flash of {} complete in {:.1}s: {:.1} KiB/s of image, {} bytes on the wire ({:.1} KiB/s; the line's raw rate at {} baud is {:.1} KiB/s)",
+        done.board,
+        r.seconds,
+        kib(bytes as f64),
+        r.wire_bytes,
+        kib(r.wire_bytes as f64),
+        done.line_baud,
+        done.line_baud as f64 / 10.0 / 1024.0
+    ));
+    if let Some(b) = &r.boot {
+        ctx.say(&format!("boot of {}: {} ({:.1}s)", done.board, b.detail, b.seconds));
+    }
 }

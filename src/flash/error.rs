@@ -111,6 +111,40 @@ pub enum FlashError {
     #[diagnostic(code(rvbuild::flash::read_back_crc))]
     ReadBackCrc { label: String, back: u32, want: u32 },
 
+    #[error("{step}: chunk {index}/{count} (image bytes {offset:#x}..{end:#x}) failed: {source}")]
+    #[diagnostic(
+        code(rvbuild::flash::chunk_failed),
+        help(
+            "the chunks before it were written and proven by read-back; fix the cause and run again with --resume to continue from this chunk"
+        )
+    )]
+    ChunkFailed { step: String, index: usize, count: usize, offset: u64, end: u64, source: Box<Error> },
+
+    #[error("{label}: `{cmd}` failed on the board: {answer}")]
+    #[diagnostic(
+        code(rvbuild::flash::gzwrite_failed),
+        help("U-Boot could not inflate the chunk onto the device; nothing of this chunk is claimed as written")
+    )]
+    GzwriteFailed { label: String, cmd: String, answer: String },
+
+    #[error(
+        "chunks of {chunk} bytes do not fit the board's free RAM: load area {load:#x} + chunk + read-back area end at {need_end:#x}, past {window_end:#x} (the first chunk at offset 0x0 would overwrite U-Boot)"
+    )]
+    #[diagnostic(
+        code(rvbuild::flash::ram_window),
+        help(
+            "choose a smaller --chunk (each round needs it twice, for the load and the read-back) or a lower --load-addr"
+        )
+    )]
+    RamWindow { chunk: u64, load: u64, need_end: u64, window_end: u64 },
+
+    #[error("the board did not boot from what was written: {detail}\nlast console lines:\n{tail}")]
+    #[diagnostic(
+        code(rvbuild::flash::boot_failed),
+        help("the image was written and proven; the boot itself failed (see the console lines)")
+    )]
+    BootFailed { detail: String, tail: String },
+
     // ------------------------------------------------------------ JH7110 ROM recovery
     #[error("{}: {source}", file.display())]
     #[diagnostic(code(rvbuild::flash::read_recovery_file))]
@@ -268,7 +302,11 @@ impl From<FlashError> for Error {
             | CancelledBeforeStart { .. }
             | ReceiveFailed { .. }
             | SenderCancelled { .. }
-            | EndOfBatchRefused { .. } => ErrorKind::Flash,
+            | EndOfBatchRefused { .. }
+            | ChunkFailed { .. }
+            | GzwriteFailed { .. }
+            | RamWindow { .. } => ErrorKind::Flash,
+            BootFailed { .. } => ErrorKind::Boot,
         };
         Error::new(kind, e)
     }

@@ -92,3 +92,41 @@ impl SerialLink for serialport::TTYPort {
         SerialPort::name(self).unwrap_or_else(|| "pty".to_string())
     }
 }
+
+/// A link that counts the bytes written to and read from the line underneath (the report's
+/// "bytes on the wire").
+pub struct Counting<'a> {
+    inner: &'a mut dyn SerialLink,
+    /// Bytes sent to the board.
+    pub sent: u64,
+    /// Bytes received from the board.
+    pub received: u64,
+}
+
+impl<'a> Counting<'a> {
+    pub fn new(inner: &'a mut dyn SerialLink) -> Self {
+        Counting { inner, sent: 0, received: 0 }
+    }
+}
+
+impl SerialLink for Counting<'_> {
+    fn read_timeout(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        let n = self.inner.read_timeout(buf, timeout)?;
+        self.received += n as u64;
+        Ok(n)
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.inner.write_all(data)?;
+        self.sent += data.len() as u64;
+        Ok(())
+    }
+
+    fn set_baud(&mut self, baud: u32) -> io::Result<()> {
+        self.inner.set_baud(baud)
+    }
+
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+}

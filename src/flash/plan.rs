@@ -1,82 +1,22 @@
-//! Flash steps and their execution through the U-Boot console: per step, preflight checks, then
-//! per chunk `loady` + `crc32` of the loaded data, the write command, a read-back into scratch
-//! RAM and a `crc32` there compared with the local CRC. Success is claimed only after that.
+//! Flash steps and their execution through the U-Boot console: attach, console setup, the RAM
+//! window and the board's commands; per step, preflight checks, then the chunks (`whole`, or
+//! `raw` for SPI NOR without `unzip`), each proven by a read-back CRC before success is
+//! claimed; then the optional boot check.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::boot::boot_and_watch;
+use super::chunks::SECTOR;
 use super::crc::crc32;
 use super::error::FlashError;
-use super::link::SerialLink;
+use super::link::{Counting, SerialLink};
 use super::progress::note;
-use super::uboot::{Console, ConsoleOptions, board_error};
+use super::raw::{checked, write_chunk};
+pub use super::steps::{FlashOptions, FlashReport, FlashStep, StepReport, Target};
+use super::uboot::Console;
+use super::whole::{self, Window, Writer, check_window};
 use crate::Result;
 use crate::vocab::Reporter;
-
-/// Where an image goes on the board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// SPI NOR flash through `sf`: byte offset and the size of the region reserved for it.
-    SpiNor { offset: u64, size_limit: u64 },
-    /// An MMC/SD device through `mmc`, at a byte offset (a multiple of 512).
-    Mmc { dev: u32, byte_offset: u64 },
-    /// A virtio block device through `virtio` (the QEMU boards), at a byte offset.
-    Virtio { dev: u32, byte_offset: u64 },
-}
-
-/// One image to put on the board.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlashStep {
-    /// A short name for messages, e.g. `spl` or `disk`.
-    pub name: String,
-    pub file: PathBuf,
-    pub target: Target,
-}
-
-/// How to drive the board.
-#[derive(Debug, Clone)]
-pub struct FlashOptions {
-    pub console: ConsoleOptions,
-    /// Bytes loaded and written per round; must fit the board's RAM twice (load + read-back).
-    pub chunk: u64,
-    /// Load address; default: U-Boot's `loadaddr`, else `kernel_addr_r`.
-    pub load_addr: Option<u64>,
-    /// Read-back address; default: load address + chunk.
-    pub scratch_addr: Option<u64>,
-    /// Run `loady` at this speed, switching back to `console_baud` after each transfer.
-    pub transfer_baud: Option<u32>,
-    pub console_baud: u32,
-}
-
-impl Default for FlashOptions {
-    fn default() -> Self {
-        FlashOptions {
-            console: ConsoleOptions::default(),
-            chunk: 16 << 20,
-            load_addr: None,
-            scratch_addr: None,
-            transfer_baud: None,
-            console_baud: 115_200,
-        }
-    }
-}
-
-/// What was written and proven.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepReport {
-    pub name: String,
-    pub bytes: u64,
-    pub crc32: u32,
-    pub chunks: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct FlashReport {
-    pub steps: Vec<StepReport>,
-    pub seconds: f64,
-}
-
-const SECTOR: u64 = 512;
 
 /// Flashes every step through U-Boot on `port` and proves each by CRC read-back.
 pub fn flash(
@@ -88,9 +28,19 @@ pub fn flash(
     let started = Instant::now();
     let images = read_images(steps)?;
     note(reporter, &format!("waiting for the U-Boot prompt on {}", port.name()));
-    let mut con = Console::attach(port, opts.console.clone())?;
-    flash_at_prompt(&mut con, steps, &images, opts, reporter)
-        .map(|steps| FlashReport { steps, seconds: started.elapsed().as_secs_f64() })
+    let mut line = Counting::new(port);
+    let mut con = Console::attach(&mut line, opts.console.clone())?;
+    for cmd in &opts.setup {
+        note(reporter, &format!("console setup: {cmd}"));
+        checked(&mut con, cmd, Duration::from_secs(20))?;
+    }
+    let steps = flash_at_prompt(&mut con, steps, &images, opts, reporter)?;
+    let seconds = started.elapsed().as_secs_f64();
+    let boot = match &opts.boot {
+        Some(check) => Some(boot_and_watch(&mut con, check, reporter)?),
+        None => None,
+    };
+    Ok(FlashReport { steps, seconds, wire_bytes: line.sent, boot })
 }
 
 /// Reads the files and runs the checks that need no board.
@@ -144,16 +94,39 @@ pub fn flash_at_prompt(
     };
     let chunk = opts.chunk.max(SECTOR) / SECTOR * SECTOR;
     let scratch = opts.scratch_addr.unwrap_or(load + chunk);
+    let window = Window { load, scratch, chunk };
+    check_window(con, &window, reporter)?;
+    let writer = Writer { caps: whole::detect(con, reporter)?, window, opts, reporter };
     let mut reports = Vec::new();
     for (step, data) in steps.iter().zip(images) {
         prepare(con, step, data.len() as u64, reporter)?;
+        // SPI NOR without `unzip` keeps the raw path below (loady, sf update, read back).
+        if writer.caps.unzip || !matches!(step.target, Target::SpiNor { .. }) {
+            let report = writer.step(con, step, data)?;
+            note(
+                reporter,
+                &format!(
+                    "{}: {} bytes written and verified (crc32 {:08x}), {} bytes sent",
+                    report.name, report.bytes, report.crc32, report.sent_bytes
+                ),
+            );
+            reports.push(report);
+            continue;
+        }
         let mut chunks = 0;
         for (i, piece) in data.chunks(chunk as usize).enumerate() {
             let at = i as u64 * chunk;
             write_chunk(con, step, at, piece, load, scratch, opts, reporter)?;
             chunks += 1;
         }
-        let report = StepReport { name: step.name.clone(), bytes: data.len() as u64, crc32: crc32(data), chunks };
+        let report = StepReport {
+            name: step.name.clone(),
+            bytes: data.len() as u64,
+            crc32: crc32(data),
+            chunks,
+            sent_bytes: data.len() as u64,
+            ..StepReport::default()
+        };
         note(
             reporter,
             &format!("{}: {} bytes written and verified (crc32 {:08x})", report.name, report.bytes, report.crc32),
@@ -177,15 +150,6 @@ fn default_load_addr(con: &mut Console<'_>) -> Result<u64> {
 fn parse_hex(s: &str) -> Option<u64> {
     let s = s.trim();
     u64::from_str_radix(s.strip_prefix("0x").unwrap_or(s), 16).ok()
-}
-
-/// Runs a command and fails with the board's words when it reports an error.
-fn checked(con: &mut Console<'_>, cmd: &str, timeout: Duration) -> Result<String> {
-    let out = con.run_with(cmd, timeout)?;
-    if let Some(line) = board_error(&out) {
-        return Err(FlashError::UbootCommand { cmd: cmd.to_string(), line: line.to_string() }.into());
-    }
-    Ok(out)
 }
 
 /// Selects the device and checks that the image fits it.
@@ -253,66 +217,6 @@ pub fn parse_capacity_blocks(out: &str, dev: u32) -> Option<u64> {
     let blocks: u64 = parts.next()?.trim().parse().ok()?;
     let bsize: u64 = parts.next()?.trim().parse().ok()?;
     Some(blocks * bsize / SECTOR)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_chunk(
-    con: &mut Console<'_>,
-    step: &FlashStep,
-    at: u64,
-    piece: &[u8],
-    load: u64,
-    scratch: u64,
-    opts: &FlashOptions,
-    reporter: &dyn Reporter,
-) -> Result<()> {
-    let len = piece.len() as u64;
-    let want = crc32(piece);
-    let blocks = len.div_ceil(SECTOR);
-    let (dev_cmd, first_block) = match &step.target {
-        Target::SpiNor { .. } => ("sf", 0),
-        Target::Mmc { byte_offset, .. } => ("mmc", (byte_offset + at) / SECTOR),
-        Target::Virtio { byte_offset, .. } => ("virtio", (byte_offset + at) / SECTOR),
-    };
-    let long = Duration::from_secs(120 + len / 20_000);
-    // A partial last sector keeps the device's bytes after the image: read that sector to the
-    // load area first; loady then overwrites only the image's part of it.
-    if dev_cmd != "sf" && !len.is_multiple_of(SECTOR) {
-        let last = first_block + blocks - 1;
-        let cmd = format!("{dev_cmd} read {:x} {last:x} 1", load + (blocks - 1) * SECTOR);
-        checked(con, &cmd, long)?;
-    }
-    let label = format!("{} @ {:#x}", step.name, at);
-    let baud = opts.transfer_baud.map(|b| (b, opts.console_baud));
-    con.loady(load, &step.name, piece, baud, reporter)?;
-    let got = con.crc32_is(load, len, want)?;
-    if got != want {
-        return Err(FlashError::RamCrc { label, got, want }.into());
-    }
-    note(reporter, &format!("{label}: {len} bytes in RAM, crc32 {want:08x} matches; writing"));
-    match &step.target {
-        Target::SpiNor { offset, .. } => {
-            let off = offset + at;
-            let out = checked(con, &format!("sf update {load:x} {off:x} {len:x}"), long)?;
-            if !out.contains("written") {
-                note(reporter, &format!("`sf update` answered: {}", out.trim()));
-            }
-            checked(con, &format!("sf read {scratch:x} {off:x} {len:x}"), long)?;
-        }
-        _ => {
-            let cmd = format!("{dev_cmd} write {load:x} {first_block:x} {blocks:x}");
-            // The answer may be garbled on a noisy line; the read-back below decides.
-            checked(con, &cmd, long)?;
-            let cmd = format!("{dev_cmd} read {scratch:x} {first_block:x} {blocks:x}");
-            checked(con, &cmd, long)?;
-        }
-    }
-    let back = con.crc32_is(scratch, len, want)?;
-    if back != want {
-        return Err(FlashError::ReadBackCrc { label, back, want }.into());
-    }
-    note(reporter, &format!("{label}: read back, crc32 {back:08x} verified"));
-    Ok(())
 }
 
 #[cfg(test)]

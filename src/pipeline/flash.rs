@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::Result;
+use crate::flash::boot::BootCheck;
+use crate::flash::error::FlashError;
 use crate::flash::plan::{FlashOptions, FlashReport, FlashStep, Target};
 use crate::flash::{port, recovery};
 use crate::profile::board::FlashMethod;
@@ -20,7 +22,9 @@ use super::error::PipelineError;
 /// Seconds to wait for the U-Boot prompt (or the boot ROM) unless asked otherwise.
 pub(crate) const DEFAULT_TIMEOUT_S: u64 = 60;
 /// Bytes per load/write/verify round unless asked otherwise (must fit the board's RAM twice).
-pub(crate) const DEFAULT_CHUNK: u64 = 16 << 20;
+pub(crate) const DEFAULT_CHUNK: u64 = 4 << 20;
+/// Seconds `--boot` waits for the marker on boards without a qemu timeout.
+pub(crate) const DEFAULT_BOOT_TIMEOUT_S: u64 = 300;
 
 /// What to flash, where and how. [`FlashRequest::new`] gives the defaults.
 #[derive(Debug, Clone)]
@@ -49,6 +53,12 @@ pub struct FlashRequest {
     pub load_addr: Option<u64>,
     /// The caller has just verified these outputs (`rvbuild board --flash`).
     pub already_verified: bool,
+    /// Skip the chunks an earlier, interrupted flash of the same image proved.
+    pub resume: bool,
+    /// After the last chunk, run this U-Boot command (`boot`, `reset`) and wait for the marker.
+    pub boot: Option<String>,
+    /// How long to wait for the marker (default: the board's qemu timeout, else 300 s).
+    pub boot_timeout: Option<Duration>,
 }
 
 impl FlashRequest {
@@ -68,6 +78,9 @@ impl FlashRequest {
             chunk: DEFAULT_CHUNK,
             load_addr: None,
             already_verified: false,
+            resume: false,
+            boot: None,
+            boot_timeout: None,
         }
     }
 }
@@ -149,6 +162,8 @@ fn verify_sent(board: &Board, manifest: Option<&Manifest>, steps: &[FlashStep], 
 pub struct Flashed {
     pub board: String,
     pub report: FlashReport,
+    /// The console's baud rate (the line's raw rate is a tenth of it in bytes per second).
+    pub line_baud: u32,
 }
 
 /// Flashes the board: plan, verify, preflight, optional ROM recovery, then each region with
@@ -190,6 +205,15 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
         load_addr: req.load_addr,
         transfer_baud: req.transfer_baud,
         console_baud: baud,
+        resume: req.resume,
+        setup: board.flash.console_setup.clone(),
+        boot: req.boot.as_ref().map(|command| BootCheck {
+            command: command.clone(),
+            marker: manifest.as_ref().map_or_else(|| board.marker.clone(), |m| m.marker.clone()),
+            timeout: req.boot_timeout.unwrap_or_else(|| {
+                Duration::from_secs(board.qemu.as_ref().map_or(DEFAULT_BOOT_TIMEOUT_S, |q| q.timeout))
+            }),
+        }),
         ..FlashOptions::default()
     };
     opts.console.attach_timeout = req.timeout;
@@ -223,8 +247,22 @@ pub fn flash(req: &FlashRequest, reporter: &dyn Reporter) -> Result<Flashed> {
             ok: true,
             bytes: s.bytes,
             seconds: report.seconds,
-            detail: format!("crc32 {:08x}, {} chunk(s), read back", s.crc32, s.chunks),
+            detail: format!(
+                "crc32 {:08x}, {} chunk(s) ({} zero, {} proven earlier), {} payload bytes sent, read back",
+                s.crc32, s.chunks, s.zero_chunks, s.resumed_chunks, s.sent_bytes
+            ),
         });
     }
-    Ok(Flashed { board: board_name, report })
+    if let Some(b) = &report.boot {
+        reporter.event(&Event::Boot {
+            board: board_name.clone(),
+            ok: b.ok,
+            seconds: b.seconds,
+            detail: b.detail.clone(),
+        });
+        if !b.ok {
+            return Err(FlashError::BootFailed { detail: b.detail.clone(), tail: b.tail.join("\n") }.into());
+        }
+    }
+    Ok(Flashed { board: board_name, report, line_baud: baud })
 }

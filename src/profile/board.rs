@@ -341,6 +341,9 @@ pub struct Flash {
     pub device_size: Option<Sp<Size>>,
     #[serde(default)]
     pub regions: Vec<FlashRegion>,
+    /// U-Boot commands typed once at the prompt before flashing (console tuning, say).
+    #[serde(default)]
+    pub console_setup: Vec<String>,
 }
 
 fn default_baud() -> u32 {

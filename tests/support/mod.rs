@@ -8,6 +8,7 @@
 pub mod hosts;
 pub mod images;
 pub mod noisy;
+pub mod proxy;
 pub mod pty;
 pub mod qemu;
 pub mod rom;

@@ -149,7 +149,7 @@ const RAM_BASE: u64 = 0x8000_0000;
 const FLASH_SIZE: usize = 16 << 20;
 
 /// Just enough of U-Boot for the SPI NOR flash plan: `printenv`, `sf probe|update|read`,
-/// `loady`, `crc32`; echo and `=> ` prompts. Runs until the line is idle for 3 s after a
+/// `loady`, `crc32`, `mw.b`; echo and `=> ` prompts. Runs until the line is idle for 3 s after a
 /// command, and returns the SPI NOR contents.
 fn mini_uboot(link: &mut TTYPort) -> Vec<u8> {
     let mut ram = vec![0u8; 64 << 20];
@@ -232,6 +232,11 @@ fn command(link: &mut TTYPort, cmd: &str, ram: &mut [u8], flash: &mut [u8]) -> S
             }
             flash[off..off + len].copy_from_slice(&ram[at(addr)..at(addr) + len]);
             format!("{len} bytes written, 0 bytes skipped in 0.1s, speed 100 B/s\r\n")
+        }
+        ["mw.b", a, v, l] => {
+            let (addr, val, len) = (hex(Some(a)), hex(Some(v)), hex(Some(l)));
+            ram[at(addr)..at(addr) + len].fill(val as u8);
+            String::new()
         }
         ["sf", "read", a, o, l] => {
             let (addr, off, len) = (hex(Some(a)), hex(Some(o)), hex(Some(l)));
