@@ -32,6 +32,8 @@ pub mod builders;
 pub mod cli;
 pub mod doctor;
 pub mod flash;
+pub mod lab;
+pub mod monitor;
 pub mod nix;
 pub(crate) mod pipeline;
 pub(crate) mod plan;
