@@ -79,6 +79,7 @@ pub enum Command {
     /// Serial port tools: list ports, send a file with XMODEM/YMODEM.
     Serial(serial::Args),
     /// A raw serial console: watch a board, type to it, or wait for a marker in CI.
+    #[command(after_help = monitor::EXIT_CODES)]
     Monitor(monitor::Args),
     /// Lab integration: a labgrid environment or a LAVA job (and device dictionary) for a board.
     Lab(lab::Args),

@@ -135,10 +135,10 @@ pub fn run(
             Ok(Msg::Rx(data)) => {
                 received += data.len() as u64;
                 tail.push(&data);
-                if let Some((path, log)) = log.as_mut() {
-                    if let Err(source) = log.write_all(&data).and_then(|_| log.flush()) {
-                        break Err(MonitorError::Log { path: path.to_path_buf(), source }.into());
-                    }
+                if let Some((path, log)) = log.as_mut()
+                    && let Err(source) = log.write_all(&data).and_then(|_| log.flush())
+                {
+                    break Err(MonitorError::Log { path: path.to_path_buf(), source }.into());
                 }
                 if let Err(e) = out.write_all(&data).and_then(|_| out.flush()) {
                     break match e.kind() {
