@@ -265,3 +265,25 @@ fn serial_monitor_interactive_in_a_terminal_sends_keys_raw_and_leaves_on_ctrl_br
     assert!(String::from_utf8_lossy(&tail).contains("left"), "{}", String::from_utf8_lossy(&tail));
     assert_eq!(modes(tty.as_raw_fd()), (cooked.c_iflag, cooked.c_oflag, cooked.c_lflag), "terminal not restored");
 }
+
+#[test]
+fn serial_monitor_ends_on_sigterm_with_exit_130_and_the_log_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("console.log");
+    let (mut master, slave) = pair();
+    let mut cmd = monitor(&["--port", &slave]);
+    cmd.arg("--log").arg(&log);
+    let mut run = Running::start(cmd, Stdio::null());
+    run.wait_for("connected to", Duration::from_secs(20));
+    write_all(&mut master, b"U-Boot SPL\r\n");
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::fs::read(&log).unwrap_or_default() != b"U-Boot SPL\r\n" {
+        assert!(Instant::now() < end, "the log never got the bytes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: signals the child this test started.
+    assert_eq!(unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) }, 0);
+    let (code, err) = run.finish(Duration::from_secs(20));
+    assert_eq!(code, Some(130), "{err}");
+    assert_eq!(std::fs::read(&log).unwrap(), b"U-Boot SPL\r\n");
+}
