@@ -287,3 +287,20 @@ fn serial_monitor_ends_on_sigterm_with_exit_130_and_the_log_kept() {
     assert_eq!(code, Some(130), "{err}");
     assert_eq!(std::fs::read(&log).unwrap(), b"U-Boot SPL\r\n");
 }
+
+#[test]
+fn serial_monitor_bare_until_waits_for_the_boards_marker() {
+    let (mut master, slave) = pair();
+    let cmd = monitor(&["qemu-riscv64", "--port", &slave, "--until", "--timeout", "30"]);
+    let mut run = Running::start(cmd, Stdio::null());
+    run.wait_for("waiting up to 30 s for `RVBUILD-BOOT-OK`", Duration::from_secs(20));
+    write_all(&mut master, b"rvbuild-init: loaded /lib/modules/rvhello.ko\r\nRVBUILD-BOOT-OK\r\n");
+    let (code, err) = run.finish(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{err}");
+
+    // Without a board there is no marker to wait for.
+    let o = monitor(&["--port", &slave, "--until"]).stdin(Stdio::null()).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no board was named"), "{err}");
+}
