@@ -158,21 +158,28 @@ fn serial_monitor_until_times_out_with_the_console_tail_and_forwards_piped_input
     assert!(err.contains("| Missing disk"), "the console's tail is missing: {err}");
 }
 
+/// Starts `rvbuild monitor --port SLAVE --log LOG` with nothing on stdin, writes `bytes` to the
+/// line and waits until the log holds exactly them.
+fn logging_monitor(master: &mut TTYPort, slave: &str, log: &std::path::Path, bytes: &[u8]) -> Running {
+    let mut cmd = monitor(&["--port", slave]);
+    cmd.arg("--log").arg(log);
+    let mut run = Running::start(cmd, Stdio::null());
+    run.wait_for("connected to", Duration::from_secs(20));
+    write_all(master, bytes);
+    let end = Instant::now() + Duration::from_secs(20);
+    while std::fs::read(log).unwrap_or_default() != bytes {
+        assert!(Instant::now() < end, "the log never got the bytes");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    run
+}
+
 #[test]
 fn serial_monitor_keeps_the_log_when_the_port_vanishes() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("console.log");
     let (mut master, slave) = pair();
-    let mut cmd = monitor(&["--port", &slave]);
-    cmd.arg("--log").arg(&log);
-    let mut run = Running::start(cmd, Stdio::null());
-    run.wait_for("connected to", Duration::from_secs(20));
-    write_all(&mut master, b"Starting kernel ...\r\n");
-    let end = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read(&log).unwrap_or_default().ends_with(b"kernel ...\r\n") {
-        assert!(Instant::now() < end, "the log never got the bytes");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let run = logging_monitor(&mut master, &slave, &log, b"Starting kernel ...\r\n");
     // The USB adapter is pulled: the pty's other side goes away.
     drop(master);
     let (code, err) = run.finish(Duration::from_secs(20));
@@ -271,16 +278,7 @@ fn serial_monitor_ends_on_sigterm_with_exit_130_and_the_log_kept() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("console.log");
     let (mut master, slave) = pair();
-    let mut cmd = monitor(&["--port", &slave]);
-    cmd.arg("--log").arg(&log);
-    let mut run = Running::start(cmd, Stdio::null());
-    run.wait_for("connected to", Duration::from_secs(20));
-    write_all(&mut master, b"U-Boot SPL\r\n");
-    let end = Instant::now() + Duration::from_secs(20);
-    while std::fs::read(&log).unwrap_or_default() != b"U-Boot SPL\r\n" {
-        assert!(Instant::now() < end, "the log never got the bytes");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let run = logging_monitor(&mut master, &slave, &log, b"U-Boot SPL\r\n");
     // SAFETY: signals the child this test started.
     assert_eq!(unsafe { libc::kill(run.child.id() as i32, libc::SIGTERM) }, 0);
     let (code, err) = run.finish(Duration::from_secs(20));
