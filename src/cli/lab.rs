@@ -24,7 +24,7 @@ pub enum Action {
     Labgrid {
         /// The board (one that flashes over its serial console).
         board: String,
-        /// The board's serial port.
+        /// The board's serial port, or `auto` for the single USB serial adapter.
         #[arg(long, env = "RVBUILD_PORT")]
         port: String,
         /// Write the environment here (default: stdout).
@@ -63,6 +63,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     match args.action {
         Action::Labgrid { board, port, output, out, image } => {
             let facts = facts(ctx, &board)?;
+            // `auto` becomes the adapter's device path: the environment must name a port.
+            let port = crate::flash::port::resolve(Some(&port), &crate::flash::port::list())?;
             let out = out.unwrap_or_else(|| PathBuf::from(format!("result-{}", facts.board)));
             let mut images: BTreeMap<String, PathBuf> =
                 facts.images.iter().map(|i| (i.option.clone(), lab::absolute(&out, &i.file))).collect();
