@@ -82,11 +82,11 @@ enum Msg {
 /// Runs a session on `link` until it ends. `input`, when given, is read on a thread of its own
 /// (it may block forever: the thread is left behind when the session ends); `log` receives
 /// exactly the bytes `out` does.
-pub fn run(
+pub fn run<'l>(
     link: TTYPort,
     input: Option<Box<dyn Read + Send>>,
     out: &mut dyn Write,
-    mut log: Option<(&Path, &mut dyn Write)>,
+    log: Option<(&'l Path, &'l mut dyn Write)>,
     opts: &Options,
 ) -> Result<Summary> {
     let name = SerialLink::name(&link);
@@ -107,54 +107,55 @@ pub fn run(
 
     let started = Instant::now();
     let deadline = opts.timeout.map(|t| started + t);
-    let mut finder = opts.until.as_deref().map(|m| Finder::new(m.as_bytes()));
-    let mut tail = Tail::new(4096);
-    let (mut received, mut sent) = (0u64, 0u64);
+    let mut console = Console {
+        out,
+        log,
+        finder: opts.until.as_deref().map(|m| Finder::new(m.as_bytes())),
+        tail: Tail::new(4096),
+        received: 0,
+    };
+    let mut sent = 0u64;
     let summary = |ending, received, sent| Summary { ending, received, sent, seconds: started.elapsed().as_secs_f64() };
+    let vanished = |console: &Console, source| -> Error {
+        MonitorError::Vanished { port: name.clone(), bytes: console.received, tail: console.tail.text(20), source }
+            .into()
+    };
     let result = loop {
         if cancel::interrupted() {
             break Err(Error::from(cancel::Interrupted));
         }
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
-            break match &opts.until {
-                Some(m) => Err(MonitorError::NoMarker {
+            // What already arrived counts: the marker may be in it.
+            let mut ended = None;
+            while let Ok(Msg::Rx(data)) = rx.try_recv() {
+                if let Some(e) = console.take(&data) {
+                    ended = Some(e);
+                    break;
+                }
+            }
+            break match (ended, &opts.until) {
+                (Some(e), _) => e.map(|ending| summary(ending, console.received, sent)),
+                (None, Some(m)) => Err(MonitorError::NoMarker {
                     marker: m.clone(),
                     port: name.clone(),
                     secs: opts.timeout.map(|t| t.as_secs()).unwrap_or(0),
-                    bytes: received,
-                    tail: tail.text(20),
+                    bytes: console.received,
+                    tail: console.tail.text(20),
                 }
                 .into()),
-                None => Ok(summary(Ending::TimedOut, received, sent)),
+                (None, None) => Ok(summary(Ending::TimedOut, console.received, sent)),
             };
         }
         let wait =
             deadline.map(|d| d.saturating_duration_since(now)).unwrap_or(Duration::MAX).min(Duration::from_millis(100));
         match rx.recv_timeout(wait) {
             Ok(Msg::Rx(data)) => {
-                received += data.len() as u64;
-                tail.push(&data);
-                if let Some((path, log)) = log.as_mut()
-                    && let Err(source) = log.write_all(&data).and_then(|_| log.flush())
-                {
-                    break Err(MonitorError::Log { path: path.to_path_buf(), source }.into());
-                }
-                if let Err(e) = out.write_all(&data).and_then(|_| out.flush()) {
-                    break match e.kind() {
-                        io::ErrorKind::BrokenPipe => Ok(summary(Ending::OutputClosed, received, sent)),
-                        _ => Err(MonitorError::Output { source: e }.into()),
-                    };
-                }
-                if finder.as_mut().is_some_and(|f| f.feed(&data)) {
-                    break Ok(summary(Ending::Marker, received, sent));
+                if let Some(e) = console.take(&data) {
+                    break e.map(|ending| summary(ending, console.received, sent));
                 }
             }
-            Ok(Msg::RxGone(source)) => {
-                break Err(
-                    MonitorError::Vanished { port: name.clone(), bytes: received, tail: tail.text(20), source }.into()
-                );
-            }
+            Ok(Msg::RxGone(source)) => break Err(vanished(&console, source)),
             Ok(Msg::In(data)) => {
                 let (send, leave) = match opts.escape.and_then(|e| data.iter().position(|&b| b == e)) {
                     Some(i) => (&data[..i], true),
@@ -162,33 +163,53 @@ pub fn run(
                 };
                 if !send.is_empty() {
                     if let Err(source) = SerialLink::write_all(&mut writer, send) {
-                        break Err(MonitorError::Vanished {
-                            port: name.clone(),
-                            bytes: received,
-                            tail: tail.text(20),
-                            source,
-                        }
-                        .into());
+                        break Err(vanished(&console, source));
                     }
                     sent += send.len() as u64;
                 }
                 if leave {
-                    break Ok(summary(Ending::Left, received, sent));
+                    break Ok(summary(Ending::Left, console.received, sent));
                 }
             }
             // Input at its end (a pipe, /dev/null): keep showing the console.
             Ok(Msg::InClosed) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let source = io::Error::other("the reading thread stopped");
-                break Err(
-                    MonitorError::Vanished { port: name.clone(), bytes: received, tail: tail.text(20), source }.into()
-                );
+                break Err(vanished(&console, io::Error::other("the reading thread stopped")));
             }
         }
     };
     stop.store(true, Ordering::SeqCst);
     let _ = read_thread.join();
     result
+}
+
+/// Where received bytes go: the output, the log, the marker finder and the tail.
+struct Console<'a, 'l> {
+    out: &'a mut dyn Write,
+    log: Option<(&'l Path, &'l mut dyn Write)>,
+    finder: Option<Finder>,
+    tail: Tail,
+    received: u64,
+}
+
+impl Console<'_, '_> {
+    /// Passes `data` on; `Some` when the session ends with it (marker, closed output, error).
+    fn take(&mut self, data: &[u8]) -> Option<Result<Ending>> {
+        self.received += data.len() as u64;
+        self.tail.push(data);
+        if let Some((path, log)) = self.log.as_mut()
+            && let Err(source) = log.write_all(data).and_then(|_| log.flush())
+        {
+            return Some(Err(MonitorError::Log { path: path.to_path_buf(), source }.into()));
+        }
+        if let Err(e) = self.out.write_all(data).and_then(|_| self.out.flush()) {
+            return Some(match e.kind() {
+                io::ErrorKind::BrokenPipe => Ok(Ending::OutputClosed),
+                _ => Err(MonitorError::Output { source: e }.into()),
+            });
+        }
+        self.finder.as_mut().is_some_and(|f| f.feed(data)).then_some(Ok(Ending::Marker))
+    }
 }
 
 /// Moves the port's bytes into the channel until the port fails or `stop` is set.
