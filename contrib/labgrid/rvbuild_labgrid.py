@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 
 import attr
+from pexpect import TIMEOUT
 
 from labgrid.factory import target_factory
 from labgrid.step import step
@@ -74,6 +75,18 @@ class RvbuildStrategy(Strategy):
     def _release_console(self):
         # Deactivating the console deactivates the U-Boot driver above it too.
         self.target.deactivate(self.console)
+
+    def _activate_uboot(self, attempts=3):
+        # UBootDriver checks the prompt with a 2 s echo test; a slow or loaded console can miss
+        # it once, so the check is repeated before the state counts as failed.
+        for attempt in range(1, attempts + 1):
+            try:
+                self.target.activate(self.uboot)
+                return
+            except TIMEOUT:
+                if attempt == attempts:
+                    raise
+                self.logger.warning("no U-Boot prompt yet (attempt %d of %d)", attempt, attempts)
 
     def _run(self, args, timeout, what):
         try:
@@ -161,7 +174,7 @@ class RvbuildStrategy(Strategy):
             self.target.activate(self.console)
             if self.power:
                 self.power.cycle()
-            self.target.activate(self.uboot)
+            self._activate_uboot()
         elif status == Status.flashed:
             if self.status != Status.uboot:
                 self.transition(Status.uboot)
@@ -169,7 +182,7 @@ class RvbuildStrategy(Strategy):
             self.flash()
             # Back at the prompt: the flash leaves U-Boot there.
             self.target.activate(self.console)
-            self.target.activate(self.uboot)
+            self._activate_uboot()
         elif status == Status.booted:
             if self.status not in (Status.uboot, Status.flashed):
                 self.transition(Status.flashed)
@@ -185,7 +198,7 @@ class RvbuildStrategy(Strategy):
             status = Status[status]
         if status == Status.uboot:
             self.target.activate(self.console)
-            self.target.activate(self.uboot)
+            self._activate_uboot()
         elif status == Status.off:
             self._release_console()
         else:
