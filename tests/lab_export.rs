@@ -125,3 +125,23 @@ fn lab_exports_refuse_an_sd_card_board() {
         assert!(support::text(&o).contains("rpi4 boots from an SD card only"), "{}", support::text(&o));
     }
 }
+
+#[test]
+fn lab_exports_of_a_project_board_run_rvbuild_in_that_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("lab-project");
+    std::fs::create_dir_all(project.join("boards")).unwrap();
+    let text = support::board_text("qemu-riscv64").replace("name: qemu-riscv64", "name: lab-board");
+    std::fs::write(project.join("boards/lab-board.yaml"), text).unwrap();
+    let project = project.canonicalize().unwrap();
+    let o = support::run(&["lab", "lava", "lab-board", "--port", "/dev/ttyUSB3"], &project);
+    let out = support::text(&o);
+    assert!(o.status.success(), "{out}");
+    let flag = format!("rvbuild --project {} ", project.display());
+    assert!(out.contains(&format!("{flag}flash lab-board --port /dev/ttyUSB3 --image {{IMAGE}}")), "{out}");
+    assert!(out.contains(&format!("{flag}monitor lab-board --port /dev/ttyUSB3")), "{out}");
+    let o = support::run(&["lab", "labgrid", "lab-board", "--port", "/dev/ttyUSB3"], &project);
+    let out = support::text(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains(&format!("project: {}", project.display())), "{out}");
+}

@@ -57,6 +57,8 @@ class RvbuildStrategy(Strategy):
     flash_images = attr.ib(default=attr.Factory(dict), validator=attr.validators.instance_of(dict))
     flash_timeout = attr.ib(default=3600, validator=attr.validators.instance_of(int))
     boot_timeout = attr.ib(default=300, validator=attr.validators.instance_of(int))
+    # `rvbuild --project DIR`: where the board file lives ("" for a board shipped with rvbuild).
+    project = attr.ib(default="", validator=attr.validators.instance_of(str))
     status = attr.ib(default=Status.unknown)
 
     def __attrs_post_init__(self):
@@ -67,7 +69,8 @@ class RvbuildStrategy(Strategy):
     # ---------------------------------------------------------------- helpers
     def _rvbuild(self):
         env = self.target.env
-        return env.config.get_tool("rvbuild") if env else "rvbuild"
+        tool = env.config.get_tool("rvbuild") if env else "rvbuild"
+        return [tool, "--project", self.project] if self.project else [tool]
 
     def _port(self):
         return self.console.port.port, str(self.console.port.speed)
@@ -112,7 +115,7 @@ class RvbuildStrategy(Strategy):
     def flash(self):
         """Writes the board's images with `rvbuild flash` (the console must be released)."""
         port, speed = self._port()
-        args = [self._rvbuild(), "flash", self.board, "--port", port, "--baud", speed]
+        args = self._rvbuild() + ["flash", self.board, "--port", port, "--baud", speed]
         args += ["--timeout", "60"]
         for option, name in sorted(self.flash_images.items()):
             args += [f"--{option}", self.target.env.config.get_image_path(name)]
@@ -124,8 +127,8 @@ class RvbuildStrategy(Strategy):
         port, speed = self._port()
         fd, self.boot_log = tempfile.mkstemp(prefix=f"rvbuild-{self.board}-", suffix=".log")
         os.close(fd)
-        args = [
-            self._rvbuild(), "monitor", self.board, "--port", port, "--baud", speed,
+        args = self._rvbuild() + [
+            "monitor", self.board, "--port", port, "--baud", speed,
             "--until", self.marker, "--timeout", str(self.boot_timeout), "--log", self.boot_log,
         ]
         proc = subprocess.Popen(

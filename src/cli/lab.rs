@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::lab::{self, labgrid, lava};
+use crate::profile::Origin;
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
@@ -134,7 +135,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 
 fn facts(ctx: &Context, board: &str) -> Result<lab::Facts> {
     let loaded = crate::profile::load_board(&ctx.project_dir(), board)?;
-    lab::facts(&loaded.value)
+    let project = match &loaded.origin {
+        Origin::Project(dir) => Some(dir.canonicalize().map_err(|e| Error::io(ErrorKind::Config, dir.display(), e))?),
+        Origin::Shipped => None,
+    };
+    lab::facts(&loaded.value, project)
 }
 
 fn write(path: &Path, text: &str) -> Result<()> {

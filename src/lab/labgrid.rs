@@ -80,6 +80,8 @@ struct Strategy<'a> {
     flash_images: BTreeMap<String, String>,
     flash_timeout: u64,
     boot_timeout: u64,
+    /// `--project` of the rvbuild commands (empty: a board shipped with rvbuild).
+    project: String,
 }
 
 /// The environment's YAML text.
@@ -112,6 +114,7 @@ pub fn environment(facts: &Facts, req: &Request) -> Result<String> {
                         flash_images,
                         flash_timeout: facts.flash_timeout(),
                         boot_timeout: facts.boot_timeout,
+                        project: facts.project.as_ref().map(|d| d.display().to_string()).unwrap_or_default(),
                     },
                 },
             },
@@ -145,6 +148,7 @@ mod tests {
             boot_timeout: 180,
             flash_bytes: 1 << 20,
             images: vec![FlashImage { option: "image".into(), region: "disk".into(), file: "disk.img".into() }],
+            project: None,
         }
     }
 

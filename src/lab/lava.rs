@@ -91,7 +91,7 @@ fn minutes(seconds: u64) -> Minutes {
 /// The `rvbuild flash` line of the device dictionary: LAVA replaces `{IMAGE}` (`{SPL}`, `{FIT}`)
 /// with the downloaded file of the deploy's image of that name.
 pub fn flash_command(facts: &Facts, port: &str) -> String {
-    let mut line = format!("rvbuild flash {} --port {port}", facts.board);
+    let mut line = format!("rvbuild {}flash {} --port {port}", facts.project_arg(), facts.board);
     for i in &facts.images {
         line.push_str(&format!(" --{} {{{}}}", i.option, i.option.to_uppercase()));
     }
@@ -100,7 +100,7 @@ pub fn flash_command(facts: &Facts, port: &str) -> String {
 
 /// The console command of the device dictionary.
 pub fn connection_command(facts: &Facts, port: &str) -> String {
-    format!("rvbuild monitor {} --port {port}", facts.board)
+    format!("rvbuild {}monitor {} --port {port}", facts.project_arg(), facts.board)
 }
 
 /// The job's YAML text.
@@ -200,6 +200,7 @@ mod tests {
                 FlashImage { option: "spl".into(), region: "spl".into(), file: "u-boot-spl.bin.normal.out".into() },
                 FlashImage { option: "fit".into(), region: "fit".into(), file: "u-boot.itb".into() },
             ],
+            project: None,
         }
     }
 
@@ -208,6 +209,11 @@ mod tests {
         assert_eq!(
             flash_command(&jh7110(), "/dev/ttyUSB0"),
             "rvbuild flash visionfive2 --port /dev/ttyUSB0 --spl {SPL} --fit {FIT}"
+        );
+        let own = Facts { project: Some("/srv/boards".into()), ..jh7110() };
+        assert_eq!(
+            connection_command(&own, "/dev/x"),
+            "rvbuild --project /srv/boards monitor visionfive2 --port /dev/x"
         );
     }
 

@@ -46,10 +46,14 @@ pub struct Facts {
     /// Bytes the flash writes at most (the regions' sizes), for the flash's time budget.
     pub flash_bytes: u64,
     pub images: Vec<FlashImage>,
+    /// The project directory the board file came from (`--project` of the commands the lab
+    /// runs); None for a board shipped with rvbuild.
+    pub project: Option<PathBuf>,
 }
 
-/// The lab facts of `board`; boards that cannot be flashed over serial are refused.
-pub fn facts(board: &Board) -> Result<Facts> {
+/// The lab facts of `board` (from `project`, or shipped when None); boards that cannot be
+/// flashed over serial are refused.
+pub fn facts(board: &Board, project: Option<PathBuf>) -> Result<Facts> {
     let name = board.name.value.clone();
     if board.flash.method == FlashMethod::SdCard {
         return Err(LabError::SdCardOnly { board: name }.into());
@@ -74,10 +78,16 @@ pub fn facts(board: &Board) -> Result<Facts> {
         boot_timeout: board.qemu.as_ref().map(|q| q.timeout).unwrap_or(DEFAULT_BOOT_TIMEOUT_S),
         flash_bytes: board.flash.regions.iter().map(|r| r.size.value.0).sum(),
         images,
+        project,
     })
 }
 
 impl Facts {
+    /// `--project DIR ` for the rvbuild commands a lab runs, when the board is the project's.
+    pub fn project_arg(&self) -> String {
+        self.project.as_ref().map(|d| format!("--project {} ", d.display())).unwrap_or_default()
+    }
+
     /// Seconds a flash of every region may take at the console's speed: 8N1 carries a byte
     /// per 10 bits; twice that for YMODEM's overhead, read-back and retries, plus 5 minutes.
     pub fn flash_timeout(&self) -> u64 {
