@@ -153,6 +153,38 @@ $SUDO mkdir -p "$userland_root"
 make_userland riscv64 stable
 make_userland arm64 bookworm
 
+# --- lab tools: labgrid (PyPI, in a venv), LAVA's schemas and device-type templates ------------
+# tests/lab_export.rs validates LAVA jobs with Debian's lava-common and renders device
+# dictionaries with lava-server's device-type templates (only those files are unpacked from the
+# package; no LAVA server is installed); tests/qemu_labgrid.rs drives QEMU's U-Boot with
+# labgrid's pytest plugin from the venv.
+lab_root=${RVBUILD_LAB_ROOT:-/var/lib/rvbuild/lab}
+labgrid_version=26.0.1
+lab_want="rvbuild-lab 1 labgrid $labgrid_version lava-server bookworm"
+if [ "$(cat "$lab_root/.rvbuild-lab" 2>/dev/null || true)" != "$lab_want" ]; then
+  log "lab tools: lava-common, lava-server's device types, labgrid $labgrid_version in $lab_root"
+  $SUDO apt-get install -y -qq --no-install-recommends lava-common python3-jinja2 python3-yaml python3-venv >/dev/null
+  $SUDO mkdir -p "$lab_root"
+  d=$(mktemp -d)
+  chmod 0755 "$d"
+  if (cd "$d" && apt-get download lava-server >/dev/null 2>&1) && dpkg-deb -x "$d"/lava-server_*.deb "$d/x"; then
+    $SUDO rm -rf "$lab_root/lava-device-types"
+    $SUDO cp -r "$d/x/usr/share/lava-server/device-types" "$lab_root/lava-device-types"
+  else
+    echo "setup: could not download lava-server (for its device-type templates)" >&2
+  fi
+  rm -rf "$d"
+  $SUDO rm -rf "$lab_root/labgrid-venv"
+  $SUDO /usr/bin/python3 -m venv "$lab_root/labgrid-venv"
+  for i in 1 2 3; do
+    $SUDO "$lab_root/labgrid-venv/bin/pip" install -q --disable-pip-version-check "labgrid==$labgrid_version" && break
+    sleep 5
+  done
+  if [ -d "$lab_root/lava-device-types" ] && "$lab_root/labgrid-venv/bin/python" -c 'import labgrid' 2>/dev/null; then
+    echo "$lab_want" | $SUDO tee "$lab_root/.rvbuild-lab" >/dev/null
+  fi
+fi
+
 # --- Nix: single-user as root, no sandbox (the host provider uses host toolchains) -------------
 $SUDO mkdir -p /etc/nix
 conf=/etc/nix/nix.conf

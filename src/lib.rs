@@ -18,7 +18,8 @@
 //! The building blocks below them are public too, for tools that need one layer: the Nix
 //! formats and serve client ([`nix`]), transports ([`transport`]), the build engine ([`build`]), the builder pool
 //! ([`builders`]), probes ([`probe`]), the scheduler and simulator ([`schedule`]), the serial
-//! protocols ([`flash`]) and the checks ([`verify`](mod@verify)).
+//! protocols ([`flash`]), the serial console ([`monitor`]), the lab exports ([`lab`]) and the
+//! checks ([`verify`](mod@verify)).
 //!
 //! # Layers
 //!
@@ -32,6 +33,8 @@ pub mod builders;
 pub mod cli;
 pub mod doctor;
 pub mod flash;
+pub mod lab;
+pub mod monitor;
 pub mod nix;
 pub(crate) mod pipeline;
 pub(crate) mod plan;

@@ -16,6 +16,8 @@ pub mod builders_probe;
 pub mod completions;
 pub mod doctor;
 pub mod flash;
+pub mod lab;
+pub mod monitor;
 pub mod plan;
 pub mod pool_args;
 pub mod qemu;
@@ -76,6 +78,11 @@ pub enum Command {
     Flash(flash::Args),
     /// Serial port tools: list ports, send a file with XMODEM/YMODEM.
     Serial(serial::Args),
+    /// A raw serial console: watch a board, type to it, or wait for a marker in CI.
+    #[command(after_help = monitor::EXIT_CODES)]
+    Monitor(monitor::Args),
+    /// Lab integration: a labgrid environment or a LAVA job (and device dictionary) for a board.
+    Lab(lab::Args),
     /// Boot a board's image in QEMU and wait for the init marker.
     Qemu(qemu::Args),
     /// Check this machine's setup (Nix, binfmt, toolchains, serial, SSH) and say how to fix it.
@@ -114,6 +121,8 @@ pub fn run(cli: Cli, runtime: &tokio::runtime::Handle) -> Result<()> {
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Flash(a) => flash::run(&ctx, a),
         Command::Serial(a) => serial::run(&ctx, a),
+        Command::Monitor(a) => monitor::run(&ctx, a),
+        Command::Lab(a) => lab::run(&ctx, a),
         Command::Qemu(a) => qemu::run(&ctx, a),
         Command::Doctor(a) => doctor::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),

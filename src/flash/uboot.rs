@@ -12,7 +12,8 @@ use super::ymodem;
 use crate::vocab::Reporter;
 use crate::{Error, Result};
 
-const PROMPT: &[u8] = b"=> ";
+/// U-Boot's command prompt.
+pub const PROMPT: &[u8] = b"=> ";
 const CTRL_C: u8 = 0x03;
 const ESC: u8 = 0x1B;
 
