@@ -22,7 +22,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinSet;
 
 use crate::builders::history::{History, Record};
-use crate::nix::copy::copy_closure;
+use crate::nix::copy::{CopyMethod, copy_closure_observed};
 use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
@@ -327,15 +327,21 @@ async fn remote_steps(
     let node = shared.dag.node(node_index);
     let inputs: Vec<StorePath> = shared.dag.input_paths(node_index).map_err(JobError::Fatal)?.into_iter().collect();
     let mut transfers = Vec::new();
+    let host = &shared.members[builder].model.name;
     {
         let _guard = shared.upload[builder].lock().await;
         if shared.opts.builders_use_substitutes && !inputs.is_empty() {
             // Ask the builder to substitute what it can before we upload the rest.
             let _ = remote.client.query_valid_paths(&inputs, true, true).await.map_err(JobError::Builder)?;
         }
-        let t0 = Instant::now();
-        let up = copy_closure(&mut local.client, &mut remote.client, &inputs).await.map_err(JobError::Builder)?;
-        transfers.push((up.bytes, t0.elapsed().as_secs_f64()));
+        let mut copy = CopyEvents::new(&shared.events, label, host, "upload");
+        let up =
+            copy_closure_observed(&mut local.client, &mut remote.client, &inputs, CopyMethod::Auto, &mut |d, t| {
+                copy.progress(d, t)
+            })
+            .await
+            .map_err(JobError::Builder)?;
+        transfers.push((up.bytes, copy.done(up.bytes)));
     }
     remote.log_to(label, log).map_err(JobError::Fatal)?;
     let result =
@@ -344,11 +350,64 @@ async fn remote_steps(
     let mut bytes = 0;
     if result.is_success() {
         let _guard = shared.import.lock().await;
-        let t0 = Instant::now();
-        bytes = copy_closure(&mut remote.client, &mut local.client, outputs).await.map_err(JobError::Builder)?.bytes;
-        transfers.push((bytes, t0.elapsed().as_secs_f64()));
+        let mut copy = CopyEvents::new(&shared.events, label, host, "download");
+        bytes = copy_closure_observed(&mut remote.client, &mut local.client, outputs, CopyMethod::Auto, &mut |d, t| {
+            copy.progress(d, t)
+        })
+        .await
+        .map_err(JobError::Builder)?
+        .bytes;
+        transfers.push((bytes, copy.done(bytes)));
     }
     Ok((result, bytes, transfers))
+}
+
+/// The `copy` events of one transfer: its start, progress at most every half second, its end.
+struct CopyEvents<'a> {
+    events: &'a mpsc::UnboundedSender<Event>,
+    component: &'a str,
+    host: &'a str,
+    direction: &'static str,
+    t0: Instant,
+    shown: Option<Instant>,
+    total: u64,
+}
+
+impl<'a> CopyEvents<'a> {
+    fn new(
+        events: &'a mpsc::UnboundedSender<Event>,
+        component: &'a str,
+        host: &'a str,
+        direction: &'static str,
+    ) -> Self {
+        CopyEvents { events, component, host, direction, t0: Instant::now(), shown: None, total: 0 }
+    }
+
+    fn send(&self, bytes: u64, done: bool) {
+        let _ = self.events.send(Event::Copy {
+            component: self.component.to_string(),
+            host: self.host.to_string(),
+            direction: self.direction.to_string(),
+            bytes,
+            total: self.total.max(bytes),
+            seconds: self.t0.elapsed().as_secs_f64(),
+            done,
+        });
+    }
+
+    fn progress(&mut self, bytes: u64, total: u64) {
+        self.total = total;
+        if self.shown.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+            self.shown = Some(Instant::now());
+            self.send(bytes, false);
+        }
+    }
+
+    /// Sends the last event; returns the transfer's seconds.
+    fn done(&self, bytes: u64) -> f64 {
+        self.send(bytes, true);
+        self.t0.elapsed().as_secs_f64()
+    }
 }
 
 /// Fails before anything builds when some derivation has no builder that can run it, naming
@@ -444,6 +503,14 @@ struct Engine<'a> {
     /// Set when a lost builder left some task with nowhere to run; cleared if it comes back.
     stranded: Option<Error>,
     outcome: Outcome,
+    forecast: Forecast,
+}
+
+/// When the scheduler's forecast was last sent, and whether the schedule changed since.
+#[derive(Default)]
+struct Forecast {
+    sent: Option<Instant>,
+    changed: bool,
 }
 
 /// A job that ended: its task, where and when it ran, and the names its events carry.
@@ -469,6 +536,9 @@ impl<'a> Engine<'a> {
         };
         let slots: u32 = shared.members.iter().map(|m| m.model.slots).sum();
         reporter.event(&Event::Plan { derivations: n + prepared.cached.len(), slots: slots as usize });
+        for m in &shared.members {
+            reporter.event(&Event::Builder { host: m.model.name.clone(), slots: m.model.slots, local: m.model.local });
+        }
         for &i in &prepared.nodes {
             let node = shared.dag.node(i);
             reporter
@@ -487,6 +557,7 @@ impl<'a> Engine<'a> {
             remaining: n,
             stranded: None,
             outcome,
+            forecast: Forecast::default(),
         }
     }
 
@@ -510,6 +581,7 @@ impl<'a> Engine<'a> {
                 self.dispatch(now);
             }
             self.retry_down_builders(now);
+            self.send_forecast(now);
             self.check_progress()?;
             tokio::select! {
                 Some(joined) = self.jobs.join_next() => {
@@ -538,7 +610,9 @@ impl<'a> Engine<'a> {
                 drv: node.drv_path.as_str().to_string(),
                 host: member.model.name.clone(),
                 strategy: strategy_of(&self.shared, node, &member.model).as_str().to_string(),
+                estimate: self.policy.predicted_finish(a.task).map(|f| (f - now).max(0.0)),
             });
+            self.forecast.changed = true;
             let shared = self.shared.clone();
             let start = self.start;
             self.jobs.spawn(async move {
@@ -548,6 +622,28 @@ impl<'a> Engine<'a> {
                 JobDone { task: a.task, builder: a.builder, started, elapsed: t0.elapsed().as_secs_f64(), result }
             });
         }
+    }
+
+    /// Sends the scheduler's forecast of the build's end when the schedule changed (at most
+    /// once a second) and every few seconds anyway, so a build running late moves it.
+    fn send_forecast(&mut self, now: f64) {
+        let since = self.forecast.sent.map(|t| t.elapsed());
+        let due = match since {
+            None => true,
+            Some(d) => (self.forecast.changed && d >= Duration::from_secs(1)) || d >= Duration::from_secs(3),
+        };
+        if !due {
+            return;
+        }
+        self.forecast = Forecast { sent: Some(Instant::now()), changed: false };
+        let Some(end) = self.policy.forecast(now) else { return };
+        let total = self.prepared.tasks.len();
+        self.reporter.event(&Event::Forecast {
+            remaining: (end - now).max(0.0),
+            elapsed: now,
+            finished: total - self.remaining,
+            total,
+        });
     }
 
     /// Tries to reconnect each down builder whose backoff has passed and tries are left.
@@ -582,6 +678,7 @@ impl<'a> Engine<'a> {
     /// Handles a finished job; an error stops the run.
     fn job_done(&mut self, done: JobDone) -> Result<()> {
         let node_index = self.prepared.nodes[done.task];
+        self.forecast.changed = true;
         let ended = Ended {
             task: done.task,
             builder: done.builder,

@@ -24,6 +24,14 @@ pub trait Policy: Send {
     fn output_measured(&mut self, _task: TaskId, _bytes: u64) {}
     /// A transfer to or from `builder` moved `bytes` in `seconds`.
     fn link_measured(&mut self, _builder: BuilderId, _bytes: u64, _seconds: f64) {}
+    /// When the running `task` is predicted to finish (on the engine's clock).
+    fn predicted_finish(&self, _task: TaskId) -> Option<f64> {
+        None
+    }
+    /// When the whole build is predicted to end, replayed on what is known at `now`.
+    fn forecast(&self, _now: f64) -> Option<f64> {
+        None
+    }
     /// What to remember of a finished build for later estimates.
     fn history_record(&self, _task: TaskId, _builder: BuilderId, _seconds: f64, _output_bytes: u64) -> Option<Record> {
         None
@@ -52,6 +60,12 @@ impl Policy for Scheduler {
     }
     fn link_measured(&mut self, builder: BuilderId, bytes: u64, seconds: f64) {
         Scheduler::link_measured(self, builder, bytes, seconds);
+    }
+    fn predicted_finish(&self, task: TaskId) -> Option<f64> {
+        Scheduler::predicted_finish(self, task)
+    }
+    fn forecast(&self, now: f64) -> Option<f64> {
+        Scheduler::forecast(self, now)
     }
     fn history_record(&self, task: TaskId, builder: BuilderId, seconds: f64, output_bytes: u64) -> Option<Record> {
         Scheduler::history_record(self, task, builder, seconds, output_bytes)

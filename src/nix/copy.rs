@@ -95,6 +95,18 @@ pub async fn copy_closure_with(
     paths: &[StorePath],
     method: CopyMethod,
 ) -> Result<CopyStats> {
+    copy_closure_observed(src, dst, paths, method, &mut |_, _| {}).await
+}
+
+/// [`copy_closure_with`] telling `progress` how far it is, as `(NAR bytes sent, NAR bytes to
+/// send)`: once when the missing paths are known, then after each path.
+pub async fn copy_closure_observed(
+    src: &mut ServeClient,
+    dst: &mut ServeClient,
+    paths: &[StorePath],
+    method: CopyMethod,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<CopyStats> {
     let use_import = match method {
         CopyMethod::Auto => !dst.supports_add_to_store_nar(),
         CopyMethod::AddToStoreNar => false,
@@ -106,6 +118,8 @@ pub async fn copy_closure_with(
     let missing: BTreeSet<StorePath> = all.iter().filter(|p| !valid.contains(*p)).cloned().collect();
     let mut stats = CopyStats { already_valid: valid.len(), ..CopyStats::default() };
     let order = dependency_order(&missing, &infos)?;
+    let total: u64 = order.iter().filter_map(|p| infos.get(p)).map(|i| i.nar_size).sum();
+    progress(0, total);
     if use_import {
         let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.get(p).cloned()).collect();
         if !ordered.is_empty() {
@@ -113,6 +127,7 @@ pub async fn copy_closure_with(
         }
         stats.bytes = ordered.iter().map(|i| i.nar_size).sum();
         stats.copied = order;
+        progress(stats.bytes, total);
         return Ok(stats);
     }
     for path in order {
@@ -122,6 +137,7 @@ pub async fn copy_closure_with(
         copy_one(src, dst, info).await?;
         stats.bytes += info.nar_size;
         stats.copied.push(path);
+        progress(stats.bytes, total);
     }
     Ok(stats)
 }

@@ -332,6 +332,38 @@ impl Scheduler {
         self.running[b].iter().find(|r| r.task == task).map(|r| r.start + r.predicted)
     }
 
+    /// The predicted end of the whole build on the caller's clock: the running tasks end when
+    /// now expected (overdue ones included) and the rest is played out on a copy of this
+    /// scheduler with the speeds it has learned so far. `None` when what is left cannot all be
+    /// placed (no capable builder is up).
+    pub fn forecast(&self, now: f64) -> Option<f64> {
+        let mut sim = self.clone();
+        sim.advance(now);
+        let mut clock = sim.now;
+        let mut pending: Vec<(f64, TaskId, BuilderId)> = Vec::new();
+        for (b, list) in sim.running.iter().enumerate() {
+            for r in list {
+                pending.push((sim.running_finish_estimate(b, r, clock), r.task, b));
+            }
+        }
+        // The overdue builds count in the finishes above; the replay itself learns nothing.
+        sim.set_learning(false);
+        let mut end = clock;
+        for _ in 0..=(2 * sim.tasks.len() + 1) {
+            for a in sim.dispatch(clock) {
+                pending.push((sim.predicted_finish(a.task)?, a.task, a.builder));
+            }
+            let Some(next) = pending.iter().enumerate().min_by(|x, y| x.1.0.total_cmp(&y.1.0)).map(|(i, _)| i) else {
+                break;
+            };
+            let (finish, task, builder) = pending.swap_remove(next);
+            clock = clock.max(finish);
+            end = end.max(finish);
+            sim.finished(task, builder, clock, 0.0);
+        }
+        sim.is_done().then_some(end)
+    }
+
     /// The earliest predicted finish still ahead among running tasks: when to call
     /// [`dispatch`](Scheduler::dispatch) again if nothing happens before. `None` when nothing
     /// runs or every running build is past its prediction (then poll every few seconds, so a
@@ -927,5 +959,38 @@ pub(crate) mod tests {
         assert!(s.finished(0, 0, 10.0, 10.0));
         assert_eq!(s.transfer_seconds(1, 1), 10.0);
         assert_eq!(s.transfer_seconds(1, 0), 0.0);
+    }
+
+    #[test]
+    fn forecast_replays_the_rest_and_learns_from_completions() {
+        // a, b independent (10 s each), c needs both (10 s); two single-slot builders.
+        let tasks = vec![task("a", 10.0, &[]), task("b", 10.0, &[]), task("c", 10.0, &[0, 1])];
+        let pool = vec![builder("l", 1, 1.0, true), builder("r", 1, 1.0, true)];
+        let mut s = Scheduler::new(tasks, pool).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.forecast(0.0), Some(20.0), "before anything starts");
+        let started = s.dispatch(0.0);
+        assert_eq!(started.len(), 2);
+        assert_eq!(s.forecast(0.0), Some(20.0));
+        // a took twice its estimate: the pool is learned to be slower, so c will be too, and
+        // b (still running) is predicted with the learned speed.
+        let on = |t: TaskId| started.iter().find(|x| x.task == t).map(|x| x.builder).unwrap_or(0);
+        assert!(s.finished(0, on(0), 20.0, 20.0));
+        let f = s.forecast(20.0).unwrap_or(0.0);
+        assert!(f >= 20.0 + 19.9, "c should be predicted at about 20 s now, ends at {f}");
+        // The replay changed nothing in the scheduler itself.
+        assert_eq!(s.running_on(on(1)), vec![1]);
+        assert!(!s.is_done());
+    }
+
+    #[test]
+    fn forecast_counts_overdue_builds_and_is_none_without_builders() {
+        let tasks = vec![task("a", 10.0, &[]), task("b", 5.0, &[0])];
+        let mut s = Scheduler::new(tasks, vec![builder("l", 1, 1.0, true)]).unwrap_or_else(|e| panic!("{e}"));
+        s.dispatch(0.0);
+        // 30 s in, a is still running: it ends no earlier than now, b after it.
+        let f = s.forecast(30.0).unwrap_or(0.0);
+        assert!(f >= 35.0, "{f}");
+        assert!(s.builder_down(0, 31.0).is_err());
+        assert_eq!(s.forecast(31.0), None);
     }
 }
