@@ -71,6 +71,9 @@ pub struct Options {
     /// Also simulate the schedule on the estimates, to compare with the measured one
     /// ([`Outcome::schedules`]).
     pub predict: bool,
+    /// A failed build does not stop the run: what does not need it goes on, and the run
+    /// fails at the end with the first failure (`nix-build --keep-going`).
+    pub keep_going: bool,
 }
 
 impl Default for Options {
@@ -84,6 +87,7 @@ impl Default for Options {
             builders_use_substitutes: false,
             reconnect_attempts: 4,
             predict: false,
+            keep_going: false,
         }
     }
 }
@@ -504,6 +508,8 @@ struct Engine<'a> {
     stranded: Option<Error>,
     outcome: Outcome,
     forecast: Forecast,
+    /// Build failures the run went on after (keep-going), first one first.
+    failures: Vec<Error>,
 }
 
 /// When the scheduler's forecast was last sent, and whether the schedule changed since.
@@ -558,6 +564,7 @@ impl<'a> Engine<'a> {
             stranded: None,
             outcome,
             forecast: Forecast::default(),
+            failures: Vec::new(),
         }
     }
 
@@ -571,7 +578,10 @@ impl<'a> Engine<'a> {
     async fn pump(&mut self, erx: &mut mpsc::UnboundedReceiver<Event>) -> Result<()> {
         loop {
             if self.remaining == 0 {
-                return Ok(());
+                return match self.failures.is_empty() {
+                    true => Ok(()),
+                    false => Err(self.failures.swap_remove(0)),
+                };
             }
             if crate::vocab::cancel::interrupted() {
                 return Err(BuildError::Interrupted.into());
@@ -775,7 +785,7 @@ impl<'a> Engine<'a> {
         } else {
             label.clone()
         };
-        Err(BuildError::Failed {
+        let e: Error = BuildError::Failed {
             what,
             host: host.clone(),
             drv: node.drv_path.clone(),
@@ -784,7 +794,20 @@ impl<'a> Engine<'a> {
             log_tail,
             log,
         }
-        .into())
+        .into();
+        if !self.shared.opts.keep_going {
+            return Err(e);
+        }
+        self.failures.push(e);
+        let skipped = self.policy.abandon(ended.task, ended.builder, ended.now);
+        self.remaining -= 1 + skipped.len();
+        for t in skipped {
+            let node = self.shared.dag.node(self.prepared.nodes[t]);
+            self.reporter.event(&Event::Note {
+                text: format!("{} is not built: it needs {label}, which failed", label_of(&self.shared, node)),
+            });
+        }
+        Ok(())
     }
 
     /// The builder failed a job (connection, protocol, transfer): the task goes elsewhere,

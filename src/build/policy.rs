@@ -15,6 +15,9 @@ pub trait Policy: Send {
     fn finished(&mut self, task: TaskId, builder: BuilderId, now: f64, elapsed: f64);
     /// `task` did not finish on `builder` (connection lost, transient failure): run it again.
     fn failed(&mut self, task: TaskId, builder: BuilderId, now: f64);
+    /// `task` failed for good on `builder` and the build goes on without it: it and the tasks
+    /// that need it are given up; returns those dependents.
+    fn abandon(&mut self, task: TaskId, builder: BuilderId, now: f64) -> Vec<TaskId>;
     /// `builder` is gone for the rest of the run. Errors when some task has no capable
     /// builder left.
     fn builder_down(&mut self, builder: BuilderId, now: f64) -> Result<()>;
@@ -48,6 +51,9 @@ impl Policy for Scheduler {
     }
     fn failed(&mut self, task: TaskId, builder: BuilderId, now: f64) {
         Scheduler::failed(self, task, builder, now);
+    }
+    fn abandon(&mut self, task: TaskId, builder: BuilderId, now: f64) -> Vec<TaskId> {
+        Scheduler::abandon(self, task, builder, now)
     }
     fn builder_down(&mut self, builder: BuilderId, now: f64) -> Result<()> {
         Scheduler::builder_down(self, builder, now).map(|_| ())

@@ -302,7 +302,7 @@ impl View {
                 if self.stopped > 0 {
                     parts.push(format!("{} stopped", self.stopped));
                 }
-                let verdict = if ok { "done" } else { "stopped" };
+                let verdict = if ok { "done" } else { "failed" };
                 format!("{} | {verdict} after {}", parts.join(", "), clock(seconds))
             }
         }
@@ -363,7 +363,7 @@ impl View {
     fn serial_line(&self, s: &Serial, now: Instant) -> String {
         let secs = now.saturating_duration_since(s.since).as_secs_f64();
         let rate = if secs > 0.0 { s.done as f64 / secs } else { 0.0 };
-        let pct = if s.total > 0 { s.done.saturating_mul(100) / s.total } else { 0 };
+        let pct = s.done.saturating_mul(100).checked_div(s.total).unwrap_or(0);
         format!("{}: {pct}% {}/{} @ {}/s", s.label, bytes(s.done), bytes(s.total), bytes(rate as u64))
     }
 
@@ -384,8 +384,7 @@ impl View {
         let host_w = host_w.min(NAME_COLS);
         // Minimums: one line each for running, builders and failures when there are any.
         let want_run = self.running.len();
-        let want_bld =
-            if self.builders.len() > 1 || self.builders.iter().any(|b| !b.local) { self.builders.len() } else { 0 };
+        let want_bld = self.builders.len();
         let want_fail = self.failed.len();
         let min = |n: usize| usize::from(n > 0);
         let mut run = min(want_run).min(room);
@@ -564,7 +563,7 @@ mod tests {
         let f = v.frame(t0, 80, 24);
         assert!(!f.iter().any(|l| l.starts_with('>')), "{f:?}");
         assert!(!f.iter().any(|l| l.contains("running")), "{f:?}");
-        assert!(f.last().is_some_and(|l| l.contains("1 stopped") && l.contains("stopped after 0:04")), "{f:?}");
+        assert!(f.last().is_some_and(|l| l.contains("1 stopped") && l.contains("failed after 0:04")), "{f:?}");
         assert!(!v.live());
     }
 

@@ -41,27 +41,50 @@ fn view_height(rows: usize) -> usize {
 }
 
 impl State {
-    /// The escape sequence that removes the view from the screen.
+    /// Removes the view from the screen, leaving the cursor where it began. Line by line:
+    /// erasing to the end of the screen from its top-left corner would make tmux scroll the
+    /// whole screen into its history.
     fn clear(&mut self, out: &mut String) {
-        if self.drawn > 0 {
-            out.push_str(&format!("\x1b[{}A\r\x1b[J", self.drawn));
-            self.drawn = 0;
+        if self.drawn == 0 {
+            return;
         }
+        out.push_str(&format!("\x1b[{}A\r", self.drawn));
+        for i in 0..self.drawn {
+            out.push_str("\x1b[2K");
+            if i + 1 < self.drawn {
+                out.push_str("\x1b[1B");
+            }
+        }
+        if self.drawn > 1 {
+            out.push_str(&format!("\x1b[{}A", self.drawn - 1));
+        }
+        self.drawn = 0;
     }
 
-    /// The view's lines, replacing the ones on the screen.
+    /// Draws the view over the one on the screen (each line overwritten, leftovers erased).
     fn draw(&mut self, out: &mut String, now: Instant) {
-        self.clear(out);
         if !self.view.live() {
+            self.clear(out);
             return;
         }
         let (rows, cols) = size();
         // One column less than the width: a line that fills the last column would wrap.
-        for line in self.view.frame(now, cols.saturating_sub(1).max(1), view_height(rows)) {
-            out.push_str(&line);
-            out.push('\n');
-            self.drawn += 1;
+        let lines = self.view.frame(now, cols.saturating_sub(1).max(1), view_height(rows));
+        if lines.is_empty() {
+            self.clear(out);
+            return;
         }
+        if self.drawn > 0 {
+            out.push_str(&format!("\x1b[{}A\r", self.drawn));
+        }
+        for line in &lines {
+            out.push_str(line);
+            out.push_str("\x1b[K\n");
+        }
+        if lines.len() < self.drawn {
+            out.push_str("\x1b[J");
+        }
+        self.drawn = lines.len();
     }
 }
 

@@ -26,6 +26,8 @@ enum State {
     Ready,
     Running(BuilderId),
     Done,
+    /// Given up: it failed to build, or something it needs did (keep-going).
+    Failed,
 }
 
 #[derive(Debug, Clone)]
@@ -200,9 +202,9 @@ impl Scheduler {
         &self.rank
     }
 
-    /// Every task has finished.
+    /// Every task has finished (or was given up).
     pub fn is_done(&self) -> bool {
-        self.state.iter().all(|s| *s == State::Done)
+        self.state.iter().all(|s| matches!(s, State::Done | State::Failed))
     }
 
     /// How `builder` would run `task` (native or emulated), or `None` when it cannot.
@@ -587,6 +589,28 @@ impl Scheduler {
         true
     }
 
+    /// `task` failed for good on `builder` (a build failure when the build keeps going): it
+    /// and every task that needs it, directly or not, are given up. Returns those dependents.
+    pub fn abandon(&mut self, task: TaskId, builder: BuilderId, now: f64) -> Vec<TaskId> {
+        self.advance(now);
+        self.stop(task, builder);
+        if !matches!(self.state.get(task), Some(State::Running(_) | State::Ready | State::Waiting)) {
+            return Vec::new();
+        }
+        self.state[task] = State::Failed;
+        let mut skipped = Vec::new();
+        let mut stack = self.dependents[task].clone();
+        while let Some(d) = stack.pop() {
+            if matches!(self.state[d], State::Waiting | State::Ready) {
+                self.state[d] = State::Failed;
+                skipped.push(d);
+                stack.extend(self.dependents[d].iter().copied());
+            }
+        }
+        skipped.sort_unstable();
+        skipped
+    }
+
     /// `builder` is reachable again and takes work from the next dispatch on.
     pub fn builder_up(&mut self, builder: BuilderId) {
         if let Some(a) = self.alive.get_mut(builder) {
@@ -625,8 +649,13 @@ impl Scheduler {
         for p in &mut self.present {
             p.remove(&builder);
         }
-        let open: Vec<Task> =
-            self.tasks.iter().zip(&self.state).filter(|(_, s)| **s != State::Done).map(|(t, _)| t.clone()).collect();
+        let open: Vec<Task> = self
+            .tasks
+            .iter()
+            .zip(&self.state)
+            .filter(|(_, s)| **s == State::Waiting || **s == State::Ready)
+            .map(|(t, _)| t.clone())
+            .collect();
         check_capable(&open, &self.builders, &self.alive)?;
         Ok(requeued)
     }
@@ -992,5 +1021,21 @@ pub(crate) mod tests {
         assert!(f >= 35.0, "{f}");
         assert!(s.builder_down(0, 31.0).is_err());
         assert_eq!(s.forecast(31.0), None);
+    }
+
+    #[test]
+    fn abandon_gives_up_the_task_and_what_needs_it_and_the_rest_goes_on() {
+        // a -> c -> d, b independent.
+        let tasks = vec![task("a", 1.0, &[]), task("b", 1.0, &[]), task("c", 1.0, &[0]), task("d", 1.0, &[2])];
+        let mut s = Scheduler::new(tasks, vec![builder("l", 2, 1.0, true)]).unwrap_or_else(|e| panic!("{e}"));
+        let started = s.dispatch(0.0);
+        assert_eq!(started.len(), 2);
+        assert_eq!(s.abandon(0, 0, 1.0), vec![2, 3]);
+        assert!(!s.is_done(), "b still runs");
+        assert_eq!(s.forecast(1.0).map(|f| f >= 1.0), Some(true));
+        assert!(s.finished(1, 0, 1.0, 1.0));
+        assert!(s.dispatch(1.0).is_empty(), "c and d are never started");
+        assert!(s.is_done());
+        assert!(s.abandon(0, 0, 2.0).is_empty(), "a second time changes nothing");
     }
 }
