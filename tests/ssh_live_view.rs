@@ -55,8 +55,8 @@ impl Drop for Tmux {
     }
 }
 
-/// Four x86_64 and two riscv64 derivations of a few seconds, one that needs the first, and
-/// `bad`, which prints a few lines and fails after a second.
+/// Four x86_64 and two riscv64 derivations of a few seconds, one that needs the first,
+/// `bad`, which prints a few lines and fails after a second, and one that needs `bad`.
 fn write_dag(dir: &Path) -> std::path::PathBuf {
     let nonce = hosts::nonce();
     let node = |name: &str, system: &str, secs: u32, deps: &str, fail: bool| {
@@ -80,7 +80,8 @@ fn write_dag(dir: &Path) -> std::path::PathBuf {
     }
     s += &node("late", "x86_64-linux", 2, "x0", false);
     s += &node("bad", "x86_64-linux", 1, "", true);
-    s += "  all = [ x0 x1 x2 x3 r0 r1 late bad ];\n}\n";
+    s += &node("needs_bad", "x86_64-linux", 1, "bad", false);
+    s += "  all = [ x0 x1 x2 x3 r0 r1 late bad needs_bad ];\n}\n";
     let p = dir.join("dag.nix");
     fs::write(&p, s).expect("write dag.nix");
     p
@@ -189,6 +190,7 @@ fn ssh_live_view_in_tmux_shows_hosts_builders_eta_and_a_failure_with_its_tail() 
     assert!(last_view.contains("  | bad: error: this derivation fails on purpose"), "{after}");
     assert!(!last_view.lines().any(|l| l.starts_with("> ")), "nothing is shown as running once the run ended: {after}");
     assert!(after[summary_at..end].contains("failed after"), "{after}");
+    assert!(after.contains("needs_bad is not built: it needs bad, which failed"), "{after}");
     // Each SSH builder's line counts the outputs fetched back from it.
     for h in [&emu.addr, &rv.addr] {
         assert!(last_view.lines().any(|l| l.contains(h.as_str()) && l.contains(" down ")), "{h}: {after}");

@@ -512,11 +512,14 @@ struct Engine<'a> {
     failures: Vec<Error>,
 }
 
-/// When the scheduler's forecast was last sent, and whether the schedule changed since.
+/// When the scheduler's forecast was last sent, whether the schedule changed since, and how
+/// long the last one took to compute (a large build's replay is not free: the engine spends at
+/// most a tenth of its time on it).
 #[derive(Default)]
 struct Forecast {
     sent: Option<Instant>,
     changed: bool,
+    cost: Duration,
 }
 
 /// A job that ended: its task, where and when it ran, and the names its events carry.
@@ -638,15 +641,18 @@ impl<'a> Engine<'a> {
     /// once a second) and every few seconds anyway, so a build running late moves it.
     fn send_forecast(&mut self, now: f64) {
         let since = self.forecast.sent.map(|t| t.elapsed());
+        let gap = |d: Duration| d.max(self.forecast.cost * 10);
         let due = match since {
             None => true,
-            Some(d) => (self.forecast.changed && d >= Duration::from_secs(1)) || d >= Duration::from_secs(3),
+            Some(d) => (self.forecast.changed && d >= gap(Duration::from_secs(1))) || d >= gap(Duration::from_secs(3)),
         };
         if !due {
             return;
         }
-        self.forecast = Forecast { sent: Some(Instant::now()), changed: false };
-        let Some(end) = self.policy.forecast(now) else { return };
+        let t0 = Instant::now();
+        let end = self.policy.forecast(now);
+        self.forecast = Forecast { sent: Some(Instant::now()), changed: false, cost: t0.elapsed() };
+        let Some(end) = end else { return };
         let total = self.prepared.tasks.len();
         self.reporter.event(&Event::Forecast {
             remaining: (end - now).max(0.0),

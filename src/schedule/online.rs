@@ -411,6 +411,11 @@ impl Scheduler {
         }
         let mut out = Vec::new();
         for t in ready {
+            // With no free slot left nothing more can start; the reservations the rest would
+            // make are dropped at the end of this call anyway.
+            if free_now.iter().all(|&f| f == 0) {
+                break;
+            }
             let mut best: Option<(f64, BuilderId)> = None;
             let mut best_free: Option<(f64, BuilderId)> = None;
             for b in 0..self.builders.len() {
