@@ -192,3 +192,45 @@ impl Drop for Tty {
         self.stop_ticker();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(lines: usize) -> State {
+        let t0 = Instant::now();
+        let mut view = View::new(t0);
+        view.apply(&Event::Builder { host: "local".into(), slots: lines as u32, local: true }, t0);
+        for i in 0..lines {
+            let (component, drv) = (format!("d{i}"), format!("/nix/store/x-d{i}.drv"));
+            view.apply(&Event::Queued { component: component.clone(), drv: drv.clone() }, t0);
+            view.apply(
+                &Event::Started { component, drv, host: "local".into(), strategy: "native".into(), estimate: None },
+                t0,
+            );
+        }
+        State { view, drawn: 0, stop: false }
+    }
+
+    #[test]
+    fn redraws_overwrite_in_place_and_clearing_erases_line_by_line() {
+        let mut s = state(2);
+        let mut out = String::new();
+        s.draw(&mut out, Instant::now());
+        // Two running lines, the builder, the counts.
+        assert_eq!(s.drawn, 4, "{out:?}");
+        assert!(!out.contains("\x1b[J") && !out.contains("A\r"), "the first draw moves nothing: {out:?}");
+        let mut again = String::new();
+        s.draw(&mut again, Instant::now());
+        assert!(again.starts_with("\x1b[4A\r"), "{again:?}");
+        assert_eq!(again.matches("\x1b[K\n").count(), 4, "{again:?}");
+        let mut gone = String::new();
+        s.clear(&mut gone);
+        assert_eq!(gone, "\x1b[4A\r\x1b[2K\x1b[1B\x1b[2K\x1b[1B\x1b[2K\x1b[1B\x1b[2K\x1b[3A");
+        assert!(!gone.contains("\x1b[J"), "no erase-below from the top-left corner (tmux would scroll)");
+        assert_eq!(s.drawn, 0);
+        let mut nothing = String::new();
+        s.clear(&mut nothing);
+        assert!(nothing.is_empty());
+    }
+}
