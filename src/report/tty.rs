@@ -13,13 +13,17 @@ use std::time::{Duration, Instant};
 use super::live::View;
 use super::{Event, Reporter, plain};
 
-/// How often the view is redrawn (elapsed times and the ETA move on their own).
-const TICK: Duration = Duration::from_millis(250);
+/// How often the view is redrawn (elapsed times and the ETA move on their own) and the lines
+/// for above it are printed while a build runs: a flood of log lines (`-v`) costs one redraw
+/// per tick, not one per line.
+const TICK: Duration = Duration::from_millis(200);
 
 struct State {
     view: View,
     /// Lines of the view now on the screen, below the printed lines.
     drawn: usize,
+    /// Lines to print above the view at the next redraw.
+    above: Vec<String>,
     stop: bool,
 }
 
@@ -61,6 +65,18 @@ impl State {
         self.drawn = 0;
     }
 
+    /// Prints the lines waiting to go above the view, then draws the view.
+    fn flush(&mut self, out: &mut String, now: Instant) {
+        if !self.above.is_empty() {
+            self.clear(out);
+            for l in std::mem::take(&mut self.above) {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        }
+        self.draw(out, now);
+    }
+
     /// Draws the view over the one on the screen (each line overwritten, leftovers erased).
     fn draw(&mut self, out: &mut String, now: Instant) {
         if !self.view.live() {
@@ -99,7 +115,7 @@ fn write(out: &str) {
 
 impl Tty {
     pub fn new(verbose: bool) -> Self {
-        let state = State { view: View::new(Instant::now()), drawn: 0, stop: false };
+        let state = State { view: View::new(Instant::now()), drawn: 0, above: Vec::new(), stop: false };
         Tty { verbose, state: Arc::new(Mutex::new(state)), ticker: Mutex::new(None) }
     }
 
@@ -120,7 +136,7 @@ impl Tty {
                         return;
                     }
                     let mut out = String::new();
-                    s.draw(&mut out, Instant::now());
+                    s.flush(&mut out, Instant::now());
                     write(&out);
                 }
             })
@@ -150,23 +166,23 @@ impl Reporter for Tty {
         let live = {
             let Ok(mut s) = self.state.lock() else { return };
             s.view.apply(e, now);
-            if above.is_some() || !s.view.live() || matches!(e, Event::Summary { .. }) {
-                s.clear(&mut out);
-                if let Event::Summary { .. } = e
-                    && s.view.had_build()
-                {
-                    // The last state stays: failures with their tails, builders, the counts.
+            let summary = matches!(e, Event::Summary { .. });
+            if summary {
+                // The last state stays (failures with their tails, builders, the counts), above
+                // the summary line.
+                s.flush(&mut out, now);
+                if s.view.had_build() {
                     let (rows, cols) = size();
                     for line in s.view.frame(now, cols.saturating_sub(1).max(1), view_height(rows)) {
                         out.push_str(&line);
                         out.push('\n');
                     }
                 }
-                if let Some(l) = &above {
-                    out.push_str(l);
-                    out.push('\n');
-                }
-                s.draw(&mut out, now);
+            }
+            s.above.extend(above);
+            if summary || !s.view.live() {
+                // Nothing runs: print now (the CLI may write its own lines next).
+                s.flush(&mut out, now);
             }
             s.view.live()
         };
@@ -209,7 +225,7 @@ mod tests {
                 t0,
             );
         }
-        State { view, drawn: 0, stop: false }
+        State { view, drawn: 0, above: Vec::new(), stop: false }
     }
 
     #[test]
@@ -232,5 +248,12 @@ mod tests {
         let mut nothing = String::new();
         s.clear(&mut nothing);
         assert!(nothing.is_empty());
+        // Lines for above the view wait for the next redraw, and go before it.
+        s.draw(&mut String::new(), Instant::now());
+        s.above = vec!["one".into(), "two".into()];
+        let mut out = String::new();
+        s.flush(&mut out, Instant::now());
+        assert!(out.contains("\x1b[2K\x1b[3A") && out.contains("one\ntwo\n> d0"), "{out:?}");
+        assert!(s.above.is_empty() && s.drawn == 4);
     }
 }
