@@ -364,7 +364,11 @@ impl View {
         let secs = now.saturating_duration_since(s.since).as_secs_f64();
         let rate = if secs > 0.0 { s.done as f64 / secs } else { 0.0 };
         let pct = s.done.saturating_mul(100).checked_div(s.total).unwrap_or(0);
-        format!("{}: {pct}% {}/{} @ {}/s", s.label, bytes(s.done), bytes(s.total), bytes(rate as u64))
+        let eta = match rate > 0.0 && s.total > s.done {
+            true => format!(", ETA {}", clock((s.total - s.done) as f64 / rate)),
+            false => String::new(),
+        };
+        format!("{}: {pct}% {}/{} @ {}/s{eta}", s.label, bytes(s.done), bytes(s.total), bytes(rate as u64))
     }
 
     /// The view in at most `height` lines of at most `width` columns (`width` >= 1): failed
@@ -615,6 +619,9 @@ mod tests {
             let last = f.last().cloned().unwrap_or_default();
             assert!(last.starts_with('[') || w < 2, "the counts stay last at {w}x{h}: {f:?}");
         }
+        v.apply(&Event::TransferProgress { label: "u-boot.itb".into(), done: 1 << 18, total: 1 << 20 }, t0);
+        let f = v.frame(t0 + Duration::from_secs(2), 80, 24);
+        assert!(f.contains(&"u-boot.itb: 25% 256.0 KiB/1.0 MiB @ 128.0 KiB/s, ETA 0:06".to_string()), "{f:?}");
         let f = v.frame(t0, 80, 24);
         assert_eq!(f.len(), 24, "{}", f.join("\n"));
         let text = f.join("\n");
@@ -622,7 +629,7 @@ mod tests {
         assert!(text.contains("FAILED"), "{text}");
         assert!(text.contains("  12 builders: 40/24 busy"), "{text}");
         assert_eq!(f.iter().filter(|l| l.starts_with("> ")).count(), 18, "{text}");
-        assert!(text.contains("u-boot.itb: 0%"), "{text}");
+        assert!(text.contains("u-boot.itb: 25%"), "{text}");
         assert!(v.frame(t0, 80, 0).is_empty());
     }
 

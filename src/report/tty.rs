@@ -1,7 +1,8 @@
 //! The terminal display: the live view of `live` drawn at the bottom of stderr and redrawn a
 //! few times a second (running derivations with host, strategy, elapsed time and estimate;
-//! builders with busy slots and transfers; failed derivations with their log tails; the
-//! scheduler's ETA), with finished work and notes printed as lines above it. The view never
+//! builders with busy slots and transfers; failed derivations with their log tails; a serial
+//! transfer with its rate and ETA; the scheduler's ETA), with finished work and notes printed
+//! as lines above it. The view never
 //! takes more than three quarters of the terminal's height and no line is wider than it. When
 //! the run ends, the view's last state stays on the screen without any running line.
 
