@@ -32,7 +32,7 @@ impl Tmux {
             .arg(script)
             .env_remove("TMUX")
             .output()
-            .expect("run tmux");
+            .expect("run tmux (scripts/setup-host.sh installs it)");
         assert!(o.status.success(), "tmux: {}", String::from_utf8_lossy(&o.stderr));
         t
     }
