@@ -50,6 +50,9 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
   echo "$want_version" | $SUDO tee "$stamp" >/dev/null
 fi
 
+# tmux: the live view's test runs rvbuild in a real terminal (tests/ssh_live_view.rs).
+command -v tmux >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends tmux >/dev/null
+
 # --- firmware from packages of other architectures/suites -------------------------------------
 # Debian 13's u-boot-starfive (riscv64), Debian 12's u-boot-rpi (arm64) and raspi-firmware
 # (non-free-firmware) are fetched with a private apt configuration (own sources list and state

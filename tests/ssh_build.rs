@@ -113,6 +113,24 @@ fn ssh_build_places_a_dag_over_two_hosts_and_local_in_their_own_stores() {
         assert_eq!(listing.lines().count(), node.deps.len(), "{} lists its inputs", node.name);
     }
     assert!(hosts_used.len() >= 3, "work went to local, emu and rv: {hosts_used:?}");
+    // What the live view is fed: the pool, the scheduler's estimates and forecasts, and the
+    // copies to and from each remote builder.
+    let of = |kind: &str| ev.iter().filter(|e| e["event"] == kind).collect::<Vec<_>>();
+    assert_eq!(of("builder").len(), 3, "local, emu and rv");
+    assert!(of("started").iter().all(|e| e["estimate"].as_f64().is_some_and(|x| x > 0.0)), "{t}");
+    let forecasts = of("forecast");
+    assert!(forecasts.len() >= 2, "{t}");
+    assert!(forecasts[0]["remaining"].as_f64().is_some_and(|x| x > 0.0) && forecasts[0]["total"] == 32, "{t}");
+    for (name, (host, _)) in placed.iter().filter(|(_, (h, _))| h != "local") {
+        let downloaded = of("copy").iter().any(|e| {
+            e["component"] == name.as_str()
+                && e["direction"] == "download"
+                && e["done"] == true
+                && e["bytes"].as_u64().is_some_and(|b| b >= 2000)
+                && fleet_name(&fleet, e["host"].as_str().unwrap_or_default()) == *host
+        });
+        assert!(downloaded, "{name}'s outputs came back from {host} in a copy event");
+    }
     // An x86_64 output built locally reaches a remote store only as an input of a derivation
     // built there; a sink (nothing depends on it) never leaves this machine.
     let last = spec.nodes.len() - 1;

@@ -26,7 +26,7 @@ use tokio::sync::{Mutex as AsyncMutex, mpsc};
 use tokio::task::JoinSet;
 
 use crate::builders::history::{History, Record};
-use crate::nix::copy::{copy_closure, fetch_outputs};
+use crate::nix::copy::{CopyMethod, copy_closure_observed, fetch_outputs_observed};
 use crate::nix::dag::{Dag, DagNode};
 use crate::nix::serve::{BuildOptions, BuildResult, BuildStatus, ServeClient};
 use crate::nix::store_path::StorePath;
@@ -77,6 +77,9 @@ pub struct Options {
     /// Also simulate the schedule on the estimates, to compare with the measured one
     /// ([`Outcome::schedules`]).
     pub predict: bool,
+    /// A failed build does not stop the run: what does not need it goes on, and the run
+    /// fails at the end with the first failure (`nix-build --keep-going`).
+    pub keep_going: bool,
 }
 
 impl Default for Options {
@@ -90,6 +93,7 @@ impl Default for Options {
             builders_use_substitutes: false,
             reconnect_attempts: 4,
             predict: false,
+            keep_going: false,
         }
     }
 }
@@ -345,18 +349,22 @@ async fn remote_steps(
     let node = shared.dag.node(node_index);
     let inputs: Vec<StorePath> = shared.dag.input_paths(node_index).map_err(JobError::Fatal)?.into_iter().collect();
     let mut transfers = Vec::new();
+    let host = &shared.members[builder].model.name;
     {
         let _guard = shared.upload[builder].lock().await;
         if shared.opts.builders_use_substitutes && !inputs.is_empty() {
             // Ask the builder to substitute what it can before we upload the rest.
             let _ = remote.client.query_valid_paths(&inputs, true, true).await.map_err(JobError::Builder)?;
         }
-        let t0 = Instant::now();
+        let mut copy = CopyEvents::new(&shared.events, label, host, "upload");
         // A NAR of the local store that does not match its own hash is not the builder's fault.
-        let up = copy_closure(&mut local.client, &mut remote.client, &inputs)
+        let up =
+            copy_closure_observed(&mut local.client, &mut remote.client, &inputs, CopyMethod::Auto, &mut |d, t| {
+                copy.progress(d, t)
+            })
             .await
             .map_err(|e| fault_of(e, FailureClass::WrongOutput))?;
-        transfers.push((up.bytes, t0.elapsed().as_secs_f64()));
+        transfers.push((up.bytes, copy.done(up.bytes)));
     }
     remote.log_to(label, log).map_err(JobError::Fatal)?;
     let result =
@@ -365,13 +373,13 @@ async fn remote_steps(
     let mut bytes = 0;
     if result.is_success() {
         let _guard = shared.import.lock().await;
-        let t0 = Instant::now();
+        let mut copy = CopyEvents::new(&shared.events, label, host, "download");
         // A full local store is not the builder's fault either.
-        bytes = fetch_outputs(&mut remote.client, &mut local.client, outputs)
+        bytes = fetch_outputs_observed(&mut remote.client, &mut local.client, outputs, &mut |d, t| copy.progress(d, t))
             .await
             .map_err(|e| fault_of(e, FailureClass::StoreFull))?
             .bytes;
-        transfers.push((bytes, t0.elapsed().as_secs_f64()));
+        transfers.push((bytes, copy.done(bytes)));
     }
     Ok((result, bytes, transfers))
 }
@@ -380,6 +388,54 @@ async fn remote_steps(
 /// direction means the local store is at fault and no other builder would help.
 fn fault_of(e: Error, local_class: FailureClass) -> JobError {
     if e.failure_class() == Some(local_class) { JobError::Fatal(e) } else { JobError::Builder(e) }
+}
+
+/// The `copy` events of one transfer: its start, progress at most every half second, its end.
+struct CopyEvents<'a> {
+    events: &'a mpsc::UnboundedSender<Event>,
+    component: &'a str,
+    host: &'a str,
+    direction: &'static str,
+    t0: Instant,
+    shown: Option<Instant>,
+    total: u64,
+}
+
+impl<'a> CopyEvents<'a> {
+    fn new(
+        events: &'a mpsc::UnboundedSender<Event>,
+        component: &'a str,
+        host: &'a str,
+        direction: &'static str,
+    ) -> Self {
+        CopyEvents { events, component, host, direction, t0: Instant::now(), shown: None, total: 0 }
+    }
+
+    fn send(&self, bytes: u64, done: bool) {
+        let _ = self.events.send(Event::Copy {
+            component: self.component.to_string(),
+            host: self.host.to_string(),
+            direction: self.direction.to_string(),
+            bytes,
+            total: self.total.max(bytes),
+            seconds: self.t0.elapsed().as_secs_f64(),
+            done,
+        });
+    }
+
+    fn progress(&mut self, bytes: u64, total: u64) {
+        self.total = total;
+        if self.shown.is_none_or(|t| t.elapsed() >= Duration::from_millis(500)) {
+            self.shown = Some(Instant::now());
+            self.send(bytes, false);
+        }
+    }
+
+    /// Sends the last event; returns the transfer's seconds.
+    fn done(&self, bytes: u64) -> f64 {
+        self.send(bytes, true);
+        self.t0.elapsed().as_secs_f64()
+    }
 }
 
 /// Fails before anything builds when some derivation has no builder that can run it, naming
@@ -481,6 +537,19 @@ struct Engine<'a> {
     /// Set when a lost builder left some task with nowhere to run; cleared if it comes back.
     stranded: Option<Error>,
     outcome: Outcome,
+    forecast: Forecast,
+    /// Build failures the run went on after (keep-going), first one first.
+    failures: Vec<Error>,
+}
+
+/// When the scheduler's forecast was last sent, whether the schedule changed since, and how
+/// long the last one took to compute (a large build's replay is not free: the engine spends at
+/// most a tenth of its time on it).
+#[derive(Default)]
+struct Forecast {
+    sent: Option<Instant>,
+    changed: bool,
+    cost: Duration,
 }
 
 /// A job that ended: its task, where and when it ran, and the names its events carry.
@@ -506,6 +575,9 @@ impl<'a> Engine<'a> {
         };
         let slots: u32 = shared.members.iter().map(|m| m.model.slots).sum();
         reporter.event(&Event::Plan { derivations: n + prepared.cached.len(), slots: slots as usize });
+        for m in &shared.members {
+            reporter.event(&Event::Builder { host: m.model.name.clone(), slots: m.model.slots, local: m.model.local });
+        }
         for &i in &prepared.nodes {
             let node = shared.dag.node(i);
             reporter
@@ -524,6 +596,8 @@ impl<'a> Engine<'a> {
             remaining: n,
             stranded: None,
             outcome,
+            forecast: Forecast::default(),
+            failures: Vec::new(),
         }
     }
 
@@ -537,7 +611,10 @@ impl<'a> Engine<'a> {
     async fn pump(&mut self, erx: &mut mpsc::UnboundedReceiver<Event>) -> Result<()> {
         loop {
             if self.remaining == 0 {
-                return Ok(());
+                return match self.failures.is_empty() {
+                    true => Ok(()),
+                    false => Err(self.failures.swap_remove(0)),
+                };
             }
             if crate::vocab::cancel::interrupted() {
                 return Err(BuildError::Interrupted.into());
@@ -546,6 +623,7 @@ impl<'a> Engine<'a> {
             // Work with somewhere to go goes on while work stranded on a lost builder waits.
             self.dispatch(now);
             self.retry_down_builders(now);
+            self.send_forecast(now);
             self.check_progress()?;
             tokio::select! {
                 Some(joined) = self.jobs.join_next() => {
@@ -574,7 +652,9 @@ impl<'a> Engine<'a> {
                 drv: node.drv_path.as_str().to_string(),
                 host: member.model.name.clone(),
                 strategy: strategy_of(&self.shared, node, &member.model).as_str().to_string(),
+                estimate: self.policy.predicted_finish(a.task).map(|f| (f - now).max(0.0)),
             });
+            self.forecast.changed = true;
             let shared = self.shared.clone();
             let start = self.start;
             self.jobs.spawn(async move {
@@ -584,6 +664,31 @@ impl<'a> Engine<'a> {
                 JobDone { task: a.task, builder: a.builder, started, elapsed: t0.elapsed().as_secs_f64(), result }
             });
         }
+    }
+
+    /// Sends the scheduler's forecast of the build's end when the schedule changed (at most
+    /// once a second) and every few seconds anyway, so a build running late moves it.
+    fn send_forecast(&mut self, now: f64) {
+        let since = self.forecast.sent.map(|t| t.elapsed());
+        let gap = |d: Duration| d.max(self.forecast.cost * 10);
+        let due = match since {
+            None => true,
+            Some(d) => (self.forecast.changed && d >= gap(Duration::from_secs(1))) || d >= gap(Duration::from_secs(3)),
+        };
+        if !due {
+            return;
+        }
+        let t0 = Instant::now();
+        let end = self.policy.forecast(now);
+        self.forecast = Forecast { sent: Some(Instant::now()), changed: false, cost: t0.elapsed() };
+        let Some(end) = end else { return };
+        let total = self.prepared.tasks.len();
+        self.reporter.event(&Event::Forecast {
+            remaining: (end - now).max(0.0),
+            elapsed: now,
+            finished: total - self.remaining,
+            total,
+        });
     }
 
     /// Tries to reconnect each lost builder whose backoff has passed. A builder that may come
@@ -621,6 +726,7 @@ impl<'a> Engine<'a> {
     /// Handles a finished job; an error stops the run.
     fn job_done(&mut self, done: JobDone) -> Result<()> {
         let node_index = self.prepared.nodes[done.task];
+        self.forecast.changed = true;
         let ended = Ended {
             task: done.task,
             builder: done.builder,
@@ -717,7 +823,7 @@ impl<'a> Engine<'a> {
         } else {
             label.clone()
         };
-        Err(BuildError::Failed {
+        let e: Error = BuildError::Failed {
             what,
             host: host.clone(),
             drv: node.drv_path.clone(),
@@ -726,7 +832,20 @@ impl<'a> Engine<'a> {
             log_tail,
             log,
         }
-        .into())
+        .into();
+        if !self.shared.opts.keep_going {
+            return Err(e);
+        }
+        self.failures.push(e);
+        let skipped = self.policy.abandon(ended.task, ended.builder, ended.now);
+        self.remaining -= 1 + skipped.len();
+        for t in skipped {
+            let node = self.shared.dag.node(self.prepared.nodes[t]);
+            self.reporter.event(&Event::Note {
+                text: format!("{} is not built: it needs {label}, which failed", label_of(&self.shared, node)),
+            });
+        }
+        Ok(())
     }
 
     /// The builder failed a job (connection, protocol, transfer): the task goes elsewhere,

@@ -15,6 +15,9 @@ pub trait Policy: Send {
     fn finished(&mut self, task: TaskId, builder: BuilderId, now: f64, elapsed: f64);
     /// `task` did not finish on `builder` (connection lost, transient failure): run it again.
     fn failed(&mut self, task: TaskId, builder: BuilderId, now: f64);
+    /// `task` failed for good on `builder` and the build goes on without it: it and the tasks
+    /// that need it are given up; returns those dependents.
+    fn abandon(&mut self, task: TaskId, builder: BuilderId, now: f64) -> Vec<TaskId>;
     /// `builder` is gone for the rest of the run. Errors when some task has no capable
     /// builder left.
     fn builder_down(&mut self, builder: BuilderId, now: f64) -> Result<()>;
@@ -24,6 +27,14 @@ pub trait Policy: Send {
     fn output_measured(&mut self, _task: TaskId, _bytes: u64) {}
     /// A transfer to or from `builder` moved `bytes` in `seconds`.
     fn link_measured(&mut self, _builder: BuilderId, _bytes: u64, _seconds: f64) {}
+    /// When the running `task` is predicted to finish (on the engine's clock).
+    fn predicted_finish(&self, _task: TaskId) -> Option<f64> {
+        None
+    }
+    /// When the whole build is predicted to end, replayed on what is known at `now`.
+    fn forecast(&self, _now: f64) -> Option<f64> {
+        None
+    }
     /// What to remember of a finished build for later estimates.
     fn history_record(&self, _task: TaskId, _builder: BuilderId, _seconds: f64, _output_bytes: u64) -> Option<Record> {
         None
@@ -41,6 +52,9 @@ impl Policy for Scheduler {
     fn failed(&mut self, task: TaskId, builder: BuilderId, now: f64) {
         Scheduler::failed(self, task, builder, now);
     }
+    fn abandon(&mut self, task: TaskId, builder: BuilderId, now: f64) -> Vec<TaskId> {
+        Scheduler::abandon(self, task, builder, now)
+    }
     fn builder_down(&mut self, builder: BuilderId, now: f64) -> Result<()> {
         Scheduler::builder_down(self, builder, now).map(|_| ())
     }
@@ -52,6 +66,12 @@ impl Policy for Scheduler {
     }
     fn link_measured(&mut self, builder: BuilderId, bytes: u64, seconds: f64) {
         Scheduler::link_measured(self, builder, bytes, seconds);
+    }
+    fn predicted_finish(&self, task: TaskId) -> Option<f64> {
+        Scheduler::predicted_finish(self, task)
+    }
+    fn forecast(&self, now: f64) -> Option<f64> {
+        Scheduler::forecast(self, now)
     }
     fn history_record(&self, task: TaskId, builder: BuilderId, seconds: f64, output_bytes: u64) -> Option<Record> {
         Scheduler::history_record(self, task, builder, seconds, output_bytes)

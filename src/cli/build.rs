@@ -53,6 +53,10 @@ pub struct Args {
     /// estimates come from.
     #[arg(long)]
     pub no_history: bool,
+    /// Go on building what does not need a failed derivation (as nix-build's --keep-going); the
+    /// run still fails at the end, naming the first failure.
+    #[arg(short = 'k', long)]
+    pub keep_going: bool,
     /// Draw the schedule, predicted and measured side by side (`.svg`, or `.html`).
     #[arg(long, value_name = "FILE.svg|FILE.html")]
     pub gantt: Option<PathBuf>,
@@ -81,6 +85,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         },
         builders_use_substitutes: args.builders_use_substitutes,
         predict: args.gantt.is_some(),
+        keep_going: args.keep_going,
         ..Options::default()
     };
     let reporter = ctx.reporter.as_ref();

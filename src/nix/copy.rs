@@ -95,13 +95,25 @@ pub async fn copy_closure_with(
     paths: &[StorePath],
     method: CopyMethod,
 ) -> Result<CopyStats> {
+    copy_closure_observed(src, dst, paths, method, &mut |_, _| {}).await
+}
+
+/// [`copy_closure_with`] telling `progress` how far it is, as `(NAR bytes sent, NAR bytes to
+/// send)`: once when the missing paths are known, then after each path.
+pub async fn copy_closure_observed(
+    src: &mut ServeClient,
+    dst: &mut ServeClient,
+    paths: &[StorePath],
+    method: CopyMethod,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<CopyStats> {
     let use_import = match method {
         CopyMethod::Auto => !dst.supports_add_to_store_nar(),
         CopyMethod::AddToStoreNar => false,
         CopyMethod::ImportPaths => true,
     };
     let infos = closure_infos(src, paths).await?;
-    send_missing(src, dst, &infos, use_import).await
+    send_missing(src, dst, &infos, use_import, progress).await
 }
 
 /// Sends the paths of `infos` that `dst` lacks, references first.
@@ -110,12 +122,15 @@ async fn send_missing(
     dst: &mut ServeClient,
     infos: &BTreeMap<StorePath, PathInfo>,
     use_import: bool,
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<CopyStats> {
     let all: Vec<StorePath> = infos.keys().cloned().collect();
     let valid = dst.query_valid_paths(&all, false, false).await?;
     let missing: BTreeSet<StorePath> = all.iter().filter(|p| !valid.contains(*p)).cloned().collect();
     let mut stats = CopyStats { already_valid: valid.len(), ..CopyStats::default() };
     let order = dependency_order(&missing, infos)?;
+    let total: u64 = order.iter().filter_map(|p| infos.get(p)).map(|i| i.nar_size).sum();
+    progress(0, total);
     if use_import {
         let ordered: Vec<PathInfo> = order.iter().filter_map(|p| infos.get(p).cloned()).collect();
         if !ordered.is_empty() {
@@ -123,6 +138,7 @@ async fn send_missing(
         }
         stats.bytes = ordered.iter().map(|i| i.nar_size).sum();
         stats.copied = order;
+        progress(stats.bytes, total);
         return Ok(stats);
     }
     for path in order {
@@ -132,6 +148,7 @@ async fn send_missing(
         copy_one(src, dst, info).await?;
         stats.bytes += info.nar_size;
         stats.copied.push(path);
+        progress(stats.bytes, total);
     }
     Ok(stats)
 }
@@ -145,6 +162,16 @@ pub async fn fetch_outputs(
     builder: &mut ServeClient,
     local: &mut ServeClient,
     outputs: &[StorePath],
+) -> Result<CopyStats> {
+    fetch_outputs_observed(builder, local, outputs, &mut |_, _| {}).await
+}
+
+/// [`fetch_outputs`] telling `progress` how far it is, as [`copy_closure_observed`] does.
+pub async fn fetch_outputs_observed(
+    builder: &mut ServeClient,
+    local: &mut ServeClient,
+    outputs: &[StorePath],
+    progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<CopyStats> {
     let infos = builder.query_path_infos(outputs).await?;
     for p in outputs {
@@ -160,7 +187,7 @@ pub async fn fetch_outputs(
         return Err(NixError::ForeignReference { label: builder.label().to_string(), output, reference }.into());
     }
     let use_import = !local.supports_add_to_store_nar();
-    send_missing(builder, local, &infos, use_import).await
+    send_missing(builder, local, &infos, use_import, progress).await
 }
 
 /// The first (output, reference) whose reference is neither an output nor `known`.

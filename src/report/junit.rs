@@ -128,7 +128,18 @@ impl Reporter for Junit {
                     });
                 }
             }
-            _ => {}
+            // Progress and status: no test case of their own.
+            Event::Stage { .. }
+            | Event::Plan { .. }
+            | Event::Builder { .. }
+            | Event::Started { .. }
+            | Event::Copy { .. }
+            | Event::Forecast { .. }
+            | Event::Output { .. }
+            | Event::TransferStarted { .. }
+            | Event::TransferProgress { .. }
+            | Event::TransferFinished { .. }
+            | Event::Note { .. } => {}
         }
     }
 

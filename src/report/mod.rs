@@ -6,6 +6,7 @@
 pub mod gantt;
 mod json;
 mod junit;
+mod live;
 pub use junit::escape as xml_escape;
 mod plain;
 mod session;
@@ -31,7 +32,10 @@ mod tests {
             Event::Stage { name: s(), detail: s() },
             Event::Plan { derivations: 1, slots: 1 },
             Event::Queued { component: s(), drv: s() },
-            Event::Started { component: s(), drv: s(), host: s(), strategy: s() },
+            Event::Builder { host: s(), slots: 1, local: true },
+            Event::Started { component: s(), drv: s(), host: s(), strategy: s(), estimate: Some(1.0) },
+            Event::Copy { component: s(), host: s(), direction: s(), bytes: 1, total: 1, seconds: 1.0, done: true },
+            Event::Forecast { remaining: 1.0, elapsed: 1.0, finished: 0, total: 1 },
             Event::Finished { component: s(), drv: s(), host: s(), seconds: 1.0, ok: true, cached: false },
             Event::Log { source: s(), line: s() },
             Event::Output { component: s(), path: s() },
@@ -60,7 +64,10 @@ mod tests {
                 Event::Stage { .. }
                 | Event::Plan { .. }
                 | Event::Queued { .. }
+                | Event::Builder { .. }
                 | Event::Started { .. }
+                | Event::Copy { .. }
+                | Event::Forecast { .. }
                 | Event::Finished { .. }
                 | Event::Log { .. }
                 | Event::Output { .. }

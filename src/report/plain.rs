@@ -47,7 +47,14 @@ pub(super) fn timestamp() -> String {
 pub(super) fn line(e: &Event, verbose: bool) -> Option<String> {
     Some(match e {
         Event::Stage { name, detail } => format!("{name}: {detail}"),
-        Event::Plan { .. } | Event::Queued { .. } => return None,
+        // The plan, the pool and the forecast are for the live view; a copy is a line only
+        // when it is done, and only with verbose.
+        Event::Plan { .. } | Event::Queued { .. } | Event::Builder { .. } | Event::Forecast { .. } => return None,
+        Event::Copy { component, host, direction, bytes, seconds, done: true, .. } if verbose => {
+            let rate = if *seconds > 0.0 { *bytes as f64 / seconds } else { 0.0 };
+            format!("{component}: {direction} {bytes} bytes with {host} in {seconds:.1}s, {:.1} KiB/s", rate / 1024.0)
+        }
+        Event::Copy { .. } => return None,
         Event::Started { component, host, strategy, .. } => format!("building {component} ({strategy}) on {host}"),
         Event::Finished { component, seconds, ok, cached, .. } => {
             if *cached {

@@ -1,155 +1,260 @@
-//! The terminal display: an indicatif MultiProgress with one spinner line per running
-//! component (strategy, host, elapsed) and an overall bar (done/total derivations, ETA), and a
-//! bar for a serial transfer (bytes, rate, ETA). Other events print as lines above the bars
-//! without breaking them.
+//! The terminal display: the live view of `live` drawn at the bottom of stderr and redrawn a
+//! few times a second (running derivations with host, strategy, elapsed time and estimate;
+//! builders with busy slots and transfers; failed derivations with their log tails; a serial
+//! transfer with its rate and ETA; the scheduler's ETA), with finished work and notes printed
+//! as lines above it. The view never
+//! takes more than three quarters of the terminal's height and no line is wider than it. When
+//! the run ends, the view's last state stays on the screen without any running line.
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
+use super::live::View;
 use super::{Event, Reporter, plain};
 
-struct Bars {
-    overall: Option<ProgressBar>,
-    running: BTreeMap<String, ProgressBar>,
-    queued: u64,
-    transfer: Option<ProgressBar>,
+/// How often the view is redrawn (elapsed times and the ETA move on their own) and the lines
+/// for above it are printed while a build runs: a flood of log lines (`-v`) costs one redraw
+/// per tick, not one per line.
+const TICK: Duration = Duration::from_millis(200);
+
+struct State {
+    view: View,
+    /// Lines of the view now on the screen, below the printed lines.
+    drawn: usize,
+    /// Lines to print above the view at the next redraw.
+    above: Vec<String>,
+    stop: bool,
 }
 
-/// Progress bars on stderr.
+/// The live view on stderr.
 pub struct Tty {
     verbose: bool,
-    multi: MultiProgress,
-    bars: Mutex<Bars>,
+    state: Arc<Mutex<State>>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// (rows, columns) of the terminal on stderr; 24x80 when it cannot be told.
+fn size() -> (usize, usize) {
+    console::Term::stderr().size_checked().map_or((24, 80), |(r, c)| (usize::from(r), usize::from(c)))
+}
+
+/// Lines the view may take in a terminal of `rows`: three quarters, at least one.
+fn view_height(rows: usize) -> usize {
+    (rows * 3 / 4).max(1)
+}
+
+impl State {
+    /// Removes the view from the screen, leaving the cursor where it began. Line by line:
+    /// erasing to the end of the screen from its top-left corner would make tmux scroll the
+    /// whole screen into its history.
+    fn clear(&mut self, out: &mut String) {
+        if self.drawn == 0 {
+            return;
+        }
+        out.push_str(&format!("\x1b[{}A\r", self.drawn));
+        for i in 0..self.drawn {
+            out.push_str("\x1b[2K");
+            if i + 1 < self.drawn {
+                out.push_str("\x1b[1B");
+            }
+        }
+        if self.drawn > 1 {
+            out.push_str(&format!("\x1b[{}A", self.drawn - 1));
+        }
+        self.drawn = 0;
+    }
+
+    /// Prints the lines waiting to go above the view, then draws the view.
+    fn flush(&mut self, out: &mut String, now: Instant) {
+        if !self.above.is_empty() {
+            self.clear(out);
+            for l in std::mem::take(&mut self.above) {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        }
+        self.draw(out, now);
+    }
+
+    /// Draws the view over the one on the screen (each line overwritten, leftovers erased).
+    fn draw(&mut self, out: &mut String, now: Instant) {
+        if !self.view.live() {
+            self.clear(out);
+            return;
+        }
+        let (rows, cols) = size();
+        // One column less than the width: a line that fills the last column would wrap.
+        let lines = self.view.frame(now, cols.saturating_sub(1).max(1), view_height(rows));
+        if lines.is_empty() {
+            self.clear(out);
+            return;
+        }
+        if self.drawn > 0 {
+            out.push_str(&format!("\x1b[{}A\r", self.drawn));
+        }
+        for line in &lines {
+            out.push_str(line);
+            out.push_str("\x1b[K\n");
+        }
+        if lines.len() < self.drawn {
+            out.push_str("\x1b[J");
+        }
+        self.drawn = lines.len();
+    }
+}
+
+fn write(out: &str) {
+    if out.is_empty() {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(out.as_bytes());
+    let _ = err.flush();
 }
 
 impl Tty {
     pub fn new(verbose: bool) -> Self {
-        Tty {
-            verbose,
-            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-            bars: Mutex::new(Bars { overall: None, running: BTreeMap::new(), queued: 0, transfer: None }),
+        let state = State { view: View::new(Instant::now()), drawn: 0, above: Vec::new(), stop: false };
+        Tty { verbose, state: Arc::new(Mutex::new(state)), ticker: Mutex::new(None) }
+    }
+
+    /// Starts the thread that redraws the view, once.
+    fn start_ticker(&self) {
+        let Ok(mut t) = self.ticker.lock() else { return };
+        if t.is_some() {
+            return;
         }
+        let state = self.state.clone();
+        *t = std::thread::Builder::new()
+            .name("rvbuild-tty".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TICK);
+                    let Ok(mut s) = state.lock() else { return };
+                    if s.stop {
+                        return;
+                    }
+                    let mut out = String::new();
+                    s.flush(&mut out, Instant::now());
+                    write(&out);
+                }
+            })
+            .ok();
     }
 
-    fn println(&self, text: &str) {
-        let _ = self.multi.println(text);
-    }
-
-    fn overall(&self, bars: &mut Bars, total: u64) -> ProgressBar {
-        if let Some(b) = &bars.overall {
-            if b.length().unwrap_or(0) < total {
-                b.set_length(total);
-            }
-            return b.clone();
+    fn stop_ticker(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.stop = true;
         }
-        let style =
-            ProgressStyle::with_template("{prefix:>9} [{bar:30}] {pos}/{len} derivations, {elapsed} (ETA {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
-        let b = self.multi.add(ProgressBar::new(total).with_style(style).with_prefix("build"));
-        bars.overall = Some(b.clone());
-        b
-    }
-
-    fn started(&self, bars: &mut Bars, component: &str, strategy: &str, host: &str) {
-        let style = ProgressStyle::with_template("{spinner} {prefix:<20} {msg} {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        let bar = ProgressBar::new_spinner().with_style(style).with_prefix(component.to_string());
-        bar.set_message(format!("({strategy}) on {host}"));
-        // Running lines go above the overall bar, which stays last.
-        let bar = match &bars.overall {
-            Some(o) => self.multi.insert_before(o, bar),
-            None => self.multi.add(bar),
-        };
-        bar.enable_steady_tick(Duration::from_millis(200));
-        bars.running.insert(component.to_string(), bar);
-    }
-
-    fn transfer_started(&self, bars: &mut Bars, label: &str, total: u64) {
-        let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
-        let bar = self.multi.add(ProgressBar::new(total).with_style(style).with_prefix(label.to_string()));
-        if let Some(old) = bars.transfer.replace(bar) {
-            old.finish_and_clear();
-            self.multi.remove(&old);
-        }
-    }
-
-    /// The bar goes; its last state stays as a line above the others.
-    fn transfer_finished(&self, bars: &mut Bars, e: &Event) {
-        if let Some(b) = bars.transfer.take() {
-            b.finish_and_clear();
-            self.multi.remove(&b);
-        }
-        if let Some(l) = plain::line(e, self.verbose) {
-            self.println(&l);
+        let handle = self.ticker.lock().ok().and_then(|mut t| t.take());
+        if let Some(h) = handle {
+            let _ = h.join();
         }
     }
 }
 
 impl Reporter for Tty {
     fn event(&self, e: &Event) {
-        let Ok(mut bars) = self.bars.lock() else { return };
-        match e {
-            Event::Plan { derivations, .. } => {
-                self.overall(&mut bars, *derivations as u64);
-            }
-            Event::Queued { .. } => {
-                bars.queued += 1;
-                let total = bars.queued;
-                self.overall(&mut bars, total);
-            }
-            Event::Started { component, host, strategy, .. } => self.started(&mut bars, component, strategy, host),
-            Event::TransferStarted { label, total } => self.transfer_started(&mut bars, label, *total),
-            Event::TransferProgress { done, .. } => {
-                if let Some(b) = &bars.transfer {
-                    b.set_position(*done);
-                }
-            }
-            Event::TransferFinished { .. } => self.transfer_finished(&mut bars, e),
-            Event::Finished { component, .. } => {
-                if let Some(b) = bars.running.remove(component) {
-                    b.finish_and_clear();
-                    self.multi.remove(&b);
-                }
-                if let Some(o) = &bars.overall {
-                    o.inc(1);
-                    if o.length().is_some_and(|len| o.position() >= len) && bars.running.is_empty() {
-                        o.finish_and_clear();
+        let now = Instant::now();
+        let above = match e {
+            // Shown live, not as lines.
+            Event::Started { .. } | Event::TransferStarted { .. } | Event::TransferProgress { .. } => None,
+            _ => plain::line(e, self.verbose),
+        };
+        let mut out = String::new();
+        let live = {
+            let Ok(mut s) = self.state.lock() else { return };
+            s.view.apply(e, now);
+            let summary = matches!(e, Event::Summary { .. });
+            if summary {
+                // The last state stays (failures with their tails, builders, the counts), above
+                // the summary line.
+                s.flush(&mut out, now);
+                if s.view.had_build() {
+                    let (rows, cols) = size();
+                    for line in s.view.frame(now, cols.saturating_sub(1).max(1), view_height(rows)) {
+                        out.push_str(&line);
+                        out.push('\n');
                     }
                 }
-                if let Some(l) = plain::line(e, self.verbose) {
-                    self.println(&l);
-                }
             }
-            Event::Summary { .. } => {
-                for (_, b) in std::mem::take(&mut bars.running) {
-                    b.finish_and_clear();
-                }
-                if let Some(b) = bars.transfer.take() {
-                    b.finish_and_clear();
-                }
-                if let Some(o) = bars.overall.take() {
-                    o.finish_and_clear();
-                }
-                if let Some(l) = plain::line(e, self.verbose) {
-                    self.println(&l);
-                }
+            s.above.extend(above);
+            if summary || !s.view.live() {
+                // Nothing runs: print now (the CLI may write its own lines next).
+                s.flush(&mut out, now);
             }
-            _ => {
-                if let Some(l) = plain::line(e, self.verbose) {
-                    self.println(&l);
-                }
-            }
+            s.view.live()
+        };
+        write(&out);
+        if live {
+            self.start_ticker();
         }
     }
 
     fn finish(&self) -> crate::Result<()> {
-        let _ = self.multi.clear();
+        self.stop_ticker();
+        let mut out = String::new();
+        if let Ok(mut s) = self.state.lock() {
+            s.clear(&mut out);
+        }
+        write(&out);
         Ok(())
+    }
+}
+
+impl Drop for Tty {
+    fn drop(&mut self) {
+        self.stop_ticker();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(lines: usize) -> State {
+        let t0 = Instant::now();
+        let mut view = View::new(t0);
+        view.apply(&Event::Builder { host: "local".into(), slots: lines as u32, local: true }, t0);
+        for i in 0..lines {
+            let (component, drv) = (format!("d{i}"), format!("/nix/store/x-d{i}.drv"));
+            view.apply(&Event::Queued { component: component.clone(), drv: drv.clone() }, t0);
+            view.apply(
+                &Event::Started { component, drv, host: "local".into(), strategy: "native".into(), estimate: None },
+                t0,
+            );
+        }
+        State { view, drawn: 0, above: Vec::new(), stop: false }
+    }
+
+    #[test]
+    fn redraws_overwrite_in_place_and_clearing_erases_line_by_line() {
+        let mut s = state(2);
+        let mut out = String::new();
+        s.draw(&mut out, Instant::now());
+        // Two running lines, the builder, the counts.
+        assert_eq!(s.drawn, 4, "{out:?}");
+        assert!(!out.contains("\x1b[J") && !out.contains("A\r"), "the first draw moves nothing: {out:?}");
+        let mut again = String::new();
+        s.draw(&mut again, Instant::now());
+        assert!(again.starts_with("\x1b[4A\r"), "{again:?}");
+        assert_eq!(again.matches("\x1b[K\n").count(), 4, "{again:?}");
+        let mut gone = String::new();
+        s.clear(&mut gone);
+        assert_eq!(gone, "\x1b[4A\r\x1b[2K\x1b[1B\x1b[2K\x1b[1B\x1b[2K\x1b[1B\x1b[2K\x1b[3A");
+        assert!(!gone.contains("\x1b[J"), "no erase-below from the top-left corner (tmux would scroll)");
+        assert_eq!(s.drawn, 0);
+        let mut nothing = String::new();
+        s.clear(&mut nothing);
+        assert!(nothing.is_empty());
+        // Lines for above the view wait for the next redraw, and go before it.
+        s.draw(&mut String::new(), Instant::now());
+        s.above = vec!["one".into(), "two".into()];
+        let mut out = String::new();
+        s.flush(&mut out, Instant::now());
+        assert!(out.contains("\x1b[2K\x1b[3A") && out.contains("one\ntwo\n> d0"), "{out:?}");
+        assert!(s.above.is_empty() && s.drawn == 4);
     }
 }

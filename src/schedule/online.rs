@@ -26,6 +26,8 @@ enum State {
     Ready,
     Running(BuilderId),
     Done,
+    /// Given up: it failed to build, or something it needs did (keep-going).
+    Failed,
 }
 
 #[derive(Debug, Clone)]
@@ -200,9 +202,9 @@ impl Scheduler {
         &self.rank
     }
 
-    /// Every task has finished.
+    /// Every task has finished (or was given up).
     pub fn is_done(&self) -> bool {
-        self.state.iter().all(|s| *s == State::Done)
+        self.state.iter().all(|s| matches!(s, State::Done | State::Failed))
     }
 
     /// How `builder` would run `task` (native or emulated), or `None` when it cannot.
@@ -332,6 +334,38 @@ impl Scheduler {
         self.running[b].iter().find(|r| r.task == task).map(|r| r.start + r.predicted)
     }
 
+    /// The predicted end of the whole build on the caller's clock: the running tasks end when
+    /// now expected (overdue ones included) and the rest is played out on a copy of this
+    /// scheduler with the speeds it has learned so far. `None` when what is left cannot all be
+    /// placed (no capable builder is up).
+    pub fn forecast(&self, now: f64) -> Option<f64> {
+        let mut sim = self.clone();
+        sim.advance(now);
+        let mut clock = sim.now;
+        let mut pending: Vec<(f64, TaskId, BuilderId)> = Vec::new();
+        for (b, list) in sim.running.iter().enumerate() {
+            for r in list {
+                pending.push((sim.running_finish_estimate(b, r, clock), r.task, b));
+            }
+        }
+        // The overdue builds count in the finishes above; the replay itself learns nothing.
+        sim.set_learning(false);
+        let mut end = clock;
+        for _ in 0..=(2 * sim.tasks.len() + 1) {
+            for a in sim.dispatch(clock) {
+                pending.push((sim.predicted_finish(a.task)?, a.task, a.builder));
+            }
+            let Some(next) = pending.iter().enumerate().min_by(|x, y| x.1.0.total_cmp(&y.1.0)).map(|(i, _)| i) else {
+                break;
+            };
+            let (finish, task, builder) = pending.swap_remove(next);
+            clock = clock.max(finish);
+            end = end.max(finish);
+            sim.finished(task, builder, clock, 0.0);
+        }
+        sim.is_done().then_some(end)
+    }
+
     /// The earliest predicted finish still ahead among running tasks: when to call
     /// [`dispatch`](Scheduler::dispatch) again if nothing happens before. `None` when nothing
     /// runs or every running build is past its prediction (then poll every few seconds, so a
@@ -377,6 +411,11 @@ impl Scheduler {
         }
         let mut out = Vec::new();
         for t in ready {
+            // With no free slot left nothing more can start; the reservations the rest would
+            // make are dropped at the end of this call anyway.
+            if free_now.iter().all(|&f| f == 0) {
+                break;
+            }
             let mut best: Option<(f64, BuilderId)> = None;
             let mut best_free: Option<(f64, BuilderId)> = None;
             for b in 0..self.builders.len() {
@@ -555,6 +594,28 @@ impl Scheduler {
         true
     }
 
+    /// `task` failed for good on `builder` (a build failure when the build keeps going): it
+    /// and every task that needs it, directly or not, are given up. Returns those dependents.
+    pub fn abandon(&mut self, task: TaskId, builder: BuilderId, now: f64) -> Vec<TaskId> {
+        self.advance(now);
+        self.stop(task, builder);
+        if !matches!(self.state.get(task), Some(State::Running(_) | State::Ready | State::Waiting)) {
+            return Vec::new();
+        }
+        self.state[task] = State::Failed;
+        let mut skipped = Vec::new();
+        let mut stack = self.dependents[task].clone();
+        while let Some(d) = stack.pop() {
+            if matches!(self.state[d], State::Waiting | State::Ready) {
+                self.state[d] = State::Failed;
+                skipped.push(d);
+                stack.extend(self.dependents[d].iter().copied());
+            }
+        }
+        skipped.sort_unstable();
+        skipped
+    }
+
     /// `builder` is reachable again and takes work from the next dispatch on.
     pub fn builder_up(&mut self, builder: BuilderId) {
         if let Some(a) = self.alive.get_mut(builder) {
@@ -593,8 +654,13 @@ impl Scheduler {
         for p in &mut self.present {
             p.remove(&builder);
         }
-        let open: Vec<Task> =
-            self.tasks.iter().zip(&self.state).filter(|(_, s)| **s != State::Done).map(|(t, _)| t.clone()).collect();
+        let open: Vec<Task> = self
+            .tasks
+            .iter()
+            .zip(&self.state)
+            .filter(|(_, s)| **s == State::Waiting || **s == State::Ready)
+            .map(|(t, _)| t.clone())
+            .collect();
         check_capable(&open, &self.builders, &self.alive)?;
         Ok(requeued)
     }
@@ -927,5 +993,54 @@ pub(crate) mod tests {
         assert!(s.finished(0, 0, 10.0, 10.0));
         assert_eq!(s.transfer_seconds(1, 1), 10.0);
         assert_eq!(s.transfer_seconds(1, 0), 0.0);
+    }
+
+    #[test]
+    fn forecast_replays_the_rest_and_learns_from_completions() {
+        // a, b independent (10 s each), c needs both (10 s); two single-slot builders.
+        let tasks = vec![task("a", 10.0, &[]), task("b", 10.0, &[]), task("c", 10.0, &[0, 1])];
+        let pool = vec![builder("l", 1, 1.0, true), builder("r", 1, 1.0, true)];
+        let mut s = Scheduler::new(tasks, pool).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.forecast(0.0), Some(20.0), "before anything starts");
+        let started = s.dispatch(0.0);
+        assert_eq!(started.len(), 2);
+        assert_eq!(s.forecast(0.0), Some(20.0));
+        // a took twice its estimate: the pool is learned to be slower, so c will be too, and
+        // b (still running) is predicted with the learned speed.
+        let on = |t: TaskId| started.iter().find(|x| x.task == t).map(|x| x.builder).unwrap_or(0);
+        assert!(s.finished(0, on(0), 20.0, 20.0));
+        let f = s.forecast(20.0).unwrap_or(0.0);
+        assert!(f >= 20.0 + 19.9, "c should be predicted at about 20 s now, ends at {f}");
+        // The replay changed nothing in the scheduler itself.
+        assert_eq!(s.running_on(on(1)), vec![1]);
+        assert!(!s.is_done());
+    }
+
+    #[test]
+    fn forecast_counts_overdue_builds_and_is_none_without_builders() {
+        let tasks = vec![task("a", 10.0, &[]), task("b", 5.0, &[0])];
+        let mut s = Scheduler::new(tasks, vec![builder("l", 1, 1.0, true)]).unwrap_or_else(|e| panic!("{e}"));
+        s.dispatch(0.0);
+        // 30 s in, a is still running: it ends no earlier than now, b after it.
+        let f = s.forecast(30.0).unwrap_or(0.0);
+        assert!(f >= 35.0, "{f}");
+        assert!(s.builder_down(0, 31.0).is_err());
+        assert_eq!(s.forecast(31.0), None);
+    }
+
+    #[test]
+    fn abandon_gives_up_the_task_and_what_needs_it_and_the_rest_goes_on() {
+        // a -> c -> d, b independent.
+        let tasks = vec![task("a", 1.0, &[]), task("b", 1.0, &[]), task("c", 1.0, &[0]), task("d", 1.0, &[2])];
+        let mut s = Scheduler::new(tasks, vec![builder("l", 2, 1.0, true)]).unwrap_or_else(|e| panic!("{e}"));
+        let started = s.dispatch(0.0);
+        assert_eq!(started.len(), 2);
+        assert_eq!(s.abandon(0, 0, 1.0), vec![2, 3]);
+        assert!(!s.is_done(), "b still runs");
+        assert_eq!(s.forecast(1.0).map(|f| f >= 1.0), Some(true));
+        assert!(s.finished(1, 0, 1.0, 1.0));
+        assert!(s.dispatch(1.0).is_empty(), "c and d are never started");
+        assert!(s.is_done());
+        assert!(s.abandon(0, 0, 2.0).is_empty(), "a second time changes nothing");
     }
 }

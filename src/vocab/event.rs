@@ -18,8 +18,18 @@ pub enum Event {
     Plan { derivations: usize, slots: usize },
     /// A component's derivation is waiting for its inputs.
     Queued { component: String, drv: String },
-    /// A component's derivation started building.
-    Started { component: String, drv: String, host: String, strategy: String },
+    /// A builder of the pool, with its build slots (one per builder when a build begins).
+    Builder { host: String, slots: u32, local: bool },
+    /// A component's derivation started building; `estimate` is the scheduler's predicted
+    /// seconds from start to finish on that host (build history, learned speeds, transfers).
+    Started { component: String, drv: String, host: String, strategy: String, estimate: Option<f64> },
+    /// Store paths moving between this machine and a builder for a derivation: `upload`
+    /// (its inputs) or `download` (its outputs). Sent when it starts, as paths arrive, and
+    /// with `done` when it ends.
+    Copy { component: String, host: String, direction: String, bytes: u64, total: u64, seconds: f64, done: bool },
+    /// The scheduler's prediction of the build's end: seconds still to go, replayed on what it
+    /// has learned so far (sent when work starts or ends, and every few seconds).
+    Forecast { remaining: f64, elapsed: f64, finished: usize, total: usize },
     /// A component's derivation finished (or was already valid).
     Finished { component: String, drv: String, host: String, seconds: f64, ok: bool, cached: bool },
     /// A line of a build or boot log.
