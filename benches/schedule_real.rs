@@ -1,23 +1,27 @@
 //! The scheduler on real builds, side by side with Nix: a board-shaped graph of 44 sleep
 //! derivations (sources, a toolchain chain, one long "kernel", 30 packages, modules, initramfs,
 //! image) on 2 loopback SSH builders with 2 slots each plus the local machine with 2 slots,
-//! built once by `nix-build --builders …` and once by `rvbuild build`. One remote host is
-//! slower (its builds sleep N times longer, read from a file on that host); both are declared
-//! with speed 1, so rvbuild only knows what it measures during the run (fresh cache, no
-//! history). Run twice, with the slow host first and then second in the machines list, since
-//! Nix breaks ties by list order. Prints wall times, the ratio rvbuild / Nix for each order,
-//! and where the kernel ran.
-//! Run as root: `cargo bench --bench schedule_real` (BENCH_SLOWDOWN sets N, default 4).
+//! built by `nix-build --builders …` (default ssh_config, then a multiplexing one with
+//! ControlMaster/ControlPath/ControlPersist) and by `rvbuild build`, fresh derivations each.
+//! Three pools: one remote host slower (its builds sleep N times longer, read from a file on
+//! that host) listed first, the same listed second (Nix breaks ties by list order), and two
+//! equal hosts (where list order costs Nix nothing). Every host is declared with speed 1, so
+//! rvbuild only knows what it measures during the run (fresh cache, no history). Prints wall
+//! times, where the kernel ran, the ratio rvbuild / Nix per pool and the geometric means; the
+//! goal (<= 0.5) is judged on the geometric mean of the three pools against the multiplexed Nix.
+//! Run as root: `cargo bench --bench schedule_real` (BENCH_SLOWDOWN sets N, default 4;
+//! BENCH_SCALE multiplies every sleep, default 1; quick mode: 0.1, 6 packages instead of 30,
+//! and only the multiplexed Nix).
 
 mod common;
 
 use std::collections::BTreeMap;
 
-use common::Sleep;
 use common::hosts::{self, HostSpec};
+use common::{NixSsh, Sleep, quick};
 
-/// The graph: (name, seconds, deps by index).
-fn board_graph() -> Vec<Sleep> {
+/// The graph with `packages` packages (30 in full mode: 44 derivations).
+fn board_graph(packages: usize) -> Vec<Sleep> {
     let mut g: Vec<Sleep> = Vec::new();
     let mut add = |name: String, seconds: f64, deps: Vec<usize>| {
         g.push(Sleep { name, seconds, deps });
@@ -29,7 +33,7 @@ fn board_graph() -> Vec<Sleep> {
     let tc3 = add("toolchain-libc".into(), 2.0, vec![tc2]);
     let kernel = add("kernel".into(), 24.0, vec![tc3, srcs[1]]);
     let pkgs: Vec<usize> =
-        (0..30).map(|i| add(format!("pkg-{i}"), [1.5, 2.0, 3.0][i % 3], vec![tc3, srcs[i % 6]])).collect();
+        (0..packages).map(|i| add(format!("pkg-{i}"), [1.5, 2.0, 3.0][i % 3], vec![tc3, srcs[i % 6]])).collect();
     let m1 = add("module-a".into(), 2.0, vec![kernel]);
     let m2 = add("module-b".into(), 2.0, vec![kernel]);
     let mut deps = pkgs.clone();
@@ -49,29 +53,65 @@ fn nix_kernel_host(stderr: &str) -> String {
         .unwrap_or_else(|| "local".into())
 }
 
+/// A pool of the run: its label and, per host name, the slowdown written on that host.
+struct Pool {
+    label: &'static str,
+    /// Host names in machines-list order, each with its slowdown (1 = none).
+    hosts: [(&'static str, f64); 2],
+}
+
 fn main() {
-    let slowdown: f64 = std::env::var("BENCH_SLOWDOWN").ok().and_then(|v| v.parse().ok()).unwrap_or(4.0);
-    let graph = board_graph();
+    quick::banner("schedule_real");
+    let slowdown: f64 = quick::size("BENCH_SLOWDOWN", 4.0, 4.0);
+    // Quick mode: the same shape with fewer packages and every sleep scaled down, against
+    // the multiplexed Nix only.
+    let scale: f64 = quick::size("BENCH_SCALE", 1.0, 0.1);
+    let mut graph = board_graph(if quick::on() { 6 } else { 30 });
+    for n in &mut graph {
+        n.seconds *= scale;
+    }
     let work: f64 = graph.iter().map(|n| n.seconds).sum();
+    let kernel = graph.iter().find(|n| n.name == "kernel").map_or(0.0, |n| n.seconds);
     println!(
-        "schedule_real: {} sleep derivations ({work:.0} s of work at speed 1; kernel 24 s), 2 SSH builders x 2 slots + local x 2; one remote {slowdown}x slower",
+        "{} sleep derivations ({work:.1} s of work at speed 1; kernel {kernel:.1} s), 2 SSH builders x 2 slots + local x 2",
         graph.len()
     );
-    let mut ratios = Vec::new();
-    for slow_first in [true, false] {
-        let specs = [HostSpec::new("fast", "x86_64-linux"), HostSpec::new("slow", "x86_64-linux")];
-        let mut fleet = hosts::start(&specs);
-        if slow_first {
-            fleet.hosts.reverse();
+    let pools = [
+        Pool { label: "slow host first", hosts: [("slow", slowdown), ("fast", 1.0)] },
+        Pool { label: "fast host first", hosts: [("fast", 1.0), ("slow", slowdown)] },
+        Pool { label: "equal hosts", hosts: [("a", 1.0), ("b", 1.0)] },
+    ];
+    let sides: &[NixSsh] = if quick::on() { &[NixSsh::Multiplexed] } else { &[NixSsh::Default, NixSsh::Multiplexed] };
+    // ratios[side][pool] = rvbuild / that Nix side.
+    let mut ratios = vec![Vec::new(); sides.len()];
+    for pool in &pools {
+        let specs = pool.hosts.map(|(name, _)| HostSpec::new(name, "x86_64-linux"));
+        let fleet = hosts::start(&specs);
+        for (name, factor) in pool.hosts {
+            if factor != 1.0 {
+                std::fs::write(fleet.host(name).root.join("slowdown"), format!("{factor}\n")).expect("slowdown file");
+            }
         }
-        std::fs::write(fleet.host("slow").root.join("slowdown"), format!("{slowdown}\n")).expect("slowdown file");
-        let order: Vec<String> = fleet.hosts.iter().map(|h| h.name.clone()).collect();
+        let hosts_desc: Vec<String> = pool.hosts.iter().map(|(n, f)| format!("{n} ({f}x)")).collect();
+        println!("pool: {}: machines list {}", pool.label, hosts_desc.join(", "));
         let dir = tempfile::tempdir().expect("tempdir");
-        let nix_file = common::write_sleep_dag(dir.path(), &graph, &common::nonce());
+        let mut nix_runs = Vec::new();
+        for &ssh in sides {
+            let file = common::write_sleep_dag(dir.path(), &graph, &common::nonce());
+            let (run, err) =
+                common::time_nix_build(&fleet, &file, &common::nix_builders(&fleet, "x86_64-linux", 2), 2, ssh);
+            println!(
+                "  {:<30} {:7.1} s   kernel on {:<5} {:3} ssh connections",
+                ssh.label(),
+                run.secs,
+                nix_kernel_host(&err),
+                run.connections
+            );
+            nix_runs.push(run);
+        }
         let rv_file = common::write_sleep_dag(dir.path(), &graph, &common::nonce());
-        let (nix, nix_err) =
-            common::time_nix_build(&fleet, &nix_file, &common::nix_builders(&fleet, "x86_64-linux", 2), 2);
-        let (rv, events) = common::time_rvbuild(&rv_file, &common::rvbuild_builders(&fleet, "x86_64-linux", 2), 2, &[]);
+        let (rv, events) =
+            common::time_rvbuild(&fleet, &rv_file, &common::rvbuild_builders(&fleet, "x86_64-linux", 2), 2, &[]);
         let mut per_host: BTreeMap<String, (usize, f64)> = BTreeMap::new();
         let mut rv_kernel = String::new();
         let name_of = |b: &str| {
@@ -91,15 +131,31 @@ fn main() {
             entry.0 += 1;
             entry.1 += e["seconds"].as_f64().unwrap_or(0.0);
         }
-        println!("machines order: {}", order.join(", "));
-        println!("  nix-build --builders  {nix:7.1} s   kernel on {}", nix_kernel_host(&nix_err));
-        println!("  rvbuild build         {rv:7.1} s   kernel on {rv_kernel}");
+        let built: usize = per_host.values().map(|(n, _)| n).sum();
+        assert_eq!(built, graph.len(), "rvbuild reported every derivation built");
+        println!(
+            "  {:<30} {:7.1} s   kernel on {:<5} {:3} ssh connections",
+            "rvbuild build", rv.secs, rv_kernel, rv.connections
+        );
         for (h, (n, s)) in &per_host {
             println!("    rvbuild on {h:<6} {n:3} derivations, {s:6.1} s busy");
         }
-        println!("  ratio rvbuild / nix-build: {:.3}", rv / nix);
-        ratios.push(rv / nix);
+        for (i, ssh) in sides.iter().enumerate() {
+            let r = rv.secs / nix_runs[i].secs;
+            println!("  ratio rvbuild / {}: {r:.3}", ssh.label());
+            ratios[i].push(r);
+        }
     }
-    let geo = ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64;
-    println!("ratio rvbuild / nix-build, geometric mean of both orders: {:.3} (goal <= 0.5)", geo.exp());
+    let geo = |rs: &[f64]| (rs.iter().map(|r| r.ln()).sum::<f64>() / rs.len() as f64).exp();
+    for (i, ssh) in sides.iter().enumerate() {
+        println!(
+            "ratio rvbuild / {}: geometric mean of the 3 pools {:.3}, of the 2 orders of unequal hosts {:.3}",
+            ssh.label(),
+            geo(&ratios[i]),
+            geo(&ratios[i][..2])
+        );
+    }
+    if let Some(i) = sides.iter().position(|&s| s == NixSsh::Multiplexed) {
+        println!("goal: geometric mean of the 3 pools against {} <= 0.5: {:.3}", sides[i].label(), geo(&ratios[i]));
+    }
 }

@@ -5,7 +5,11 @@
 //! for rvbuild is <= 1.10 on every pool.
 //!
 //! Run: `cargo bench --bench schedule_sim` (add `-- --seeds N` for more graphs per pool,
-//! `--verbose` for utilisation and critical paths, `--gantt DIR` to draw the schedules).
+//! `--verbose` for utilisation and critical paths, `--gantt DIR` to draw the schedules; quick
+//! mode: 1 graph per pool).
+
+#[path = "common/quick.rs"]
+mod quick;
 
 use rvbuild::report::gantt;
 use rvbuild::schedule::synthetic::{Rng, board_dag, pools};
@@ -14,13 +18,14 @@ use rvbuild::schedule::{BuilderModel, SimPolicy, lower_bound, lower_bound_tight,
 const PACKAGES: usize = 400;
 
 fn main() {
+    quick::banner("schedule_sim");
     let args: Vec<String> = std::env::args().collect();
     let seeds: u64 = args
         .iter()
         .position(|a| a == "--seeds")
         .and_then(|i| args.get(i + 1))
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(if quick::on() { 1 } else { 5 });
     let verbose = args.iter().any(|a| a == "--verbose");
     // `--gantt DIR`: write the rvbuild schedule of the first graph on each pool as SVG there.
     let gantt_dir = args.iter().position(|a| a == "--gantt").and_then(|i| args.get(i + 1)).cloned();

@@ -1,10 +1,14 @@
 //! Throughput of rvbuild's YMODEM sender against lrzsz's `sb`, side by side: the same file loaded
 //! with `loady` into the same U-Boot (QEMU riscv64, console on a pty). Prints both rates and the
-//! ratio rvbuild/sb. Run: `cargo bench --bench serial_loady` (BENCH_KIB sets the size, default
-//! 256; BENCH_BAUD adds a run with loady's baud-rate switch).
+//! ratio rvbuild/sb. The whole RAM window the file goes to is zeroed (and its CRC checked to be
+//! that of zeros) before each run, so no run's CRC can pass on an earlier run's data.
+//! Run: `cargo bench --bench serial_loady` (BENCH_KIB sets the size, default 256, quick mode
+//! 16; BENCH_BAUD adds a run with loady's baud-rate switch).
 
 #[path = "../tests/support/qemu.rs"]
 mod qemu;
+#[path = "common/quick.rs"]
+mod quick;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,7 +19,8 @@ use rvbuild::flash::uboot::{Console, ConsoleOptions};
 use rvbuild::vocab::Silent;
 
 fn main() {
-    let kib: usize = std::env::var("BENCH_KIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    quick::banner("serial_loady");
+    let kib: usize = quick::size("BENCH_KIB", 256, 16);
     let baud: Option<u32> = std::env::var("BENCH_BAUD").ok().and_then(|v| v.parse().ok());
     let mut x: u32 = 12345;
     let data: Vec<u8> = (0..kib * 1024)
@@ -43,15 +48,22 @@ fn main() {
         let got = con.crc32(addr, data.len() as u64).expect("crc32");
         assert_eq!(got, want, "{who}: data in RAM differs");
     };
+    let zeros = crc32(&vec![0u8; data.len()]);
+    let clear = |con: &mut Console<'_>| {
+        con.run(&format!("mw.b {addr:x} 0 {:x}", data.len())).expect("clear the RAM window");
+        let got = con.crc32(addr, data.len() as u64).expect("crc32 of the cleared window");
+        assert_eq!(got, zeros, "the RAM window is not zero after mw.b");
+    };
 
     // rvbuild
+    clear(&mut con);
     let t = Instant::now();
     con.loady(addr, "bench.bin", &data, None, &Silent).expect("rvbuild loady");
     let ours = t.elapsed().as_secs_f64();
     check(&mut con, "rvbuild");
-    con.run("mw.b 80400000 0 1000").expect("clear");
 
     // lrzsz sb, driving loady by hand on the same pty.
+    clear(&mut con);
     let t = Instant::now();
     con.enter(&format!("loady {addr:x}")).expect("type loady");
     let open = || std::fs::File::options().read(true).write(true).open(&vm.pty).expect("open pty for sb");
@@ -75,6 +87,7 @@ fn main() {
     println!("  throughput ratio rvbuild/sb: {:.2}", theirs / ours);
 
     if let Some(b) = baud {
+        clear(&mut con);
         let t = Instant::now();
         con.loady(addr, "bench.bin", &data, Some((b, 115_200)), &Silent).expect("rvbuild loady with baud switch");
         let fast = t.elapsed().as_secs_f64();
