@@ -7,7 +7,8 @@ cd "$TMPDIR"
 log "unpacking $src"
 tar -xf "$src"
 cd linux-*
-mk() { make -s ARCH="$karch" CROSS_COMPILE="$crossPrefix" "$@"; }
+source "$splitHook"
+mk() { make -s ARCH="$karch" CROSS_COMPILE="$crossPrefix" "${ccarg[@]}" "$@"; }
 log "config: $baseConfig + $(printf '%s\n' "$options" | grep -c . || true) options"
 mk "$baseConfig"
 printf '%s\n' "$options" > ../fragment.config
