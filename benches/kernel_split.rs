@@ -45,7 +45,8 @@ struct Cgroup(PathBuf);
 impl Cgroup {
     fn half_cpu(name: &str) -> Cgroup {
         let p = Path::new(CPU).join(format!("rvbuild-split-{}-{name}", std::process::id()));
-        fs::create_dir_all(&p).unwrap_or_else(|e| die(format!("{}: {e} (needs root and the cgroup v1 cpu controller)", p.display())));
+        fs::create_dir_all(&p)
+            .unwrap_or_else(|e| die(format!("{}: {e} (needs root and the cgroup v1 cpu controller)", p.display())));
         fs::write(p.join("cpu.cfs_period_us"), "100000").unwrap_or_else(|e| die(format!("cpu.cfs_period_us: {e}")));
         fs::write(p.join("cpu.cfs_quota_us"), "50000").unwrap_or_else(|e| die(format!("cpu.cfs_quota_us: {e}")));
         Cgroup(p)
@@ -125,7 +126,8 @@ fn build_on(drv: &str, owner: &str, transport: Arc<dyn Transport>, helpers: Vec<
         link_bytes_per_s: 1e8,
         dispatch_overhead_s: 0.1,
     };
-    let policy = Box::new(Scheduler::new(prepared.tasks.clone(), vec![model.clone()]).unwrap_or_else(|e| die(format!("{e}"))));
+    let policy =
+        Box::new(Scheduler::new(prepared.tasks.clone(), vec![model.clone()]).unwrap_or_else(|e| die(format!("{e}"))));
     let split = if helpers.is_empty() {
         SplitConfig::default()
     } else {
@@ -133,18 +135,33 @@ fn build_on(drv: &str, owner: &str, transport: Arc<dyn Transport>, helpers: Vec<
     };
     let opts = Options { log_dir: logs.join(owner), split, ..Options::default() };
     let timed = Timed::default();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap_or_else(|e| die(format!("{e}")));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(format!("{e}")));
     let t0 = Instant::now();
     if let Ok(mut s) = timed.start.lock() {
         *s = Some(t0);
     }
     let members = vec![Member { model, transport }];
-    let r = rt.block_on(rvbuild::build::run(dag, &prepared, members, policy, Arc::new(LocalTransport::new()), opts, &timed));
+    let r = rt.block_on(rvbuild::build::run(
+        dag,
+        &prepared,
+        members,
+        policy,
+        Arc::new(LocalTransport::new()),
+        opts,
+        &timed,
+    ));
     let wall = t0.elapsed().as_secs_f64();
     match r {
         Ok(o) => {
             if let Some(s) = o.built.get(drv).and_then(|b| b.split.as_ref()) {
-                println!("  split on {owner}: jobs per helper {:?}, failed {:?}, excluded {:?}", s.jobs, s.failed, s.excluded);
+                println!(
+                    "  split on {owner}: jobs per helper {:?}, failed {:?}, excluded {:?}",
+                    s.jobs, s.failed, s.excluded
+                );
             }
         }
         Err(e) => die(format!("building {drv} on {owner}: {e}")),
@@ -236,8 +253,7 @@ fn main() {
         ("the qemu-riscv64 kernel", kernel_drv(dir.path()))
     };
     println!("kernel_split: {what}, every participant at 0.5 CPU (cgroup v1 cpu.cfs_quota_us)");
-    let specs: Vec<HostSpec> =
-        ["one", "own", "a", "b", "c"].iter().map(|n| HostSpec::new(n, "x86_64-linux")).collect();
+    let specs: Vec<HostSpec> = ["one", "own", "a", "b", "c"].iter().map(|n| HostSpec::new(n, "x86_64-linux")).collect();
     let fleet = hosts::start(&specs);
     let groups: Vec<Cgroup> = fleet
         .hosts

@@ -284,8 +284,14 @@ async fn start_split(shared: &Shared, node: &DagNode, builder: BuilderId) -> Opt
     let member = &shared.members[builder];
     let label = label_of(shared, node);
     let note = |why: String| {
-        let _ = shared.events.send(Event::Note { text: format!("{label}: builds unsplit on {}: {why}", member.model.name) });
+        let _ = shared
+            .events
+            .send(Event::Note { text: format!("{label}: builds unsplit on {}: {why}", member.model.name) });
     };
+    if !node.drv.env.contains_key(split::HOOK_ATTR) {
+        note(format!("its builder does not read the helper list (no `{}`)", split::HOOK_ATTR));
+        return None;
+    }
     let Some(key) = node.drv.outputs.get("out").and_then(|o| split::key_of(&o.path)) else {
         note("it has no `out` output with a store path".into());
         return None;
@@ -295,7 +301,8 @@ async fn start_split(shared: &Shared, node: &DagNode, builder: BuilderId) -> Opt
         return None;
     };
     let compiler = format!("{prefix}gcc");
-    match split::start(member.transport.clone(), &member.model.name, &key, &compiler, &cfg.helpers, &shared.events).await
+    match split::start(member.transport.clone(), &member.model.name, &key, &compiler, &cfg.helpers, &shared.events)
+        .await
     {
         Ok(s) => Some(s),
         Err(why) => {

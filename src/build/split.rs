@@ -24,8 +24,12 @@ use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::transport::{Duplex, Listening, ServeChannel, Transport};
-pub use crate::vocab::manifest::SplitReport;
 use crate::vocab::Event;
+pub use crate::vocab::manifest::SplitReport;
+
+/// The derivation attribute naming the hook its builder sources (`nix/host/builders/split.sh`):
+/// only a derivation that has it reads the helper list, so only such a one is split.
+pub const HOOK_ATTR: &str = "splitHook";
 
 /// Where the runtime directories live on the owner (its Nix state directory: per store,
 /// root-owned, not in any derivation).
@@ -177,7 +181,8 @@ pub(crate) async fn start(
         root = RUNTIME_ROOT.rsplit_once('/').map(|(r, _)| r).unwrap_or(RUNTIME_ROOT)
     );
     run_ok(owner.as_ref(), &mk).await?;
-    let mut session = Session { owner: owner.clone(), dir: dir.clone(), serving: Vec::new(), counts: Vec::new(), report };
+    let mut session =
+        Session { owner: owner.clone(), dir: dir.clone(), serving: Vec::new(), counts: Vec::new(), report };
     for (i, h) in chosen.iter().enumerate() {
         let path = format!("{dir}/h{i}.sock");
         let listening = match owner.listen_unix(&path).await {

@@ -9,7 +9,7 @@ mod manifest;
 mod plan;
 mod qemu;
 mod request;
-mod split;
+pub(crate) mod split;
 mod stages;
 mod verify;
 

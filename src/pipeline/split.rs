@@ -36,14 +36,28 @@ pub(crate) fn decide_split(
     if provider != Provider::Host {
         return None;
     }
-    let drv = inst.drvs.get(SPLIT_COMPONENT)?.clone();
-    let i = inst.dag.index_of(&drv)?;
-    let task = crate::schedule::tasks_from_dag(&inst.dag, &[i], Some(history)).pop()?;
+    let drv = inst.drvs.get(SPLIT_COMPONENT)?;
+    decide_for(mode, drv, &inst.dag, models, history)
+}
+
+/// The split decision for one derivation of `dag` (one that reads the helper list: its
+/// environment has `splitHook`).
+pub(crate) fn decide_for(
+    mode: SplitMode,
+    drv: &str,
+    dag: &crate::nix::dag::Dag,
+    models: &[BuilderModel],
+    history: &History,
+) -> Option<SplitDecision> {
+    let i = dag.index_of(drv)?;
+    if !dag.node(i).drv.env.contains_key(crate::build::split::HOOK_ATTR) {
+        return None;
+    }
+    let drv = drv.to_string();
+    let task = crate::schedule::tasks_from_dag(dag, &[i], Some(history)).pop()?;
     let capable: Vec<&BuilderModel> = models.iter().filter(|m| m.slots > 0).collect();
-    let owner = capable
-        .iter()
-        .find(|m| m.local)
-        .or_else(|| capable.iter().max_by(|a, b| a.speed.total_cmp(&b.speed)))?;
+    let owner =
+        capable.iter().find(|m| m.local).or_else(|| capable.iter().max_by(|a, b| a.speed.total_cmp(&b.speed)))?;
     let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
     let helpers: Vec<HelperModel> = capable
         .iter()
@@ -69,18 +83,20 @@ pub(crate) fn decide_split(
     Some(SplitDecision { drv, split, estimate: est, text })
 }
 
-/// The engine's split configuration for a decision: every member may help (the engine leaves
+/// The engine's split configuration for decisions: every member may help (the engine leaves
 /// out the owner and hosts with another compiler).
-pub(crate) fn config(decision: Option<&SplitDecision>, members: &[Member]) -> SplitConfig {
-    match decision {
-        Some(d) if d.split => SplitConfig {
-            drvs: [d.drv.clone()].into(),
+pub(crate) fn config<'a>(decisions: impl IntoIterator<Item = &'a SplitDecision>, members: &[Member]) -> SplitConfig {
+    let drvs: std::collections::BTreeSet<String> =
+        decisions.into_iter().filter(|d| d.split).map(|d| d.drv.clone()).collect();
+    match drvs.is_empty() {
+        true => SplitConfig::default(),
+        false => SplitConfig {
+            drvs,
             helpers: members
                 .iter()
                 .filter(|m| m.model.slots > 0)
                 .map(|m| Helper { name: m.model.name.clone(), transport: m.transport.clone(), slots: m.model.slots })
                 .collect(),
         },
-        _ => SplitConfig::default(),
     }
 }

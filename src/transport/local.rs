@@ -51,10 +51,7 @@ impl LocalTransport {
     }
 
     fn spawn_piped(&self, mut cmd: tokio::process::Command, program: String) -> Result<ServeChannel> {
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|source| TransportError::CannotStart { program, source })?;
         // Ctrl-C sends it SIGTERM: Nix then stops the build and its builder processes.
         let registered = child.id().map(crate::vocab::cancel::register_pid);

@@ -85,7 +85,6 @@ pub struct SplitReport {
     pub excluded: BTreeMap<String, String>,
 }
 
-
 /// `manifest.json` in the output directory: every component's store paths and the artefacts
 /// later stages (verify, flash, qemu) use, by file name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
