@@ -14,6 +14,8 @@
 //! Run as root: `cargo bench --bench kernel_split`.
 
 mod common;
+#[path = "../tests/support/tiny_tree.rs"]
+mod tiny_tree;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -177,45 +179,6 @@ fn serial_part(t: &Timed, wall: f64) -> Option<f64> {
     Some(start + (wall - end))
 }
 
-/// A derivation of `files` small C files compiled by make through the split hook.
-fn tiny_tree(dir: &Path, files: u32) -> String {
-    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let script = dir.join("tiny.sh");
-    fs::write(
-        &script,
-        r#"source "$common"
-mkdir -p "$TMPDIR/t" && cd "$TMPDIR/t"
-for i in $(seq 1 "$files"); do
-  { for j in $(seq 1 60); do
-      echo "int f${i}_$j(int x) { int s = 0; for (int k = 0; k < x; k++) s += (k * $j) ^ (s >> 3); return s; }"
-    done; } > "f$i.c"
-done
-printf 'all: $(patsubst %%.c,%%.o,$(wildcard *.c))\n%%.o: %%.c\n\t$(CC) -O2 -c $< -o $@\n' > Makefile
-log "building $files files with $jobs jobs"
-source "$splitHook"
-make -s -j"$jobs" CC="${crossPrefix}gcc" "${ccarg[@]}"
-log "linked"
-mkdir -p "$out" && cat $(ls *.o | sort) | sha256sum > "$out/objects.sha256"
-"#,
-    )
-    .unwrap_or_else(|e| die(format!("{e}")));
-    let expr = dir.join("tiny.nix");
-    fs::write(
-        &expr,
-        format!(
-            "derivation {{ name = \"rvbuild-split-bench\"; system = \"x86_64-linux\"; builder = \"/bin/bash\"; \
-             args = [ \"-e\" {script} ]; common = {common}; splitHook = {hook}; hostPath = \"/usr/bin:/bin\"; \
-             crossPrefix = \"riscv64-linux-gnu-\"; files = \"{files}\"; nonce = \"{nonce}\"; }}",
-            script = script.display(),
-            common = repo.join("nix/host/builders/common.sh").display(),
-            hook = repo.join("nix/host/builders/split.sh").display(),
-            nonce = hosts::nonce(),
-        ),
-    )
-    .unwrap_or_else(|e| die(format!("{e}")));
-    instantiate(&expr, None)
-}
-
 fn instantiate(expr: &Path, attr: Option<&str>) -> String {
     let mut c = Command::new("nix-instantiate");
     c.arg(expr);
@@ -248,7 +211,8 @@ fn main() {
     let quick = std::env::var("RVBUILD_BENCH_QUICK").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().unwrap_or_else(|e| die(format!("{e}")));
     let (what, drv) = if quick {
-        ("a tiny C tree (48 files)", tiny_tree(dir.path(), 48))
+        let drv = tiny_tree::instantiate(dir.path(), 48, &hosts::nonce()).unwrap_or_else(|e| die(e));
+        ("a tiny C tree (48 files)", drv)
     } else {
         ("the qemu-riscv64 kernel", kernel_drv(dir.path()))
     };

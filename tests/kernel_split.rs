@@ -254,3 +254,60 @@ fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equ
         .expect("run rvbuild qemu");
     assert!(o.status.success(), "boot failed:\n{}", text(&o));
 }
+
+/// The local machine as the owner (its Nix builds as the `nixbld` users, who reach the sockets
+/// through the group), one SSH helper: jobs run there, and the objects are those of an
+/// unsplit build of the same tree.
+#[test]
+fn ssh_split_with_the_local_machine_as_owner_compiles_on_the_helper_and_matches_unsplit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = path_dir(dir.path(), "a", false);
+    let fleet = hosts::start(&[spec("a", Some(&path))]);
+    let home = dir.path().join("home");
+    fs::create_dir_all(home.join(".ssh")).expect("mkdir");
+    let a = fleet.host("a");
+    let helper = Helper { name: "a".into(), transport: ssh(&a.machines_line(&fleet), &home), slots: 2 };
+    let split_drv = support::tiny_tree::instantiate(dir.path(), 24, &hosts::nonce()).expect("tiny tree");
+    let plain_drv = support::tiny_tree::instantiate(dir.path(), 24, &hosts::nonce()).expect("tiny tree");
+
+    let dag = Arc::new(load_closure(std::slice::from_ref(&split_drv)).expect("dag"));
+    let i = dag.index_of(&split_drv).expect("node");
+    let prepared = Prepared { nodes: vec![i], tasks: tasks_from_dag(&dag, &[i], None), cached: BTreeSet::new() };
+    let model = BuilderModel {
+        name: "local".into(),
+        slots: 1,
+        native_systems: vec!["x86_64-linux".into()],
+        emulated: BTreeMap::new(),
+        speed: 1.0,
+        supported_features: Vec::new(),
+        mandatory_features: Vec::new(),
+        local: true,
+        link_bytes_per_s: 1e9,
+        dispatch_overhead_s: 0.0,
+    };
+    let policy = Box::new(Scheduler::new(prepared.tasks.clone(), vec![model.clone()]).expect("scheduler"));
+    let opts = Options {
+        log_dir: dir.path().join("logs"),
+        split: SplitConfig { drvs: BTreeSet::from([split_drv.clone()]), helpers: vec![helper] },
+        ..Options::default()
+    };
+    let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
+    let members = vec![Member { model, transport: local.clone() }];
+    let events = Events::default();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let outcome = rt
+        .block_on(rvbuild::build::run(dag.clone(), &prepared, members, policy, local, opts, &events))
+        .unwrap_or_else(|e| panic!("split build: {e}"));
+    let report = outcome.built[&split_drv].split.clone().expect("split report");
+    assert_eq!(report.owner, "local");
+    let done = lines(&path.join("done"));
+    assert!(report.jobs["a"] >= 1 && done >= 1, "jobs on a: {report:?}, wrapper saw {done}");
+    assert!(report.jobs["a"] as usize <= done, "{report:?} vs {done}");
+    let split_out = &outcome.built[&split_drv].outputs[0];
+    let o = Command::new("nix-store").args(["--realise", &plain_drv]).output().expect("nix-store");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let plain_out = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let read = |p: &str| fs::read_to_string(Path::new(p).join("objects.sha256")).expect("objects.sha256");
+    assert_eq!(read(split_out), read(&plain_out), "split and unsplit objects differ");
+    assert!(!Path::new("/nix/var/rvbuild/split").join(split_out[11..43].to_string()).exists(), "runtime dir left");
+}

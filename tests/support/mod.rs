@@ -10,6 +10,7 @@ pub mod noisy;
 pub mod pty;
 pub mod qemu;
 pub mod rom;
+pub mod tiny_tree;
 
 use std::fs;
 use std::path::{Path, PathBuf};
