@@ -309,5 +309,5 @@ fn ssh_split_with_the_local_machine_as_owner_compiles_on_the_helper_and_matches_
     let plain_out = String::from_utf8_lossy(&o.stdout).trim().to_string();
     let read = |p: &str| fs::read_to_string(Path::new(p).join("objects.sha256")).expect("objects.sha256");
     assert_eq!(read(split_out), read(&plain_out), "split and unsplit objects differ");
-    assert!(!Path::new("/nix/var/rvbuild/split").join(split_out[11..43].to_string()).exists(), "runtime dir left");
+    assert!(!Path::new("/nix/var/rvbuild/split").join(&split_out[11..43]).exists(), "runtime dir left");
 }

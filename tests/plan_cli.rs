@@ -192,4 +192,26 @@ fn plan_shows_the_kernel_split_decision_and_simulates_the_split_makespan() {
     assert_eq!(kernel_row(&never)["split"], "one host (--split never)", "{never}");
     let (a, b) = (split["makespan"].as_f64().unwrap_or(0.0), never["makespan"].as_f64().unwrap_or(0.0));
     assert!(a > 0.0 && a < b, "the split kernel shortens the predicted makespan: {a} vs {b}");
+
+    // A probe found another cross compiler on the third host: the plan leaves it out and says why.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (name, uri) = ("192.0.2.3:2222", "ssh://root@192.0.2.3:2222");
+    let entry = serde_json::json!({
+        "builder": name, "uri": uri, "probed_at": now, "duration_s": 0.1, "nix_version": "2.8.0",
+        "system": "x86_64-linux", "extra_platforms": [], "system_features": [], "emulated": {},
+        "cores": 2, "load1": 0.0, "free_disk_bytes": 1u64 << 34, "speed": null, "bench_ns_per_round": null,
+        "errors": {}, "userlands": {},
+        "cross_compilers": { "riscv64-linux-gnu-gcc": "riscv64-linux-gnu-gcc (Other) 99.1.0\naaa\nbbb" }
+    });
+    let cache = serde_json::json!({ "version": 1, "probes": { format!("{name} {uri}"): entry } });
+    fs::create_dir_all(dir.path().join(".cache/rvbuild")).expect("mkdir");
+    fs::write(dir.path().join(".cache/rvbuild/probes.json"), cache.to_string()).expect("probe cache");
+    let odd = run(&[]);
+    let row = kernel_row(&odd);
+    let t = row["split"].as_str().unwrap_or_default();
+    assert!(t.starts_with("local + 192.0.2.1:2222,192.0.2.2:2222 (distcc, 4 slots)"), "{row}");
+    assert!(
+        t.contains("192.0.2.3:2222 left out: different riscv64-linux-gnu-gcc: `riscv64-linux-gnu-gcc (Other) 99.1.0`"),
+        "{row}"
+    );
 }

@@ -75,10 +75,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let members = connect::members(&pool, &ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys })?;
     let mut history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
     let models: Vec<_> = members.iter().map(|m| m.model.clone()).collect();
+    let compilers = split::probed(&pool);
     let decisions: Vec<_> = dag
         .nodes()
         .iter()
-        .filter_map(|n| split::decide_for(args.split.into(), n.drv_path.as_str(), &dag, &models, &history))
+        .filter_map(|n| split::decide_for(args.split.into(), n.drv_path.as_str(), &dag, &models, &compilers, &history))
         .collect();
     for d in &decisions {
         ctx.reporter.event(&crate::vocab::Event::Note { text: format!("{}: {}", d.drv, d.text) });

@@ -109,7 +109,8 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     let cross: BTreeMap<String, Strategy> =
         strategies.iter().filter(|(_, v)| **v == Strategy::Cross).map(|(k, &v)| (k.clone(), v)).collect();
     let mode = req.split.unwrap_or(prof.value.strategy.split);
-    let decision = super::split::decide_split(mode, provider, &inst, &models, &history);
+    let compilers = super::split::probed(&pool);
+    let decision = super::split::decide_split(mode, provider, &inst, &models, &compilers, &history);
     if let Some(d) = &decision {
         reporter.event(&Event::Stage { name: "plan".into(), detail: format!("kernel compile: {}", d.text) });
     }

@@ -64,7 +64,8 @@ pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Resul
     let mut prepared = rt.block_on(crate::build::prepare(&inst.dag, local.as_ref(), Some(&history)))?;
     crate::build::check_capable(&prepared.tasks, &models)?;
     let mode = req.split.unwrap_or(inputs.prof.value.strategy.split);
-    let decision = super::split::decide_split(mode, inputs.provider, &inst, &models, &history);
+    let compilers = super::split::probed(&pool);
+    let decision = super::split::decide_split(mode, inputs.provider, &inst, &models, &compilers, &history);
     // A split kernel takes the cost model's time in the simulation (its helpers' slots are not
     // taken from the other derivations there: a limit of this prediction).
     if let Some(d) = decision.as_ref().filter(|d| d.split && d.estimate.one_host_s > 0.0)
