@@ -36,10 +36,15 @@ pub const HOOK_ATTR: &str = "splitHook";
 pub const RUNTIME_ROOT: &str = "/nix/var/rvbuild/split";
 
 /// What one compile job runs on a helper: distccd on the channel's stdin/stdout, logging each
-/// job to stderr (rvbuild counts the `COMPILE_OK` lines). `--enable-tcp-insecure` lets it run
-/// the compiler named by absolute path or cross name without distcc's whitelist, as distcc's
-/// own SSH mode does.
-pub const HELPER_COMMAND: &str = "distccd --inetd --enable-tcp-insecure --log-stderr --log-level=info";
+/// job to stderr (rvbuild counts the `COMPILE_OK` lines). Without `--enable-tcp-insecure`
+/// (which distcc's own SSH mode passes), distccd runs only compilers in its whitelist
+/// (`/usr/lib/distcc`, kept by Debian's `update-distcc-symlinks` for every installed gcc, the
+/// cross ones included): whoever reaches a helper's socket can compile, nothing more. The
+/// builder names the compiler without a path (`CC="distcc riscv64-linux-gnu-gcc"`).
+pub const HELPER_COMMAND: &str = "distccd --inetd --log-stderr --log-level=info";
+
+/// distccd's compiler whitelist.
+const WHITELIST: &str = "/usr/lib/distcc";
 
 /// How long a helper may take to answer the compiler-identity probe.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -91,8 +96,26 @@ fn is_plain(s: &str) -> bool {
 /// driver (links resolved) and of `cc1`, which do the work on a helper.
 pub fn identity_command(compiler: &str) -> String {
     format!(
-        "c=$(command -v {compiler}) && command -v distccd >/dev/null && {compiler} --version | head -n1 && \
+        "c=$(command -v {compiler}) || {{ echo no {compiler} >&2; exit 3; }}; {compiler} --version | head -n1 && \
          sha256sum \"$(readlink -f \"$c\")\" \"$({compiler} -print-prog-name=cc1)\" | cut -d' ' -f1"
+    )
+}
+
+/// The identity of the compiler on a helper, failing when distccd is missing or would refuse it.
+fn helper_command(compiler: &str) -> String {
+    format!(
+        "command -v distccd >/dev/null || {{ echo no distccd >&2; exit 3; }}; \
+         [ -e {WHITELIST}/{compiler} ] || {{ echo {compiler} is not in the distccd whitelist {WHITELIST}, run update-distcc-symlinks >&2; exit 3; }}; \
+         {}",
+        identity_command(compiler)
+    )
+}
+
+/// The identity of the compiler on the owner, failing when the builder could not use helpers.
+fn owner_command(compiler: &str) -> String {
+    format!(
+        "command -v distcc >/dev/null && command -v socat >/dev/null || {{ echo no distcc or no socat >&2; exit 3; }}; {}",
+        identity_command(compiler)
     )
 }
 
@@ -109,12 +132,14 @@ pub fn identity_mismatch(compiler: &str, ours: &str, theirs: &str) -> Option<Str
     })
 }
 
-async fn identity(t: &dyn Transport, compiler: &str) -> Result<String, String> {
-    match tokio::time::timeout(PROBE_TIMEOUT, t.exec(&identity_command(compiler))).await {
+async fn identity(t: &dyn Transport, command: &str) -> Result<String, String> {
+    match tokio::time::timeout(PROBE_TIMEOUT, t.exec(command)).await {
         Err(_) => Err(format!("no answer to the compiler probe within {PROBE_TIMEOUT:?}")),
         Ok(Err(e)) => Err(e.to_string()),
         Ok(Ok(o)) if o.status == Some(0) => Ok(String::from_utf8_lossy(&o.stdout).trim().to_string()),
-        Ok(Ok(_)) => Err(format!("no {compiler} or no distccd there")),
+        Ok(Ok(o)) => {
+            Err(String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or("the probe failed").to_string())
+        }
     }
 }
 
@@ -144,12 +169,13 @@ pub(crate) async fn start(
     if !is_plain(key) || !is_plain(compiler) {
         return Err(format!("unexpected key `{key}` or compiler `{compiler}`"));
     }
-    let ours = identity(owner.as_ref(), compiler).await.map_err(|e| format!("the owner {owner_name}: {e}"))?;
+    let ours =
+        identity(owner.as_ref(), &owner_command(compiler)).await.map_err(|e| format!("the owner {owner_name}: {e}"))?;
     let mut report = SplitReport { owner: owner_name.to_string(), ..SplitReport::default() };
     let candidates: Vec<&Helper> = helpers.iter().filter(|h| h.name != owner_name && h.slots > 0).collect();
     let mut probes = JoinSet::new();
     for (i, h) in candidates.iter().enumerate() {
-        let (t, c) = (h.transport.clone(), compiler.to_string());
+        let (t, c) = (h.transport.clone(), helper_command(compiler));
         probes.spawn(async move { (i, identity(t.as_ref(), &c).await) });
     }
     let mut found: Vec<Result<String, String>> = vec![Err("the probe did not finish".to_string()); candidates.len()];
