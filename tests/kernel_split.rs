@@ -89,6 +89,24 @@ fn lines(p: &Path) -> usize {
     fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0)
 }
 
+/// The qemu-riscv64 kernel's .drv, from the expression `rvbuild board --expr-only` writes.
+fn kernel_drv(dir: &Path) -> String {
+    let out = dir.join("expr");
+    let o = rvbuild()
+        .args(["board", "qemu-riscv64", "--profile", "ci", "--expr-only", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run rvbuild board --expr-only");
+    assert!(o.status.success(), "{}", text(&o));
+    let o = Command::new("nix-instantiate")
+        .arg(out.join("board.nix"))
+        .args(["-A", "kernel"])
+        .output()
+        .expect("nix-instantiate");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
 fn spec(name: &'static str, path: Option<&Path>) -> HostSpec {
     let extra: &'static str = match path {
         Some(p) => Box::leak(format!("SetEnv PATH={}:/usr/local/bin:/usr/bin:/bin\n", p.display()).into_boxed_str()),
@@ -126,13 +144,11 @@ fn kill_mid_compile(mut fleet: Fleet, victim: &'static str, log: PathBuf, limit:
 
 #[test]
 fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equals_the_unsplit_kernel() {
-    // The unsplit kernel, in the local store (shared with the other tests).
-    let out = built("qemu-riscv64");
-    let m = manifest(&out);
-    let kernel = &m["components"]["kernel"];
-    let drv = kernel["drv"].as_str().expect("kernel drv").to_string();
-
     let dir = tempfile::tempdir().expect("tempdir");
+    // The unsplit kernel goes into the local store (the board build shared with the other
+    // tests) while the split one builds on k.
+    let drv = kernel_drv(dir.path());
+    let unsplit = std::thread::spawn(|| built("qemu-riscv64"));
     let paths: BTreeMap<&str, PathBuf> =
         ["a", "b", "c", "odd"].iter().map(|n| (*n, path_dir(dir.path(), n, *n == "odd"))).collect();
     let fleet = hosts::start(&[
@@ -216,6 +232,8 @@ fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equ
         })
         .unwrap_or_default();
     let outcome = result.unwrap_or_else(|e| panic!("split build failed: {e}\nnotes: {notes:#?}"));
+    let out = unsplit.join().expect("the unsplit board build");
+    assert_eq!(manifest(&out)["components"]["kernel"]["drv"], drv.as_str(), "one derivation, split or not");
     assert!(killed, "helper c never had a job in flight after two finished jobs; notes: {notes:#?}");
     let b = &outcome.built[&drv];
     let report = b.split.as_ref().unwrap_or_else(|| panic!("no split report; notes: {notes:#?}"));

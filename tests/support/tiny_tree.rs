@@ -17,7 +17,7 @@ done
 printf 'all: $(patsubst %%.c,%%.o,$(wildcard *.c))\n%%.o: %%.c\n\t$(CC) -O2 -c $< -o $@\n' > Makefile
 log "building $files files with $jobs jobs"
 source "$splitHook"
-make -s -j"$jobs" CC="${crossPrefix}gcc" "${ccarg[@]}"
+make -s -j"$jobs" CC="${crossPrefix}gcc"
 log "linked"
 mkdir -p "$out" && cat $(ls *.o | sort) | sha256sum > "$out/objects.sha256"
 "#;

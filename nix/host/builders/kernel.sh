@@ -8,7 +8,7 @@ log "unpacking $src"
 tar -xf "$src"
 cd linux-*
 source "$splitHook"
-mk() { make -s ARCH="$karch" CROSS_COMPILE="$crossPrefix" "${ccarg[@]}" "$@"; }
+mk() { make -s ARCH="$karch" CROSS_COMPILE="$crossPrefix" "$@"; }
 log "config: $baseConfig + $(printf '%s\n' "$options" | grep -c . || true) options"
 mk "$baseConfig"
 printf '%s\n' "$options" > ../fragment.config
