@@ -1,9 +1,10 @@
 //! One derivation's compile spread over the pool with distcc (`--split`). While the derivation
 //! builds on its owner, rvbuild gives the build a runtime directory outside the derivation,
-//! `/nix/var/rvbuild/split/<hash of its first output>/`, holding a `hosts` file and one Unix
-//! socket per helper (`hN.sock`). The kernel's builder (`nix/host/builders/kernel.sh`) finds it,
-//! puts distcc in front of the cross gcc on PATH (masquerade, so every recorded command line stays the same) with distcc's SSH mode pointed at a wrapper that connects to those
-//! sockets, and rvbuild bridges each connection to one `distccd --inetd` exec channel on the
+//! `/nix/var/rvbuild/split/<hash of its `out` output>/`, holding a `hosts` file and one Unix
+//! socket per helper (`hN.sock`). The kernel's builder (`nix/host/builders/split.sh`) finds it
+//! and puts distcc in front of the cross gcc on PATH (masquerade mode, so every command line
+//! the build records stays the same), with distcc's SSH mode pointed at a wrapper that connects
+//! to those sockets, and rvbuild bridges each connection to one `distccd --inetd` exec channel on the
 //! helper over the SSH connection it already holds. For a remote owner the sockets are SSH
 //! remote forwards back to rvbuild. Nothing listens on a network address, there is no second
 //! way in, and the `.drv` is the same with and without helpers.
