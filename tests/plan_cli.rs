@@ -137,3 +137,81 @@ fn plan_bad_input_is_named_before_anything_builds() {
     let o = plan(dir.path(), &["no-such-board"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+#[test]
+fn plan_shows_the_kernel_split_decision_and_simulates_the_split_makespan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A kernel nobody built (its own log buffer size), split by the profile's strategy.split.
+    fs::create_dir_all(dir.path().join("profiles")).expect("mkdir");
+    fs::write(
+        dir.path().join("profiles/split.yaml"),
+        "name: split\nprovider: host\nbuilders:\n  use-nix-machines: false\n  local-jobs: 2\nstrategy:\n  split: always\n\
+         overlays:\n  kernel-config:\n    LOG_BUF_SHIFT: \"13\"\n",
+    )
+    .expect("profile");
+    // Never contacted: plans only read the machines lines.
+    let builders = "ssh://root@192.0.2.1:2222 x86_64-linux - 2 1 ; ssh://root@192.0.2.2:2222 x86_64-linux - 2 1 ; \
+                    ssh://root@192.0.2.3:2222 x86_64-linux - 2 1";
+    let run = |extra: &[&str]| -> Value {
+        let mut args = vec!["qemu-riscv64", "--profile", "split", "--builders", builders, "--simulate"];
+        args.extend_from_slice(extra);
+        let mut c = rvbuild();
+        let conf = dir.path().join("nixconf");
+        fs::create_dir_all(&conf).expect("mkdir");
+        fs::write(conf.join("nix.conf"), "").expect("nix.conf");
+        let o = c
+            .env("HOME", dir.path())
+            .env("RVBUILD_NIX_CONF_DIR", &conf)
+            .env_remove("XDG_CACHE_HOME")
+            .current_dir(dir.path())
+            .arg("--json")
+            .arg("plan")
+            .args(&args)
+            .output()
+            .expect("run rvbuild plan");
+        assert!(o.status.success(), "{}", text(&o));
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+    };
+    let kernel_row = |v: &Value| -> Value {
+        v["components"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["component"] == "kernel"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let split = run(&[]);
+    let row = kernel_row(&split);
+    assert_eq!(row["cached"], false, "{row}");
+    let text_split = row["split"].as_str().unwrap_or_default();
+    assert!(
+        text_split.starts_with("local + 192.0.2.1:2222,192.0.2.2:2222,192.0.2.3:2222 (distcc, 6 slots)  est. "),
+        "{row}"
+    );
+    assert!(text_split.contains("(one host: "), "{row}");
+    let never = run(&["--split", "never"]);
+    assert_eq!(kernel_row(&never)["split"], "one host (--split never)", "{never}");
+    let (a, b) = (split["makespan"].as_f64().unwrap_or(0.0), never["makespan"].as_f64().unwrap_or(0.0));
+    assert!(a > 0.0 && a < b, "the split kernel shortens the predicted makespan: {a} vs {b}");
+
+    // A probe found another cross compiler on the third host: the plan leaves it out and says why.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (name, uri) = ("192.0.2.3:2222", "ssh://root@192.0.2.3:2222");
+    let entry = serde_json::json!({
+        "builder": name, "uri": uri, "probed_at": now, "duration_s": 0.1, "nix_version": "2.8.0",
+        "system": "x86_64-linux", "extra_platforms": [], "system_features": [], "emulated": {},
+        "cores": 2, "load1": 0.0, "free_disk_bytes": 1u64 << 34, "speed": null, "bench_ns_per_round": null,
+        "errors": {}, "userlands": {},
+        "cross_compilers": { "riscv64-linux-gnu-gcc": "riscv64-linux-gnu-gcc (Other) 99.1.0\naaa\nbbb" }
+    });
+    let cache = serde_json::json!({ "version": 1, "probes": { format!("{name} {uri}"): entry } });
+    fs::create_dir_all(dir.path().join(".cache/rvbuild")).expect("mkdir");
+    fs::write(dir.path().join(".cache/rvbuild/probes.json"), cache.to_string()).expect("probe cache");
+    let odd = run(&[]);
+    let row = kernel_row(&odd);
+    let t = row["split"].as_str().unwrap_or_default();
+    assert!(t.starts_with("local + 192.0.2.1:2222,192.0.2.2:2222 (distcc, 4 slots)"), "{row}");
+    assert!(
+        t.contains("192.0.2.3:2222 left out: different riscv64-linux-gnu-gcc: `riscv64-linux-gnu-gcc (Other) 99.1.0`"),
+        "{row}"
+    );
+}

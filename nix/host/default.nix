@@ -60,6 +60,7 @@ in rec {
     mk {
       name = "rvbuild-linux-${version}-${arch}";
       script = ./builders/kernel.sh;
+      splitHook = ./builders/split.sh;
       outputs = [ "out" "dev" ];
       inherit src baseConfig karch crossPrefix toolchainId;
       options = lines options;

@@ -28,6 +28,8 @@ pub struct ComponentBuilt {
     /// Where it ran as the engine labelled it (`cross`, `native`, `emulated`); None if cached.
     pub strategy: Option<Strategy>,
     pub log: PathBuf,
+    /// How its compile was split over the pool, when it was.
+    pub split: Option<super::split::SplitReport>,
 }
 
 /// Registers `path` as an indirect GC root at `link`.
@@ -58,6 +60,7 @@ pub fn build(
     strategies: &BTreeMap<String, Strategy>,
     predict: bool,
     history: &crate::builders::history::History,
+    split: super::split::SplitConfig,
     reporter: &dyn Reporter,
 ) -> Result<ComponentsBuilt> {
     let dag = inst.dag.clone();
@@ -65,7 +68,7 @@ pub fn build(
     let by_drv: BTreeMap<String, Strategy> =
         inst.drvs.iter().filter_map(|(c, d)| strategies.get(c).map(|&s| (d.clone(), s))).collect();
     let log_dir = out_dir.join("logs");
-    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, predict, ..Options::default() };
+    let opts = Options { log_dir: log_dir.clone(), labels, strategies: by_drv, predict, split, ..Options::default() };
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
     let outcome = rt.block_on(super::build_roots(dag.clone(), members, local, history, opts, reporter))?;
     let roots_dir = out_dir.join(".gcroots");
@@ -90,6 +93,7 @@ pub fn build(
                 host: b.host.clone(),
                 strategy: Some(b.strategy),
                 log: b.log.clone(),
+                split: b.split.clone(),
             },
             None => {
                 // The manifest names a log for every component; a cached one says so.
@@ -118,6 +122,7 @@ pub fn build(
                     host: "local".into(),
                     strategy: None,
                     log,
+                    split: None,
                 }
             }
         };

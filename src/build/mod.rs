@@ -16,6 +16,7 @@ pub mod connect;
 pub mod error;
 mod faults;
 pub mod policy;
+pub mod split;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -80,6 +81,8 @@ pub struct Options {
     /// A failed build does not stop the run: what does not need it goes on, and the run
     /// fails at the end with the first failure (`nix-build --keep-going`).
     pub keep_going: bool,
+    /// Derivations whose compile is spread over helpers with distcc, and the helpers.
+    pub split: split::SplitConfig,
 }
 
 impl Default for Options {
@@ -94,6 +97,7 @@ impl Default for Options {
             reconnect_attempts: 4,
             predict: false,
             keep_going: false,
+            split: split::SplitConfig::default(),
         }
     }
 }
@@ -111,6 +115,9 @@ pub struct Built {
     /// Seconds since the run started.
     pub started: f64,
     pub log: PathBuf,
+    /// How its compile was split over helpers, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<split::SplitReport>,
 }
 
 /// The result of a run.
@@ -215,6 +222,7 @@ struct JobOk {
     outputs: Vec<String>,
     bytes: u64,
     transfers: Vec<(u64, f64)>,
+    split: Option<split::SplitReport>,
 }
 
 fn label_of(shared: &Shared, node: &DagNode) -> String {
@@ -276,7 +284,55 @@ fn log_tail(path: &std::path::Path, n: usize) -> String {
     strip_ansi(&lines[lines.len().saturating_sub(n)..].join("\n"))
 }
 
+/// Starts splitting the node's compile over the helpers when it is to be split; a split that
+/// cannot start is reported and the derivation builds as it is (the output is the same).
+async fn start_split(shared: &Shared, node: &DagNode, builder: BuilderId) -> Option<split::Session> {
+    let cfg = &shared.opts.split;
+    if !cfg.drvs.contains(node.drv_path.as_str()) {
+        return None;
+    }
+    let member = &shared.members[builder];
+    let label = label_of(shared, node);
+    let note = |why: String| {
+        let _ = shared
+            .events
+            .send(Event::Note { text: format!("{label}: builds unsplit on {}: {why}", member.model.name) });
+    };
+    if !node.drv.env.contains_key(split::HOOK_ATTR) {
+        note(format!("its builder does not read the helper list (no `{}`)", split::HOOK_ATTR));
+        return None;
+    }
+    let Some(key) = node.drv.outputs.get("out").and_then(|o| split::key_of(&o.path)) else {
+        note("it has no `out` output with a store path".into());
+        return None;
+    };
+    let Some(prefix) = node.drv.env.get("crossPrefix") else {
+        note("it names no cross compiler (crossPrefix)".into());
+        return None;
+    };
+    let compiler = format!("{prefix}gcc");
+    match split::start(member.transport.clone(), &member.model.name, &key, &compiler, &cfg.helpers, &shared.events)
+        .await
+    {
+        Ok(s) => Some(s),
+        Err(why) => {
+            note(why);
+            None
+        }
+    }
+}
+
 async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<JobOk, JobError> {
+    let session = start_split(&shared, shared.dag.node(node_index), builder).await;
+    let r = job_steps(shared, node_index, builder).await;
+    let report = match session {
+        Some(s) => Some(s.finish().await),
+        None => None,
+    };
+    r.map(|ok| JobOk { split: report, ..ok })
+}
+
+async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<JobOk, JobError> {
     let dag = &shared.dag;
     let node = dag.node(node_index);
     let member = &shared.members[builder];
@@ -322,7 +378,12 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
         r?
     };
     if result.is_success() {
-        return Ok(JobOk { outputs: outputs.iter().map(|p| p.as_str().to_string()).collect(), bytes, transfers });
+        return Ok(JobOk {
+            outputs: outputs.iter().map(|p| p.as_str().to_string()).collect(),
+            bytes,
+            transfers,
+            split: None,
+        });
     }
     // Late stderr lines may still be on their way to the log.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -765,7 +826,7 @@ impl<'a> Engine<'a> {
     /// Records a built derivation: events, measurements for the policy and the history, the
     /// run for the Gantt chart, and its [`Built`] entry.
     fn succeeded(&mut self, ended: &Ended, ok: JobOk) {
-        let JobOk { outputs, bytes, transfers } = ok;
+        let JobOk { outputs, bytes, transfers, split } = ok;
         let (task, builder) = (ended.task, ended.builder);
         self.report_finished(ended, true);
         for (b, secs) in transfers {
@@ -799,6 +860,7 @@ impl<'a> Engine<'a> {
                 seconds: ended.elapsed,
                 started: ended.started,
                 log: self.shared.opts.log_dir.join(format!("{}.log", ended.label)),
+                split,
             },
         );
     }

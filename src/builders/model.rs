@@ -249,6 +249,7 @@ mod tests {
             bench_ns_per_round: Some(1.0),
             errors: BTreeMap::from([("emulated armv7l-linux".into(), "exit 126".into())]),
             userlands: Default::default(),
+            cross_compilers: Default::default(),
         }
     }
 

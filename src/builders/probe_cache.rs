@@ -162,6 +162,10 @@ pub struct ProbeResult {
     /// Target-system userlands on the builder: Nix system -> id (sha256 of the stamp file).
     #[serde(default)]
     pub userlands: BTreeMap<String, String>,
+    /// Cross compilers (`riscv64-linux-gnu-gcc`, …) -> identity: `--version` line, sha256 of
+    /// the driver and of `cc1` (a split compile uses only hosts with the owner's).
+    #[serde(default)]
+    pub cross_compilers: BTreeMap<String, String>,
 }
 
 /// A system the builder may run through emulation.
@@ -217,6 +221,7 @@ mod tests {
             bench_ns_per_round: None,
             errors: BTreeMap::new(),
             userlands: Default::default(),
+            cross_compilers: Default::default(),
         }
     }
 

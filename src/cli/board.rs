@@ -27,6 +27,24 @@ impl From<ProviderArg> for Provider {
     }
 }
 
+/// `--split auto|never|always`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum SplitArg {
+    Auto,
+    Never,
+    Always,
+}
+
+impl From<SplitArg> for crate::vocab::SplitMode {
+    fn from(s: SplitArg) -> Self {
+        match s {
+            SplitArg::Auto => crate::vocab::SplitMode::Auto,
+            SplitArg::Never => crate::vocab::SplitMode::Never,
+            SplitArg::Always => crate::vocab::SplitMode::Always,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The board: a name from `rvbuild boards` or a path to a board file.
@@ -54,6 +72,11 @@ pub struct Args {
     pub jobs: usize,
     #[command(flatten)]
     pub pool: PoolArgs,
+    /// Spread the kernel's compile over the pool with distcc: auto (when the cost model predicts
+    /// a gain), never, always (whenever another builder has the same cross compiler). Default:
+    /// the profile's strategy.split, else auto.
+    #[arg(long, value_enum)]
+    pub split: Option<SplitArg>,
     /// Draw the schedule, predicted and measured side by side (`.svg`, or `.html`).
     #[arg(long, value_name = "FILE.svg|FILE.html")]
     pub gantt: Option<PathBuf>,
@@ -82,6 +105,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         connect: ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys },
         strategies: args.strategy,
         predict: args.gantt.is_some(),
+        split: args.split.map(Into::into),
     };
     let done = crate::pipeline::build(&req, &ctx.runtime, reporter)?;
     if let (Some(path), Some(s)) = (&args.gantt, &done.schedules) {

@@ -13,6 +13,7 @@ use crate::builders::history::History;
 use crate::builders::inventory::{self, Sources};
 use crate::nix::dag;
 use crate::nix::serve::BuildOptions;
+use crate::pipeline::split;
 use crate::transport::LocalTransport;
 
 use super::Context;
@@ -60,6 +61,10 @@ pub struct Args {
     /// Draw the schedule, predicted and measured side by side (`.svg`, or `.html`).
     #[arg(long, value_name = "FILE.svg|FILE.html")]
     pub gantt: Option<PathBuf>,
+    /// Spread the compile of derivations that read rvbuild's helper list (the host provider's
+    /// kernel) over the pool with distcc: auto (when the cost model predicts a gain), never, always.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub split: super::board::SplitArg,
 }
 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
@@ -72,6 +77,18 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let profile = loaded.as_ref().map(|l| (&l.value.builders, l.source.name.as_str()));
     let pool = inventory::load_pool(profile, &args.pool.pool_options(), &Sources::from_env())?;
     let members = connect::members(&pool, &ConnectOptions { accept_new_host_keys: args.pool.accept_new_host_keys })?;
+    let mut history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
+    let models: Vec<_> = members.iter().map(|m| m.model.clone()).collect();
+    let compilers = split::probed(&pool);
+    let decisions: Vec<_> = dag
+        .nodes()
+        .iter()
+        .filter_map(|n| split::decide_for(args.split.into(), n.drv_path.as_str(), &dag, &models, &compilers, &history))
+        .collect();
+    for d in &decisions {
+        ctx.reporter.event(&crate::vocab::Event::Note { text: format!("{}: {}", d.drv, d.text) });
+    }
+    let split = split::config(&decisions, &members);
     let log_dir = args.log_dir.clone().unwrap_or_else(|| {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         crate::vocab::cache_dir().join("logs").join(format!("build-{t}"))
@@ -86,11 +103,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         builders_use_substitutes: args.builders_use_substitutes,
         predict: args.gantt.is_some(),
         keep_going: args.keep_going,
+        split,
         ..Options::default()
     };
     let reporter = ctx.reporter.as_ref();
     let local: Arc<dyn crate::transport::Transport> = Arc::new(LocalTransport::new());
-    let mut history = if args.no_history { History::in_memory() } else { History::load(&History::default_path()) };
     let outcome =
         ctx.runtime.block_on(crate::build::build_roots(dag.clone(), members, local, &history, opts, reporter))?;
     if let (Some(path), Some(s)) = (&args.gantt, &outcome.schedules) {

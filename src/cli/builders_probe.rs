@@ -245,6 +245,15 @@ pub fn table(rows: &[Row]) -> String {
         s.push_str("(* runs through binfmt there but is not in Nix's extra-platforms: Nix will not build it there)\n");
     }
     for row in rows {
+        if let Some(r) = &row.result
+            && !r.cross_compilers.is_empty()
+        {
+            let list: Vec<String> =
+                r.cross_compilers.iter().map(|(c, id)| format!("{c} ({})", id.lines().next().unwrap_or("?"))).collect();
+            s.push_str(&format!("{}: cross compilers: {}\n", row.builder, list.join(", ")));
+        }
+    }
+    for row in rows {
         if let Some(r) = &row.result {
             for (part, e) in &r.errors {
                 s.push_str(&format!("{}: {part}: {e}\n", row.builder));
@@ -289,6 +298,7 @@ mod tests {
             bench_ns_per_round: None,
             errors: BTreeMap::from([("emulated aarch64-linux".into(), "exit 1: boom".into())]),
             userlands: Default::default(),
+            cross_compilers: Default::default(),
         };
         let rows = vec![
             Row {

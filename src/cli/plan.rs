@@ -15,7 +15,7 @@ use crate::report::gantt;
 use crate::{Error, ErrorKind, Result};
 
 use super::Context;
-use super::board::ProviderArg;
+use super::board::{ProviderArg, SplitArg};
 use super::pool_args::PoolArgs;
 
 #[derive(Debug, clap::Args)]
@@ -33,6 +33,10 @@ pub struct Args {
     pub strategy: Vec<(String, Strategy)>,
     #[command(flatten)]
     pub pool: PoolArgs,
+    /// Spread the kernel's compile over the pool (as for `rvbuild board`); the plan shows the
+    /// decision and the cost model's estimate.
+    #[arg(long, value_enum)]
+    pub split: Option<SplitArg>,
     /// Also print the predicted makespan, its lower bound and Nix's greedy policy on the same work.
     #[arg(long)]
     pub simulate: bool,
@@ -60,6 +64,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         provider: args.provider.map(Into::into),
         pool: args.pool.pool_options(),
         strategies: args.strategy.clone(),
+        split: args.split.map(Into::into),
         ..Request::default()
     };
     let plan = pipeline::plan(&req, args.simulate, &ctx.runtime)?;
@@ -117,6 +122,9 @@ fn table(rows: &[PlanRow]) -> String {
             "{:<w$}  {:<8}  {:<hw$}  {:>7}  {:>7}  {}\n",
             r.component, r.strategy, host, start, finish, r.reason
         ));
+        if let Some(split) = &r.split {
+            s.push_str(&format!("{:<w$}  {:<8}  split: {split}\n", "", ""));
+        }
     }
     s
 }

@@ -108,7 +108,14 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
     // or an emulating builder), which the engine knows once it placed them.
     let cross: BTreeMap<String, Strategy> =
         strategies.iter().filter(|(_, v)| **v == Strategy::Cross).map(|(k, &v)| (k.clone(), v)).collect();
-    let built = components::build(rt, &inst, members, &out_dir, &cross, req.predict, &history, reporter)?;
+    let mode = req.split.unwrap_or(prof.value.strategy.split);
+    let compilers = super::split::probed(&pool);
+    let decision = super::split::decide_split(mode, provider, &inst, &models, &compilers, &history);
+    if let Some(d) = &decision {
+        reporter.event(&Event::Stage { name: "plan".into(), detail: format!("kernel compile: {}", d.text) });
+    }
+    let split = super::split::config(decision.as_ref(), &members);
+    let built = components::build(rt, &inst, members, &out_dir, &cross, req.predict, &history, split, reporter)?;
     history.keep(&built.records, reporter);
 
     let mut manifest = manifest::skeleton(&spec, provider, &expr_path);
@@ -123,6 +130,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
                 seconds: b.seconds,
                 cached: b.cached,
                 log: b.log.to_string_lossy().into_owned(),
+                split: b.split.clone(),
             },
         );
         for (i, o) in b.outputs.iter().enumerate() {

@@ -9,6 +9,7 @@ mod manifest;
 mod plan;
 mod qemu;
 mod request;
+pub(crate) mod split;
 mod stages;
 mod verify;
 

@@ -29,6 +29,9 @@ pub struct PlanRow {
     pub finish: Option<f64>,
     pub cached: bool,
     pub reason: String,
+    /// The kernel's compile split decision with the cost model's numbers (`--split`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<String>,
 }
 
 /// The plan of a board: each component's row, the derivations still to build, the pool, the
@@ -58,11 +61,26 @@ pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Resul
     let expr = stages::write_expression(&planned.spec, inputs.provider, &scratch)?;
     let inst = instantiate::instantiate(&expr, &planned.spec.components())?;
     let local: Arc<dyn Transport> = Arc::new(LocalTransport::new());
-    let prepared = rt.block_on(crate::build::prepare(&inst.dag, local.as_ref(), Some(&history)))?;
+    let mut prepared = rt.block_on(crate::build::prepare(&inst.dag, local.as_ref(), Some(&history)))?;
     crate::build::check_capable(&prepared.tasks, &models)?;
+    let mode = req.split.unwrap_or(inputs.prof.value.strategy.split);
+    let compilers = super::split::probed(&pool);
+    let decision = super::split::decide_split(mode, inputs.provider, &inst, &models, &compilers, &history);
+    // A split kernel takes the cost model's time in the simulation (its helpers' slots are not
+    // taken from the other derivations there: a limit of this prediction).
+    if let Some(d) = decision.as_ref().filter(|d| d.split && d.estimate.one_host_s > 0.0)
+        && let Some(t) = inst.dag.index_of(&d.drv).and_then(|n| prepared.nodes.iter().position(|&x| x == n))
+    {
+        prepared.tasks[t].work *= d.estimate.split_s / d.estimate.one_host_s;
+    }
     let simulation = simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?;
     let nix_like = if nix_like { Some(simulate(&prepared.tasks, &models, SimPolicy::NixLike)?) } else { None };
-    let rows = rows(&planned.plans, &inst.drvs, &inst.dag, &prepared, &simulation, &models);
+    let mut rows = rows(&planned.plans, &inst.drvs, &inst.dag, &prepared, &simulation, &models);
+    if let Some(d) = decision
+        && let Some(r) = rows.iter_mut().find(|r| r.component == super::split::SPLIT_COMPONENT)
+    {
+        r.split = Some(d.text);
+    }
     Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like })
 }
 
@@ -93,6 +111,7 @@ fn rows(
                 finish: entry.map(|e| e.finish),
                 cached: task.is_none(),
                 reason: p.reason.clone(),
+                split: None,
             }
         })
         .collect()

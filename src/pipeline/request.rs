@@ -26,6 +26,9 @@ pub struct Request {
     pub strategies: Vec<(String, profile::Strategy)>,
     /// Also predict the schedule, to compare with the measured one (`--gantt`).
     pub predict: bool,
+    /// `--split`: spread the kernel's compile over the pool (auto: when the cost model
+    /// predicts a gain); None = the profile's `strategy.split`, else auto.
+    pub split: Option<crate::vocab::SplitMode>,
 }
 
 /// The default output directory of a board: `./result-<board>`.

@@ -4,6 +4,7 @@
 pub(crate) mod board;
 pub(crate) mod cost;
 pub(crate) mod error;
+pub(crate) mod split;
 pub(crate) mod strategy;
 
 pub(crate) use strategy::ComponentPlan;

@@ -222,6 +222,7 @@ pub fn assemble(
                 crate::builders::userland::system_of_debian_arch(arch).map(|sys| (sys.to_string(), id.clone()))
             })
             .collect(),
+        cross_compilers: o.cross_compilers.iter().cloned().collect(),
     }
 }
 

@@ -31,6 +31,10 @@ pub struct ScriptOutput {
     /// Target-system userlands (scripts/setup-host.sh) found below the same root as here:
     /// (Debian arch, sha256 of the stamp file).
     pub userlands: Vec<(String, String)>,
+    /// Cross compilers (`riscv64-linux-gnu-gcc`, `aarch64-linux-gnu-gcc`) and their identity:
+    /// the `--version` line, then the sha256 of the driver and of `cc1`, one per line (the
+    /// split compile's check, `build::split::identity_command`).
+    pub cross_compilers: Vec<(String, String)>,
 }
 
 /// One registered binfmt_misc handler.
@@ -112,6 +116,12 @@ if [ -n "$USERLAND_ROOT" ]; then
     [ -n "$h" ] && echo "userland=${d##*/userland-} $h"
   done
 fi
+for c in riscv64-linux-gnu-gcc aarch64-linux-gnu-gcc; do
+  p=$(command -v "$c" 2>/dev/null) || continue
+  v=$("$c" --version 2>/dev/null | head -n 1)
+  h=$(sha256sum "$(readlink -f "$p")" "$("$c" -print-prog-name=cc1)" 2>/dev/null | cut -d " " -f 1)
+  echo "cross_compiler=$c" $h "$v"
+done
 to=
 if command -v timeout >/dev/null 2>&1; then to="timeout $BENCH_TIMEOUT"; fi
 run_bench() {
@@ -224,6 +234,18 @@ pub fn parse(stdout: &str) -> ScriptOutput {
                     o.userlands.push((arch.to_string(), id.to_string()));
                 }
             }
+            "cross_compiler" => {
+                let mut it = value.splitn(4, ' ');
+                let (name, driver, cc1, version) = (it.next(), it.next(), it.next(), it.next());
+                let hex = |h: &str| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+                if let (Some(name), Some(driver), Some(cc1), Some(version)) = (name, driver, cc1, version)
+                    && safe(name, &[])
+                    && hex(driver)
+                    && hex(cc1)
+                {
+                    o.cross_compilers.push((name.to_string(), format!("{}\n{driver}\n{cc1}", version.trim())));
+                }
+            }
             "binfmt" => {
                 if let Some(e) = parse_binfmt(value) {
                     o.binfmt.push(e);
@@ -327,6 +349,8 @@ userland=arm64 not-a-hash
 userland=bad'arch 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
 binfmt=qemu-riscv64 enabled 0 7f454c460201010000000000000000000200f300 1 /usr/libexec/qemu-binfmt/riscv64-binfmt-P
 binfmt=jar disabled 0 none 0
+cross_compiler=riscv64-linux-gnu-gcc 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef riscv64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0
+cross_compiler=aarch64-linux-gnu-gcc not-a-hash 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef gcc 12
 bench=x86_64-linux rounds=24 ns=430000000 checksum=00ff
 bench=x86_64-linux rounds=6 ns=110000000 checksum=0a0b
 bench=riscv64-linux rounds=6 ns=700000000 checksum=0a0b
@@ -352,6 +376,15 @@ garbage line
                 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef".to_string()
             )],
             "malformed userland lines are skipped"
+        );
+        let id = format!(
+            "riscv64-linux-gnu-gcc (Debian 12.2.0-14) 12.2.0\n{H}\n{H}",
+            H = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        );
+        assert_eq!(
+            o.cross_compilers,
+            vec![("riscv64-linux-gnu-gcc".to_string(), id)],
+            "the version line, then the driver's and cc1's sha256; malformed lines are skipped"
         );
         assert_eq!(o.binfmt[0].name, "qemu-riscv64");
         assert!(o.binfmt[0].enabled && o.binfmt[0].interpreter_present);

@@ -57,11 +57,15 @@ pub struct StrategyConfig {
     /// Per-component overrides: component name (kernel, init, module-NAME, ...) -> strategy.
     #[serde(default)]
     pub overrides: BTreeMap<String, Sp<Strategy>>,
+    /// Spread the kernel's compile over the pool with distcc: auto (when the cost model
+    /// predicts a gain), never, always. `--split` wins.
+    #[serde(default)]
+    pub split: crate::vocab::SplitMode,
 }
 
 impl Default for StrategyConfig {
     fn default() -> Self {
-        StrategyConfig { policy: default_policy(), overrides: BTreeMap::new() }
+        StrategyConfig { policy: default_policy(), overrides: BTreeMap::new(), split: Default::default() }
     }
 }
 

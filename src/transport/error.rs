@@ -25,6 +25,13 @@ pub enum TransportError {
     #[diagnostic(code(rvbuild::transport::local_exec))]
     LocalExec { source: std::io::Error },
 
+    #[error("cannot listen on the Unix socket {path}: {source}")]
+    #[diagnostic(
+        code(rvbuild::transport::listen),
+        help("the split compile's runtime directory must be writable by rvbuild (check its permissions)")
+    )]
+    Listen { path: String, source: std::io::Error },
+
     #[error("builder {builder} is the local machine, not an SSH host")]
     #[diagnostic(code(rvbuild::transport::not_an_ssh_host))]
     NotAnSshHost { builder: String },
@@ -35,7 +42,7 @@ impl From<TransportError> for Error {
         let kind = match &e {
             TransportError::CannotStart { .. } => ErrorKind::Prerequisite,
             TransportError::NoStdio | TransportError::NotAnSshHost { .. } => ErrorKind::Internal,
-            TransportError::LocalExec { .. } => ErrorKind::Builder,
+            TransportError::LocalExec { .. } | TransportError::Listen { .. } => ErrorKind::Builder,
         };
         Error::new(kind, e)
     }

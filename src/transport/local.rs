@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::error::TransportError;
-use super::{BoxFuture, ExecOutput, ServeChannel, Transport};
+use super::{BoxFuture, Duplex, ExecOutput, Listening, ServeChannel, Transport};
 use crate::Result;
 
 /// Spawns `nix-store [--store URI] --serve --write` from PATH.
@@ -46,15 +46,13 @@ impl LocalTransport {
         if let Some(store) = &self.store {
             cmd.arg("--store").arg(store);
         }
-        cmd.args(["--serve", "--write"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|source| TransportError::CannotStart {
-            program: self.program.to_string_lossy().into_owned(),
-            source,
-        })?;
+        cmd.args(["--serve", "--write"]);
+        self.spawn_piped(cmd, self.program.to_string_lossy().into_owned())
+    }
+
+    fn spawn_piped(&self, mut cmd: tokio::process::Command, program: String) -> Result<ServeChannel> {
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| TransportError::CannotStart { program, source })?;
         // Ctrl-C sends it SIGTERM: Nix then stops the build and its builder processes.
         let registered = child.id().map(crate::vocab::cancel::register_pid);
         let missing = || TransportError::NoStdio;
@@ -96,6 +94,43 @@ impl Transport for LocalTransport {
                 .map_err(|source| TransportError::LocalExec { source })?;
             Ok(ExecOutput { status: out.status.code(), stdout: out.stdout, stderr: out.stderr })
         })
+    }
+
+    fn open_stream(&self, command: &str) -> BoxFuture<'_, Result<ServeChannel>> {
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c").arg(command);
+        Box::pin(async move { self.spawn_piped(cmd, "sh".into()) })
+    }
+
+    fn listen_unix(&self, path: &str) -> BoxFuture<'_, Result<Listening>> {
+        let path = path.to_string();
+        Box::pin(async move {
+            let _ = std::fs::remove_file(&path);
+            let listener = tokio::net::UnixListener::bind(&path)
+                .map_err(|source| TransportError::Listen { path: path.clone(), source })?;
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            let task = tokio::spawn(async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    if tx.send(Box::new(stream) as Box<dyn Duplex>).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Ok(Listening { incoming: rx, keepalive: Box::new(SocketGuard { task, path }) })
+        })
+    }
+}
+
+/// Stops accepting and removes the socket file.
+struct SocketGuard {
+    task: tokio::task::JoinHandle<()>,
+    path: String,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

@@ -34,6 +34,27 @@ pub trait Transport: Send + Sync {
     /// Runs `command` with the builder's shell (`sh -c` locally, the exec request over SSH)
     /// and collects its exit status and output. For probes; builds go through [`open_serve`](Self::open_serve).
     fn exec(&self, command: &str) -> BoxFuture<'_, Result<ExecOutput>>;
+
+    /// Starts `command` with the builder's shell and returns its streams, as for a serve
+    /// session (stdin, stdout, stderr): the byte pipe of a split compile job (`distccd --inetd`).
+    fn open_stream(&self, command: &str) -> BoxFuture<'_, Result<ServeChannel>>;
+
+    /// Accepts connections made on the builder to the Unix socket `path`: a socket rvbuild
+    /// listens on itself for the local machine, an SSH remote forward
+    /// (`streamlocal-forward@openssh.com`) for a remote builder. Nothing listens on a network
+    /// address. Dropping the [`Listening`] stops it.
+    fn listen_unix(&self, path: &str) -> BoxFuture<'_, Result<Listening>>;
+}
+
+/// A bidirectional byte stream: an accepted Unix connection or a forwarded SSH channel.
+pub trait Duplex: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Duplex for T {}
+
+/// Connections accepted by [`Transport::listen_unix`].
+pub struct Listening {
+    pub incoming: tokio::sync::mpsc::Receiver<Box<dyn Duplex>>,
+    /// What keeps the socket open (the accept task, the SSH forward); dropping it closes it.
+    pub keepalive: Box<dyn std::any::Any + Send>,
 }
 
 /// What a command run with [`Transport::exec`] printed.

@@ -3,8 +3,10 @@
 //! `nix-store --serve --write`, and exec channels for probes. Host keys are checked strictly
 //! (see `ssh_hostkey`), keys tried in OpenSSH's order (see `ssh_auth`), keepalives notice a dead
 //! host, and every failure is a [`TransportFailure`] whose class tells an unreachable builder
-//! from a setup problem.
+//! from a setup problem. Remote Unix-socket forwards (`streamlocal-forward@openssh.com`) bring
+//! connections made on the builder back to rvbuild (the split compile's helpers).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
@@ -16,7 +18,7 @@ use russh::{ChannelMsg, Disconnect};
 use super::ssh_auth::{self, KeySources};
 use super::ssh_channel::{self, ChannelContext};
 use super::ssh_hostkey::{self, Peer, Verdict};
-use super::{BoxFuture, ExecOutput, FailureClass, ServeChannel, Transport, TransportFailure};
+use super::{BoxFuture, Duplex, ExecOutput, FailureClass, Listening, ServeChannel, Transport, TransportFailure};
 use crate::builders::machines::Scheme;
 use crate::builders::{Builder, HostKeyStatus};
 use crate::{Error, Result};
@@ -74,7 +76,11 @@ pub struct SshTransport {
     /// What is known about the host key; updated when a new key is recorded.
     host_key: Arc<StdMutex<HostKeyStatus>>,
     conn: tokio::sync::Mutex<Option<Arc<Connection>>>,
+    /// Remote Unix-socket forwards by socket path: where their connections go.
+    forwards: Forwards,
 }
+
+type Forwards = Arc<StdMutex<HashMap<String, tokio::sync::mpsc::Sender<Box<dyn Duplex>>>>>;
 
 /// The shared connection. Dropping the last reference disconnects.
 struct Connection {
@@ -110,6 +116,7 @@ struct Client {
     record_in: PathBuf,
     /// Why the key was refused, for the error after russh gives up.
     refusal: Arc<StdMutex<Option<TransportFailure>>>,
+    forwards: Forwards,
 }
 
 impl client::Handler for Client {
@@ -142,6 +149,23 @@ impl client::Handler for Client {
             }
         }
     }
+
+    /// A connection to a socket rvbuild asked to forward: handed to its listener; anything
+    /// else is refused (dropping `reply` rejects the channel).
+    async fn server_channel_open_forwarded_streamlocal(
+        &mut self,
+        channel: russh::Channel<Msg>,
+        socket_path: &str,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> std::result::Result<(), Self::Error> {
+        let tx = self.forwards.lock().ok().and_then(|m| m.get(socket_path).cloned());
+        if let Some(tx) = tx {
+            reply.accept().await;
+            let _ = tx.try_send(Box::new(channel.into_stream()));
+        }
+        Ok(())
+    }
 }
 
 impl Client {
@@ -169,6 +193,7 @@ impl SshTransport {
             host_key: Arc::new(StdMutex::new(builder.host_key.clone())),
             opts,
             conn: tokio::sync::Mutex::new(None),
+            forwards: Arc::default(),
         })
     }
 
@@ -246,6 +271,7 @@ impl SshTransport {
             accept_new: self.opts.accept_new_host_keys,
             record_in: self.record_file(),
             refusal: refusal.clone(),
+            forwards: self.forwards.clone(),
         };
         let config = client::Config {
             keepalive_interval: Some(self.opts.keepalive_interval),
@@ -355,6 +381,38 @@ impl Transport for SshTransport {
         })
     }
 
+    fn open_stream(&self, command: &str) -> BoxFuture<'_, Result<ServeChannel>> {
+        let command = command.to_string();
+        Box::pin(async move {
+            let (conn, ch) = self.open_exec(&command).await?;
+            Ok(ssh_channel::serve_channel(ch, Box::new(conn), self.context(&command), self.label()))
+        })
+    }
+
+    fn listen_unix(&self, path: &str) -> BoxFuture<'_, Result<Listening>> {
+        let path = path.to_string();
+        Box::pin(async move {
+            let conn = self.connection().await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(16);
+            if let Ok(mut m) = self.forwards.lock() {
+                m.insert(path.clone(), tx);
+            }
+            let asked = match conn.handle() {
+                Some(h) => h.streamlocal_forward(path.as_str()).await.map_err(|e| e.to_string()),
+                None => Err("the connection is closed".to_string()),
+            };
+            let guard = ForwardGuard { conn, path: path.clone(), forwards: self.forwards.clone() };
+            if let Err(e) = asked {
+                return Err(self.fail(
+                    FailureClass::Setup,
+                    format!("{}: sshd refused to forward the Unix socket {path}: {e}", self.who()),
+                    Some("allow it in the builder's sshd_config (AllowStreamLocalForwarding yes)".into()),
+                ));
+            }
+            Ok(Listening { incoming: rx, keepalive: Box::new(guard) })
+        })
+    }
+
     fn exec(&self, command: &str) -> BoxFuture<'_, Result<ExecOutput>> {
         let command = command.to_string();
         Box::pin(async move {
@@ -390,6 +448,31 @@ impl Transport for SshTransport {
             }
             Ok(out)
         })
+    }
+}
+
+/// Ends a remote Unix-socket forward: no more connections are taken, sshd is asked to close
+/// the socket, and the connection is kept until then.
+struct ForwardGuard {
+    conn: Arc<Connection>,
+    path: String,
+    forwards: Forwards,
+}
+
+impl Drop for ForwardGuard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.forwards.lock() {
+            m.remove(&self.path);
+        }
+        let conn = self.conn.clone();
+        let path = std::mem::take(&mut self.path);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Some(h) = conn.handle() {
+                    let _ = h.cancel_streamlocal_forward(path).await;
+                }
+            });
+        }
     }
 }
 

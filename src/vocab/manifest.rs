@@ -66,6 +66,23 @@ pub struct ComponentRecord {
     pub seconds: f64,
     pub cached: bool,
     pub log: String,
+    /// How its compile was spread over the pool (`--split`), when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split: Option<SplitReport>,
+}
+
+/// How a split went: recorded in the manifest per component.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitReport {
+    /// The host the derivation ran on (it compiles too, as distcc's `localhost`).
+    pub owner: String,
+    /// Compile jobs each helper's distccd reported done (`COMPILE_OK`), by host.
+    pub jobs: BTreeMap<String, u32>,
+    /// Jobs per helper that did not complete there (helper lost, timed out): distcc compiled
+    /// them on the owner.
+    pub failed: BTreeMap<String, u32>,
+    /// Hosts left out, with the reason.
+    pub excluded: BTreeMap<String, String>,
 }
 
 /// `manifest.json` in the output directory: every component's store paths and the artefacts

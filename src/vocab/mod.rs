@@ -18,7 +18,7 @@ pub use arch::Arch;
 pub use event::{Event, Reporter, Silent};
 pub use manifest::Manifest;
 pub use model::{Assignment, BuilderId, BuilderModel, Placement, Task, TaskId};
-pub use strategy::Strategy;
+pub use strategy::{SplitMode, Strategy};
 
 /// rvbuild's cache directory: `$XDG_CACHE_HOME/rvbuild` or `~/.cache/rvbuild`.
 pub fn cache_dir() -> PathBuf {

@@ -12,6 +12,7 @@ pub mod proxy;
 pub mod pty;
 pub mod qemu;
 pub mod rom;
+pub mod tiny_tree;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ cd "$TMPDIR"
 log "unpacking $src"
 tar -xf "$src"
 cd linux-*
+source "$splitHook"
 mk() { make -s ARCH="$karch" CROSS_COMPILE="$crossPrefix" "$@"; }
 log "config: $baseConfig + $(printf '%s\n' "$options" | grep -c . || true) options"
 mk "$baseConfig"

@@ -1,0 +1,253 @@
+//! The kernel's compile split over the pool (`--split`) against the same derivation on one
+//! host, side by side in one run. Loopback sshd builders with their own Nix stores
+//! (tests/support/hosts.rs); every participant is held to 0.5 CPU by the cgroup v1 `cpu`
+//! controller (`cpu.cfs_quota_us`), so the 2 cores of this machine act as four equal builders:
+//!
+//! - baseline: host `one` builds the qemu-riscv64 kernel derivation alone, `-j` as today;
+//! - split: host `own` builds the same derivation with helpers `a`, `b`, `c` (2 slots each),
+//!   reached only through rvbuild's SSH connections.
+//!
+//! Prints both wall times, the ratio split / baseline, and the ideal ratio from the measured
+//! serial part (everything before `make` starts and after it ends, from the build log's
+//! timestamps; linking inside `make` counts as parallel, so the ideal is optimistic).
+//! `RVBUILD_BENCH_QUICK=1`: the same on a tiny C tree (48 files) instead of the kernel.
+//! Run as root: `cargo bench --bench kernel_split`.
+
+mod common;
+#[path = "../tests/support/tiny_tree.rs"]
+mod tiny_tree;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use common::hosts::{self, Fleet, HostSpec};
+use rvbuild::build::split::{Helper, SplitConfig};
+use rvbuild::build::{Member, Options, Prepared};
+use rvbuild::builders::{PoolOptions, Sources, load_pool};
+use rvbuild::nix::dag::load_closure;
+use rvbuild::profile::build::LocalJobs;
+use rvbuild::schedule::{BuilderModel, Scheduler, tasks_from_dag};
+use rvbuild::transport::{LocalTransport, SshOptions, SshTransport, Transport};
+use rvbuild::{Event, Reporter};
+
+const CPU: &str = "/sys/fs/cgroup/cpu";
+
+fn die(msg: String) -> ! {
+    eprintln!("kernel_split: {msg}");
+    std::process::exit(1)
+}
+
+/// A cgroup of 0.5 CPU; removed on drop (its processes are gone by then).
+struct Cgroup(PathBuf);
+
+impl Cgroup {
+    fn half_cpu(name: &str) -> Cgroup {
+        let p = Path::new(CPU).join(format!("rvbuild-split-{}-{name}", std::process::id()));
+        fs::create_dir_all(&p)
+            .unwrap_or_else(|e| die(format!("{}: {e} (needs root and the cgroup v1 cpu controller)", p.display())));
+        fs::write(p.join("cpu.cfs_period_us"), "100000").unwrap_or_else(|e| die(format!("cpu.cfs_period_us: {e}")));
+        fs::write(p.join("cpu.cfs_quota_us"), "50000").unwrap_or_else(|e| die(format!("cpu.cfs_quota_us: {e}")));
+        Cgroup(p)
+    }
+
+    fn add(&self, pids: &[u32]) {
+        for pid in pids {
+            let _ = fs::write(self.0.join("cgroup.procs"), pid.to_string());
+        }
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // Move what is left to the root group first: a cgroup with tasks cannot be removed.
+        if let Ok(t) = fs::read_to_string(self.0.join("cgroup.procs")) {
+            for pid in t.lines() {
+                let _ = fs::write(Path::new(CPU).join("cgroup.procs"), pid);
+            }
+        }
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+/// Log lines with the second they arrived.
+#[derive(Default)]
+struct Timed {
+    start: Mutex<Option<Instant>>,
+    lines: Mutex<Vec<(f64, String)>>,
+}
+
+impl Reporter for Timed {
+    fn event(&self, e: &Event) {
+        let Ok(mut s) = self.start.lock() else { return };
+        let t0 = *s.get_or_insert_with(Instant::now);
+        let line = match e {
+            Event::Log { line, .. } => line.clone(),
+            Event::Note { text } => text.clone(),
+            _ => return,
+        };
+        if let Ok(mut v) = self.lines.lock() {
+            v.push((t0.elapsed().as_secs_f64(), line));
+        }
+    }
+}
+
+fn ssh(fleet: &Fleet, name: &str, home: &Path) -> Arc<dyn Transport> {
+    let h = fleet.host(name);
+    let nix = home.join("etc-nix");
+    fs::create_dir_all(&nix).unwrap_or_else(|e| die(format!("{e}")));
+    let sources = Sources { nix_conf_dir: nix, home: Some(home.into()), ssh_dir: home.join("etc-ssh"), cores: 1 };
+    let opts = PoolOptions {
+        builders: Some(h.machines_line(fleet)),
+        local_jobs: Some(LocalJobs::Count(0)),
+        ..Default::default()
+    };
+    let b = load_pool(None, &opts, &sources).unwrap_or_else(|e| die(format!("pool: {e}"))).remove(0);
+    let opts = SshOptions { home: Some(home.into()), agent_socket: None, ..SshOptions::default() };
+    Arc::new(SshTransport::new(&b, opts).unwrap_or_else(|e| die(format!("transport: {e}"))))
+}
+
+/// Builds `drv` on `owner` (split over `helpers` when there are any); returns the wall time
+/// and the timed log.
+fn build_on(drv: &str, owner: &str, transport: Arc<dyn Transport>, helpers: Vec<Helper>, logs: &Path) -> (f64, Timed) {
+    let dag = Arc::new(load_closure(&[drv.to_string()]).unwrap_or_else(|e| die(format!("{drv}: {e}"))));
+    let i = dag.index_of(drv).unwrap_or_else(|| die(format!("{drv} not in its DAG")));
+    let prepared = Prepared { nodes: vec![i], tasks: tasks_from_dag(&dag, &[i], None), cached: BTreeSet::new() };
+    let model = BuilderModel {
+        name: owner.into(),
+        slots: 1,
+        native_systems: vec!["x86_64-linux".into()],
+        emulated: BTreeMap::new(),
+        speed: 1.0,
+        supported_features: Vec::new(),
+        mandatory_features: Vec::new(),
+        local: false,
+        link_bytes_per_s: 1e8,
+        dispatch_overhead_s: 0.1,
+    };
+    let policy =
+        Box::new(Scheduler::new(prepared.tasks.clone(), vec![model.clone()]).unwrap_or_else(|e| die(format!("{e}"))));
+    let split = if helpers.is_empty() {
+        SplitConfig::default()
+    } else {
+        SplitConfig { drvs: BTreeSet::from([drv.to_string()]), helpers }
+    };
+    let opts = Options { log_dir: logs.join(owner), split, ..Options::default() };
+    let timed = Timed::default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| die(format!("{e}")));
+    let t0 = Instant::now();
+    if let Ok(mut s) = timed.start.lock() {
+        *s = Some(t0);
+    }
+    let members = vec![Member { model, transport }];
+    let r = rt.block_on(rvbuild::build::run(
+        dag,
+        &prepared,
+        members,
+        policy,
+        Arc::new(LocalTransport::new()),
+        opts,
+        &timed,
+    ));
+    let wall = t0.elapsed().as_secs_f64();
+    match r {
+        Ok(o) => {
+            if let Some(s) = o.built.get(drv).and_then(|b| b.split.as_ref()) {
+                println!(
+                    "  split on {owner}: jobs per helper {:?}, failed {:?}, excluded {:?}",
+                    s.jobs, s.failed, s.excluded
+                );
+            }
+        }
+        Err(e) => die(format!("building {drv} on {owner}: {e}")),
+    }
+    (wall, timed)
+}
+
+/// Seconds before `make` starts and after it ends, from the builder's log lines.
+fn serial_part(t: &Timed, wall: f64) -> Option<f64> {
+    let lines = t.lines.lock().ok()?;
+    let start = lines.iter().find(|(_, l)| l.contains("rvbuild: building") || l.contains("rvbuild: compiling"))?.0;
+    let end = lines.iter().find(|(_, l)| l.contains("rvbuild: saving") || l.contains("rvbuild: linked"))?.0;
+    Some(start + (wall - end))
+}
+
+fn instantiate(expr: &Path, attr: Option<&str>) -> String {
+    let mut c = Command::new("nix-instantiate");
+    c.arg(expr);
+    if let Some(a) = attr {
+        c.args(["-A", a]);
+    }
+    let o = c.output().unwrap_or_else(|e| die(format!("nix-instantiate: {e}")));
+    if !o.status.success() {
+        die(format!("nix-instantiate {}: {}", expr.display(), String::from_utf8_lossy(&o.stderr)));
+    }
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// The qemu-riscv64 kernel derivation, from the expression `rvbuild board --expr-only` writes.
+fn kernel_drv(dir: &Path) -> String {
+    let out = dir.join("expr");
+    let o = Command::new(env!("CARGO_BIN_EXE_rvbuild"))
+        .args(["board", "qemu-riscv64", "--profile", "ci", "--expr-only", "--out"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| die(format!("rvbuild: {e}")));
+    if !o.status.success() {
+        die(format!("rvbuild board --expr-only: {}", String::from_utf8_lossy(&o.stderr)));
+    }
+    instantiate(&out.join("board.nix"), Some("kernel"))
+}
+
+fn main() {
+    let quick = std::env::var("RVBUILD_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| die(format!("{e}")));
+    let (what, drv) = if quick {
+        let drv = tiny_tree::instantiate(dir.path(), 48, &hosts::nonce()).unwrap_or_else(|e| die(e));
+        ("a tiny C tree (48 files)", drv)
+    } else {
+        ("the qemu-riscv64 kernel", kernel_drv(dir.path()))
+    };
+    println!("kernel_split: {what}, every participant at 0.5 CPU (cgroup v1 cpu.cfs_quota_us)");
+    let specs: Vec<HostSpec> = ["one", "own", "a", "b", "c"].iter().map(|n| HostSpec::new(n, "x86_64-linux")).collect();
+    let fleet = hosts::start(&specs);
+    let groups: Vec<Cgroup> = fleet
+        .hosts
+        .iter()
+        .map(|h| {
+            let g = Cgroup::half_cpu(&h.name);
+            g.add(&h.processes());
+            g
+        })
+        .collect();
+    let home = dir.path().join("home");
+    let helpers: Vec<Helper> = ["a", "b", "c"]
+        .iter()
+        .map(|n| Helper { name: n.to_string(), transport: ssh(&fleet, n, &home), slots: 2 })
+        .collect();
+    let logs = dir.path().join("logs");
+
+    let (base, base_log) = build_on(&drv, "one", ssh(&fleet, "one", &home), Vec::new(), &logs);
+    println!("  baseline (one host, -j as today): {base:.1} s");
+    let (split, _) = build_on(&drv, "own", ssh(&fleet, "own", &home), helpers, &logs);
+    println!("  split (owner + 3 helpers):        {split:.1} s");
+    let ratio = split / base;
+    match serial_part(&base_log, base) {
+        Some(serial) => {
+            let ideal = (serial + (base - serial) / 4.0) / base;
+            println!("  serial part of the baseline: {serial:.1} s; ideal ratio with 4 equal participants: {ideal:.2}");
+        }
+        None => println!("  serial part: not found in the build log"),
+    }
+    println!("kernel_split: split / baseline = {ratio:.2} (goal <= 0.5 for the kernel)");
+    drop(fleet);
+    drop(groups);
+}
