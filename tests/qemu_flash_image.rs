@@ -66,6 +66,11 @@ fn image(n: usize, chunk: usize, noisy: usize, seed: u32) -> Vec<u8> {
         c.extend(format!("chunk {i} of the test image; ").repeat(chunk).bytes().take(chunk - noisy));
         img.extend(c);
     }
+    // Flash verifies what it sends: the first chunk starts with a RISC-V kernel Image header.
+    if img.len() >= 64 {
+        let header = support::images::kernel_image("riscv64", img.len(), seed);
+        img[..64].copy_from_slice(&header[..64]);
+    }
     img
 }
 
