@@ -6,12 +6,15 @@
 
 #[path = "verify_common/mod.rs"]
 mod common;
+#[allow(unused)]
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::*;
+use support::images::fdt;
 
 const MIB: u64 = 1 << 20;
 
@@ -138,49 +141,6 @@ fn aarch64_module_in_an_ext4_root_of_a_gpt_image_is_refused() {
     assert_eq!(m["status"], "mismatch", "{m:#}");
     assert_eq!(m["mismatches"][0]["found"], "AArch64 (183)");
     assert_eq!(entry(&json, "disk.img:p1(ext4):/init")["status"], "ok");
-}
-
-/// A node to write: depth, name, properties.
-type Node<'a> = (usize, &'a str, Vec<(&'a str, Vec<u8>)>);
-
-/// A device tree: (depth, node name, properties) in document order.
-fn fdt(tree: &[Node<'_>]) -> Vec<u8> {
-    let (mut strings, mut st) = (Vec::new(), Vec::new());
-    let pad = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(4) * 4, 0);
-    let mut depth = 0;
-    for (d, name, props) in tree {
-        while depth > *d {
-            st.extend_from_slice(&2u32.to_be_bytes());
-            depth -= 1;
-        }
-        st.extend_from_slice(&1u32.to_be_bytes());
-        st.extend_from_slice(name.as_bytes());
-        st.push(0);
-        pad(&mut st);
-        depth += 1;
-        for (p, v) in props {
-            st.extend_from_slice(&3u32.to_be_bytes());
-            st.extend_from_slice(&(v.len() as u32).to_be_bytes());
-            st.extend_from_slice(&(strings.len() as u32).to_be_bytes());
-            strings.extend_from_slice(p.as_bytes());
-            strings.push(0);
-            st.extend_from_slice(v);
-            pad(&mut st);
-        }
-    }
-    for _ in 0..depth {
-        st.extend_from_slice(&2u32.to_be_bytes());
-    }
-    st.extend_from_slice(&9u32.to_be_bytes());
-    let (off_st, off_str) = (56, 56 + st.len());
-    let mut b = Vec::new();
-    for v in [0xd00d_feed, off_str + strings.len(), off_st, off_str, 40, 17, 16, 0, strings.len(), st.len()] {
-        b.extend_from_slice(&(v as u32).to_be_bytes());
-    }
-    b.resize(56, 0);
-    b.extend_from_slice(&st);
-    b.extend_from_slice(&strings);
-    b
 }
 
 fn s(v: &str) -> Vec<u8> {
