@@ -245,8 +245,15 @@ impl Host {
             pid = dir.join("sshd.pid").display(),
             authorized = authorized.display(),
         );
+        // A builder's shell reads its own empty home, not the machine's dotfiles: this image's
+        // /root/.bashrc runs `pyenv init`, whose rehash lock, left behind by a session killed
+        // mid-login, made every later login wait 60 s and write to stderr.
+        let home = dir.join("home");
+        fs::create_dir_all(&home).unwrap_or_else(|e| panic!("{}: {e}", home.display()));
+        // sshd takes only its first SetEnv line, so every variable goes onto one.
+        let mut env = vec![format!("HOME={}", home.display())];
         if spec.without_nix {
-            cfg.push_str("SetEnv PATH=/nonexistent\n");
+            env.push("PATH=/nonexistent".into());
         }
         if let Some(filter) = spec.serve_filter {
             // Inside the namespace this directory is /nix/rvbuild-bin.
@@ -263,14 +270,22 @@ impl Host {
             );
             run_ok(Command::new("chmod").arg("755").arg(&wrapper));
             let real_dir = real.parent().map(|p| p.display().to_string()).unwrap_or_default();
-            let _ = writeln!(cfg, "SetEnv PATH=/nix/rvbuild-bin:{real_dir}:/usr/local/bin:/usr/bin:/bin");
+            env.push(format!("PATH=/nix/rvbuild-bin:{real_dir}:/usr/local/bin:/usr/bin:/bin"));
         }
         if spec.untrusted_daemon {
-            cfg.push_str("SetEnv NIX_REMOTE=daemon\n");
+            env.push("NIX_REMOTE=daemon".into());
             conf.push_str("trusted-users = nobody\nallowed-users = *\n");
         }
-        cfg.push_str(spec.sshd_extra);
-        cfg.push('\n');
+        for line in spec.sshd_extra.lines() {
+            match line.strip_prefix("SetEnv ") {
+                Some(vars) => env.extend(vars.split_whitespace().map(str::to_string)),
+                None => {
+                    cfg.push_str(line);
+                    cfg.push('\n');
+                }
+            }
+        }
+        let _ = writeln!(cfg, "SetEnv {}", env.join(" "));
         write(&dir.join("sshd_config"), &cfg);
         write(&etc.join("nix.conf"), &conf);
         Host {
