@@ -2,11 +2,11 @@
 //! for FIT images (`/images/*` nodes). Depth and node count are capped and every offset is
 //! checked, so a hostile blob is an error, never a panic or a runaway loop.
 
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
+pub(super) const FDT_BEGIN_NODE: u32 = 1;
+pub(super) const FDT_END_NODE: u32 = 2;
+pub(super) const FDT_PROP: u32 = 3;
 const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
+pub(super) const FDT_END: u32 = 9;
 /// Deepest node nesting accepted (real trees stay below 10).
 const MAX_DEPTH: usize = 32;
 /// Most nodes read.

@@ -116,11 +116,6 @@ pub(crate) fn describe_kernel_image(img: &KernelImage) -> String {
 }
 
 pub(crate) const FDT_MAGIC: [u8; 4] = [0xd0, 0x0d, 0xfe, 0xed];
-const FDT_BEGIN_NODE: u32 = 1;
-const FDT_END_NODE: u32 = 2;
-const FDT_PROP: u32 = 3;
-const FDT_NOP: u32 = 4;
-const FDT_END: u32 = 9;
 /// Largest DTB read.
 const MAX_DTB: u64 = 64 << 20;
 
@@ -153,70 +148,16 @@ pub(crate) fn read_dtb(src: &dyn Source) -> Result<Dtb, String> {
 
 /// Parses a whole device tree blob held in memory.
 pub(crate) fn parse_dtb(blob: &[u8]) -> Result<Dtb, String> {
-    let field = |at| be32(blob, at).ok_or_else(|| "truncated FDT header".to_string());
-    if blob.get(..4) != Some(&FDT_MAGIC[..]) {
-        return Err("no FDT magic".into());
-    }
-    let off_struct = field(8)? as usize;
-    let off_strings = field(12)? as usize;
-    let version = field(20)?;
-    let size_strings = field(32)? as usize;
-    let size_struct = field(36)? as usize;
-    let range = |off: usize, size: usize, what: &str| {
-        off.checked_add(size)
-            .filter(|&end| end <= blob.len())
-            .map(|end| &blob[off..end])
-            .ok_or_else(|| format!("FDT {what} block ({size} bytes at {off}) lies outside the blob"))
-    };
-    let strings = range(off_strings, size_strings, "strings")?;
-    let structure = range(off_struct, size_struct, "structure")?;
-    let mut dtb = Dtb { version, compatible: Vec::new(), model: None };
-    let mut at = 0usize;
-    let mut depth = 0u32;
-    let align = |n: usize| n.checked_add(3).map(|n| n & !3);
-    loop {
-        let token = be32(structure, at).ok_or("FDT structure block ends without FDT_END")?;
-        at += 4;
-        match token {
-            FDT_BEGIN_NODE => {
-                depth += 1;
-                if depth > 1 {
-                    // Root properties precede the first child node.
-                    break;
-                }
-                let rest = structure.get(at..).unwrap_or(&[]);
-                let len = rest.iter().position(|&c| c == 0).ok_or("unterminated FDT node name")?;
-                at = align(at + len + 1).ok_or("FDT offset overflow")?;
-            }
-            FDT_PROP => {
-                let len = be32(structure, at).ok_or("truncated FDT property")? as usize;
-                let nameoff = be32(structure, at + 4).ok_or("truncated FDT property")? as usize;
-                at += 8;
-                let value = at
-                    .checked_add(len)
-                    .and_then(|end| structure.get(at..end))
-                    .ok_or("FDT property value lies outside the structure block")?;
-                let name = strings.get(nameoff..).unwrap_or(&[]);
-                let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
-                let text = |v: &[u8]| {
-                    v.split(|&c| c == 0)
-                        .filter(|s| !s.is_empty())
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<Vec<_>>()
-                };
-                if depth == 1 && name == b"compatible" {
-                    dtb.compatible = text(value);
-                } else if depth == 1 && name == b"model" {
-                    dtb.model = text(value).into_iter().next();
-                }
-                at = align(at + len).ok_or("FDT offset overflow")?;
-            }
-            FDT_NOP => {}
-            FDT_END_NODE | FDT_END => break,
-            t => return Err(format!("bad FDT structure token {t:#x} at offset {at}")),
-        }
-    }
-    Ok(dtb)
+    let nodes = super::fdt::nodes(blob)?;
+    let version = be32(blob, 20).ok_or("truncated FDT header")?;
+    let root = nodes.first().filter(|n| n.path == "/").ok_or("FDT without a root node")?;
+    let compatible = root
+        .prop("compatible")
+        .map(|v| {
+            v.split(|&c| c == 0).filter(|s| !s.is_empty()).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+        })
+        .unwrap_or_default();
+    Ok(Dtb { version, compatible, model: root.text("model") })
 }
 
 /// Mismatches of a DTB against the expectation.
@@ -249,6 +190,7 @@ pub(crate) fn describe_dtb(dtb: &Dtb) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fdt::{FDT_BEGIN_NODE, FDT_END, FDT_END_NODE, FDT_PROP};
     use super::*;
 
     /// A minimal DTB: root node with compatible and model, one child node.
