@@ -209,9 +209,14 @@ pub enum FlashError {
     #[diagnostic(code(rvbuild::flash::uboot::noisy_echo))]
     NoisyEcho { link: String, cmd: String, attempts: u32, last_echo: String },
 
-    #[error("U-Boot on {link} does not return to its prompt")]
-    #[diagnostic(code(rvbuild::flash::uboot::no_return_to_prompt))]
-    NoReturnToPrompt { link: String },
+    #[error("U-Boot on {link} does not return to its prompt (received after Ctrl-C: {received})")]
+    #[diagnostic(
+        code(rvbuild::flash::uboot::no_return_to_prompt),
+        help(
+            "the board answers something that is not U-Boot's console: check the baud rate (--baud) and the cable, or reset the board"
+        )
+    )]
+    NoReturnToPrompt { link: String, received: String },
 
     #[error("U-Boot on {link} did not finish `{cmd}` within {secs}s (received: {received})")]
     #[diagnostic(code(rvbuild::flash::uboot::command_timeout))]
