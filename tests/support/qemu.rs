@@ -77,6 +77,7 @@ impl Qemu {
 
     /// Keeps U-Boot at its prompt: interrupts autoboot (a disk that boots would otherwise
     /// start before rvbuild, still building, opens the console), then lets the pty go.
+    #[allow(dead_code)] // benches/flash_image.rs includes this file too and does not use it
     pub fn stop_autoboot(&self) {
         let mut port = serialport::new(&self.pty, 115_200).open_native().expect("open the console pty");
         let end = Instant::now() + Duration::from_secs(60);
