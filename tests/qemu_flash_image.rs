@@ -335,14 +335,22 @@ fn qemu_flash_image_resumes_after_the_line_drops() {
 
 #[test]
 fn qemu_flash_image_refuses_chunks_larger_than_the_ram_window() {
-    // 256 MiB of RAM: two 128 MiB areas (load + read-back) cannot fit below U-Boot.
-    let img = image(1, 4096, 1024, 31);
-    let (code, _out, err, disk, sent) = flash_via(&img, 128 << 20, &[], &[]);
+    // The load area high up in the 256 MiB of RAM: 1.2 MiB free below U-Boot's reservations
+    // cannot hold a 1 MiB chunk twice (load + read-back).
+    let img = image(1, 1 << 20, 4096, 31);
+    let high = ["--load-addr", "8e600000"];
+    let (code, _out, err, disk, sent) = flash_via(&img, 4 << 20, &[], &high);
     assert_eq!(code, Some(6), "{err}");
     assert!(err.contains("does not fit the board's free RAM"), "{err}");
-    assert!(err.contains("chunk 1/1 (image bytes 0x0..0x1000)"), "the error names no chunk and offset:\n{err}");
+    assert!(err.contains("chunk 1/1 (image bytes 0x0..0x100000)"), "the error names no chunk and offset:\n{err}");
     assert!(disk.iter().all(|&b| b == 0xEE), "the disk was written");
     assert!(sent < 2048, "{sent} bytes sent: only commands should have crossed the line");
+    // A chunk size larger than the RAM window is no fault when the image is small: the areas
+    // are as large as the largest chunk the image really has.
+    let small = image(1, 4096, 1024, 37);
+    let (code, _out, err, disk, _) = flash_via(&small, 128 << 20, &[], &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(exact(&disk, &small), "the disk differs from the image");
 }
 
 /// `\t65536 bytes, crc 0x1234abcd\r` with the size one sector short.

@@ -93,7 +93,14 @@ pub fn flash_at_prompt(
         None => default_load_addr(con)?,
     };
     let chunk = opts.chunk.max(SECTOR) / SECTOR * SECTOR;
-    let room = steps.iter().map(|s| whole::chunk_size(&s.target, chunk)).max().unwrap_or(chunk);
+    // The load and read-back areas hold the largest chunk a step really has (an image smaller
+    // than --chunk is one chunk of its own size).
+    let room = steps
+        .iter()
+        .zip(images)
+        .map(|(s, d)| whole::chunk_size(&s.target, chunk).min((d.len() as u64).next_multiple_of(SECTOR)))
+        .max()
+        .unwrap_or(chunk);
     let scratch = opts.scratch_addr.unwrap_or(load + room);
     let window = Window { load, scratch, chunk, room };
     if let (Some(step), Some(data)) = (steps.first(), images.first()) {
