@@ -95,15 +95,15 @@ pub fn flash_at_prompt(
     let chunk = opts.chunk.max(SECTOR) / SECTOR * SECTOR;
     // The load and read-back areas hold the largest chunk a step really has (an image smaller
     // than --chunk is one chunk of its own size).
-    let room = steps
+    let largest = steps
         .iter()
         .zip(images)
-        .map(|(s, d)| whole::chunk_size(&s.target, chunk).min((d.len() as u64).next_multiple_of(SECTOR)))
-        .max()
-        .unwrap_or(chunk);
+        .map(|(s, d)| (whole::chunk_size(&s.target, chunk).min((d.len() as u64).next_multiple_of(SECTOR)), s, d))
+        .max_by_key(|(room, ..)| *room);
+    let room = largest.as_ref().map_or(chunk, |(room, ..)| *room);
     let scratch = opts.scratch_addr.unwrap_or(load + room);
     let window = Window { load, scratch, chunk, room };
-    if let (Some(step), Some(data)) = (steps.first(), images.first()) {
+    if let Some((_, step, data)) = largest {
         check_window(con, &window, (step, data.len() as u64), reporter)?;
     }
     let writer = Writer { caps: whole::detect(con, reporter)?, window, opts, reporter };

@@ -90,8 +90,8 @@ pub fn tail_apart(target: &Target) -> bool {
 }
 
 /// Checks the load and read-back areas against the board's free RAM (`bdinfo`'s DRAM bank
-/// and its reserved regions). Boards whose `bdinfo` says less are trusted. `first` names the
-/// first step and its image's length, for the message.
+/// and its reserved regions). Boards whose `bdinfo` says less are trusted. `first` is the
+/// step with the largest chunk and its image's length: its first chunk is named in the error.
 pub fn check_window(
     con: &mut Console<'_>,
     w: &Window,
