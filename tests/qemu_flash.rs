@@ -75,11 +75,16 @@ fn qemu_flash_refuses_image_larger_than_disk() {
     std::fs::write(&image_path, images::kernel_image("riscv64", 1 << 20, 1)).unwrap();
     let mut vm = Qemu::start(Some(&disk));
     let mut cmd = rvbuild();
-    cmd.args(["flash", "qemu-riscv64", "--port", &vm.pty, "--timeout", "60"]).arg("--image").arg(&image_path);
+    cmd.args(["flash", "qemu-riscv64", "--port", &vm.pty, "--timeout", "60", "--chunk", "262144"])
+        .arg("--image")
+        .arg(&image_path);
     let (code, _out, err) = run_limited(cmd, Duration::from_secs(120));
     vm.stop();
-    assert_eq!(code, Some(2), "{err}");
+    // A flash failure (exit 6) naming the first chunk past the device's 512 KiB.
+    assert_eq!(code, Some(6), "{err}");
     assert!(err.contains("does not fit"), "{err}");
+    assert!(err.contains("chunk 3/4 (image bytes 0x80000..0xc0000)"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
     assert!(std::fs::read(&disk).unwrap().iter().all(|&b| b == 0), "disk was written");
 }
 

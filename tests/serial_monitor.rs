@@ -183,7 +183,7 @@ fn serial_monitor_keeps_the_log_when_the_port_vanishes() {
     // The USB adapter is pulled: the pty's other side goes away.
     drop(master);
     let (code, err) = run.finish(Duration::from_secs(20));
-    assert_eq!(code, Some(6), "{err}");
+    assert_eq!(code, Some(10), "{err}");
     assert!(err.contains("vanished after 21 bytes"), "{err}");
     assert!(err.contains("| Starting kernel ..."), "{err}");
     assert_eq!(std::fs::read(&log).unwrap(), b"Starting kernel ...\r\n");
@@ -198,7 +198,7 @@ fn serial_monitor_refuses_a_busy_or_missing_port() {
     let _ = first.child.kill();
     let _ = first.child.wait();
     let err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(6), "{err}");
+    assert_eq!(second.status.code(), Some(10), "{err}");
     assert!(err.contains("is busy"), "{err}");
 
     let missing = monitor(&["--port", "/dev/rvbuild-no-such-port"]).stdin(Stdio::null()).output().unwrap();

@@ -84,6 +84,31 @@ pub fn cut(image: &[u8], chunk: u64, gzip: bool, tail_apart: bool) -> Vec<Chunk>
     out
 }
 
+/// Where one chunk of a cut lies: its number (1-based) of how many, and its byte range within
+/// the image. For messages about a chunk before (or without) cutting the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub number: usize,
+    pub count: usize,
+    pub offset: u64,
+    pub end: u64,
+}
+
+/// The chunk of `cut(image, chunk, _, tail_apart)` that holds byte `at` of an image of `len`
+/// bytes (`at` < `len`), computed from the sizes alone.
+pub fn span_at(len: u64, chunk: u64, tail_apart: bool, at: u64) -> Span {
+    let chunk = (chunk / SECTOR).max(1) * SECTOR;
+    let aligned = if tail_apart { len / SECTOR * SECTOR } else { len };
+    let full = aligned.div_ceil(chunk);
+    let count = (full + u64::from(aligned < len)) as usize;
+    if at < aligned {
+        let i = at / chunk;
+        Span { number: i as usize + 1, count, offset: i * chunk, end: (i * chunk + chunk).min(aligned) }
+    } else {
+        Span { number: count, count, offset: aligned, end: len }
+    }
+}
+
 fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 4), Compression::best());
     enc.write_all(bytes).ok()?;
@@ -153,6 +178,28 @@ mod tests {
         assert_eq!(nor.len(), 5);
         assert_eq!((nor[4].offset, nor[4].len), (8192, 100));
         assert!(matches!(nor[4].payload, Payload::Gzip(_)), "{:?}", nor[4].payload);
+    }
+
+    #[test]
+    fn span_at_agrees_with_cut() {
+        for (len, chunk, tail_apart) in
+            [(8292u64, 2048u64, true), (8292, 2048, false), (8192, 2048, true), (700, 4096, true)]
+        {
+            let img = vec![1u8; len as usize];
+            let cuts = cut(&img, chunk, false, tail_apart);
+            for at in [0, 1, 2047, 2048, 5000, 8191, len - 1] {
+                if at >= len {
+                    continue;
+                }
+                let s = span_at(len, chunk, tail_apart, at);
+                let c = cuts.iter().find(|c| c.offset <= at && at < c.offset + c.len).unwrap();
+                assert_eq!(
+                    (s.number, s.count, s.offset, s.end),
+                    (c.index + 1, cuts.len(), c.offset, c.offset + c.len),
+                    "len {len} chunk {chunk} tail_apart {tail_apart} at {at}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use miette::Diagnostic;
 
+use super::chunks::Span;
+
 use crate::{Error, ErrorKind};
 
 /// Something went wrong in the flash stage.
@@ -92,16 +94,27 @@ pub enum FlashError {
     #[diagnostic(code(rvbuild::flash::no_spi_nor))]
     NoSpiNor { answer: String },
 
-    #[error("`{name}` ends at {end:#x}, past the end of the {total}-byte SPI NOR")]
-    #[diagnostic(code(rvbuild::flash::past_spi_nor))]
-    PastSpiNor { name: String, end: u64, total: u64 },
+    #[error(
+        "`{name}` ends at {end:#x}, past the end of the {total}-byte SPI NOR: chunk {}/{} (image bytes {:#x}..{:#x}) would not fit; nothing was written",
+        chunk.number, chunk.count, chunk.offset, chunk.end
+    )]
+    #[diagnostic(
+        code(rvbuild::flash::past_spi_nor),
+        help("check the board's flash regions against its SPI NOR, or flash a smaller image")
+    )]
+    PastSpiNor { name: String, end: u64, total: u64, chunk: Span },
 
     #[error(
-        "image {} ({len} bytes at offset {offset:#x}) does not fit virtio device {dev} ({capacity} bytes)",
-        file.display()
+        "image {} ({len} bytes at offset {offset:#x}) does not fit virtio device {dev} ({capacity} bytes): chunk {}/{} (image bytes {:#x}..{:#x}) would pass the device's end; nothing was written",
+        file.display(), chunk.number, chunk.count, chunk.offset, chunk.end
     )]
-    #[diagnostic(code(rvbuild::flash::does_not_fit))]
-    DoesNotFit { file: PathBuf, len: u64, offset: u64, dev: u32, capacity: u64 },
+    #[diagnostic(
+        code(rvbuild::flash::does_not_fit),
+        help(
+            "give the board a larger disk, or flash a smaller image; nothing was written, so there is nothing to --resume"
+        )
+    )]
+    DoesNotFit { file: PathBuf, len: u64, offset: u64, dev: u32, capacity: u64, chunk: Span },
 
     #[error("{label}: the data loaded into RAM has crc32 {got:08x}, expected {want:08x}; nothing was written")]
     #[diagnostic(code(rvbuild::flash::ram_crc))]
@@ -128,7 +141,8 @@ pub enum FlashError {
     GzwriteFailed { label: String, cmd: String, answer: String },
 
     #[error(
-        "chunks of {chunk} bytes do not fit the board's free RAM: load area {load:#x} + chunk + read-back area end at {need_end:#x}, past {window_end:#x} (the first chunk at offset 0x0 would overwrite U-Boot)"
+        "{step}: chunk {}/{} (image bytes {:#x}..{:#x}) does not fit the board's free RAM: load area at {load:#x} plus read-back area, {chunk} bytes each, end at {need_end:#x}, past the free RAM's end at {window_end:#x} (it would overwrite what U-Boot reserved); nothing was written",
+        first.number, first.count, first.offset, first.end
     )]
     #[diagnostic(
         code(rvbuild::flash::ram_window),
@@ -136,7 +150,18 @@ pub enum FlashError {
             "choose a smaller --chunk (each round needs it twice, for the load and the read-back) or a lower --load-addr"
         )
     )]
-    RamWindow { chunk: u64, load: u64, need_end: u64, window_end: u64 },
+    RamWindow { step: String, first: Span, chunk: u64, load: u64, need_end: u64, window_end: u64 },
+
+    #[error(
+        "{label}: `{cmd}` reported {reported} bytes with crc {crc:08x}, twice, but the chunk is {len} bytes with crc {want:08x}; not claimed as written"
+    )]
+    #[diagnostic(
+        code(rvbuild::flash::gzwrite_reported),
+        help(
+            "the board inflated something other than the chunk it was sent (its RAM copy was checked); run again with --resume to rewrite from this chunk, and suspect the board's RAM if it repeats"
+        )
+    )]
+    GzwriteReported { label: String, cmd: String, reported: u64, crc: u32, len: u64, want: u32 },
 
     #[error("the board did not boot from what was written: {detail}\nlast console lines:\n{tail}")]
     #[diagnostic(
@@ -184,9 +209,14 @@ pub enum FlashError {
     #[diagnostic(code(rvbuild::flash::uboot::noisy_echo))]
     NoisyEcho { link: String, cmd: String, attempts: u32, last_echo: String },
 
-    #[error("U-Boot on {link} does not return to its prompt")]
-    #[diagnostic(code(rvbuild::flash::uboot::no_return_to_prompt))]
-    NoReturnToPrompt { link: String },
+    #[error("U-Boot on {link} does not return to its prompt (received after Ctrl-C: {received})")]
+    #[diagnostic(
+        code(rvbuild::flash::uboot::no_return_to_prompt),
+        help(
+            "the board answers something that is not U-Boot's console: check the baud rate (--baud) and the cable, or reset the board"
+        )
+    )]
+    NoReturnToPrompt { link: String, received: String },
 
     #[error("U-Boot on {link} did not finish `{cmd}` within {secs}s (received: {received})")]
     #[diagnostic(code(rvbuild::flash::uboot::command_timeout))]
@@ -269,8 +299,6 @@ impl From<FlashError> for Error {
             | ImageTooLarge { .. }
             | MisalignedOffset { .. }
             | EmptyImage { .. }
-            | PastSpiNor { .. }
-            | DoesNotFit { .. }
             | ReadRecoveryFile { .. }
             | BadSpl { .. }
             | NameTooLong { .. } => ErrorKind::Config,
@@ -305,6 +333,9 @@ impl From<FlashError> for Error {
             | EndOfBatchRefused { .. }
             | ChunkFailed { .. }
             | GzwriteFailed { .. }
+            | GzwriteReported { .. }
+            | PastSpiNor { .. }
+            | DoesNotFit { .. }
             | RamWindow { .. } => ErrorKind::Flash,
             BootFailed { .. } => ErrorKind::Boot,
         };

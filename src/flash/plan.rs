@@ -93,13 +93,31 @@ pub fn flash_at_prompt(
         None => default_load_addr(con)?,
     };
     let chunk = opts.chunk.max(SECTOR) / SECTOR * SECTOR;
-    let scratch = opts.scratch_addr.unwrap_or(load + chunk);
-    let window = Window { load, scratch, chunk };
-    check_window(con, &window, reporter)?;
+    // The load and read-back areas hold the largest chunk a step really has (an image smaller
+    // than --chunk is one chunk of its own size).
+    let largest = steps
+        .iter()
+        .zip(images)
+        .map(|(s, d)| (whole::chunk_size(&s.target, chunk).min((d.len() as u64).next_multiple_of(SECTOR)), s, d))
+        .max_by_key(|(room, ..)| *room);
+    let room = largest.as_ref().map_or(chunk, |(room, ..)| *room);
+    let scratch = opts.scratch_addr.unwrap_or(load + room);
+    let window = Window { load, scratch, chunk, room };
+    if let Some((_, step, data)) = largest {
+        check_window(con, &window, (step, data.len() as u64), reporter)?;
+    }
     let writer = Writer { caps: whole::detect(con, reporter)?, window, opts, reporter };
-    let mut reports = Vec::new();
+    // Every step is checked against its device before the first byte is written, so a later
+    // step that does not fit cannot leave an earlier one half-flashed.
     for (step, data) in steps.iter().zip(images) {
-        prepare(con, step, data.len() as u64, reporter)?;
+        prepare(con, step, data.len() as u64, chunk, reporter)?;
+    }
+    let mut reports = Vec::new();
+    for (i, (step, data)) in steps.iter().zip(images).enumerate() {
+        if i > 0 {
+            // Select this step's device again (the checks above left the last one selected).
+            prepare(con, step, data.len() as u64, chunk, &crate::vocab::Silent)?;
+        }
         // SPI NOR without `unzip` keeps the raw path below (loady, sf update, read back).
         if writer.caps.unzip || !matches!(step.target, Target::SpiNor { .. }) {
             let report = writer.step(con, step, data)?;
@@ -152,8 +170,18 @@ fn parse_hex(s: &str) -> Option<u64> {
     u64::from_str_radix(s.strip_prefix("0x").unwrap_or(s), 16).ok()
 }
 
-/// Selects the device and checks that the image fits it.
-fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Reporter) -> Result<()> {
+/// Selects the device and checks that the image fits it; a misfit names the first chunk (of
+/// `chunk` bytes) that would pass the device's end.
+fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, chunk: u64, reporter: &dyn Reporter) -> Result<()> {
+    // The chunk holding the device's first byte past its end (`fits` image bytes fit).
+    let span = |fits: u64| {
+        crate::flash::chunks::span_at(
+            len,
+            whole::chunk_size(&step.target, chunk),
+            whole::tail_apart(&step.target),
+            fits,
+        )
+    };
     match &step.target {
         Target::SpiNor { offset, .. } => {
             let out = checked(con, "sf probe", Duration::from_secs(20))?;
@@ -163,7 +191,8 @@ fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Rep
             if let Some(total) = parse_sf_total(&out)
                 && offset + len > total
             {
-                return Err(FlashError::PastSpiNor { name: step.name.clone(), end: offset + len, total }.into());
+                let chunk = span(total.saturating_sub(*offset));
+                return Err(FlashError::PastSpiNor { name: step.name.clone(), end: offset + len, total, chunk }.into());
             }
             note(reporter, out.lines().find(|l| l.contains("SF: Detected")).unwrap_or(""));
         }
@@ -184,6 +213,7 @@ fn prepare(con: &mut Console<'_>, step: &FlashStep, len: u64, reporter: &dyn Rep
                         offset: *byte_offset,
                         dev: *dev,
                         capacity: cap,
+                        chunk: span(cap.saturating_sub(*byte_offset)),
                     }
                     .into());
                 }

@@ -138,15 +138,17 @@ impl<'a> Console<'a> {
 
     /// Ctrl-C, then waits for a fresh prompt.
     fn cancel_line(&mut self) -> Result<()> {
+        let mut got = Vec::new();
         for _ in 0..5 {
             self.link.write_all(&[CTRL_C]).map_err(|e| line_err(self.link, e))?;
-            let got = drain(self.link, Duration::from_millis(300), Duration::from_secs(3))
+            got = drain(self.link, Duration::from_millis(300), Duration::from_secs(3))
                 .map_err(|e| line_err(self.link, e))?;
             if ends_with_prompt(&got) || got.ends_with(PROMPT) {
                 return Ok(());
             }
         }
-        Err(FlashError::NoReturnToPrompt { link: self.link.name().to_string() }.into())
+        let received = show_bytes(&got[got.len().saturating_sub(48)..]);
+        Err(FlashError::NoReturnToPrompt { link: self.link.name().to_string(), received }.into())
     }
 
     fn read_n(&mut self, n: usize, gap: Duration) -> Result<Vec<u8>> {

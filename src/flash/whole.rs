@@ -68,20 +68,54 @@ fn device(target: &Target) -> (&'static str, u32, u64) {
 pub struct Window {
     pub load: u64,
     pub scratch: u64,
+    /// The chunk size asked for (`--chunk`, whole sectors).
     pub chunk: u64,
+    /// The largest chunk any step uses (SPI NOR rounds up to erase sectors): the size of the
+    /// load and the read-back areas.
+    pub room: u64,
+}
+
+/// The chunk size of a step on `target` when `chunk` is asked for: SPI NOR chunks start on
+/// erase sectors (`sf update` erases whole ones); 64 KiB covers the usual 4 and 64 KiB sectors.
+pub fn chunk_size(target: &Target, chunk: u64) -> u64 {
+    match target {
+        Target::SpiNor { .. } => (chunk / NOR_ALIGN).max(1) * NOR_ALIGN,
+        _ => chunk,
+    }
+}
+
+/// Whether a step's image tail shorter than a sector is a chunk of its own (block devices).
+pub fn tail_apart(target: &Target) -> bool {
+    !matches!(target, Target::SpiNor { .. })
 }
 
 /// Checks the load and read-back areas against the board's free RAM (`bdinfo`'s DRAM bank
-/// and its reserved regions). Boards whose `bdinfo` says less are trusted.
-pub fn check_window(con: &mut Console<'_>, w: &Window, reporter: &dyn Reporter) -> Result<()> {
+/// and its reserved regions). Boards whose `bdinfo` says less are trusted. `first` is the
+/// step with the largest chunk and its image's length: its first chunk is named in the error.
+pub fn check_window(
+    con: &mut Console<'_>,
+    w: &Window,
+    first: (&FlashStep, u64),
+    reporter: &dyn Reporter,
+) -> Result<()> {
     let out = con.run("bdinfo")?;
     let Some(end) = free_end(&out, w.load) else {
         note(reporter, "could not read the board's RAM layout from `bdinfo`; trusting --chunk and --load-addr");
         return Ok(());
     };
-    let need_end = w.scratch + w.chunk;
+    let need_end = w.scratch + w.room;
     if need_end > end {
-        return Err(FlashError::RamWindow { chunk: w.chunk, load: w.load, need_end, window_end: end }.into());
+        let (step, len) = first;
+        let size = chunk_size(&step.target, w.chunk);
+        return Err(FlashError::RamWindow {
+            step: step.name.clone(),
+            first: chunks::span_at(len, size, tail_apart(&step.target), 0),
+            chunk: w.room,
+            load: w.load,
+            need_end,
+            window_end: end,
+        }
+        .into());
     }
     Ok(())
 }
@@ -149,10 +183,8 @@ impl Writer<'_> {
     pub fn step(&self, con: &mut Console<'_>, step: &FlashStep, data: &[u8]) -> Result<StepReport> {
         let (iface, dev, base) = device(&step.target);
         let gzip = if iface == "sf" { self.caps.unzip } else { self.caps.gzwrite };
-        // SPI NOR: chunks start on erase sectors (`sf update` erases whole ones); 64 KiB covers
-        // the usual 4 KiB and 64 KiB sectors.
-        let size = if iface == "sf" { (self.window.chunk / NOR_ALIGN).max(1) * NOR_ALIGN } else { self.window.chunk };
-        let chunks = chunks::cut(data, size, gzip, iface != "sf");
+        let size = chunk_size(&step.target, self.window.chunk);
+        let chunks = chunks::cut(data, size, gzip, tail_apart(&step.target));
         let sent: u64 = chunks.iter().map(Chunk::sent_len).sum();
         let zeros = chunks.iter().filter(|c| c.payload == Payload::Zero).count();
         note(
@@ -259,21 +291,7 @@ impl Writer<'_> {
                 let wbuf = chunks::wbuf_for(len);
                 let cmd =
                     format!("gzwrite {iface} {dev} {load:x} {:x} {wbuf:x} {:x} {len:x}", gz.len(), base + c.offset);
-                let out = con.run_with(&cmd, long)?;
-                if let Some(line) = gzwrite_error(&out) {
-                    return Err(FlashError::GzwriteFailed { label, cmd, answer: line.to_string() }.into());
-                }
-                match parse_gzwrite(&out) {
-                    Some((n, crc)) if n == len && crc == c.crc32 => note(
-                        self.reporter,
-                        &format!("{label}: {} gzip bytes inflated to {n} on the device (crc {crc:08x})", gz.len()),
-                    ),
-                    // A noisy line can garble the answer: the read-back decides.
-                    other => note(
-                        self.reporter,
-                        &format!("{label}: gzwrite's answer unclear ({other:?}); the read-back decides"),
-                    ),
-                }
+                self.gzwrite(con, &label, &cmd, c, gz.len(), long)?;
             }
             Payload::Raw => {
                 let piece = c.bytes(data);
@@ -317,6 +335,61 @@ impl Writer<'_> {
 }
 
 impl Writer<'_> {
+    /// Runs `gzwrite` and reads its answer. A board error fails the chunk. A size or CRC that
+    /// differs from the chunk's is asked again by running the command once more (the member is
+    /// still in RAM, checked): a noisy line may have garbled one answer, but two answers that
+    /// differ from the chunk mean the board wrote something else. An unreadable answer leaves
+    /// the decision to the read-back.
+    fn gzwrite(
+        &self,
+        con: &mut Console<'_>,
+        label: &str,
+        cmd: &str,
+        c: &Chunk,
+        gz_len: usize,
+        long: Duration,
+    ) -> Result<()> {
+        let mut differed = false;
+        loop {
+            let out = con.run_with(cmd, long)?;
+            if let Some(line) = gzwrite_error(&out) {
+                let (label, cmd, answer) = (label.to_string(), cmd.to_string(), line.to_string());
+                return Err(FlashError::GzwriteFailed { label, cmd, answer }.into());
+            }
+            match parse_gzwrite(&out) {
+                Some((n, crc)) if n == c.len && crc == c.crc32 => {
+                    let text = format!("{label}: {gz_len} gzip bytes inflated to {n} on the device (crc {crc:08x})");
+                    note(self.reporter, &text);
+                    return Ok(());
+                }
+                Some((reported, crc)) if differed => {
+                    return Err(FlashError::GzwriteReported {
+                        label: label.to_string(),
+                        cmd: cmd.to_string(),
+                        reported,
+                        crc,
+                        len: c.len,
+                        want: c.crc32,
+                    }
+                    .into());
+                }
+                Some((n, crc)) => {
+                    differed = true;
+                    let text = format!(
+                        "{label}: gzwrite reported {n} bytes, crc {crc:08x}, not the chunk's {} bytes, crc {:08x}; running it again",
+                        c.len, c.crc32
+                    );
+                    note(self.reporter, &text);
+                }
+                // A noisy line can garble the answer: the read-back decides.
+                None => {
+                    note(self.reporter, &format!("{label}: gzwrite's answer unclear; the read-back decides"));
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     /// SPI NOR: `unzip` the gzip member from the load area into the read-back area, check its
     /// size, and `sf update` the flash from there (erasing only the sectors that differ).
     fn unzip_to_nor(

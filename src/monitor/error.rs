@@ -49,7 +49,7 @@ impl From<MonitorError> for Error {
         let kind = match &e {
             MonitorError::NoSuchPort { .. } => ErrorKind::Prerequisite,
             MonitorError::NoMarker { .. } => ErrorKind::Boot,
-            MonitorError::Vanished { .. } => ErrorKind::Flash,
+            MonitorError::Vanished { .. } => ErrorKind::SerialLine,
             MonitorError::Log { .. } => ErrorKind::Config,
             MonitorError::Output { .. } => ErrorKind::Internal,
         };

@@ -20,7 +20,7 @@ use serialport::TTYPort;
 use crate::flash::SerialLink;
 use crate::flash::port;
 use crate::vocab::cancel;
-use crate::{Error, Result};
+use crate::{Error, ErrorKind, Result};
 
 pub use error::MonitorError;
 use marker::{Finder, Tail};
@@ -69,7 +69,11 @@ pub fn open(path: &str, baud: u32) -> Result<TTYPort> {
     if !Path::new(path).exists() {
         return Err(MonitorError::NoSuchPort { path: path.to_string() }.into());
     }
-    port::open(path, baud)
+    // The port module classes a busy port as a flash failure; here no flash is involved.
+    port::open(path, baud).map_err(|e| match e.kind() {
+        ErrorKind::Flash => e.reclassified(ErrorKind::SerialLine),
+        _ => e,
+    })
 }
 
 enum Msg {

@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Prerequisite,
     /// The subcommand exists but its capability has not landed yet.
     NotImplemented,
+    /// A serial console session lost its port (unplugged adapter, closed pty) or found it held
+    /// by another program (`rvbuild monitor`; a flash that loses its port is a `Flash` failure).
+    SerialLine,
     /// Stopped by Ctrl-C or SIGTERM.
     Interrupted,
 }
@@ -43,6 +46,7 @@ impl ErrorKind {
             ErrorKind::Boot => 7,
             ErrorKind::Prerequisite => 8,
             ErrorKind::NotImplemented => 9,
+            ErrorKind::SerialLine => 10,
             ErrorKind::Interrupted => 130,
         }
     }
@@ -60,6 +64,7 @@ impl ErrorKind {
             ErrorKind::Boot => "boot",
             ErrorKind::Prerequisite => "prerequisite",
             ErrorKind::NotImplemented => "not-implemented",
+            ErrorKind::SerialLine => "serial-line",
             ErrorKind::Interrupted => "interrupted",
         }
     }
@@ -75,6 +80,10 @@ impl ErrorKind {
         (ErrorKind::Boot, "the boot test failed"),
         (ErrorKind::Prerequisite, "a tool or file this machine needs is missing (see `rvbuild doctor`)"),
         (ErrorKind::NotImplemented, "the capability has not landed yet"),
+        (
+            ErrorKind::SerialLine,
+            "a console session's serial port vanished or is held by another program (`rvbuild monitor`)",
+        ),
         (ErrorKind::Interrupted, "interrupted (Ctrl-C / SIGTERM)"),
     ];
 }
@@ -129,6 +138,13 @@ impl Error {
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
+    }
+
+    /// The same diagnostic in another class: a caller that knows better what the failure means
+    /// for its command (a busy port is a flash failure for `flash`, a line failure for `monitor`).
+    pub fn reclassified(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// The class of a builder fault; None for other errors (a failed build, a protocol
@@ -250,7 +266,7 @@ mod tests {
 
     /// The number of `ErrorKind` variants. `ordinal` below matches exhaustively, so a new
     /// variant does not compile until it is listed there (and counted here).
-    const VARIANTS: usize = 10;
+    const VARIANTS: usize = 11;
 
     fn ordinal(kind: ErrorKind) -> usize {
         match kind {
@@ -264,6 +280,7 @@ mod tests {
             ErrorKind::Prerequisite => 7,
             ErrorKind::NotImplemented => 8,
             ErrorKind::Interrupted => 9,
+            ErrorKind::SerialLine => 10,
         }
     }
 

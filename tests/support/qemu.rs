@@ -4,7 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use rvbuild::flash::SerialLink;
 
 pub const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
 pub const UBOOT: &str = "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin";
@@ -71,6 +73,35 @@ impl Qemu {
             }
         };
         Qemu { child, pty }
+    }
+
+    /// Keeps U-Boot at its prompt: interrupts autoboot (a disk that boots would otherwise
+    /// start before rvbuild, still building, opens the console), then lets the pty go.
+    #[allow(dead_code)] // benches/flash_image.rs includes this file too and does not use it
+    pub fn stop_autoboot(&self) {
+        let mut port = serialport::new(&self.pty, 115_200).open_native().expect("open the console pty");
+        let end = Instant::now() + Duration::from_secs(60);
+        let (mut seen, mut buf, mut quiet, mut stopped) = (Vec::new(), [0u8; 512], Instant::now(), false);
+        while Instant::now() < end {
+            let n = port.read_timeout(&mut buf, Duration::from_millis(100)).unwrap_or(0);
+            if n > 0 {
+                seen.extend_from_slice(&buf[..n]);
+                quiet = Instant::now();
+                if !stopped && seen.windows(8).any(|w| w == b"autoboot") {
+                    let _ = port.write_all(b" ");
+                    stopped = true;
+                }
+                continue;
+            }
+            if seen.ends_with(b"=> ") && quiet.elapsed() > Duration::from_millis(300) {
+                return;
+            }
+            if quiet.elapsed() > Duration::from_millis(500) {
+                let _ = port.write_all(&[0x03]);
+                quiet = Instant::now();
+            }
+        }
+        panic!("no U-Boot prompt on {}: {}", self.pty, String::from_utf8_lossy(&seen));
     }
 
     /// Stops QEMU gracefully (SIGTERM) so the disk image is complete, then waits for it.
