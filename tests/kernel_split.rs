@@ -222,9 +222,7 @@ fn fleet_name(fleet: &Fleet, builder: &str) -> String {
 
 /// A map of the split report (builder name -> value) by fleet names.
 fn by_fleet_name(fleet: &Fleet, v: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
-    v.as_object()
-        .map(|m| m.iter().map(|(k, v)| (fleet_name(fleet, k), v.clone())).collect())
-        .unwrap_or_default()
+    v.as_object().map(|m| m.iter().map(|(k, v)| (fleet_name(fleet, k), v.clone())).collect()).unwrap_or_default()
 }
 
 #[test]
@@ -343,8 +341,14 @@ fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equ
         if there != here {
             panic!("{p}: split and unsplit differ ({there} vs {here}):\n{}", differing_files(fleet.host("k"), p));
         }
-        let q = in_own_store(&root, &etc, Path::new("nix-store")).args(["-q", "--hash", p]).output().expect("nix-store");
-        assert_eq!(String::from_utf8_lossy(&q.stdout).trim(), here, "{p} fetched into this build's store: {}", text(&q));
+        let q =
+            in_own_store(&root, &etc, Path::new("nix-store")).args(["-q", "--hash", p]).output().expect("nix-store");
+        assert_eq!(
+            String::from_utf8_lossy(&q.stdout).trim(),
+            here,
+            "{p} fetched into this build's store: {}",
+            text(&q)
+        );
     }
     // Nothing is left of the runtime directory on k.
     let left = fleet.host("k").run("ls /nix/var/rvbuild/split");

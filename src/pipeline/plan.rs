@@ -43,6 +43,9 @@ pub struct PlanReport {
     pub models: Vec<BuilderModel>,
     pub simulation: Simulation,
     pub nix_like: Option<Simulation>,
+    /// The kernel's compile is split (its simulation takes the cost model's time and holds the
+    /// helpers; Nix's policy runs it unsplit).
+    pub split: bool,
 }
 
 /// Plans `req`'s board over its pool; `nix_like` also simulates Nix's policy.
@@ -82,13 +85,14 @@ pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Resul
     let decision =
         super::split::decide_split(mode, inputs.provider, &inst, &models, &compilers, &history, owner.as_deref());
     // A split kernel takes the cost model's time and holds its helpers' slots while it runs.
-    let simulation = match (decision.as_ref().filter(|d| d.split && d.estimate.one_host_s > 0.0), kernel_task) {
+    let (simulation, split) = match (decision.as_ref().filter(|d| d.split && d.estimate.one_host_s > 0.0), kernel_task)
+    {
         (Some(d), Some(t)) => {
             prepared.tasks[t].work *= d.estimate.split_s / d.estimate.one_host_s;
             prepared.tasks[t].helpers = d.estimate.helpers.clone();
-            simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?
+            (simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?, true)
         }
-        _ => unsplit,
+        _ => (unsplit, false),
     };
     let mut rows = rows(&planned.plans, &inst.drvs, &inst.dag, &prepared, &simulation, &models);
     if let Some(d) = decision
@@ -96,7 +100,7 @@ pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Resul
     {
         r.split = Some(d.text);
     }
-    Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like })
+    Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like, split })
 }
 
 fn rows(
