@@ -311,8 +311,8 @@ async fn start_split(shared: &Shared, node: &DagNode, builder: BuilderId) -> Opt
         return None;
     };
     let compiler = format!("{prefix}gcc");
-    let (owner, slots) = (&member.model.name, member.model.slots);
-    match split::start(member.transport.clone(), owner, slots, &key, &compiler, &cfg.helpers, &shared.events).await {
+    let owner = &member.model.name;
+    match split::start(member.transport.clone(), owner, &key, &compiler, &cfg.helpers, &shared.events).await {
         Ok(s) => Some(s),
         Err(why) => {
             note(why);

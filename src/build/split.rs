@@ -24,7 +24,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::plan::split::OWNER_SHARE;
 use crate::transport::{Duplex, Listening, ServeChannel, Transport};
 use crate::vocab::Event;
 pub use crate::vocab::manifest::SplitReport;
@@ -152,30 +151,20 @@ pub fn key_of(output: &str) -> Option<String> {
     (hash.len() == 32 && hash.chars().all(|c| c.is_ascii_alphanumeric())).then(|| hash.to_string())
 }
 
-/// The `hosts` file the builder reads: one `hN SLOTS` line per helper socket, then `local
-/// SLOTS`, the owner's own compile slots.
-pub fn hosts_file(slots: &[u32], local: u32) -> String {
-    let mut text: String = slots.iter().enumerate().map(|(i, s)| format!("h{i} {s}\n")).collect();
-    text.push_str(&format!("local {local}\n"));
-    text
+/// The `hosts` file the builder reads: one `hN SLOTS` line per helper socket. It writes no
+/// `local SLOTS` line (split.sh would take it as the owner's own compile slots), so the owner
+/// compiles with all of its `$jobs` after its helpers' slots are full: measured, an owner that
+/// only preprocessed and fed its helpers was slower (`kernel_split` bench, README).
+pub fn hosts_file(slots: &[u32]) -> String {
+    slots.iter().enumerate().map(|(i, s)| format!("h{i} {s}\n")).collect()
 }
 
-/// The owner's compile slots beside helpers with `helper_slots` in all. In plain mode the owner
-/// preprocesses and sends every job (a share `OWNER_SHARE` of it), so each busy helper slot
-/// takes `OWNER_SHARE / (1 - OWNER_SHARE)` of an owner slot (a quarter); what is left compiles.
-/// Three helpers of 2 slots leave an owner of 2 slots none: it only feeds them (and links).
-pub fn local_slots(owner_slots: u32, helper_slots: u32) -> u32 {
-    let feeding = f64::from(helper_slots) * OWNER_SHARE / (1.0 - OWNER_SHARE);
-    (f64::from(owner_slots) - feeding).floor().max(0.0) as u32
-}
-
-/// Starts a split of the derivation with output key `key` on `owner` (with `owner_slots`):
-/// probes compilers, makes the runtime directory, listens on one socket per helper and writes
-/// the hosts file. An `Err` says why the derivation builds unsplit.
+/// Starts a split of the derivation with output key `key` on `owner`: probes compilers,
+/// makes the runtime directory, listens on one socket per helper and writes the hosts file.
+/// An `Err` says why the derivation builds unsplit.
 pub(crate) async fn start(
     owner: Arc<dyn Transport>,
     owner_name: &str,
-    owner_slots: u32,
     key: &str,
     compiler: &str,
     helpers: &[Helper],
@@ -240,11 +229,10 @@ pub(crate) async fn start(
     }
     // Only the build users (group nixbld, when there is one) and root may connect.
     let slots: Vec<u32> = chosen.iter().map(|h| h.slots).collect();
-    let local = local_slots(owner_slots, slots.iter().sum());
     let publish = format!(
         "cd {dir} && if getent group nixbld >/dev/null; then chgrp nixbld . h*.sock && chmod 0750 . && chmod 0660 h*.sock; fi \
          && printf '%s' '{hosts}' > hosts.tmp && chmod 0644 hosts.tmp && mv hosts.tmp hosts",
-        hosts = hosts_file(&slots, local)
+        hosts = hosts_file(&slots)
     );
     if let Err(e) = run_ok(owner.as_ref(), &publish).await {
         session.finish().await;
@@ -253,10 +241,7 @@ pub(crate) async fn start(
     let names: Vec<&str> = chosen.iter().map(|h| h.name.as_str()).collect();
     let total: u32 = slots.iter().sum();
     let _ = events.send(Event::Note {
-        text: format!(
-            "split: {owner_name} + {} (distcc, {total} remote slots, {local} on {owner_name})",
-            names.join(",")
-        ),
+        text: format!("split: {owner_name} + {} (distcc, {total} remote slots)", names.join(",")),
     });
     Ok(session)
 }
@@ -378,17 +363,7 @@ mod tests {
 
     #[test]
     fn hosts_file_names_each_socket() {
-        assert_eq!(hosts_file(&[2, 3], 0), "h0 2\nh1 3\nlocal 0\n");
-    }
-
-    #[test]
-    fn the_owner_compiles_only_what_feeding_its_helpers_leaves() {
-        // 3 helpers of 2 slots take 1.5 of the owner's slots in preprocessing.
-        assert_eq!(local_slots(2, 6), 0);
-        assert_eq!(local_slots(1, 6), 0);
-        assert_eq!(local_slots(2, 2), 1);
-        assert_eq!(local_slots(8, 6), 6);
-        assert_eq!(local_slots(0, 0), 0);
+        assert_eq!(hosts_file(&[2, 3]), "h0 2\nh1 3\n");
     }
 
     #[test]
