@@ -1,9 +1,12 @@
 //! The kernel's compile split over the pool with distcc (src/build/split.rs), on loopback sshd
-//! builders with their own Nix stores (support/hosts.rs): the qemu-riscv64 kernel builds on host
-//! `k` (its compile split over `k` itself and three helpers, each reached only through rvbuild's
-//! SSH connections), one helper is killed while it has jobs in flight, and the result must be
-//! the unsplit kernel of the local store, NAR hash for NAR hash. A helper with another compiler
-//! and one with an unknown host key are left out, with the reason.
+//! builders with their own Nix stores (support/hosts.rs), through the CLI:
+//! `rvbuild board qemu-riscv64 --split always --builders @machines --json`, run with a Nix
+//! store of its own. The scheduler puts the kernel on host `k` (the fastest), whose compile is
+//! split over `k` itself and its helpers (the local machine and three loopback hosts, each
+//! reached only through rvbuild's connections); one helper is killed while it has jobs in
+//! flight, and the result must be the unsplit kernel of the local store, NAR hash for NAR hash,
+//! and boot. A helper with another compiler and one with an unknown host key are left out, with
+//! the reason, in manifest.json and the JSON events.
 
 mod support;
 
@@ -175,135 +178,189 @@ fn kill_mid_compile(mut fleet: Fleet, victim: &'static str, log: PathBuf, limit:
     (fleet, false)
 }
 
+/// A command run in a private mount namespace whose `/nix` is `root` (a store of its own,
+/// empty at first) and whose `/etc/nix` is `etc`: rvbuild's "local machine" there has nothing
+/// built yet, so the kernel the local store already has is built once more, split.
+fn in_own_store(root: &Path, etc: &Path, program: &Path) -> Command {
+    let mut c = Command::new("unshare");
+    c.args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "set -e; mount --bind '{}' /nix; mount --bind '{}' /etc/nix; exec \"$@\"",
+            root.display(),
+            etc.display()
+        ))
+        .arg("sh")
+        .arg(program)
+        .current_dir(support::repo_root())
+        .env_remove("RVBUILD_PROJECT")
+        .env_remove("RVBUILD_PORT")
+        .env_remove("SSH_AUTH_SOCK");
+    c
+}
+
+/// A machines line with its speed column replaced, or without the host key column.
+fn machines_line(line: &str, speed: Option<&str>, keep_host_key: bool) -> String {
+    let mut f: Vec<&str> = line.split_whitespace().collect();
+    if let Some(s) = speed {
+        f[4] = s;
+    }
+    if !keep_host_key {
+        f.truncate(7);
+    }
+    f.join(" ")
+}
+
+/// The fleet's name of an rvbuild builder name (`ADDR:PORT`), `local` for this machine.
+fn fleet_name(fleet: &Fleet, builder: &str) -> String {
+    fleet
+        .hosts
+        .iter()
+        .find(|h| builder == format!("{}:{}", h.addr, h.port))
+        .map(|h| h.name.clone())
+        .unwrap_or_else(|| builder.to_string())
+}
+
+/// A map of the split report (builder name -> value) by fleet names.
+fn by_fleet_name(fleet: &Fleet, v: &serde_json::Value) -> BTreeMap<String, serde_json::Value> {
+    v.as_object().map(|m| m.iter().map(|(k, v)| (fleet_name(fleet, k), v.clone())).collect()).unwrap_or_default()
+}
+
 #[test]
 fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equals_the_unsplit_kernel() {
     let dir = tempfile::tempdir().expect("tempdir");
     // The unsplit kernel goes into the local store (the board build shared with the other
-    // tests) while the split one builds on k.
+    // tests) while the split one builds for a store of its own.
     let drv = kernel_drv(dir.path());
     let unsplit = std::thread::spawn(|| built("qemu-riscv64"));
     let paths: BTreeMap<&str, PathBuf> =
-        ["a", "b", "c", "odd"].iter().map(|n| (*n, path_dir(dir.path(), n, *n == "odd"))).collect();
+        ["local", "a", "b", "c", "odd"].iter().map(|n| (*n, path_dir(dir.path(), n, *n == "odd"))).collect();
     let fleet = hosts::start(&[
         spec("k", None),
         spec("a", Some(&paths["a"])),
         spec("b", Some(&paths["b"])),
         spec("c", Some(&paths["c"])),
         spec("odd", Some(&paths["odd"])),
+        spec("u", None),
     ]);
-    let home = dir.path().join("home");
-    fs::create_dir_all(home.join(".ssh")).expect("mkdir");
-    let helper = |name: &str| Helper {
-        name: name.to_string(),
-        transport: ssh(&fleet.host(name).machines_line(&fleet), &home),
-        slots: 2,
-    };
-    // Host a once more, but with nothing known about its host key: refused.
-    let a = fleet.host("a");
-    let unknown_line = format!("ssh://root@{}:{} x86_64-linux {} 2", a.addr, a.port, fleet.client_key.display());
-    let unknown = Helper { name: "a-unknown-key".into(), transport: ssh(&unknown_line, &home), slots: 2 };
-    let helpers = vec![helper("a"), helper("b"), helper("c"), helper("odd"), unknown];
-
-    let k = fleet.host("k");
-    let k_transport = ssh(&k.machines_line(&fleet), &home);
-    let dag = Arc::new(load_closure(std::slice::from_ref(&drv)).expect("dag"));
-    let i = dag.index_of(&drv).expect("kernel node");
-    // Build the kernel on k even though the local store has it: that is the second store.
-    let prepared = Prepared { nodes: vec![i], tasks: tasks_from_dag(&dag, &[i], None), cached: BTreeSet::new() };
-    let model = BuilderModel {
-        name: "k".into(),
-        slots: 1,
-        native_systems: vec!["x86_64-linux".into()],
-        emulated: BTreeMap::new(),
-        speed: 1.0,
-        supported_features: Vec::new(),
-        mandatory_features: Vec::new(),
-        local: false,
-        link_bytes_per_s: 1e8,
-        dispatch_overhead_s: 0.1,
-    };
-    let policy = Box::new(Scheduler::new(prepared.tasks.clone(), vec![model.clone()]).expect("scheduler"));
-    let opts = Options {
-        log_dir: dir.path().join("logs"),
-        split: SplitConfig { drvs: BTreeSet::from([drv.clone()]), helpers },
-        ..Options::default()
-    };
-    let k_out: Vec<String> = ["out", "dev"]
+    // k is the fastest (speed 4), so the scheduler puts the kernel there: a remote owner, whose
+    // helpers are the rest of the pool, the local machine included. u's host key is unknown.
+    let machines: String = fleet
+        .hosts
         .iter()
-        .map(|o| {
-            let d = fs::read_to_string(&drv).expect("read drv");
-            let parsed = rvbuild::nix::drv::Derivation::parse(&d).expect("parse drv");
-            parsed.outputs[*o].path.clone()
+        .map(|h| {
+            let line = h.machines_line(&fleet);
+            match h.name.as_str() {
+                "k" => machines_line(&line, Some("4"), true),
+                "u" => machines_line(&line, None, false),
+                _ => line,
+            }
         })
+        .map(|l| l + "\n")
         .collect();
+    let machines_file = dir.path().join("machines");
+    fs::write(&machines_file, machines).expect("machines");
+    let home = dir.path().join("home");
+    let (root, etc, conf) = (dir.path().join("own-nix"), dir.path().join("own-etc-nix"), dir.path().join("conf"));
+    for d in [&home.join(".ssh"), &root, &etc, &conf] {
+        fs::create_dir_all(d).expect("mkdir");
+    }
+    fs::write(
+        etc.join("nix.conf"),
+        "build-users-group =\nsandbox = false\nsubstituters =\nexperimental-features = nix-command\n",
+    )
+    .expect("nix.conf");
+    fs::write(conf.join("nix.conf"), "").expect("nix.conf");
+    let out = dir.path().join("result");
+    let path = format!("{}:{}", paths["local"].display(), std::env::var("PATH").unwrap_or_default());
 
     let c_log = paths["c"].clone();
     let watcher = std::thread::spawn(move || kill_mid_compile(fleet, "c", c_log, Duration::from_secs(1500)));
-    let events = Events::default();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-    let members = vec![Member { model, transport: k_transport }];
-    let result = rt.block_on(rvbuild::build::run(
-        dag.clone(),
-        &prepared,
-        members,
-        policy,
-        Arc::new(LocalTransport::new()),
-        opts,
-        &events,
-    ));
+    let o = in_own_store(&root, &etc, Path::new(env!("CARGO_BIN_EXE_rvbuild")))
+        .args(["--json", "board", "qemu-riscv64", "--profile", "ci", "--split", "always", "--local-jobs", "2"])
+        .arg(format!("--builders=@{}", machines_file.display()))
+        .arg("--out")
+        .arg(&out)
+        .env("HOME", &home)
+        .env("RVBUILD_NIX_CONF_DIR", &conf)
+        .env("CI", "true")
+        .env("PATH", &path)
+        .output()
+        .expect("run rvbuild board");
     let (fleet, killed) = watcher.join().expect("watcher");
-    let notes: Vec<String> = events
-        .0
-        .lock()
-        .map(|v| {
-            v.iter()
-                .filter_map(|e| match e {
-                    Event::Note { text } => Some(text.clone()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let outcome = result.unwrap_or_else(|e| panic!("split build failed: {e}\nnotes: {notes:#?}"));
-    let out = unsplit.join().expect("the unsplit board build");
-    assert_eq!(manifest(&out)["components"]["kernel"]["drv"], drv.as_str(), "one derivation, split or not");
+    let t = text(&o);
+    assert!(o.status.success(), "split board build failed:\n{t}");
+    let notes: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "note")
+        .filter_map(|e| e["text"].as_str().map(|s| s.to_string()))
+        .collect();
+    let unsplit_out = unsplit.join().expect("the unsplit board build");
+    let m = manifest(&out);
+    let kernel = &m["components"]["kernel"];
+    assert_eq!(kernel["drv"], drv.as_str(), "one derivation, split or not");
+    assert_eq!(manifest(&unsplit_out)["components"]["kernel"]["drv"], drv.as_str());
     assert!(killed, "helper c never had a job in flight after two finished jobs; notes: {notes:#?}");
-    let b = &outcome.built[&drv];
-    let report = b.split.as_ref().unwrap_or_else(|| panic!("no split report; notes: {notes:#?}"));
-    assert_eq!(report.owner, "k");
+    let report = &kernel["split"];
+    assert_eq!(fleet_name(&fleet, report["owner"].as_str().unwrap_or_default()), "k", "{report}");
+    assert_eq!(fleet_name(&fleet, kernel["host"].as_str().unwrap_or_default()), "k", "{kernel}");
+    let jobs = by_fleet_name(&fleet, &report["jobs"]);
+    let failed = by_fleet_name(&fleet, &report["failed"]);
+    let excluded = by_fleet_name(&fleet, &report["excluded"]);
 
-    // Jobs ran on every helper, counted on the helper (the distccd wrapper) and by distccd's own
-    // log lines (the report); c lost the jobs it had when it died.
-    for h in ["a", "b", "c"] {
+    // Jobs ran on every helper, the local machine included, counted on the helper (the
+    // distccd wrapper) and by distccd's own log lines (the manifest); c lost the jobs it had
+    // when it died.
+    for h in ["local", "a", "b", "c"] {
         let done = lines(&paths[h].join("done"));
-        assert!(done >= 2, "helper {h} finished {done} jobs; report {report:?}");
-        assert!(report.jobs[h] >= 1, "helper {h}: report {report:?}");
-        assert!(report.jobs[h] as usize <= lines(&paths[h].join("started")), "{h}: {report:?}");
+        let n = jobs.get(h).and_then(|v| v.as_u64()).unwrap_or(0);
+        assert!(done >= 2, "helper {h} finished {done} jobs; report {report}");
+        assert!(n >= 1, "helper {h}: report {report}");
+        assert!(n as usize <= lines(&paths[h].join("started")), "{h}: {report}");
     }
-    assert!(report.failed["c"] >= 1, "the jobs c had in flight failed: {report:?}");
-    assert!(notes.iter().any(|n| n.contains("split: a job on c failed")), "{notes:#?}");
+    assert!(failed.get("c").and_then(|v| v.as_u64()).unwrap_or(0) >= 1, "the jobs c had in flight failed: {report}");
+    let c_name = format!("{}:{}", fleet.host("c").addr, fleet.host("c").port);
+    assert!(notes.iter().any(|n| n.contains(&format!("split: a job on {c_name} failed"))), "{notes:#?}");
     // Left out, with the reason.
-    assert!(report.excluded["odd"].contains("99.1.0"), "{report:?}");
-    assert!(!report.jobs.contains_key("odd") && lines(&paths["odd"].join("started")) == 0, "{report:?}");
-    assert!(report.excluded["a-unknown-key"].contains("host key"), "{report:?}");
+    let why = |h: &str| excluded.get(h).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    assert!(why("odd").contains("99.1.0"), "{report}");
+    assert!(!jobs.contains_key("odd") && lines(&paths["odd"].join("started")) == 0, "{report}");
+    assert!(why("u").contains("host key"), "{report}");
+    assert!(notes.iter().any(|n| n.contains("does not help") && n.contains("99.1.0")), "{notes:#?}");
 
-    // The same bytes as the unsplit kernel, in two different stores.
+    // The same bytes as the unsplit kernel, in three different stores: k's, where it was built,
+    // the one of this build, and the local one.
+    let k_out: Vec<String> = {
+        let d = fs::read_to_string(&drv).expect("read drv");
+        let parsed = rvbuild::nix::drv::Derivation::parse(&d).expect("parse drv");
+        ["out", "dev"].iter().map(|o| parsed.outputs[*o].path.clone()).collect()
+    };
     for p in &k_out {
         assert!(fleet.host("k").store_has(p), "{p} was built in k's store");
         let (there, here) = (nar_hash_on(fleet.host("k"), p), nar_hash_here(p));
         if there != here {
             panic!("{p}: split and unsplit differ ({there} vs {here}):\n{}", differing_files(fleet.host("k"), p));
         }
+        let q =
+            in_own_store(&root, &etc, Path::new("nix-store")).args(["-q", "--hash", p]).output().expect("nix-store");
+        assert_eq!(
+            String::from_utf8_lossy(&q.stdout).trim(),
+            here,
+            "{p} fetched into this build's store: {}",
+            text(&q)
+        );
     }
     // Nothing is left of the runtime directory on k.
     let left = fleet.host("k").run("ls /nix/var/rvbuild/split");
     assert!(String::from_utf8_lossy(&left.stdout).trim().is_empty(), "{left:?}");
     drop(fleet);
 
-    // The board image with this (byte-identical) kernel boots to its marker.
-    let o = rvbuild()
-        .args(["qemu", "qemu-riscv64", "--no-build", "--out", out.to_str().unwrap_or_default()])
-        .current_dir(dir.path())
+    // The board image with the split kernel boots to its marker.
+    let o = in_own_store(&root, &etc, Path::new(env!("CARGO_BIN_EXE_rvbuild")))
+        .args(["qemu", "qemu-riscv64", "--no-build", "--out"])
+        .arg(&out)
+        .env("HOME", &home)
+        .env("RVBUILD_NIX_CONF_DIR", &conf)
         .output()
         .expect("run rvbuild qemu");
     assert!(o.status.success(), "boot failed:\n{}", text(&o));

@@ -311,9 +311,8 @@ async fn start_split(shared: &Shared, node: &DagNode, builder: BuilderId) -> Opt
         return None;
     };
     let compiler = format!("{prefix}gcc");
-    match split::start(member.transport.clone(), &member.model.name, &key, &compiler, &cfg.helpers, &shared.events)
-        .await
-    {
+    let owner = &member.model.name;
+    match split::start(member.transport.clone(), owner, &key, &compiler, &cfg.helpers, &shared.events).await {
         Ok(s) => Some(s),
         Err(why) => {
             note(why);
@@ -1038,6 +1037,16 @@ impl<'a> Engine<'a> {
 /// The whole flow for a set of root derivations: what is missing locally, estimates from the
 /// build history, the list scheduler over `members` and the build. The measured durations
 /// come back in [`Outcome::records`] for the caller to keep in its history.
+/// Gives each task to be split its helpers, so the scheduler holds their slots while it runs.
+pub fn mark_split(prepared: &mut Prepared, dag: &Dag, split: &split::SplitConfig) {
+    let names: Vec<String> = split.helpers.iter().map(|h| h.name.clone()).collect();
+    for (task, &node) in prepared.tasks.iter_mut().zip(&prepared.nodes) {
+        if split.drvs.contains(dag.node(node).drv_path.as_str()) {
+            task.helpers = names.clone();
+        }
+    }
+}
+
 pub async fn build_roots(
     dag: Arc<Dag>,
     members: Vec<Member>,
@@ -1049,7 +1058,8 @@ pub async fn build_roots(
     if let Some(w) = hist.warning() {
         reporter.event(&Event::Note { text: w.to_string() });
     }
-    let prepared = prepare(&dag, local.as_ref(), Some(hist)).await?;
+    let mut prepared = prepare(&dag, local.as_ref(), Some(hist)).await?;
+    mark_split(&mut prepared, &dag, &opts.split);
     let models: Vec<BuilderModel> = members.iter().map(|m| m.model.clone()).collect();
     check_capable(&prepared.tasks, &models)?;
     let policy: Box<dyn Policy> =

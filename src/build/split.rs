@@ -151,7 +151,10 @@ pub fn key_of(output: &str) -> Option<String> {
     (hash.len() == 32 && hash.chars().all(|c| c.is_ascii_alphanumeric())).then(|| hash.to_string())
 }
 
-/// The `hosts` file the builder reads: one `hN SLOTS` line per helper socket.
+/// The `hosts` file the builder reads: one `hN SLOTS` line per helper socket. It writes no
+/// `local SLOTS` line (split.sh would take it as the owner's own compile slots), so the owner
+/// compiles with all of its `$jobs` after its helpers' slots are full: measured, an owner that
+/// only preprocessed and fed its helpers was slower (`kernel_split` bench, README).
 pub fn hosts_file(slots: &[u32]) -> String {
     slots.iter().enumerate().map(|(i, s)| format!("h{i} {s}\n")).collect()
 }

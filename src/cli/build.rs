@@ -83,7 +83,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let decisions: Vec<_> = dag
         .nodes()
         .iter()
-        .filter_map(|n| split::decide_for(args.split.into(), n.drv_path.as_str(), &dag, &models, &compilers, &history))
+        .filter_map(|n| {
+            split::decide_for(args.split.into(), n.drv_path.as_str(), &dag, &models, &compilers, &history, None)
+        })
         .collect();
     for d in &decisions {
         ctx.reporter.event(&crate::vocab::Event::Note { text: format!("{}: {}", d.drv, d.text) });

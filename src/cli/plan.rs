@@ -97,8 +97,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         if let Some(n) = &plan.nix_like {
             out.push_str(&sim.summary(tasks, models));
             out.push('\n');
+            // Nix cannot split a derivation: its policy runs on the kernel as one job.
+            let unsplit = if plan.split { " (the kernel unsplit)" } else { "" };
             out.push_str(&format!(
-                "Nix-like policy (greedy, remote builders first) on the same work: {:.0} s ({:.2}x rvbuild's)\n",
+                "Nix-like policy (greedy, remote builders first) on the same work{unsplit}: {:.0} s ({:.2}x rvbuild's)\n",
                 n.makespan,
                 if sim.makespan > 0.0 { n.makespan / sim.makespan } else { 1.0 }
             ));

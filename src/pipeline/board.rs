@@ -110,7 +110,7 @@ pub fn build(req: &Request, rt: &tokio::runtime::Handle, reporter: &dyn Reporter
         strategies.iter().filter(|(_, v)| **v == Strategy::Cross).map(|(k, &v)| (k.clone(), v)).collect();
     let mode = req.split.unwrap_or(prof.value.strategy.split);
     let compilers = super::split::probed(&pool);
-    let decision = super::split::decide_split(mode, provider, &inst, &models, &compilers, &history);
+    let decision = super::split::decide_split(mode, provider, &inst, &models, &compilers, &history, None);
     if let Some(d) = &decision {
         reporter.event(&Event::Stage { name: "plan".into(), detail: format!("kernel compile: {}", d.text) });
     }

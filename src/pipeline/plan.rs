@@ -43,6 +43,9 @@ pub struct PlanReport {
     pub models: Vec<BuilderModel>,
     pub simulation: Simulation,
     pub nix_like: Option<Simulation>,
+    /// The kernel's compile is split (its simulation takes the cost model's time and holds the
+    /// helpers; Nix's policy runs it unsplit).
+    pub split: bool,
 }
 
 /// Plans `req`'s board over its pool; `nix_like` also simulates Nix's policy.
@@ -65,23 +68,39 @@ pub fn plan(req: &Request, nix_like: bool, rt: &tokio::runtime::Handle) -> Resul
     crate::build::check_capable(&prepared.tasks, &models)?;
     let mode = req.split.unwrap_or(inputs.prof.value.strategy.split);
     let compilers = super::split::probed(&pool);
-    let decision = super::split::decide_split(mode, inputs.provider, &inst, &models, &compilers, &history);
-    // A split kernel takes the cost model's time in the simulation (its helpers' slots are not
-    // taken from the other derivations there: a limit of this prediction).
-    if let Some(d) = decision.as_ref().filter(|d| d.split && d.estimate.one_host_s > 0.0)
-        && let Some(t) = inst.dag.index_of(&d.drv).and_then(|n| prepared.nodes.iter().position(|&x| x == n))
-    {
-        prepared.tasks[t].work *= d.estimate.split_s / d.estimate.one_host_s;
-    }
-    let simulation = simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?;
+    // The kernel's owner is where the schedule puts it unsplit; the split decision is made for
+    // that host, local or remote (then the local machine is one of its helpers).
+    let kernel_task = inst
+        .drvs
+        .get(super::split::SPLIT_COMPONENT)
+        .and_then(|d| inst.dag.index_of(d))
+        .and_then(|n| prepared.nodes.iter().position(|&x| x == n));
+    let unsplit = simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?;
+    // Nix cannot split a derivation: its policy runs on the work as it is.
     let nix_like = if nix_like { Some(simulate(&prepared.tasks, &models, SimPolicy::NixLike)?) } else { None };
+    let owner = kernel_task
+        .and_then(|t| unsplit.schedule.entries.iter().find(|e| e.task == t))
+        .and_then(|e| models.get(e.builder))
+        .map(|m| m.name.clone());
+    let decision =
+        super::split::decide_split(mode, inputs.provider, &inst, &models, &compilers, &history, owner.as_deref());
+    // A split kernel takes the cost model's time and holds its helpers' slots while it runs.
+    let (simulation, split) = match (decision.as_ref().filter(|d| d.split && d.estimate.one_host_s > 0.0), kernel_task)
+    {
+        (Some(d), Some(t)) => {
+            prepared.tasks[t].work *= d.estimate.split_s / d.estimate.one_host_s;
+            prepared.tasks[t].helpers = d.estimate.helpers.clone();
+            (simulate(&prepared.tasks, &models, SimPolicy::Rvbuild)?, true)
+        }
+        _ => (unsplit, false),
+    };
     let mut rows = rows(&planned.plans, &inst.drvs, &inst.dag, &prepared, &simulation, &models);
     if let Some(d) = decision
         && let Some(r) = rows.iter_mut().find(|r| r.component == super::split::SPLIT_COMPONENT)
     {
         r.split = Some(d.text);
     }
-    Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like })
+    Ok(PlanReport { board: name, rows, tasks: prepared.tasks, models, simulation, nix_like, split })
 }
 
 fn rows(

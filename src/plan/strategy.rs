@@ -130,6 +130,7 @@ fn best_for(
         inputs: vec![],
         work,
         output_bytes: 0,
+        helpers: Vec::new(),
     };
     let mut best: Option<Costed> = None;
     for b in req.builders {

@@ -1,10 +1,12 @@
 //! Gantt charts of a schedule (`--gantt FILE.svg` / `.html`): one lane per builder slot, one
 //! bar per derivation coloured by strategy (cross / native / emulated), the critical path
 //! outlined, and for a finished build the measured runs as thin bars under the predicted ones.
+//! A helper of a split compile (`--split`) shows a hatched bar in each of its lanes while it
+//! helps (its slots are held for that derivation).
 
 use std::fmt::Write;
 
-use crate::schedule::simulate::{Schedule, ScheduledTask};
+use crate::schedule::simulate::{Hold, Schedule, ScheduledTask};
 
 const LABEL_W: f64 = 170.0;
 const PLOT_W: f64 = 1000.0;
@@ -94,6 +96,10 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
         None => format!("predicted makespan {:.0} s", pred.makespan),
     };
     let _ = writeln!(o, r#"<text x="4" y="16" font-size="13">{}</text>"#, escape(&title));
+    let _ = writeln!(
+        o,
+        r##"<defs><pattern id="held" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#dbe5f0"/><line x1="0" y1="0" x2="0" y2="6" stroke="#4e79a7" stroke-width="2"/></pattern></defs>"##
+    );
     // Legend.
     let mut lx = LABEL_W + 300.0;
     for (label, fill, extra) in [
@@ -101,6 +107,7 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
         ("native", colour("native"), ""),
         ("emulated", colour("emulated"), ""),
         ("critical path", "#ffffff", r##" stroke="#d62728" stroke-width="2""##),
+        ("helps a split", "url(#held)", r##" stroke="#4e79a7" stroke-width="0.5""##),
     ] {
         let _ = writeln!(o, r#"<rect x="{lx:.0}" y="6" width="12" height="12" fill="{fill}"{extra}/>"#);
         let _ = writeln!(o, r#"<text x="{:.0}" y="16">{label}</text>"#, lx + 16.0);
@@ -147,6 +154,31 @@ pub fn render_svg(pred: &Schedule, actual: Option<&Schedule>) -> String {
             strategy = e.strategy,
         );
     };
+    // Held helpers first, under the bars: every lane of the helper while the split runs.
+    let held = |o: &mut String, s: &Schedule, h: &Hold, class: &str, dy: f64, height: f64| {
+        let owner = s.builders.get(h.owner).map(String::as_str).unwrap_or("?");
+        let w = (x(h.finish) - x(h.start)).max(0.5);
+        for y in lanes.iter().filter(|l| l.0 == h.builder).filter_map(|l| lane_y(l.0, l.1)) {
+            let _ = writeln!(
+                o,
+                r##"<rect class="{class}" x="{:.2}" y="{:.1}" width="{w:.2}" height="{height}" fill="url(#held)" stroke="#4e79a7" stroke-width="0.5"><title>helps {} on {} (split compile) {:.1}–{:.1} s</title></rect>"##,
+                x(h.start),
+                y + dy,
+                escape(&h.name),
+                escape(owner),
+                h.start,
+                h.finish
+            );
+        }
+    };
+    for h in &pred.holds {
+        held(&mut o, pred, h, "held", 2.0, BAR_H);
+    }
+    if let Some(a) = actual {
+        for h in &a.holds {
+            held(&mut o, a, h, "held actual", 2.0 + BAR_H + 0.5, ACTUAL_H);
+        }
+    }
     for e in &pred.entries {
         bar(&mut o, e, "bar", 2.0, BAR_H);
     }
@@ -260,6 +292,26 @@ mod tests {
         assert!(html.contains("<svg "));
         assert_eq!(count(&html, "<tr class=\"critical\">"), 2);
         assert!(html.contains("<td class=\"n\">30.0</td>"));
+    }
+
+    #[test]
+    fn a_split_kernel_hatches_every_lane_of_its_helpers() {
+        let mut kernel = task("kernel", 100.0, &[]);
+        kernel.helpers = vec!["a".into(), "b".into()];
+        let tasks = vec![kernel, task("small", 5.0, &[])];
+        let pool = vec![builder("own", 2, 1.0, true), builder("a", 2, 1.0, false), builder("b", 1, 1.0, false)];
+        let sim = simulate(&tasks, &pool, SimPolicy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
+        let svg = render_svg(&sim.schedule, None);
+        // a's two lanes and b's one, none of the owner's.
+        assert_eq!(count(&svg, "<rect class=\"held\""), 3);
+        assert_eq!(count(&svg, "helps kernel on own (split compile)"), 3);
+        let runs = [
+            Run { task: 0, builder: 0, start: 0.0, finish: 80.0 },
+            Run { task: 1, builder: 0, start: 0.0, finish: 4.0 },
+        ];
+        let actual = crate::schedule::Schedule::from_runs(&tasks, &pool, &runs);
+        let both = render_svg(&sim.schedule, Some(&actual));
+        assert_eq!(count(&both, "<rect class=\"held actual\""), 3);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! simulated clock, ask it which tasks to start now and tell it when they finish, fail or lose
 //! their builder. Ready tasks go in upward-rank order to the builder with the earliest
 //! estimated finish; a task waits for a busy builder when no free one would finish it as early.
-//! Measured durations correct each builder's effective speed during the run.
+//! Measured durations correct each builder's effective speed during the run. A task whose
+//! compile is split over helpers (`--split`, [`Task::helpers`]) holds every slot of its
+//! helpers while it runs: nothing else is placed on them until it ends.
 
 use std::collections::BTreeSet;
 
@@ -67,6 +69,8 @@ pub struct Scheduler {
     learning: bool,
     /// The latest time the caller reported (for builds running past their prediction).
     now: f64,
+    /// Per task, the builders whose slots it holds while it runs ([`Task::helpers`] by id).
+    holds: Vec<Vec<BuilderId>>,
 }
 
 fn pidx(p: Placement) -> usize {
@@ -169,7 +173,12 @@ impl Scheduler {
         let missing_inputs: Vec<usize> = tasks.iter().map(|t| t.inputs.len()).collect();
         let state = missing_inputs.iter().map(|&m| if m == 0 { State::Ready } else { State::Waiting }).collect();
         let nb = builders.len();
+        let holds = tasks
+            .iter()
+            .map(|t| t.helpers.iter().filter_map(|h| builders.iter().position(|b| &b.name == h)).collect())
+            .collect();
         Ok(Scheduler {
+            holds,
             rank,
             state,
             missing_inputs,
@@ -374,6 +383,19 @@ impl Scheduler {
         self.running.iter().flatten().map(|r| r.start + r.predicted).filter(|&t| t > self.now).min_by(f64::total_cmp)
     }
 
+    /// The split task running on another builder that holds `builder`'s slots, with its
+    /// expected end (the latest, if several do). None when `builder` is not held.
+    pub fn held_by(&self, builder: BuilderId, now: f64) -> Option<(TaskId, f64)> {
+        self.running
+            .iter()
+            .enumerate()
+            .filter(|&(owner, _)| owner != builder)
+            .flat_map(|(owner, list)| list.iter().map(move |r| (owner, r)))
+            .filter(|(_, r)| self.holds.get(r.task).is_some_and(|h| h.contains(&builder)))
+            .map(|(owner, r)| (r.task, self.running_finish_estimate(owner, r, now)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+
     /// Tasks running on `builder`.
     pub fn running_on(&self, builder: BuilderId) -> Vec<TaskId> {
         self.running.get(builder).map(|v| v.iter().map(|r| r.task).collect()).unwrap_or_default()
@@ -387,7 +409,8 @@ impl Scheduler {
     /// The tasks to start now, each with its builder. Ready tasks are taken in upward-rank
     /// order; each goes to the builder that finishes it earliest. When that builder has no
     /// free slot the task waits for it (its slot is reserved for this round) unless a free
-    /// builder would finish it no later.
+    /// builder would finish it no later. A builder held by a split task elsewhere has no free
+    /// slot, and none frees before that task's expected end.
     pub fn dispatch(&mut self, now: f64) -> Vec<Assignment> {
         self.advance(now);
         let mut ready = self.ready();
@@ -402,12 +425,14 @@ impl Scheduler {
                 continue;
             }
             let busy = self.running[b].len() as u32;
-            let free = model.slots.saturating_sub(busy);
-            let mut times: Vec<f64> = vec![now; free as usize];
-            times.extend(self.running[b].iter().map(|r| self.running_finish_estimate(b, r, now)));
+            let idle = model.slots.saturating_sub(busy);
+            let held = self.held_by(b, now).map(|(_, end)| end);
+            let after = held.unwrap_or(now);
+            let mut times: Vec<f64> = vec![after; idle as usize];
+            times.extend(self.running[b].iter().map(|r| self.running_finish_estimate(b, r, now).max(after)));
             times.sort_by(f64::total_cmp);
             slot_free.push(times);
-            free_now.push(free);
+            free_now.push(if held.is_some() { 0 } else { idle });
         }
         let mut out = Vec::new();
         for t in ready {
@@ -450,6 +475,13 @@ impl Scheduler {
                     slot_free[b].sort_by(f64::total_cmp);
                     self.start(t, b, now, predicted, staging);
                     out.push(Assignment { task: t, builder: b });
+                    // Its helpers are held from now on, for the rest of this round too.
+                    for &h in self.holds[t].iter().filter(|&&h| h != b) {
+                        free_now[h] = 0;
+                        for f in &mut slot_free[h] {
+                            *f = f.max(now + predicted);
+                        }
+                    }
                 }
                 None => {
                     // Reserve the best builder's earliest slot for this task.
@@ -681,6 +713,7 @@ pub(crate) mod tests {
             inputs: inputs.to_vec(),
             work,
             output_bytes: 0,
+            helpers: vec![],
         }
     }
 
@@ -751,6 +784,44 @@ pub(crate) mod tests {
         assert!(s.finished(0, 1, 2.5, 2.5));
         let third = s.dispatch(2.5);
         assert_eq!(third, vec![Assignment { task: 1, builder: 1 }]);
+    }
+
+    /// A split kernel on one of three builders and three short jobs, dispatched at 0.
+    fn split_kernel(helpers: &[&str]) -> (Scheduler, Vec<Assignment>) {
+        let mut kernel = task("kernel", 100.0, &[]);
+        kernel.helpers = helpers.iter().map(|h| h.to_string()).collect();
+        let tasks = vec![kernel, task("s1", 5.0, &[]), task("s2", 5.0, &[]), task("s3", 5.0, &[])];
+        let pool = vec![builder("own", 2, 1.0, true), builder("a", 2, 1.0, false), builder("b", 2, 1.0, false)];
+        let mut s = Scheduler::new(tasks, pool).unwrap_or_else(|e| panic!("{e}"));
+        let first = s.dispatch(0.0);
+        (s, first)
+    }
+
+    #[test]
+    fn a_split_task_holds_its_helpers_slots_while_it_runs() {
+        let (mut s, first) = split_kernel(&["a", "b"]);
+        let owner = first.iter().find(|a| a.task == 0).map(|a| a.builder);
+        assert_eq!(owner, Some(0), "{first:?}");
+        // Only the owner's second slot takes a short job; a and b help the kernel.
+        assert_eq!(first, vec![Assignment { task: 0, builder: 0 }, Assignment { task: 1, builder: 0 }]);
+        assert_eq!(s.held_by(1, 0.0), Some((0, 100.0)));
+        assert_eq!(s.held_by(2, 0.0), Some((0, 100.0)));
+        assert_eq!(s.held_by(0, 0.0), None, "the owner is not its own helper");
+        // The short job done, the next waits on the owner rather than taking a held helper.
+        assert!(s.finished(1, 0, 5.0, 5.0));
+        assert_eq!(s.dispatch(5.0), vec![Assignment { task: 2, builder: 0 }]);
+        // The kernel done, the helpers are free again.
+        assert!(s.finished(0, 0, 60.0, 60.0));
+        assert_eq!(s.held_by(1, 60.0), None);
+        assert_eq!(s.dispatch(60.0), vec![Assignment { task: 3, builder: 1 }]);
+    }
+
+    #[test]
+    fn without_helpers_the_short_jobs_spread_at_once() {
+        let (_, first) = split_kernel(&[]);
+        let others: BTreeSet<BuilderId> = first.iter().filter(|a| a.task != 0).map(|a| a.builder).collect();
+        assert_eq!(first.len(), 4, "{first:?}");
+        assert!(others.contains(&1) || others.contains(&2), "{first:?}");
     }
 
     #[test]

@@ -39,6 +39,20 @@ pub struct ScheduledTask {
     pub critical: bool,
 }
 
+/// A builder's slots held by a split task running on another builder (`--split`): its lanes
+/// in the Gantt chart show whose compile they help, and when.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hold {
+    pub builder: BuilderId,
+    /// The split task and its name.
+    pub task: TaskId,
+    pub name: String,
+    /// Where that task runs.
+    pub owner: BuilderId,
+    pub start: f64,
+    pub finish: f64,
+}
+
 /// A complete schedule: predicted (simulated) or measured.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Schedule {
@@ -48,6 +62,8 @@ pub struct Schedule {
     pub lanes: Vec<u32>,
     /// One entry per run, in start order.
     pub entries: Vec<ScheduledTask>,
+    /// Helpers' slots held by split tasks, in start order.
+    pub holds: Vec<Hold>,
     pub makespan: f64,
 }
 
@@ -287,7 +303,21 @@ impl Schedule {
         runs.sort_by(|a, b| a.start.total_cmp(&b.start).then(a.task.cmp(&b.task)));
         let mut lane_free: Vec<Vec<f64>> = builders.iter().map(|b| vec![f64::NEG_INFINITY; b.slots as usize]).collect();
         let mut entries = Vec::with_capacity(runs.len());
+        let mut holds = Vec::new();
         for r in &runs {
+            for h in &tasks[r.task].helpers {
+                if let Some(b) = builders.iter().position(|m| &m.name == h).filter(|&b| b != r.builder) {
+                    let name = tasks[r.task].name.clone();
+                    holds.push(Hold {
+                        builder: b,
+                        task: r.task,
+                        name,
+                        owner: r.builder,
+                        start: r.start,
+                        finish: r.finish,
+                    });
+                }
+            }
             let lanes = &mut lane_free[r.builder];
             let slot = match lanes.iter().position(|&f| f <= r.start + EPS) {
                 Some(s) => s,
@@ -315,6 +345,7 @@ impl Schedule {
             builders: builders.iter().map(|b| b.name.clone()).collect(),
             lanes: lane_free.iter().map(|l| l.len() as u32).collect(),
             entries,
+            holds,
             makespan,
         };
         schedule.mark_critical_path(tasks);
@@ -423,6 +454,27 @@ mod tests {
         assert_eq!(s.entries.iter().map(|e| e.slot).collect::<Vec<_>>(), vec![0, 1, 0]);
         assert_eq!(s.critical_path(), vec![1, 2]);
         assert_eq!(s.makespan, 4.0);
+    }
+
+    #[test]
+    fn a_split_task_holds_its_helpers_lanes_in_the_schedule() {
+        let mut kernel = task("kernel", 100.0, &[]);
+        kernel.helpers = vec!["a".into(), "b".into()];
+        let tasks =
+            vec![kernel, task("s1", 5.0, &[]), task("s2", 5.0, &[]), task("s3", 5.0, &[]), task("s4", 5.0, &[])];
+        let pool = vec![builder("own", 2, 1.0, true), builder("a", 1, 1.0, false), builder("b", 1, 1.0, false)];
+        let sim = simulate(&tasks, &pool, SimPolicy::Rvbuild).unwrap_or_else(|e| panic!("{e}"));
+        let k = sim.schedule.entries.iter().find(|e| e.task == 0).cloned().unwrap_or_else(|| panic!("no kernel"));
+        let held: Vec<(BuilderId, f64, f64)> =
+            sim.schedule.holds.iter().map(|h| (h.builder, h.start, h.finish)).collect();
+        assert_eq!(k.builder, 0);
+        assert_eq!(held, vec![(1, k.start, k.finish), (2, k.start, k.finish)]);
+        // Nothing else runs on a held helper meanwhile: the short jobs share the owner's
+        // second slot.
+        for e in sim.schedule.entries.iter().filter(|e| e.task != 0) {
+            assert!(e.builder == 0 || e.start >= k.finish - EPS, "{e:?} overlaps the split kernel");
+        }
+        assert!((sim.makespan - 100.0).abs() < 1e-6, "{}", sim.makespan);
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl Rng {
 const MB: u64 = 1_000_000;
 
 fn task(name: String, work: f64, inputs: Vec<usize>, output_bytes: u64) -> Task {
-    Task { name, system: "x86_64-linux".into(), required_features: vec![], inputs, work, output_bytes }
+    Task { name, system: "x86_64-linux".into(), required_features: vec![], inputs, work, output_bytes, helpers: vec![] }
 }
 
 /// A board build (seeded): toolchain chain -> kernel -> modules; toolchain -> packages (with some

@@ -40,6 +40,7 @@ pub fn tasks_from_dag(dag: &Dag, to_build: &[usize], history: Option<&History>) 
                 required_features,
                 inputs,
                 name,
+                helpers: Vec::new(),
             }
         })
         .collect()

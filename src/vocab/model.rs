@@ -28,6 +28,11 @@ pub struct Task {
     pub work: f64,
     /// Estimated size of the outputs' NAR in bytes (what crosses the link back).
     pub output_bytes: u64,
+    /// Builders (by name) whose slots this task holds while it runs, because its compile is
+    /// spread over them (`--split`); the builder running it is not among its helpers. Empty
+    /// for every other task.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub helpers: Vec<String>,
 }
 
 /// One builder as the scheduler sees it.
@@ -159,6 +164,7 @@ mod tests {
             inputs: vec![],
             work: 10.0,
             output_bytes: 0,
+            helpers: vec![],
         }
     }
 

@@ -1,21 +1,32 @@
 # Split compile (sourced by builders that compile many C files, after `$jobs` is set): when
 # rvbuild gives this very output helpers (a runtime directory outside the derivation, keyed by
 # the hash of $out; see src/build/split.rs), puts a wrapper that calls distcc in front of
-# the cross gcc on PATH and raises `jobs` to the pool's slots. distcc's SSH mode then runs the
-# `connect` script below for each job, which
-# connects to the Unix socket that rvbuild bridges to `distccd --inetd` on a helper over its own
-# SSH connection. The compiler is the same everywhere and distcc preprocesses here, so the
-# objects are the same; a job a helper fails is compiled here (distcc's fallback). Without the
-# directory nothing changes.
+# the cross gcc on PATH and sets `jobs` to the pool's slots. distcc's SSH mode then runs the
+# `connect` script below for each job, which connects to the Unix socket that rvbuild bridges
+# to `distccd --inetd` on a helper over its own SSH connection. The compiler is the same
+# everywhere and distcc preprocesses here, so the objects are the same; a job a helper fails
+# is compiled here (distcc's fallback). Without the directory nothing changes.
+#
+# The `hosts` file: one `hN SLOTS` line per helper socket, and optionally `local SLOTS`, the
+# compile slots of this host (default `$jobs`; 0: it only preprocesses and links). Helpers come
+# first in DISTCC_HOSTS because distcc fills hosts in list order: this host, which already
+# preprocesses every job, compiles only when every helper slot is busy.
 split=/nix/var/rvbuild/split/$(basename "$out" | cut -d- -f1)
 if [ -r "$split/hosts" ] && command -v distcc >/dev/null && command -v socat >/dev/null; then
-  hosts="localhost/$jobs"; total=$jobs
+  hosts=""; remote=0; here=$jobs
   while read -r name slots; do
-    case "$name" in h[0-9]|h[0-9][0-9]) ;; *) continue ;; esac
-    case "$slots" in [1-9]|[1-9][0-9]) ;; *) continue ;; esac
-    [ -S "$split/$name.sock" ] || continue
-    hosts="$hosts @$name/$slots"; total=$((total + slots))
+    case "$slots" in [0-9]|[1-9][0-9]) ;; *) continue ;; esac
+    case "$name" in
+      local) here=$slots; continue ;;
+      h[0-9]|h[0-9][0-9]) ;;
+      *) continue ;;
+    esac
+    [ "$slots" -gt 0 ] && [ -S "$split/$name.sock" ] || continue
+    hosts="$hosts @$name/$slots"; remote=$((remote + slots))
   done < "$split/hosts"
+fi
+if [ "${remote:-0}" -gt 0 ]; then
+  if [ "$here" -gt 0 ]; then hosts="$hosts localhost/$here"; fi
   mkdir -p "$TMPDIR/distcc"
   {
     echo '#!/bin/sh'
@@ -25,7 +36,7 @@ if [ -r "$split/hosts" ] && command -v distcc >/dev/null && command -v socat >/d
     echo "exec socat - \"UNIX-CONNECT:$split/\$1.sock\""
   } > "$TMPDIR/distcc/connect"
   chmod +x "$TMPDIR/distcc/connect"
-  export DISTCC_HOSTS="$hosts" DISTCC_SSH="$TMPDIR/distcc/connect" DISTCC_DIR="$TMPDIR/distcc"
+  export DISTCC_HOSTS="${hosts# }" DISTCC_SSH="$TMPDIR/distcc/connect" DISTCC_DIR="$TMPDIR/distcc"
   # A slow helper must not stall the build: a job gets 60 s, then it is compiled here.
   export DISTCC_IO_TIMEOUT=60
   # A wrapper named like the compiler, first on PATH: CC and every command line the build
@@ -41,6 +52,6 @@ if [ -r "$split/hosts" ] && command -v distcc >/dev/null && command -v socat >/d
   } > "$TMPDIR/distcc/bin/${crossPrefix}gcc"
   chmod +x "$TMPDIR/distcc/bin/${crossPrefix}gcc"
   export PATH="$TMPDIR/distcc/bin:$PATH"
-  jobs=$total
-  log "compiling with distcc: $hosts"
+  jobs=$((remote + here))
+  log "compiling with distcc: $DISTCC_HOSTS"
 fi
