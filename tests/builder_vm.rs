@@ -193,7 +193,8 @@ fn plan(vm: &Vm, home: &Path, board: &str) {
 }
 
 /// Step 3 and 4: a board of its own (new marker, so a new init nobody built) with its userland
-/// native on the VM only; the kernel is the shared local cross build. Then booted in QEMU.
+/// native on the VM (the only native host: the local machine, one slot, runs x86_64 only
+/// here), the kernel the shared local cross build. Then booted in QEMU.
 fn board_native(vm: &Vm, home: &Path, board: &str) {
     built(board);
     let marker = format!("RVBUILD-VM-{}", hosts::nonce().replace('-', ""));
@@ -209,7 +210,7 @@ fn board_native(vm: &Vm, home: &Path, board: &str) {
             "--out",
             &out_s,
             "--local-jobs",
-            "0",
+            "1",
             "--builders",
             &vm.line,
         ]),
