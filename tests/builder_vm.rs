@@ -239,6 +239,7 @@ fn power_off_mid_build(vm: &Vm, home: &Path, system: &str) {
         ..HostSpec::new("emu", "x86_64-linux")
     }]);
     let emu = fleet.host("emu");
+    let start = Instant::now();
     let nonce = hosts::nonce();
     let file = home.join("poweroff.nix");
     fs::write(
@@ -307,6 +308,7 @@ fn power_off_mid_build(vm: &Vm, home: &Path, system: &str) {
     assert_eq!(finishes.first(), Some(&(vm.name(), false)), "the first run died with the VM: {finishes:?}");
     let emu_name = format!("{}:{}", emu.addr, emu.port);
     assert_eq!(finishes.last(), Some(&(emu_name, true)), "rebuilt on the emulating host: {finishes:?}");
+    eprintln!("power-off mid-build, rebuilt elsewhere: {:.1} s", start.elapsed().as_secs_f64());
 }
 
 fn whole(arch: &'static str, system: &str, nix_minor: &str, board: &str) {
