@@ -226,3 +226,23 @@ fn doctor_checks_configured_builders_and_exits_4_when_one_is_unreachable() {
     assert_eq!(reach["status"], "fail", "{reach}");
     assert!(reach["detail"].as_str().unwrap_or("").contains("unreachable"), "{reach}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly_with_exit_0() {
+    // `rvbuild boards | head -1` once head has gone: stdout is a pipe nobody reads.
+    let dir = tempfile::tempdir().expect("tempdir");
+    for args in [&["boards"][..], &["boards", "--json"], &["doctor", "--help"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_rvbuild"))
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("rvbuild");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

@@ -127,6 +127,39 @@ fn nar_hash_on(host: &Host, path: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// The files of `path` whose content or mode differs between k's store and the local one, with
+/// a diff of the first few text files: what a NAR mismatch comes down to.
+fn differing_files(host: &Host, path: &str) -> String {
+    let list = format!(
+        r#"cd '{path}' && {{ find . -type f -print0 | sort -z | xargs -0 sha256sum; find . -type l -printf 'link %p %l\n'; find . -printf 'mode %m %p\n'; }} | sort"#
+    );
+    let there = String::from_utf8_lossy(&host.run(&list).stdout).to_string();
+    let here = Command::new("sh").args(["-c", &list]).output().map(|o| String::from_utf8_lossy(&o.stdout).to_string());
+    let here = here.unwrap_or_default();
+    let (a, b): (BTreeSet<&str>, BTreeSet<&str>) = (there.lines().collect(), here.lines().collect());
+    let mut out = String::new();
+    for l in a.symmetric_difference(&b).take(40) {
+        let side = if a.contains(l) { "split" } else { "unsplit" };
+        out.push_str(&format!("  {side}: {l}\n"));
+    }
+    let files: BTreeSet<&str> = a
+        .symmetric_difference(&b)
+        .filter(|l| !l.starts_with("link ") && !l.starts_with("mode "))
+        .filter_map(|l| l.rsplit(' ').next())
+        .collect();
+    for f in files.iter().take(3) {
+        let text = host.run(&format!("cat '{path}/{f}' | head -c 20000"));
+        let mine = fs::read(format!("{path}/{f}")).unwrap_or_default();
+        if let (Ok(t), Ok(m)) = (std::str::from_utf8(&text.stdout), std::str::from_utf8(&mine)) {
+            let (tl, ml): (Vec<&str>, Vec<&str>) = (t.lines().collect(), m.lines().collect());
+            for (i, (x, y)) in tl.iter().zip(ml.iter()).enumerate().filter(|(_, (x, y))| x != y).take(5) {
+                out.push_str(&format!("  {f}:{}:\n    split:   {x}\n    unsplit: {y}\n", i + 1));
+            }
+        }
+    }
+    out
+}
+
 /// Kills `victim`'s sshd (and its distccd jobs) once it has finished two jobs and has one
 /// running; gives the fleet back when done (or after `limit`).
 fn kill_mid_compile(mut fleet: Fleet, victim: &'static str, log: PathBuf, limit: Duration) -> (Fleet, bool) {
@@ -257,7 +290,10 @@ fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equ
     // The same bytes as the unsplit kernel, in two different stores.
     for p in &k_out {
         assert!(fleet.host("k").store_has(p), "{p} was built in k's store");
-        assert_eq!(nar_hash_on(fleet.host("k"), p), nar_hash_here(p), "{p}: split and unsplit differ");
+        let (there, here) = (nar_hash_on(fleet.host("k"), p), nar_hash_here(p));
+        if there != here {
+            panic!("{p}: split and unsplit differ ({there} vs {here}):\n{}", differing_files(fleet.host("k"), p));
+        }
     }
     // Nothing is left of the runtime directory on k.
     let left = fleet.host("k").run("ls /nix/var/rvbuild/split");

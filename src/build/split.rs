@@ -2,8 +2,8 @@
 //! builds on its owner, rvbuild gives the build a runtime directory outside the derivation,
 //! `/nix/var/rvbuild/split/<hash of its `out` output>/`, holding a `hosts` file and one Unix
 //! socket per helper (`hN.sock`). The kernel's builder (`nix/host/builders/split.sh`) finds it
-//! and puts distcc in front of the cross gcc on PATH (masquerade mode, so every command line
-//! the build records stays the same), with distcc's SSH mode pointed at a wrapper that connects
+//! and puts a wrapper named like the cross gcc in front of it on PATH (so every command line
+//! the build records stays the same) that hands each compile to distcc, with distcc's SSH mode pointed at a wrapper that connects
 //! to those sockets, and rvbuild bridges each connection to one `distccd --inetd` exec channel on the
 //! helper over the SSH connection it already holds. For a remote owner the sockets are SSH
 //! remote forwards back to rvbuild. Nothing listens on a network address, there is no second
@@ -41,7 +41,7 @@ pub const RUNTIME_ROOT: &str = "/nix/var/rvbuild/split";
 /// (which distcc's own SSH mode passes), distccd runs only compilers in its whitelist
 /// (`/usr/lib/distcc`, kept by Debian's `update-distcc-symlinks` for every installed gcc, the
 /// cross ones included): whoever reaches a helper's socket can compile, nothing more. The
-/// builder's distcc (in masquerade mode) names the compiler without a path.
+/// builder's distcc names the compiler without a path.
 pub const HELPER_COMMAND: &str = "distccd --inetd --log-stderr --log-level=info";
 
 /// distccd's compiler whitelist.

@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if args.check {
         let (n, problems) = profile::check_all(&project);
         if problems.is_empty() {
-            println!("{n} board and profile files OK");
+            outln!("{n} board and profile files OK");
             return Ok(());
         }
         return Err(Error::new(
@@ -55,15 +55,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         }));
     }
     if ctx.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&rows).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?
-        );
+        outln!("{}", serde_json::to_string_pretty(&rows).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?);
         return Ok(());
     }
-    println!("{:<14} {:<18} {:<8} {:<8} {:<14} QEMU", "BOARD", "SOC", "ARCH", "ABI", "FLASH");
+    outln!("{:<14} {:<18} {:<8} {:<8} {:<14} QEMU", "BOARD", "SOC", "ARCH", "ABI", "FLASH");
     for r in &rows {
-        println!(
+        outln!(
             "{:<14} {:<18} {:<8} {:<8} {:<14} {}",
             r["name"].as_str().unwrap_or_default(),
             r["soc"].as_str().unwrap_or_default(),

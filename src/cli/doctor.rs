@@ -12,7 +12,7 @@ pub fn run(ctx: &Context, _args: Args) -> Result<()> {
     let checks = doctor::run_checks();
     if ctx.json {
         let text = serde_json::to_string_pretty(&checks).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
         for c in &checks {
             let mark = match c.status {
@@ -20,9 +20,9 @@ pub fn run(ctx: &Context, _args: Args) -> Result<()> {
                 Status::Warn => "WARN",
                 Status::Fail => "FAIL",
             };
-            println!("{mark} {:<9} {:<24} {}", c.area, c.name, c.detail);
+            outln!("{mark} {:<9} {:<24} {}", c.area, c.name, c.detail);
             if let Some(fix) = &c.fix {
-                println!("     {:<9} {:<24} fix: {fix}", "", "");
+                outln!("     {:<9} {:<24} fix: {fix}", "", "");
             }
         }
     }

@@ -91,7 +91,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                     ctx.say(&format!("wrote {} and {}", path.display(), strategy.display()));
                 }
                 None => {
-                    print!("{text}");
+                    out!("{text}");
                     eprintln!(
                         "note: the environment imports {}: write it beside the environment with -o FILE",
                         labgrid::STRATEGY_FILE
@@ -121,10 +121,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                     ctx.say(&format!("wrote {} and {}", path.display(), dict_path.display()));
                 }
                 None => {
-                    print!("{job}");
-                    println!("# The device dictionary this job needs:");
+                    out!("{job}");
+                    outln!("# The device dictionary this job needs:");
                     for line in dict.lines() {
-                        println!("#   {line}");
+                        outln!("#   {line}");
                     }
                 }
             }

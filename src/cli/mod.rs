@@ -8,6 +8,27 @@ use clap::{Parser, Subcommand};
 use crate::Result;
 use crate::report::{self, Session};
 
+/// `print!` to stdout that ends the process quietly, exit 0, when the reader has gone
+/// (`rvbuild boards | head -1`), as a SIGPIPE would; `print!` panics there.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+/// `println!` with the behaviour of [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Writes to stdout; a closed stdout ends the process with exit 0 (nothing is left to say).
+pub(crate) fn write_stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_fmt(args).and_then(|()| stdout.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
 pub mod board;
 pub mod boards;
 pub mod build;
@@ -161,7 +182,7 @@ impl Context {
         if self.json {
             eprintln!("{line}");
         } else {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 }

@@ -71,7 +71,7 @@ fn list(ctx: &Context) -> Result<()> {
     let ports = port::list();
     if ctx.json {
         let text = serde_json::to_string_pretty(&ports).map_err(|e| Error::msg(ErrorKind::Internal, e.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
         return Ok(());
     }
     if ports.is_empty() {

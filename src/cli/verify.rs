@@ -96,9 +96,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         _ => verify::verify_paths(&args.paths, &exp),
     };
     if ctx.json {
-        println!("{}", report.to_json());
+        outln!("{}", report.to_json());
     } else {
-        print!("{}", report.render_human(ctx.verbose));
+        out!("{}", report.render_human(ctx.verbose));
     }
     if report.is_clean() {
         Ok(())

@@ -25,6 +25,8 @@ struct State {
     drawn: usize,
     /// Lines to print above the view at the next redraw.
     above: Vec<String>,
+    /// Whether the view has been drawn at least once.
+    shown: bool,
     stop: bool,
 }
 
@@ -116,7 +118,7 @@ fn write(out: &str) {
 
 impl Tty {
     pub fn new(verbose: bool) -> Self {
-        let state = State { view: View::new(Instant::now()), drawn: 0, above: Vec::new(), stop: false };
+        let state = State { view: View::new(Instant::now()), drawn: 0, above: Vec::new(), shown: false, stop: false };
         Tty { verbose, state: Arc::new(Mutex::new(state)), ticker: Mutex::new(None) }
     }
 
@@ -181,9 +183,12 @@ impl Reporter for Tty {
                 }
             }
             s.above.extend(above);
-            if summary || !s.view.live() {
-                // Nothing runs: print now (the CLI may write its own lines next).
+            if summary || !s.view.live() || (s.drawn == 0 && !s.shown) {
+                // Nothing runs: print now (the CLI may write its own lines next). The first
+                // live state is drawn at once too, not a tick later: a run that ends within
+                // a tick still shows it was live.
                 s.flush(&mut out, now);
+                s.shown |= s.drawn > 0;
             }
             s.view.live()
         };
@@ -226,7 +231,7 @@ mod tests {
                 t0,
             );
         }
-        State { view, drawn: 0, above: Vec::new(), stop: false }
+        State { view, drawn: 0, above: Vec::new(), shown: false, stop: false }
     }
 
     #[test]
