@@ -7,8 +7,9 @@
 //! cross build, that board booted in QEMU to its marker, and last the VM powered off (QEMU
 //! killed) while a derivation builds there: the build completes on another builder.
 //!
-//! Both tests are in the exclusive `vm` group (.config/nextest.toml): each VM takes both
-//! cores under TCG.
+//! Both tests are in the `qemu` group (.config/nextest.toml: one at a time, no other guest
+//! beside them), with a longer timeout: each VM takes both cores under TCG, and the first run on
+//! a machine also makes the VM's root image.
 
 mod support;
 
@@ -225,6 +226,7 @@ fn board_native(vm: &Vm, home: &Path, board: &str) {
     let init_out = init["outputs"][0].as_str().expect("init output");
     assert!(vm.store_has(init_out), "the VM's own store has {init_out}");
     assert_eq!(manifest["components"]["kernel"]["cached"], true, "the kernel is not rebuilt: {manifest}");
+    assert_eq!(manifest["components"]["kernel"]["strategy"], "cross", "the kernel stays cross: {manifest}");
     let o = timed("qemu boot", rvbuild().args(["qemu", &name, "--no-build", "--out", &out_s]).current_dir(home));
     assert!(o.status.success(), "boot failed:\n{}", text(&o));
     let log = fs::read_to_string(out.join("logs/boot.log")).expect("boot log");
