@@ -52,6 +52,8 @@ fi
 
 # tmux: the live view's test runs rvbuild in a real terminal (tests/ssh_live_view.rs).
 command -v tmux >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends tmux >/dev/null
+# qemu-img (qcow2 overlays of the builder VMs' root images, scripts/builder-vm.sh).
+command -v qemu-img >/dev/null || $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports qemu-utils >/dev/null
 
 # --- firmware from packages of other architectures/suites -------------------------------------
 # Debian 13's u-boot-starfive (riscv64), Debian 12's u-boot-rpi (arm64) and raspi-firmware
