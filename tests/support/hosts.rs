@@ -307,7 +307,9 @@ impl Host {
         }
     }
 
-    /// Starts sshd in a fresh private mount namespace and waits for it to listen.
+    /// Starts sshd in a fresh private mount namespace and waits for it to listen. The store is
+    /// initialised first: two sessions that a fresh store meets at once would both create its
+    /// gcroots link, and one would fail.
     fn launch(&mut self) {
         let daemon = if self.daemon { "nix-daemon >/dev/null 2>&1 & " } else { "" };
         let tmpfs = match &self.store_tmpfs {
@@ -315,7 +317,7 @@ impl Host {
             None => String::new(),
         };
         let script = format!(
-            "set -e; mkdir -p /run/sshd; mount --bind '{root}' /nix; {tmpfs}mount --bind '{etc}' /etc/nix; {daemon}exec /usr/sbin/sshd -D -e -f '{cfg}'",
+            "set -e; mkdir -p /run/sshd; mount --bind '{root}' /nix; {tmpfs}mount --bind '{etc}' /etc/nix; nix-store --init; {daemon}exec /usr/sbin/sshd -D -e -f '{cfg}'",
             root = self.root.display(),
             etc = self.dir.join("etc-nix").display(),
             cfg = self.dir.join("sshd_config").display(),
