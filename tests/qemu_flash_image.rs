@@ -281,16 +281,34 @@ fn qemu_flash_image_survives_a_noisy_line() {
     assert!(exact(&disk, &img), "rvbuild claimed success but the disk differs");
 }
 
+/// An image file, a 1 MiB disk and the board that will get the image in chunks of `chunk`
+/// bytes, for the tests that interrupt a flash and resume it.
+struct Resumable {
+    img: Vec<u8>,
+    _dir: tempfile::TempDir,
+    disk: std::path::PathBuf,
+    path: std::path::PathBuf,
+    progress_file: std::path::PathBuf,
+    vm: Qemu,
+}
+
+impl Resumable {
+    fn start(chunks: usize, chunk: usize, noisy: usize, seed: u32) -> Resumable {
+        let img = image(chunks, chunk, noisy, seed);
+        let dir = tempfile::tempdir().unwrap();
+        let disk = disk(dir.path(), 1 << 20);
+        let path = dir.path().join("image.bin");
+        std::fs::write(&path, &img).unwrap();
+        let progress_file = dir.path().join("image.bin.rvflash.json");
+        let vm = Qemu::start(Some(&disk));
+        Resumable { img, _dir: dir, disk, path, progress_file, vm }
+    }
+}
+
 #[test]
 fn qemu_flash_image_resumes_after_the_line_drops() {
     let chunk = 64usize << 10;
-    let img = image(6, chunk, 12 << 10, 23);
-    let dir = tempfile::tempdir().unwrap();
-    let disk = disk(dir.path(), 1 << 20);
-    let path = dir.path().join("image.bin");
-    std::fs::write(&path, &img).unwrap();
-    let progress_file = dir.path().join("image.bin.rvflash.json");
-    let mut vm = Qemu::start(Some(&disk));
+    let Resumable { img, _dir, disk, path, progress_file, mut vm } = Resumable::start(6, chunk, 12 << 10, 23);
 
     // First run: the line disappears (the proxy closes the pty) once two chunks are proven.
     let proxy = Proxy::new(&vm.pty, &[]);
@@ -385,13 +403,7 @@ fn qemu_flash_image_fails_when_gzwrite_reports_a_wrong_size_or_crc() {
 #[test]
 fn qemu_flash_image_board_answering_garbage_fails_then_resumes() {
     let chunk = 32usize << 10;
-    let img = image(4, chunk, 4 << 10, 47);
-    let dir = tempfile::tempdir().unwrap();
-    let disk = disk(dir.path(), 1 << 20);
-    let path = dir.path().join("image.bin");
-    std::fs::write(&path, &img).unwrap();
-    let progress_file = dir.path().join("image.bin.rvflash.json");
-    let mut vm = Qemu::start(Some(&disk));
+    let Resumable { img, _dir, disk, path, progress_file, mut vm } = Resumable::start(4, chunk, 4 << 10, 47);
 
     // Once the first chunk is proven, the board's answers turn to junk (a wrong baud rate, a
     // failing UART).
