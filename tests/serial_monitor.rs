@@ -198,7 +198,7 @@ fn serial_monitor_refuses_a_busy_or_missing_port() {
     let _ = first.child.kill();
     let _ = first.child.wait();
     let err = String::from_utf8_lossy(&second.stderr);
-    assert_eq!(second.status.code(), Some(10), "{err}");
+    assert_eq!(second.status.code(), Some(6), "{err}");
     assert!(err.contains("is busy"), "{err}");
 
     let missing = monitor(&["--port", "/dev/rvbuild-no-such-port"]).stdin(Stdio::null()).output().unwrap();

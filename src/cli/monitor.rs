@@ -15,9 +15,10 @@ use super::Context;
 /// The exit codes of a session, for `rvbuild monitor --help`.
 pub const EXIT_CODES: &str = "Exit codes of a session:
   0    the marker was seen, Ctrl-] was typed, or --timeout ended a session without --until
+  6    the port is busy (another program holds it)
   7    --until: the marker did not come within --timeout (the console's last lines are shown)
   8    the port does not exist, or no permission to open it
-  10   the port is busy (another program holds it) or vanished mid-run (the log is kept)";
+  10   the port vanished mid-run (the log is kept)";
 
 /// Seconds `--until` waits unless `--timeout` says otherwise.
 const DEFAULT_UNTIL_TIMEOUT_S: u64 = 120;

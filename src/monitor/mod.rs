@@ -20,7 +20,7 @@ use serialport::TTYPort;
 use crate::flash::SerialLink;
 use crate::flash::port;
 use crate::vocab::cancel;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 pub use error::MonitorError;
 use marker::{Finder, Tail};
@@ -64,16 +64,13 @@ pub struct Summary {
 }
 
 /// Opens `path` for a session at `baud`: exclusive (another rvbuild, picocom or tio holding it
-/// makes it busy), 8N1, no flow control.
+/// makes it busy: exit 6, as for every command that opens a port), 8N1, no flow control.
 pub fn open(path: &str, baud: u32) -> Result<TTYPort> {
     if !Path::new(path).exists() {
         return Err(MonitorError::NoSuchPort { path: path.to_string() }.into());
     }
-    // The port module classes a busy port as a flash failure; here no flash is involved.
-    port::open(path, baud).map_err(|e| match e.kind() {
-        ErrorKind::Flash => e.reclassified(ErrorKind::SerialLine),
-        _ => e,
-    })
+    // A busy port keeps the port module's class (exit 6), as for `rvbuild flash` and `serial`.
+    port::open(path, baud)
 }
 
 enum Msg {

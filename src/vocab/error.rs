@@ -26,8 +26,8 @@ pub enum ErrorKind {
     Prerequisite,
     /// The subcommand exists but its capability has not landed yet.
     NotImplemented,
-    /// A serial console session lost its port (unplugged adapter, closed pty) or found it held
-    /// by another program (`rvbuild monitor`; a flash that loses its port is a `Flash` failure).
+    /// A serial console session lost its port (unplugged adapter, closed pty) mid-session
+    /// (`rvbuild monitor`; a flash that loses its port is a `Flash` failure).
     SerialLine,
     /// Stopped by Ctrl-C or SIGTERM.
     Interrupted,
@@ -80,10 +80,7 @@ impl ErrorKind {
         (ErrorKind::Boot, "the boot test failed"),
         (ErrorKind::Prerequisite, "a tool or file this machine needs is missing (see `rvbuild doctor`)"),
         (ErrorKind::NotImplemented, "the capability has not landed yet"),
-        (
-            ErrorKind::SerialLine,
-            "a console session's serial port vanished or is held by another program (`rvbuild monitor`)",
-        ),
+        (ErrorKind::SerialLine, "a console session's serial port vanished mid-session (`rvbuild monitor`)"),
         (ErrorKind::Interrupted, "interrupted (Ctrl-C / SIGTERM)"),
     ];
 }
@@ -138,13 +135,6 @@ impl Error {
 
     pub fn kind(&self) -> ErrorKind {
         self.kind
-    }
-
-    /// The same diagnostic in another class: a caller that knows better what the failure means
-    /// for its command (a busy port is a flash failure for `flash`, a line failure for `monitor`).
-    pub fn reclassified(mut self, kind: ErrorKind) -> Self {
-        self.kind = kind;
-        self
     }
 
     /// The class of a builder fault; None for other errors (a failed build, a protocol
