@@ -113,9 +113,10 @@ pub fn flash_at_prompt(
         prepare(con, step, data.len() as u64, chunk, reporter)?;
     }
     let mut reports = Vec::new();
-    for (i, (step, data)) in steps.iter().zip(images).enumerate() {
-        if i > 0 {
-            // Select this step's device again (the checks above left the last one selected).
+    for (step, data) in steps.iter().zip(images) {
+        if steps.len() > 1 {
+            // Select this step's device again: the checks above left the last step's selected,
+            // and `virtio`/`mmc` `write` and `read` act on the selected device.
             prepare(con, step, data.len() as u64, chunk, &crate::vocab::Silent)?;
         }
         // SPI NOR without `unzip` keeps the raw path below (loady, sf update, read back).
