@@ -4,9 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rvbuild::flash::SerialLink;
+use rvbuild::flash::uboot::{Console, ConsoleOptions};
 
 pub const OPENSBI: &str = "/usr/lib/riscv64-linux-gnu/opensbi/generic/fw_jump.bin";
 pub const UBOOT: &str = "/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin";
@@ -76,32 +76,15 @@ impl Qemu {
     }
 
     /// Keeps U-Boot at its prompt: interrupts autoboot (a disk that boots would otherwise
-    /// start before rvbuild, still building, opens the console), then lets the pty go.
+    /// start before rvbuild, still building, opens the console) the way rvbuild attaches, then
+    /// lets the pty go.
     #[allow(dead_code)] // benches/flash_image.rs includes this file too and does not use it
     pub fn stop_autoboot(&self) {
-        let mut port = serialport::new(&self.pty, 115_200).open_native().expect("open the console pty");
-        let end = Instant::now() + Duration::from_secs(60);
-        let (mut seen, mut buf, mut quiet, mut stopped) = (Vec::new(), [0u8; 512], Instant::now(), false);
-        while Instant::now() < end {
-            let n = port.read_timeout(&mut buf, Duration::from_millis(100)).unwrap_or(0);
-            if n > 0 {
-                seen.extend_from_slice(&buf[..n]);
-                quiet = Instant::now();
-                if !stopped && seen.windows(8).any(|w| w == b"autoboot") {
-                    let _ = port.write_all(b" ");
-                    stopped = true;
-                }
-                continue;
-            }
-            if seen.ends_with(b"=> ") && quiet.elapsed() > Duration::from_millis(300) {
-                return;
-            }
-            if quiet.elapsed() > Duration::from_millis(500) {
-                let _ = port.write_all(&[0x03]);
-                quiet = Instant::now();
-            }
+        let mut port = rvbuild::flash::port::open(&self.pty, 115_200).expect("open the console pty");
+        let opts = ConsoleOptions { attach_timeout: Duration::from_secs(60), ..ConsoleOptions::default() };
+        if let Err(e) = Console::attach(&mut port, opts) {
+            panic!("no U-Boot prompt on {}: {e}", self.pty);
         }
-        panic!("no U-Boot prompt on {}: {}", self.pty, String::from_utf8_lossy(&seen));
     }
 
     /// Stops QEMU gracefully (SIGTERM) so the disk image is complete, then waits for it.
