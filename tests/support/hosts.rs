@@ -246,8 +246,8 @@ impl Host {
             authorized = authorized.display(),
         );
         // A builder's shell reads its own empty home, not the machine's dotfiles: this image's
-        // /root/.bashrc runs `pyenv init`, whose rehash lock, left behind by a session killed
-        // mid-login, made every later login wait 60 s and write to stderr.
+        // /root/.bashrc runs `pyenv init`, whose rehash lock, once left behind (presumably by a
+        // session killed mid-login), made every later login wait 60 s and write to stderr.
         let home = dir.join("home");
         fs::create_dir_all(&home).unwrap_or_else(|e| panic!("{}: {e}", home.display()));
         // sshd takes only its first SetEnv line, so every variable goes onto one.
