@@ -448,8 +448,8 @@ fn ssh_faults_full_store_is_classified_and_the_work_moves_elsewhere() {
     assert_eq!(code, Some(0), "{err}\n{ev:?}");
     let full = builder_name(fleet.host("full"));
     let roomy = builder_name(fleet.host("roomy"));
-    assert_eq!(finishes(&ev, "fat"), vec![(full.clone(), false), (roomy, true)]);
     let n = notes(&ev);
+    assert_eq!(finishes(&ev, "fat"), vec![(full.clone(), false), (roomy, true)], "{n:?}");
     assert!(
         n.iter()
             .any(|t| t.contains(&format!("builder {full} has no space left on its disk"))

@@ -331,6 +331,11 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
     r.map(|ok| JobOk { split: report, ..ok })
 }
 
+/// How long a failed build's session keeps writing to its log before the log's tail is read:
+/// sshd forwards a command's stderr and stdout independently, so the last lines Nix wrote
+/// before the result may arrive after it.
+const LATE_LINES: Duration = Duration::from_millis(200);
+
 async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<JobOk, JobError> {
     let dag = &shared.dag;
     let node = dag.node(node_index);
@@ -347,6 +352,9 @@ async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -
     let (result, bytes, transfers) = if member.model.local {
         remote.log_to(&label, &log).map_err(JobError::Fatal)?;
         let r = remote.client.build_derivation(&node.drv_path, &basic, &shared.opts.build).await;
+        if r.as_ref().is_ok_and(|r| !r.is_success()) {
+            tokio::time::sleep(LATE_LINES).await;
+        }
         let mut bytes = 0;
         if r.as_ref().is_ok_and(|r| r.is_success())
             && let Ok(infos) = remote.client.query_path_infos(&outputs).await
@@ -365,6 +373,9 @@ async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -
         };
         let r =
             remote_steps(&shared, &mut local, &mut remote, builder, node_index, &basic, &outputs, &label, &log).await;
+        if r.as_ref().is_ok_and(|(r, _, _)| !r.is_success()) {
+            tokio::time::sleep(LATE_LINES).await;
+        }
         shared.idle[builder].give_back(remote);
         if r.is_ok() {
             shared.local_idle.give_back(local);
@@ -384,8 +395,6 @@ async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -
             split: None,
         });
     }
-    // Late stderr lines may still be on their way to the log.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let log_tail = log_tail(&log, 25);
     // A build that failed for want of disk space is the builder's fault: try elsewhere.
     if let Some(e) = faults::disk_full(&label, &member.model.name, &result, &log_tail) {
@@ -429,9 +438,10 @@ async fn remote_steps(
     remote.log_to(label, log).map_err(JobError::Fatal)?;
     let result =
         remote.client.build_derivation(&node.drv_path, basic, &shared.opts.build).await.map_err(JobError::Builder)?;
-    remote.log_off();
     let mut bytes = 0;
+    // A failed build's session keeps its log on: its last lines may still be on their way.
     if result.is_success() {
+        remote.log_off();
         let _guard = shared.import.lock().await;
         let mut copy = CopyEvents::new(&shared.events, label, host, "download");
         // A full local store is not the builder's fault either.

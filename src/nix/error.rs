@@ -294,9 +294,16 @@ impl From<NixError> for Error {
 
 /// Whether a message from Nix (its stderr, a build log) says a disk or the store database
 /// has no space left. Nix reports ENOSPC only as text, so this is where that text becomes a
-/// [`FailureClass::StoreFull`].
+/// [`FailureClass::StoreFull`]. The last sign is the note Nix adds to a failed build's own
+/// message when the store's disk is nearly full: it does not depend on the build log, whose
+/// last lines may reach us after the result.
 pub fn says_out_of_space(text: &str) -> bool {
-    const SIGNS: &[&str] = &["No space left on device", "Disk quota exceeded", "database or disk is full"];
+    const SIGNS: &[&str] = &[
+        "No space left on device",
+        "Disk quota exceeded",
+        "database or disk is full",
+        "may have been caused by lack of free disk space",
+    ];
     SIGNS.iter().any(|s| text.contains(s))
 }
 
@@ -342,6 +349,9 @@ mod tests {
         assert_eq!((e.kind(), e.failure_class()), (ErrorKind::Builder, Some(FailureClass::StoreFull)));
         assert_eq!(closed("error: unexpected end-of-file").failure_class(), None);
         assert!(says_out_of_space("error: database or disk is full"));
+        assert!(says_out_of_space(
+            "builder for '/nix/store/x.drv' failed with exit code 1\nnote: build failure may have been caused by lack of free disk space"
+        ));
         assert!(!says_out_of_space("builder for 'x.drv' failed with exit code 1"));
     }
 
