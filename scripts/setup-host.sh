@@ -43,7 +43,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
     linux-source-6.12 flex bison bc libssl-dev libelf-dev cpio xz-utils kmod \
     u-boot-qemu fdisk e2fsprogs mtools dosfstools \
     qemu-user-static binfmt-support mmdebstrap arch-test \
-    openssh-server openssh-client lrzsz socat iproute2 util-linux distcc \
+    openssh-server openssh-client lrzsz socat iproute2 util-linux distcc distcc-pump python3-lzo \
     binutils file ca-certificates build-essential pkg-config make >/dev/null
   $SUDO apt-get install -y -qq --no-install-recommends -t bookworm-backports \
     qemu-system-misc qemu-system-arm qemu-system-data opensbi >/dev/null

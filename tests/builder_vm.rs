@@ -282,7 +282,15 @@ fn power_off_mid_build(vm: &Vm, home: &Path, system: &str) {
         if String::from_utf8_lossy(&ps.stdout).contains("sleep 20.5") {
             break;
         }
-        assert!(Instant::now() < deadline, "the derivation never started on the VM");
+        if let Some(s) = child.try_wait().expect("wait") {
+            let events: Vec<Value> = rx.try_iter().collect();
+            panic!("rvbuild ended ({s}) before the derivation started on the VM: {events:?}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the derivation never started on the VM: {:?}",
+            rx.try_iter().collect::<Vec<_>>()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let pid = vm.qemu_pid();

@@ -289,6 +289,7 @@ fn nixbuild_ssh_kernel_split_over_three_helpers_survives_a_killed_helper_and_equ
     let (fleet, killed) = watcher.join().expect("watcher");
     let t = text(&o);
     assert!(o.status.success(), "split board build failed:\n{t}");
+    assert!(t.contains("distcc pump mode: @h0/"), "the helpers preprocessed too (pump mode):\n{t}");
     let notes: Vec<String> = String::from_utf8_lossy(&o.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -420,5 +421,10 @@ fn ssh_split_with_the_local_machine_as_owner_compiles_on_the_helper_and_matches_
     let plain_out = String::from_utf8_lossy(&o.stdout).trim().to_string();
     let read = |p: &str| fs::read_to_string(Path::new(p).join("objects.sha256")).expect("objects.sha256");
     assert_eq!(read(split_out), read(&plain_out), "split and unsplit objects differ");
+    let logs: String = fs::read_dir(dir.path().join("logs"))
+        .expect("logs")
+        .filter_map(|e| e.ok().and_then(|e| fs::read_to_string(e.path()).ok()))
+        .collect();
+    assert!(logs.contains("distcc pump mode: @h0/2,cpp,lzo"), "the helper preprocessed too:\n{logs}");
     assert!(!Path::new("/nix/var/rvbuild/split").join(&split_out[11..43]).exists(), "runtime dir left");
 }

@@ -61,6 +61,7 @@ in rec {
       name = "rvbuild-linux-${version}-${arch}";
       script = ./builders/kernel.sh;
       splitHook = ./builders/split.sh;
+      splitPump = ./builders/pump-server.py;
       outputs = [ "out" "dev" ];
       inherit src baseConfig karch crossPrefix toolchainId;
       options = lines options;

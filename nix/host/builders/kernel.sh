@@ -31,6 +31,7 @@ targets="Image"
 if grep -q '^CONFIG_MODULES=y' .config; then targets="$targets modules"; fi
 if [ "$buildDtbs" = 1 ]; then targets="$targets dtbs"; fi
 log "building $targets with $jobs jobs"
+split_begin
 mk -j"$jobs" $targets
 release=$(mk kernelrelease)
 mkdir -p "$out" "$dev"

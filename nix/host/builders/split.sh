@@ -1,16 +1,26 @@
-# Split compile (sourced by builders that compile many C files, after `$jobs` is set): when
+# Split compile (sourced by builders that compile many C files, after `$jobs` is set; they call
+# `split_begin` in the source tree right before the main make): when
 # rvbuild gives this very output helpers (a runtime directory outside the derivation, keyed by
 # the hash of $out; see src/build/split.rs), puts a wrapper that calls distcc in front of
 # the cross gcc on PATH and sets `jobs` to the pool's slots. distcc's SSH mode then runs the
 # `connect` script below for each job, which connects to the Unix socket that rvbuild bridges
 # to `distccd --inetd` on a helper over its own SSH connection. The compiler is the same
-# everywhere and distcc preprocesses here, so the objects are the same; a job a helper fails
+# everywhere and every header comes from here, so the objects are the same; a job a helper fails
 # is compiled here (distcc's fallback). Without the directory nothing changes.
 #
 # The `hosts` file: one `hN SLOTS` line per helper socket, and optionally `local SLOTS`, the
 # compile slots of this host (default `$jobs`; 0: it only preprocesses and links). Helpers come
 # first in DISTCC_HOSTS because distcc fills hosts in list order: this host, which already
-# preprocesses every job, compiles only when every helper slot is busy.
+# prepares every job, compiles only when every helper slot is busy.
+#
+# Pump mode: when distcc's include server runs here (distcc-pump, python3-lzo; see
+# pump-server.py), `split_begin` starts it and the helpers preprocess too: this host only
+# finds each job's headers and sends them (compressed once), which at 0.5 CPU a host was the
+# bottleneck of plain mode. distcc compiles a job whose include analysis fails here, as in
+# plain mode. The include server assumes files do not change during the build; the headers
+# the build generates do, so a change under the generated include directories resets its
+# caches.
+split_begin() { :; }
 split=/nix/var/rvbuild/split/$(basename "$out" | cut -d- -f1)
 if [ -r "$split/hosts" ] && command -v distcc >/dev/null && command -v socat >/dev/null; then
   hosts=""; remote=0; here=$jobs
@@ -51,7 +61,33 @@ if [ "${remote:-0}" -gt 0 ]; then
     echo 'exec distcc '"${crossPrefix}gcc"' "$@"'
   } > "$TMPDIR/distcc/bin/${crossPrefix}gcc"
   chmod +x "$TMPDIR/distcc/bin/${crossPrefix}gcc"
+  plain_path=$PATH
   export PATH="$TMPDIR/distcc/bin:$PATH"
   jobs=$((remote + here))
   log "compiling with distcc: $DISTCC_HOSTS"
+  split_begin() {
+    local dir="$TMPDIR/distcc/pump" i
+    [ -n "${splitPump:-}" ] && [ -x /usr/bin/python3 ] && [ -d /usr/lib/python3/dist-packages/include_server ] || {
+      log "distcc plain mode: no include server here (Debian packages distcc-pump, python3-lzo)"
+      return 0
+    }
+    mkdir -p "$dir"
+    if ! PATH=$plain_path PYTHONOPTIMIZE=1 /usr/bin/python3 "$splitPump" --port "$dir/socket" \
+      --pid_file "$dir/pid" -d1 \
+      --stat_reset_triggers='include/generated/*:include/generated/*/*:arch/*/include/generated/*/*' \
+      </dev/null >"$dir/log" 2>&1; then
+      log "distcc plain mode: the include server did not start: $(tail -n 1 "$dir/log")"
+      return 0
+    fi
+    for i in $(seq 100); do [ -S "$dir/socket" ] && break; sleep 0.1; done
+    if ! [ -S "$dir/socket" ] || ! [ -s "$dir/pid" ]; then
+      log "distcc plain mode: the include server did not start: $(tail -n 1 "$dir/log")"
+      return 0
+    fi
+    trap 'kill "$(cat "'"$dir"'/pid")" 2>/dev/null || true' EXIT
+    export INCLUDE_SERVER_PORT="$dir/socket"
+    DISTCC_HOSTS=$(for h in $DISTCC_HOSTS; do case "$h" in @*) echo "$h,cpp,lzo" ;; *) echo "$h" ;; esac; done | tr '\n' ' ')
+    export DISTCC_HOSTS="${DISTCC_HOSTS% }"
+    log "distcc pump mode: $DISTCC_HOSTS"
+  }
 fi
