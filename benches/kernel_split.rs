@@ -36,41 +36,78 @@ use rvbuild::transport::{LocalTransport, SshOptions, SshTransport, Transport};
 use rvbuild::{Event, Reporter};
 
 const CPU: &str = "/sys/fs/cgroup/cpu";
+/// The cgroup v1 `cpuacct` hierarchy: where each participant's CPU time is counted.
+const CPUACCT: &str = "/sys/fs/cgroup/cpuacct";
 
 fn die(msg: String) -> ! {
     eprintln!("kernel_split: {msg}");
     std::process::exit(1)
 }
 
-/// A cgroup of 0.5 CPU; removed on drop (its processes are gone by then).
-struct Cgroup(PathBuf);
+/// A cgroup of 0.5 CPU, with a `cpuacct` group of the same processes (when that hierarchy is
+/// mounted) to count the CPU time they use; removed on drop (its processes are gone by then).
+struct Cgroup {
+    name: String,
+    cpu: PathBuf,
+    acct: Option<PathBuf>,
+}
 
 impl Cgroup {
     fn half_cpu(name: &str) -> Cgroup {
-        let p = Path::new(CPU).join(format!("rvbuild-split-{}-{name}", std::process::id()));
+        let dir = format!("rvbuild-split-{}-{name}", std::process::id());
+        let p = Path::new(CPU).join(&dir);
         fs::create_dir_all(&p)
             .unwrap_or_else(|e| die(format!("{}: {e} (needs root and the cgroup v1 cpu controller)", p.display())));
         fs::write(p.join("cpu.cfs_period_us"), "100000").unwrap_or_else(|e| die(format!("cpu.cfs_period_us: {e}")));
         fs::write(p.join("cpu.cfs_quota_us"), "50000").unwrap_or_else(|e| die(format!("cpu.cfs_quota_us: {e}")));
-        Cgroup(p)
+        let acct = Path::new(CPUACCT).join(&dir);
+        let acct = fs::create_dir_all(&acct).is_ok().then_some(acct);
+        Cgroup { name: name.to_string(), cpu: p, acct }
     }
 
     fn add(&self, pids: &[u32]) {
         for pid in pids {
-            let _ = fs::write(self.0.join("cgroup.procs"), pid.to_string());
+            let _ = fs::write(self.cpu.join("cgroup.procs"), pid.to_string());
+            if let Some(a) = &self.acct {
+                let _ = fs::write(a.join("cgroup.procs"), pid.to_string());
+            }
         }
     }
+
+    /// CPU seconds its processes have used so far.
+    fn used(&self) -> Option<f64> {
+        let a = self.acct.as_ref()?;
+        let ns: u64 = fs::read_to_string(a.join("cpuacct.usage")).ok()?.trim().parse().ok()?;
+        Some(ns as f64 / 1e9)
+    }
+}
+
+/// Each participant's CPU seconds between two readings, e.g. `own 110.2, a 101.5`.
+fn cpu_between(groups: &[Cgroup], before: &[Option<f64>], names: &[&str]) -> String {
+    groups
+        .iter()
+        .zip(before)
+        .filter(|(g, _)| names.contains(&g.name.as_str()))
+        .map(|(g, b)| match (g.used(), b) {
+            (Some(now), Some(b)) => format!("{} {:.1}", g.name, now - b),
+            _ => format!("{} ?", g.name),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // Move what is left to the root group first: a cgroup with tasks cannot be removed.
-        if let Ok(t) = fs::read_to_string(self.0.join("cgroup.procs")) {
-            for pid in t.lines() {
-                let _ = fs::write(Path::new(CPU).join("cgroup.procs"), pid);
+        for (dir, root) in [(Some(&self.cpu), CPU), (self.acct.as_ref(), CPUACCT)] {
+            let Some(dir) = dir else { continue };
+            if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in t.lines() {
+                    let _ = fs::write(Path::new(root).join("cgroup.procs"), pid);
+                }
             }
+            let _ = fs::remove_dir(dir);
         }
-        let _ = fs::remove_dir(&self.0);
     }
 }
 
@@ -238,10 +275,24 @@ fn main() {
         .collect();
     let logs = dir.path().join("logs");
 
+    let before: Vec<Option<f64>> = groups.iter().map(Cgroup::used).collect();
     let (base, base_log) = build_on(&drv, "one", ssh(&fleet, "one", &home), Vec::new(), &logs);
     println!("  baseline (one host, -j as today): {base:.1} s");
+    println!("    CPU seconds used: {}", cpu_between(&groups, &before, &["one"]));
+    let before: Vec<Option<f64>> = groups.iter().map(Cgroup::used).collect();
     let (split, split_log) = build_on(&drv, "own", ssh(&fleet, "own", &home), helpers, &logs);
     println!("  split (owner + 3 helpers):        {split:.1} s");
+    println!(
+        "    CPU seconds used (at most {:.1} each): {}",
+        split * 0.5,
+        cpu_between(&groups, &before, &["own", "a", "b", "c"])
+    );
+    let mode = split_log.lines.lock().ok().and_then(|l| {
+        l.iter()
+            .find(|(_, t)| t.contains("distcc pump mode") || t.contains("distcc plain mode"))
+            .map(|(_, t)| t.clone())
+    });
+    println!("    {}", mode.as_deref().unwrap_or("distcc mode: not in the build log"));
     let ratio = split / base;
     match (serial_part(&base_log, base), serial_part(&split_log, split)) {
         (Some(serial), split_serial) => {

@@ -425,6 +425,6 @@ fn ssh_split_with_the_local_machine_as_owner_compiles_on_the_helper_and_matches_
         .expect("logs")
         .filter_map(|e| e.ok().and_then(|e| fs::read_to_string(e.path()).ok()))
         .collect();
-    assert!(logs.contains("distcc pump mode: @h0/2,cpp,lzo"), "the helper preprocessed too:\n{logs}");
+    assert!(logs.contains("distcc pump mode: @h0/4,cpp,lzo"), "the helper preprocessed too:\n{logs}");
     assert!(!Path::new("/nix/var/rvbuild/split").join(&split_out[11..43]).exists(), "runtime dir left");
 }

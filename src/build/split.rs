@@ -151,13 +151,19 @@ pub fn key_of(output: &str) -> Option<String> {
     (hash.len() == 32 && hash.chars().all(|c| c.is_ascii_alphanumeric())).then(|| hash.to_string())
 }
 
-/// The `hosts` file the builder reads: one `hN SLOTS` line per helper socket. It writes no
-/// `local SLOTS` line (split.sh would take it as the owner's own compile slots), so the owner
-/// compiles with all of its `$jobs` after its helpers' slots are full: measured, an owner that
-/// only preprocessed and fed its helpers was slower (`kernel_split` bench, README).
+/// The `hosts` file the builder reads: one `hN SLOTS` line per helper socket, with twice the
+/// helper's build slots as distcc's limit: a job holds its helper slot while the owner
+/// prepares and sends it and while its object comes back, and with one slot per core the
+/// helpers sat half idle (`kernel_split` bench: 72 of 147 CPU seconds each). It writes no
+/// `local SLOTS` line (split.sh would take it as the owner's own compile slots): the owner
+/// compiles after its helpers' slots are full, on all of its `$jobs` in plain mode and on half
+/// of them in pump mode (split.sh).
 pub fn hosts_file(slots: &[u32]) -> String {
-    slots.iter().enumerate().map(|(i, s)| format!("h{i} {s}\n")).collect()
+    slots.iter().enumerate().map(|(i, s)| format!("h{i} {}\n", (s.saturating_mul(2)).min(MAX_DISTCC_SLOTS))).collect()
 }
+
+/// The largest per-host limit split.sh reads (two digits).
+const MAX_DISTCC_SLOTS: u32 = 99;
 
 /// Starts a split of the derivation with output key `key` on `owner`: probes compilers,
 /// makes the runtime directory, listens on one socket per helper and writes the hosts file.
@@ -363,7 +369,7 @@ mod tests {
 
     #[test]
     fn hosts_file_names_each_socket() {
-        assert_eq!(hosts_file(&[2, 3]), "h0 2\nh1 3\n");
+        assert_eq!(hosts_file(&[2, 3, 60]), "h0 4\nh1 6\nh2 99\n");
     }
 
     #[test]

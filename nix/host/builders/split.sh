@@ -23,11 +23,11 @@
 split_begin() { :; }
 split=/nix/var/rvbuild/split/$(basename "$out" | cut -d- -f1)
 if [ -r "$split/hosts" ] && command -v distcc >/dev/null && command -v socat >/dev/null; then
-  hosts=""; remote=0; here=$jobs
+  hosts=""; remote=0; here=$jobs; here_set=""
   while read -r name slots; do
     case "$slots" in [0-9]|[1-9][0-9]) ;; *) continue ;; esac
     case "$name" in
-      local) here=$slots; continue ;;
+      local) here=$slots; here_set=1; continue ;;
       h[0-9]|h[0-9][0-9]) ;;
       *) continue ;;
     esac
@@ -86,7 +86,14 @@ if [ "${remote:-0}" -gt 0 ]; then
     fi
     trap 'kill "$(cat "'"$dir"'/pid")" 2>/dev/null || true' EXIT
     export INCLUDE_SERVER_PORT="$dir/socket"
-    DISTCC_HOSTS=$(for h in $DISTCC_HOSTS; do case "$h" in @*) echo "$h,cpp,lzo" ;; *) echo "$h" ;; esac; done | tr '\n' ' ')
+    # Preparing jobs for the helpers is this host's main work now: unless the hosts file says
+    # otherwise it compiles on half its cores (a saturated owner left the helpers idle).
+    if [ -z "$here_set" ] && [ "$here" -gt 1 ]; then
+      jobs=$((jobs - here + (here + 1) / 2)); here=$(((here + 1) / 2))
+    fi
+    DISTCC_HOSTS=$(for h in $DISTCC_HOSTS; do
+      case "$h" in @*) echo "$h,cpp,lzo" ;; localhost/*) echo "localhost/$here" ;; *) echo "$h" ;; esac
+    done | tr '\n' ' ')
     export DISTCC_HOSTS="${DISTCC_HOSTS% }"
     log "distcc pump mode: $DISTCC_HOSTS"
   }
