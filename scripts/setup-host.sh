@@ -32,7 +32,7 @@ SRC
 fi
 
 stamp=/var/lib/rvbuild-setup.stamp
-want_version=6
+want_version=7
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want_version" ]; then
   log "apt-get update"
   for i in 1 2 3; do $SUDO apt-get update -qq && break; sleep 5; done
