@@ -336,6 +336,14 @@ async fn job(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std:
 /// before the result may arrive after it.
 const LATE_LINES: Duration = Duration::from_millis(200);
 
+/// Waits [`LATE_LINES`] after a build that ran and failed, before its session goes back (which
+/// switches its log off).
+async fn let_late_lines_in(result: Option<&BuildResult>) {
+    if result.is_some_and(|r| !r.is_success()) {
+        tokio::time::sleep(LATE_LINES).await;
+    }
+}
+
 async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -> std::result::Result<JobOk, JobError> {
     let dag = &shared.dag;
     let node = dag.node(node_index);
@@ -352,9 +360,7 @@ async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -
     let (result, bytes, transfers) = if member.model.local {
         remote.log_to(&label, &log).map_err(JobError::Fatal)?;
         let r = remote.client.build_derivation(&node.drv_path, &basic, &shared.opts.build).await;
-        if r.as_ref().is_ok_and(|r| !r.is_success()) {
-            tokio::time::sleep(LATE_LINES).await;
-        }
+        let_late_lines_in(r.as_ref().ok()).await;
         let mut bytes = 0;
         if r.as_ref().is_ok_and(|r| r.is_success())
             && let Ok(infos) = remote.client.query_path_infos(&outputs).await
@@ -373,9 +379,7 @@ async fn job_steps(shared: Arc<Shared>, node_index: usize, builder: BuilderId) -
         };
         let r =
             remote_steps(&shared, &mut local, &mut remote, builder, node_index, &basic, &outputs, &label, &log).await;
-        if r.as_ref().is_ok_and(|(r, _, _)| !r.is_success()) {
-            tokio::time::sleep(LATE_LINES).await;
-        }
+        let_late_lines_in(r.as_ref().ok().map(|(r, _, _)| r)).await;
         shared.idle[builder].give_back(remote);
         if r.is_ok() {
             shared.local_idle.give_back(local);

@@ -159,7 +159,7 @@ pub fn key_of(output: &str) -> Option<String> {
 /// compiles after its helpers' slots are full, on all of its `$jobs` in plain mode and on half
 /// of them in pump mode (split.sh).
 pub fn hosts_file(slots: &[u32]) -> String {
-    slots.iter().enumerate().map(|(i, s)| format!("h{i} {}\n", (s.saturating_mul(2)).min(MAX_DISTCC_SLOTS))).collect()
+    slots.iter().enumerate().map(|(i, s)| format!("h{i} {}\n", s.saturating_mul(2).min(MAX_DISTCC_SLOTS))).collect()
 }
 
 /// The largest per-host limit split.sh reads (two digits).
