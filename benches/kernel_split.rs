@@ -38,10 +38,23 @@ use rvbuild::{Event, Reporter};
 const CPU: &str = "/sys/fs/cgroup/cpu";
 /// The cgroup v1 `cpuacct` hierarchy: where each participant's CPU time is counted.
 const CPUACCT: &str = "/sys/fs/cgroup/cpuacct";
+/// The cgroup v2 hierarchy beside them (hybrid mode), where `perf record -G` finds a group: a
+/// participant's processes join a group of the same name there too, to profile one of them.
+const UNIFIED: &str = "/sys/fs/cgroup/unified";
 
 fn die(msg: String) -> ! {
     eprintln!("kernel_split: {msg}");
     std::process::exit(1)
+}
+
+/// The CFS bandwidth period: 100 ms, the kernel's default, unless `RVBUILD_BENCH_CFS_PERIOD_US`
+/// says otherwise (1000 to 1000000).
+fn period_us() -> u32 {
+    std::env::var("RVBUILD_BENCH_CFS_PERIOD_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|p| (1000..=1_000_000).contains(p))
+        .unwrap_or(100_000)
 }
 
 /// A cgroup of 0.5 CPU, with a `cpuacct` group of the same processes (when that hierarchy is
@@ -50,6 +63,7 @@ struct Cgroup {
     name: String,
     cpu: PathBuf,
     acct: Option<PathBuf>,
+    unified: Option<PathBuf>,
 }
 
 impl Cgroup {
@@ -58,18 +72,23 @@ impl Cgroup {
         let p = Path::new(CPU).join(&dir);
         fs::create_dir_all(&p)
             .unwrap_or_else(|e| die(format!("{}: {e} (needs root and the cgroup v1 cpu controller)", p.display())));
-        fs::write(p.join("cpu.cfs_period_us"), "100000").unwrap_or_else(|e| die(format!("cpu.cfs_period_us: {e}")));
-        fs::write(p.join("cpu.cfs_quota_us"), "50000").unwrap_or_else(|e| die(format!("cpu.cfs_quota_us: {e}")));
+        let period = period_us();
+        fs::write(p.join("cpu.cfs_period_us"), period.to_string())
+            .unwrap_or_else(|e| die(format!("cpu.cfs_period_us: {e}")));
+        fs::write(p.join("cpu.cfs_quota_us"), (period / 2).to_string())
+            .unwrap_or_else(|e| die(format!("cpu.cfs_quota_us: {e}")));
         let acct = Path::new(CPUACCT).join(&dir);
         let acct = fs::create_dir_all(&acct).is_ok().then_some(acct);
-        Cgroup { name: name.to_string(), cpu: p, acct }
+        let unified = Path::new(UNIFIED).join(&dir);
+        let unified = fs::create_dir_all(&unified).is_ok().then_some(unified);
+        Cgroup { name: name.to_string(), cpu: p, acct, unified }
     }
 
     fn add(&self, pids: &[u32]) {
         for pid in pids {
             let _ = fs::write(self.cpu.join("cgroup.procs"), pid.to_string());
-            if let Some(a) = &self.acct {
-                let _ = fs::write(a.join("cgroup.procs"), pid.to_string());
+            for g in [&self.acct, &self.unified].into_iter().flatten() {
+                let _ = fs::write(g.join("cgroup.procs"), pid.to_string());
             }
         }
     }
@@ -99,7 +118,7 @@ fn cpu_between(groups: &[Cgroup], before: &[Option<f64>], names: &[&str]) -> Str
 impl Drop for Cgroup {
     fn drop(&mut self) {
         // Move what is left to the root group first: a cgroup with tasks cannot be removed.
-        for (dir, root) in [(Some(&self.cpu), CPU), (self.acct.as_ref(), CPUACCT)] {
+        for (dir, root) in [(Some(&self.cpu), CPU), (self.acct.as_ref(), CPUACCT), (self.unified.as_ref(), UNIFIED)] {
             let Some(dir) = dir else { continue };
             if let Ok(t) = fs::read_to_string(dir.join("cgroup.procs")) {
                 for pid in t.lines() {
@@ -107,6 +126,33 @@ impl Drop for Cgroup {
                 }
             }
             let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// One build directory per host on tmpfs (`/dev/shm`), removed on drop.
+struct BuildDirs {
+    dirs: Vec<(&'static str, PathBuf)>,
+}
+
+impl BuildDirs {
+    fn new(names: &[&'static str]) -> BuildDirs {
+        let dirs = names
+            .iter()
+            .map(|n| {
+                let d = PathBuf::from(format!("/dev/shm/rvbuild-split-bench-{}-{n}", std::process::id()));
+                fs::create_dir_all(&d).unwrap_or_else(|e| die(format!("{}: {e}", d.display())));
+                (*n, d)
+            })
+            .collect();
+        BuildDirs { dirs }
+    }
+}
+
+impl Drop for BuildDirs {
+    fn drop(&mut self) {
+        for (_, d) in &self.dirs {
+            let _ = fs::remove_dir_all(d);
         }
     }
 }
@@ -209,6 +255,15 @@ fn build_on(drv: &str, owner: &str, transport: Arc<dyn Transport>, helpers: Vec<
     (wall, timed)
 }
 
+/// The builder's own log lines and rvbuild's notes, with the second each arrived: where the
+/// wall time went.
+fn timeline(t: &Timed) {
+    let Ok(lines) = t.lines.lock() else { return };
+    for (at, l) in lines.iter().filter(|(_, l)| l.starts_with("rvbuild:") || l.starts_with("split")) {
+        println!("    {at:7.1} s  {l}");
+    }
+}
+
 /// Seconds before `make` starts and after it ends, from the builder's log lines.
 fn serial_part(t: &Timed, wall: f64) -> Option<f64> {
     let lines = t.lines.lock().ok()?;
@@ -249,6 +304,7 @@ fn kernel_drv(dir: &Path) -> String {
 
 fn main() {
     let quick = std::env::var("RVBUILD_BENCH_QUICK").is_ok_and(|v| v == "1");
+    let split_only = std::env::var("RVBUILD_BENCH_SPLIT_ONLY").is_ok_and(|v| v == "1");
     let dir = tempfile::tempdir().unwrap_or_else(|e| die(format!("{e}")));
     let (what, drv) = if quick {
         let drv = tiny_tree::instantiate(dir.path(), 48, &hosts::nonce()).unwrap_or_else(|e| die(e));
@@ -256,8 +312,22 @@ fn main() {
     } else {
         ("the qemu-riscv64 kernel", kernel_drv(dir.path()))
     };
-    println!("kernel_split: {what}, every participant at 0.5 CPU (cgroup v1 cpu.cfs_quota_us)");
-    let specs: Vec<HostSpec> = ["one", "own", "a", "b", "c"].iter().map(|n| HostSpec::new(n, "x86_64-linux")).collect();
+    println!(
+        "kernel_split: {what}, every participant at 0.5 CPU (cgroup v1 cpu.cfs_quota_us, period {} ms)",
+        f64::from(period_us()) / 1000.0
+    );
+    // Every host builds in a fresh directory on tmpfs. On this machine's ext4 the unpack of
+    // the run that came second took 40 s instead of 24 s: the inode allocator skips inodes
+    // deleted in the last minutes, and the first run had just deleted a kernel tree.
+    let scratch = BuildDirs::new(&["one", "own", "a", "b", "c"]);
+    let specs: Vec<HostSpec> = scratch
+        .dirs
+        .iter()
+        .map(|(n, d)| HostSpec {
+            sshd_extra: Box::leak(format!("SetEnv TMPDIR={}", d.display()).into_boxed_str()),
+            ..HostSpec::new(n, "x86_64-linux")
+        })
+        .collect();
     let fleet = hosts::start(&specs);
     let groups: Vec<Cgroup> = fleet
         .hosts
@@ -275,10 +345,27 @@ fn main() {
         .collect();
     let logs = dir.path().join("logs");
 
+    if split_only {
+        println!(
+            "  (RVBUILD_BENCH_SPLIT_ONLY: no baseline; profile the owner with `perf record -a -G {}`)",
+            groups
+                .iter()
+                .find(|g| g.name == "own")
+                .map(|g| g.cpu.file_name().unwrap_or_default().to_string_lossy().to_string())
+                .unwrap_or_default()
+        );
+    }
     let before: Vec<Option<f64>> = groups.iter().map(Cgroup::used).collect();
-    let (base, base_log) = build_on(&drv, "one", ssh(&fleet, "one", &home), Vec::new(), &logs);
-    println!("  baseline (one host, -j as today): {base:.1} s");
-    println!("    CPU seconds used: {}", cpu_between(&groups, &before, &["one"]));
+    let (base, base_log) = if split_only {
+        (f64::NAN, Timed::default())
+    } else {
+        build_on(&drv, "one", ssh(&fleet, "one", &home), Vec::new(), &logs)
+    };
+    if !split_only {
+        println!("  baseline (one host, -j as today): {base:.1} s");
+        println!("    CPU seconds used: {}", cpu_between(&groups, &before, &["one"]));
+        timeline(&base_log);
+    }
     let before: Vec<Option<f64>> = groups.iter().map(Cgroup::used).collect();
     let (split, split_log) = build_on(&drv, "own", ssh(&fleet, "own", &home), helpers, &logs);
     println!("  split (owner + 3 helpers):        {split:.1} s");
@@ -293,6 +380,10 @@ fn main() {
             .map(|(_, t)| t.clone())
     });
     println!("    {}", mode.as_deref().unwrap_or("distcc mode: not in the build log"));
+    timeline(&split_log);
+    if split_only {
+        return;
+    }
     let ratio = split / base;
     match (serial_part(&base_log, base), serial_part(&split_log, split)) {
         (Some(serial), split_serial) => {
@@ -312,4 +403,5 @@ fn main() {
     println!("kernel_split: split / baseline = {ratio:.2} (goal <= 0.5 for the kernel)");
     drop(fleet);
     drop(groups);
+    drop(scratch);
 }
