@@ -17,10 +17,17 @@ done
 # Non-ASCII bytes in a string must reach a helper unchanged (pump mode once doubled them).
 printf 'const char *greeting = "vmscan\357\274\214 ok";\n' >> f1.c
 printf 'all: $(patsubst %%.c,%%.o,$(wildcard *.c))\n%%.o: %%.c\n\t$(CC) -O2 -c $< -o $@\n' > Makefile
+# A generated header that changes between two compiles, as the kernel's do: the include
+# server must see the new one (a stale copy would change late.o).
+mkdir -p include/generated late
+echo '#define GEN 1' > include/generated/gen.h
+printf '#include "include/generated/gen.h"\nint gen(void) { return GEN; }\n' | tee early.c > late/late.c
 log "building $files files with $jobs jobs"
 source "$splitHook"
 split_begin
 make -s -j"$jobs" CC="${crossPrefix}gcc"
+echo '#define GEN 2' > include/generated/gen.h.new && mv include/generated/gen.h.new include/generated/gen.h
+"${crossPrefix}gcc" -O2 -I. -c late/late.c -o late.o
 log "linked"
 mkdir -p "$out" && cat $(ls *.o | sort) | sha256sum > "$out/objects.sha256"
 "#;
