@@ -28,6 +28,7 @@ split_begin
 make -s -j"$jobs" CC="${crossPrefix}gcc"
 echo '#define GEN 2' > include/generated/gen.h.new && mv include/generated/gen.h.new include/generated/gen.h
 "${crossPrefix}gcc" -O2 -I. -c late/late.c -o late.o
+split_stop
 log "linked"
 mkdir -p "$out" && cat $(ls *.o | sort) | sha256sum > "$out/objects.sha256"
 "#;

@@ -33,6 +33,7 @@ if [ "$buildDtbs" = 1 ]; then targets="$targets dtbs"; fi
 log "building $targets with $jobs jobs"
 split_begin
 mk -j"$jobs" $targets
+split_stop
 release=$(mk kernelrelease)
 mkdir -p "$out" "$dev"
 cp arch/"$karch"/boot/Image "$out/Image"

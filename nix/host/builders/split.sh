@@ -21,6 +21,7 @@
 # the build generates do, so a change under the generated include directories resets its
 # caches.
 split_begin() { :; }
+split_stop() { :; }
 split=/nix/var/rvbuild/split/$(basename "$out" | cut -d- -f1)
 if [ -r "$split/hosts" ] && command -v distcc >/dev/null && command -v socat >/dev/null; then
   hosts=""; remote=0; here=$jobs; here_set=""
@@ -79,13 +80,20 @@ if [ "${remote:-0}" -gt 0 ]; then
   # The wrapper goes on PATH only for the main make: the config steps before it run the
   # compiler a hundred times one after the other (Kconfig's cc-option tests), each of which
   # distcc would only pass back to this host.
-  # On the way out: stop the include server and wait while it deletes its copies of the
-  # headers (in /dev/shm: killed with the build, it left them there), and say how often it
-  # started over (each change to a generated header costs a new analysis of every header).
+  # `split_stop` (the builder calls it when its compiling is done) stops the include server;
+  # on the way out `split_end` waits while it deletes its copies of the headers (in /dev/shm:
+  # killed with the build, it left them there) and says how often it started over (each
+  # change to a generated header costs a new analysis of every header).
+  split_stop() {
+    local pid
+    pid=$(cat "$TMPDIR/distcc/pump/pid" 2>/dev/null) && kill "$pid" 2>/dev/null || true
+  }
   split_end() {
     local pid i
-    pid=$(cat "$1/pid" 2>/dev/null) && kill "$pid" 2>/dev/null || return 0
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    pid=$(cat "$1/pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null || true
+    # It removes its socket after its copies (an exited server may stay a zombie a while).
+    for i in $(seq 50); do [ -S "$1/socket" ] || break; sleep 0.1; done
     log "distcc pump mode: the include server cleared its caches $(grep -c "Clearing caches" "$1/log" || true) times"
   }
   split_begin() {
