@@ -10,8 +10,12 @@
 //! Prints both wall times, the ratio split / baseline, and the ideal ratio from the measured
 //! serial part (everything before `make` starts and after it ends, from the build log's
 //! timestamps; linking inside `make` counts as parallel, so the ideal is optimistic), and the
-//! make phase of both runs on its own.
+//! make phase of both runs on its own, each participant's CPU seconds and each run's timeline.
+//! Every host builds in a fresh directory on tmpfs (see `BuildDirs`).
 //! `RVBUILD_BENCH_QUICK=1`: the same on a tiny C tree (48 files) instead of the kernel.
+//! `RVBUILD_BENCH_SPLIT_ONLY=1`: the split run alone, for `perf record -a -G <group>` on a
+//! participant's cgroup v2 group (the bench prints the owner's).
+//! `RVBUILD_BENCH_CFS_PERIOD_US`: the CFS period of the 0.5 CPU groups (default 100 ms).
 //! Run as root: `cargo bench --bench kernel_split`.
 
 mod common;

@@ -4,9 +4,10 @@
 # the hash of $out; see src/build/split.rs), sets `jobs` to the pool's slots, and
 # `split_begin` puts a wrapper that calls distcc in front of the cross gcc on PATH. distcc's
 # SSH mode then runs the `connect` script below for each job, which connects to the Unix
-# socket that rvbuild bridges to `distccd --inetd` on a helper over its own SSH connection. The compiler is the same
-# everywhere and every header comes from here, so the objects are the same; a job a helper fails
-# is compiled here (distcc's fallback). Without the directory nothing changes.
+# socket that rvbuild bridges to `distccd --inetd` on a helper over its own SSH connection.
+# The compiler is the same everywhere and every header comes from here, so the objects are
+# the same; a job a helper fails is compiled here (distcc's fallback). Without the directory
+# nothing changes.
 #
 # The `hosts` file: one `hN SLOTS` line per helper socket, and optionally `local SLOTS`, the
 # compile slots of this host (default `$jobs`; 0: it only preprocesses and links). Helpers come
@@ -77,9 +78,6 @@ if [ "${remote:-0}" -gt 0 ]; then
   plain_path=$PATH
   jobs=$((remote + here))
   log "compiling with distcc: $DISTCC_HOSTS"
-  # The wrapper goes on PATH only for the main make: the config steps before it run the
-  # compiler a hundred times one after the other (Kconfig's cc-option tests), each of which
-  # distcc would only pass back to this host.
   # `split_stop` (the builder calls it when its compiling is done) stops the include server;
   # on the way out `split_end` waits while it deletes its copies of the headers (in /dev/shm:
   # killed with the build, it left them there) and says how often it started over (each
@@ -96,6 +94,9 @@ if [ "${remote:-0}" -gt 0 ]; then
     for i in $(seq 50); do [ -S "$1/socket" ] || break; sleep 0.1; done
     log "distcc pump mode: the include server cleared its caches $(grep -c "Clearing caches" "$1/log" || true) times"
   }
+  # The wrapper goes on PATH only for the main make: the config steps before it run the
+  # compiler a hundred times one after the other (Kconfig's cc-option tests), each of which
+  # distcc would only pass back to this host.
   split_begin() {
     local dir="$TMPDIR/distcc/pump" i
     export PATH="$TMPDIR/distcc/bin:$plain_path"
