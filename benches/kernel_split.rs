@@ -147,6 +147,7 @@ impl BuildDirs {
             let d = PathBuf::from(format!("/dev/shm/rvbuild-split-bench-{}-{n}", std::process::id()));
             if let Err(e) = fs::create_dir_all(&d) {
                 println!("  (no build directories on tmpfs: {}: {e})", d.display());
+                drop(BuildDirs { dirs });
                 return BuildDirs { dirs: Vec::new() };
             }
             dirs.push((*n, d));
