@@ -371,13 +371,12 @@ fn main() {
     let (base, base_log) = if split_only {
         (f64::NAN, Timed::default())
     } else {
-        build_on(&drv, "one", ssh(&fleet, "one", &home), Vec::new(), &logs)
-    };
-    if !split_only {
+        let (base, log) = build_on(&drv, "one", ssh(&fleet, "one", &home), Vec::new(), &logs);
         println!("  baseline (one host, -j as today): {base:.1} s");
         println!("    CPU seconds used: {}", cpu_between(&groups, &before, &["one"]));
-        timeline(&base_log);
-    }
+        timeline(&log);
+        (base, log)
+    };
     let before: Vec<Option<f64>> = groups.iter().map(Cgroup::used).collect();
     let (split, split_log) = build_on(&drv, "own", ssh(&fleet, "own", &home), helpers, &logs);
     println!("  split (owner + 3 helpers):        {split:.1} s");
